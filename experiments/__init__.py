@@ -1,0 +1,1 @@
+"""Hydra entry points around nn_core: train, compare, bench."""

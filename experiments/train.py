@@ -1,0 +1,174 @@
+"""Train one configuration: python -m experiments.train [key=value ...]
+
+Writes into its run directory (runs/<time>/, or one per job under
+runs/multirun/<time>/ with -m): metrics.csv, result.json, model.npz,
+Hydra's .hydra/ snapshot and train.log. Returns the best validation
+accuracy, the objective a Hydra sweeper (e.g. Optuna) maximises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import hydra
+from hydra.types import RunMode
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+import nn_core
+from experiments.config_rules import ConfigError, check_config
+from experiments.run_files import MetricsCSV, write_json_atomically
+
+log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so the run ends the same orderly way."""
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def blas_threads(cfg: DictConfig) -> int:
+    """Threads per run so that parallel jobs x threads never exceeds the cores."""
+    if cfg.blas_threads:
+        return cfg.blas_threads
+    from hydra.core.hydra_config import HydraConfig
+
+    cores = os.cpu_count() or 1
+    n_jobs = HydraConfig.get().launcher.get("n_jobs") if HydraConfig.initialized() else None
+    if not n_jobs or n_jobs < 0:  # joblib's -1 means one job per core
+        n_jobs = 1 if n_jobs is None else cores
+    return max(1, cores // n_jobs)
+
+
+def data_options(cfg: DictConfig) -> dict:
+    options = OmegaConf.to_container(cfg.data, resolve=True)
+    options.pop("name")
+    return options
+
+
+def format_epoch(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  train_acc {row['train_acc']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  {row['epoch_time_s']:.2f}s"
+    )
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Run one configuration into run_dir and return the contents of result.json."""
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    result = {"status": "failed", "epochs_completed": 0}
+    hyperparameters = OmegaConf.to_container(cfg, resolve=True)
+    metrics = MetricsCSV(run_dir / "metrics.csv")  # claims the directory, or raises
+    try:
+        check_config(cfg)
+        dtype = np.dtype(cfg.dtype).type
+        with threadpool_limits(limits=blas_threads(cfg)), sigterm_as_interrupt():
+            data = nn_core.load_dataset(cfg.data.name, **data_options(cfg))
+            log.info(
+                "data %s: %d train, %d validation, %d test, %d features",
+                data.name, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
+            )
+            init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+            hidden = list(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
+            params = nn_core.init_params(
+                [data.n_features, *hidden, data.n_classes], init_rng, cfg.init, cfg.init_scale, dtype
+            )
+            optimizer = nn_core.make_optimizer(
+                cfg.optimizer, params, momentum=cfg.momentum, beta1=cfg.adam_beta1,
+                beta2=cfg.adam_beta2, weight_decay=cfg.weight_decay,
+            )
+            history = []
+
+            def on_epoch_end(row):
+                history.append(row)
+                metrics.append(row)
+                log.info(format_epoch(row, cfg.epochs))
+
+            try:
+                fitted = nn_core.fit(
+                    params, data, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=shuffle_rng,
+                    optimizer=optimizer, activation=cfg.activation, schedule=cfg.schedule,
+                    lr_step_size=cfg.lr_step_size, lr_gamma=cfg.lr_gamma, patience=cfg.patience,
+                    dtype=dtype, on_epoch_end=on_epoch_end,
+                )
+                result["status"], params = fitted.status, fitted.params
+                result["best_epoch"], result["stopped_early"] = fitted.best_epoch, fitted.stopped_early
+            except KeyboardInterrupt as interrupt:
+                result["status"] = "interrupted"
+                result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+
+            finite = [r for r in history if math.isfinite(r["val_loss"])]
+            result["epochs_completed"] = len(history)
+            result["best_val_acc"] = max((r["val_acc"] for r in finite), default=None)
+            result["final_val_acc"] = history[-1]["val_acc"] if history else None
+            if result["status"] == "completed":
+                # The test set is scored once, after every choice was made on validation.
+                result["test_loss"], result["test_acc"] = nn_core.evaluate(
+                    params, data.X_test, data.y_test, activation=cfg.activation,
+                    pixel_max=data.pixel_max, dtype=dtype,
+                )
+            if result["status"] != "diverged":
+                nn_core.save_params(run_dir / "model.npz", params, cfg.activation)
+    except Exception as error:
+        result["error"] = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        metrics.close()
+        result.setdefault("test_acc", None)
+        result.setdefault("test_loss", None)
+        result["wall_time_s"] = time.perf_counter() - started
+        result["hyperparameters"] = hyperparameters
+        write_json_atomically(run_dir / "result.json", result)
+    return result
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        result = train(cfg, run_dir)
+    except (ConfigError, nn_core.DataError, nn_core.DownloadError) as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the sweep goes on; this job's result.json records the error
+        log.error("%s", error)  # a user's mistake, not a bug: no traceback
+        raise SystemExit(2) from None
+    status = result["status"]
+    if status == "interrupted":
+        log.warning("interrupted by %s after %d epochs; metrics kept in %s", result["signal"], result["epochs_completed"], run_dir)
+        raise SystemExit(143 if result["signal"] == "SIGTERM" else 130)
+    if status == "diverged":
+        log.warning("diverged: the loss became NaN or infinite in epoch %d; see %s", result["epochs_completed"], run_dir)
+    else:
+        log.info("test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)", result["test_acc"], result["test_loss"], result["best_val_acc"], run_dir)
+    return result["best_val_acc"] or 0.0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Data sets as train / validation / test splits of raw pixels and labels.
+
+Images stay uint8 in memory (a quarter of float32's footprint); the trainer
+scales each minibatch to float in [0, 1] as it uses it (see `scale_pixels`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nn_core.download import DownloadError, download
+from nn_core.idx import DataError, load_idx_pair
+
+DATA_HOME_ENV = "MNIST_FROM_SCRATCH_DATA"
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """Where an IDX data set is published, and the MD5s of its four files."""
+
+    name: str
+    mirrors: tuple[str, ...]
+    md5: dict[str, str]
+    # Folders searched after data.root, e.g. a copy a system package installed.
+    system_dirs: tuple[str, ...] = ()
+
+
+MNIST = IdxSource(
+    name="mnist",
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    md5={
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+)
+
+FASHION_MNIST = IdxSource(
+    name="fashion_mnist",
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
+    md5={
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: dataset-fashion-mnist
+)
+
+IDX_SOURCES = {source.name: source for source in (MNIST, FASHION_MNIST)}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Three splits of one data set.
+
+    X_* : (n, n_features) uint8 raw pixels; `X / pixel_max` is in [0, 1].
+    y_* : (n,) int64 class labels in 0 .. n_classes - 1.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    pixel_max: float
+    n_classes: int = 10
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+
+def scale_pixels(X: np.ndarray, pixel_max: float, dtype=np.float32) -> np.ndarray:
+    """(n, d) raw pixels -> (n, d) `dtype` in [0, 1]."""
+    return np.multiply(X, dtype(1.0 / pixel_max), dtype=dtype)
+
+
+def default_data_root(name: str) -> Path:
+    """Cache folder for a downloaded data set: $MNIST_FROM_SCRATCH_DATA/<name>,
+    else ~/.cache/mnist-from-scratch/<name>."""
+    home = os.environ.get(DATA_HOME_ENV) or Path.home() / ".cache" / "mnist-from-scratch"
+    return Path(home).expanduser() / name
+
+
+def _find_file(folder: Path, filename: str) -> Path | None:
+    """The file as distributed (.gz) or already decompressed."""
+    for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=None) -> list[Path]:
+    """Paths of the four IDX files, downloading into `root` what is missing.
+
+    A folder that already holds all four files is used as it is, whatever
+    their MD5 (so a subset or a re-compressed copy works offline); headers
+    are still checked when the files are read. Downloads are MD5-checked.
+    """
+    root = Path(root).expanduser() if root else default_data_root(source.name)
+    for folder in (root, *map(Path, source.system_dirs)):
+        found = [_find_file(folder, f) for f in IDX_FILES]
+        if all(found):
+            return found
+
+    paths, failures = [], []
+    for filename in IDX_FILES:
+        existing = _find_file(root, filename)
+        if existing:
+            paths.append(existing)
+            continue
+        try:
+            paths.append(download(filename, source.md5[filename], list(mirrors or source.mirrors), root))
+        except (DownloadError, OSError) as e:
+            failures.append(str(e))
+            break  # the other files would fail the same way
+    if failures:
+        looked_in = ", ".join(str(p) for p in (root, *source.system_dirs))
+        raise DataError(
+            f"No {source.name} data: the four IDX files ({', '.join(IDX_FILES)}) are not in "
+            f"{looked_in}, and downloading failed.\n{failures[0]}\n"
+            f"To go on offline: put the four files in a folder and pass data.root=DIR, "
+            f"or train on scikit-learn's bundled digits with data=digits."
+        )
+    return paths
+
+
+def split_validation(X, y, val_size, seed, key="data.val_size"):
+    """Carve a stratified, seeded held-out set out of (X, y).
+
+    val_size : int >= 1, a count; or float in (0, 1), a fraction of the samples.
+    key : the config key val_size came from, named in the error.
+    Returns X_train, X_val, y_train, y_val.
+    """
+    from sklearn.model_selection import train_test_split  # slow import: only when splitting
+
+    n_val = val_size if isinstance(val_size, (int, np.integer)) else round(val_size * len(y))
+    n_classes = len(np.unique(y))
+    if not n_classes <= n_val <= len(y) - n_classes:
+        raise DataError(
+            f"{key}={val_size} gives {n_val} validation samples out of {len(y)}; "
+            f"a stratified split needs between {n_classes} and {len(y) - n_classes}"
+        )
+    return train_test_split(X, y, test_size=n_val, stratify=y, random_state=seed)
+
+
+def load_idx_dataset(source: IdxSource | str, root=None, val_size=10000, split_seed=0, mirrors=None) -> Dataset:
+    """MNIST or Fashion-MNIST: the official train/test split, validation carved from train."""
+    source = IDX_SOURCES[source] if isinstance(source, str) else source
+    train_images, train_labels, test_images, test_labels = locate_idx_files(source, root, mirrors)
+    X_train, y_train = load_idx_pair(train_images, train_labels)
+    X_test, y_test = load_idx_pair(test_images, test_labels)
+    if X_train.shape[1] != X_test.shape[1]:
+        raise DataError(
+            f"{train_images} has {X_train.shape[1]} pixels per image but {test_images} "
+            f"has {X_test.shape[1]}; train and test must match"
+        )
+    X_train, X_val, y_train, y_val = split_validation(X_train, y_train, val_size, split_seed)
+    return Dataset(source.name, X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=255.0)
+
+
+def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, pixel values 0-16), offline.
+
+    It has no official split, so the test set is carved first, then the
+    validation set from the rest, both stratified and seeded.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X, y = digits.data.astype(np.uint8), digits.target.astype(np.int64)
+    X_rest, X_test, y_rest, y_test = split_validation(X, y, test_size, split_seed, key="data.test_size")
+    X_train, X_val, y_train, y_val = split_validation(X_rest, y_rest, val_size, split_seed)
+    return Dataset("digits", X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=16.0)
+
+
+def load_dataset(name: str, **options) -> Dataset:
+    """Dispatch on the config's data.name: mnist, fashion_mnist or digits."""
+    if name == "digits":
+        return load_digits_dataset(**options)
+    if name in IDX_SOURCES:
+        return load_idx_dataset(name, **options)
+    raise ValueError(f"unknown data set {name!r}; choose one of mnist, fashion_mnist, digits")

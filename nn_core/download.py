@@ -1,0 +1,73 @@
+"""Fetch a file from a list of mirrors, checked against its published MD5.
+
+The file is streamed into a temporary file next to its destination and only
+renamed into place once its MD5 matches, so an interrupted, broken or
+tampered download never leaves a file that passes for complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+_CHUNK = 1 << 16
+
+
+class DownloadError(OSError):
+    """Every mirror failed; the message lists what went wrong at each."""
+
+
+def md5sum(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch_one(url: str, destination: Path, md5: str, timeout: float) -> None:
+    """Download url to destination via a temporary file; raise OSError on any failure."""
+    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5()
+        received = 0
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+        if declared is not None and received != int(declared):
+            raise OSError(f"transfer broke off after {received} of {declared} bytes")
+        if digest.hexdigest() != md5:
+            raise OSError(f"MD5 {digest.hexdigest()} does not match the published {md5}")
+        os.replace(tmp_name, destination)
+    except BaseException:
+        # Also on Ctrl-C: the partial file must not survive.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def download(filename: str, md5: str, mirrors: list[str], root: str | Path, timeout: float = 30.0) -> Path:
+    """Fetch `filename` into `root`, trying each mirror URL prefix in turn.
+
+    Returns the path of the verified file. Raises DownloadError listing the
+    failure at every mirror when none delivers a file with the right MD5.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    destination = root / filename
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        try:
+            _fetch_one(url, destination, md5, timeout)
+            return destination
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            failures.append(f"{url}: {e}")
+    raise DownloadError(f"could not download {filename}:\n  " + "\n  ".join(failures))

@@ -1,0 +1,115 @@
+"""Reader for the IDX format that MNIST and Fashion-MNIST ship in.
+
+An IDX file is a 4-byte magic number, one big-endian uint32 per dimension,
+then the payload in C order. The magic is two zero bytes, a type code
+(0x08 = unsigned byte, the only one MNIST uses) and the number of dimensions,
+so MNIST labels have magic 2049 (0x00000801, 1-D) and images 2051
+(0x00000803, 3-D: count x rows x cols).
+Files may be gzip-compressed (as distributed) or raw.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+LABELS_MAGIC = 2049
+IMAGES_MAGIC = 2051
+_GZIP_SIGNATURE = b"\x1f\x8b"
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt or not what it claims to be."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != _GZIP_SIGNATURE:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as e:  # truncated or damaged gzip stream
+        raise DataError(f"{path}: the gzip stream is corrupt ({e})") from e
+
+
+def load_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
+    """Read one IDX file (gzip or raw) into a uint8 array.
+
+    Parameters
+    ----------
+    path : the file.
+    expected_magic : 2049 (labels) or 2051 (images); None accepts either.
+
+    Returns
+    -------
+    (n,) uint8 for labels, (n, rows, cols) uint8 for images.
+
+    Raises
+    ------
+    DataError naming the file when the magic is wrong or the payload size
+    does not match the dimensions in the header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path}: {len(data)} bytes is too short for an IDX header")
+    magic = int.from_bytes(data[:4], "big")
+    allowed = (LABELS_MAGIC, IMAGES_MAGIC) if expected_magic is None else (expected_magic,)
+    if magic not in allowed:
+        raise DataError(
+            f"{path}: magic number {magic} is not an MNIST IDX file "
+            f"(expected {' or '.join(map(str, allowed))})"
+        )
+    ndim = magic & 0xFF
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise DataError(f"{path}: header truncated ({len(data)} of {header_size} bytes)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected_size = header_size + int(np.prod(shape))
+    if len(data) != expected_size:
+        raise DataError(
+            f"{path}: payload is {len(data) - header_size} bytes but the header "
+            f"declares shape {shape} ({expected_size - header_size} bytes); "
+            "the file is truncated or corrupt"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def load_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read matching image and label files and check they agree.
+
+    Returns
+    -------
+    X : (n, rows * cols) uint8, pixel values 0-255, one flattened image per row.
+    y : (n,) int64 class labels in 0-9.
+    """
+    images = load_idx(images_path, IMAGES_MAGIC)
+    labels = load_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds "
+            f"{len(labels)} labels; they must be the same count"
+        )
+    if labels.size and labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(
+            f"{labels_path}: label {int(labels[bad])} at index {bad} is outside 0-9"
+        )
+    return images.reshape(len(images), -1), labels.astype(np.int64)
+
+
+def save_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as IDX (gzip when the name ends in .gz); for tests and tools."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    payload = header + array.tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(payload)

@@ -1,0 +1,111 @@
+"""A multilayer perceptron: parameters, forward pass, loss and backward pass.
+
+The network is a list of layers, each a dict {"W": (fan_in, fan_out), "b": (fan_out,)}.
+Hidden layers apply an activation; the last layer gives logits, turned into
+class probabilities by softmax inside the cross-entropy.
+
+    input (n, d) -> [W, b, activation] x len(hidden) -> [W, b] -> logits (n, 10)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+from scipy.special import expit
+
+
+class Activation(NamedTuple):
+    forward: Callable[[np.ndarray], np.ndarray]
+    # Derivative written in terms of the activation's *output* a = forward(z),
+    # so the backward pass needs only what the forward pass kept.
+    derivative_from_output: Callable[[np.ndarray], np.ndarray]
+
+
+ACTIVATIONS = {
+    "sigmoid": Activation(expit, lambda a: a * (1 - a)),
+    "tanh": Activation(np.tanh, lambda a: 1 - a * a),
+    "relu": Activation(lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(a.dtype)),
+}
+
+# Standard deviation of each weight, before init_scale multiplies it.
+INITS = {
+    "normal": lambda fan_in, fan_out: 1 / np.sqrt(fan_in),  # LeCun
+    "xavier": lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out)),  # Glorot
+    "he": lambda fan_in, fan_out: np.sqrt(2 / fan_in),
+}
+
+
+def init_params(layer_sizes, rng, init="normal", init_scale=1.0, dtype=np.float32):
+    """Random weights, zero biases.
+
+    layer_sizes : [n_inputs, hidden_1, ..., n_classes], e.g. [784, 128, 10].
+    rng : np.random.Generator.
+    init : "normal" draws W ~ Normal(0, (init_scale / sqrt(fan_in))^2);
+           "xavier" uses std init_scale * sqrt(2 / (fan_in + fan_out));
+           "he" uses std init_scale * sqrt(2 / fan_in).
+    Returns a list of {"W": (fan_in, fan_out), "b": (fan_out,)} in `dtype`.
+    """
+    std_of = INITS[init]
+    params = []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        std = init_scale * std_of(fan_in, fan_out)
+        W = rng.normal(0.0, std, size=(fan_in, fan_out)).astype(dtype)
+        params.append({"W": W, "b": np.zeros(fan_out, dtype=dtype)})
+    return params
+
+
+def forward(params, X, activation="sigmoid"):
+    """X : (n, d) float in [0, 1].
+
+    Returns logits (n, n_classes) and the input of every layer
+    [X, h_1, ..., h_L] (kept for the backward pass).
+    """
+    f = ACTIVATIONS[activation].forward
+    layer_inputs = [X]
+    a = X
+    for layer in params[:-1]:
+        a = f(a @ layer["W"] + layer["b"])
+        layer_inputs.append(a)
+    logits = a @ params[-1]["W"] + params[-1]["b"]
+    return logits, layer_inputs
+
+
+def cross_entropy(logits, y):
+    """Mean softmax cross-entropy and its gradient.
+
+    logits : (n, k) float; y : (n,) int labels in 0 .. k-1.
+    Returns loss (scalar, nats per sample) and dloss/dlogits (n, k).
+    """
+    n = len(y)
+    # Subtracting the row max keeps exp() from overflowing; log-softmax is unchanged.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[np.arange(n), y].mean()
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), y] -= 1
+    dlogits /= n
+    return float(loss), dlogits
+
+
+def backward(params, layer_inputs, dlogits, activation="sigmoid"):
+    """Gradients of the loss for every parameter, by the chain rule.
+
+    layer_inputs, dlogits : from `forward` and `cross_entropy`.
+    Returns a list shaped like params: [{"W": dW, "b": db}, ...].
+    """
+    derivative = ACTIVATIONS[activation].derivative_from_output
+    grads = [None] * len(params)
+    delta = dlogits  # dloss / d(pre-activation) of the current layer
+    for i in reversed(range(len(params))):
+        a_in = layer_inputs[i]
+        grads[i] = {"W": a_in.T @ delta, "b": delta.sum(axis=0)}
+        if i > 0:  # the input layer needs no delta
+            delta = (delta @ params[i]["W"].T) * derivative(a_in)
+    return grads
+
+
+def predict(params, X, activation="sigmoid"):
+    """X : (n, d) float in [0, 1] -> (n,) predicted class labels."""
+    logits, _ = forward(params, X, activation)
+    return logits.argmax(axis=1)

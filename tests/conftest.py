@@ -1,0 +1,115 @@
+"""Shared fixtures: small IDX data sets written on the fly, a local HTTP
+mirror on 127.0.0.1, and a helper that runs the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nn_core.datasets import IDX_FILES
+from nn_core.idx import save_idx
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_10K = REPO.parent / "shared" / "data" / "mnist-10k"
+
+
+@pytest.fixture
+def mnist_10k():
+    if not (MNIST_10K / IDX_FILES[0]).is_file():
+        pytest.skip(f"{MNIST_10K} not present")
+    return MNIST_10K
+
+
+def write_idx_folder(folder: Path, n_train=60, n_test=20, seed=0) -> Path:
+    """Four IDX gz files of random 28x28 'digits' with every class present."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = []
+    for n in (n_train, n_test):
+        arrays.append(rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        arrays.append((np.arange(n) % 10).astype(np.uint8))
+    for name, array in zip(IDX_FILES, arrays):
+        save_idx(folder / name, array)
+    return folder
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    return write_idx_folder(tmp_path / "idx")
+
+
+class Mirror:
+    """A local HTTP server; `files[name] = bytes` serves them, `broken[name] = n`
+    sends the full Content-Length but closes after n bytes."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.broken: dict[str, int] = {}
+        self.requests: list[str] = []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.requests.append(self.path)
+                if name not in mirror.files:
+                    self.send_error(404)
+                    return
+                body = mirror.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: mirror.broken.get(name, len(body))])
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/data/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mirror():
+    m = Mirror()
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def second_mirror():
+    m = Mirror()
+    yield m
+    m.close()
+
+
+def run_cli(module: str, *args: str, cwd: Path, timeout=300, env=None, check=None) -> subprocess.CompletedProcess:
+    """Run `python -m module args` as a user would; returns the finished process."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env,
+    )
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"exit {proc.returncode}, expected {check}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def single_run_dir(cwd: Path) -> Path:
+    runs = [p for p in (cwd / "runs").iterdir() if p.is_dir() and p.name != "multirun"]
+    assert len(runs) == 1, runs
+    return runs[0]

@@ -1,0 +1,83 @@
+"""Finding, downloading and splitting the data sets."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import nn_core.datasets as datasets
+from nn_core.datasets import IDX_FILES, IdxSource, load_digits_dataset, load_idx_dataset, scale_pixels
+from nn_core.idx import DataError
+
+from conftest import write_idx_folder
+
+def fake_source(folder, system_dirs=()):
+    """An IdxSource whose published MD5s are those of the files in `folder`."""
+    md5 = {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in IDX_FILES}
+    return IdxSource("fake", mirrors=("http://127.0.0.1:9/",), md5=md5, system_dirs=system_dirs)
+
+def test_a_users_folder_is_used_without_md5_or_network(idx_folder):
+    data = load_idx_dataset("mnist", root=idx_folder, val_size=10)
+    assert data.X_train.shape == (50, 784) and data.X_val.shape == (10, 784)
+    assert data.X_test.shape == (20, 784) and data.pixel_max == 255.0
+    # stratified: every class keeps its share in validation
+    assert sorted(np.bincount(data.y_val)) == [1] * 10
+
+def test_decompressed_files_are_found_too(tmp_path):
+    folder = write_idx_folder(tmp_path / "raw")
+    for name in IDX_FILES:
+
+        (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress((folder / name).read_bytes()))
+        (folder / name).unlink()
+    assert load_idx_dataset("mnist", root=folder, val_size=0.2).X_val.shape == (12, 784)
+
+def test_missing_files_are_downloaded_into_root_then_cached(tmp_path, idx_folder, mirror):
+    for name in IDX_FILES:
+        mirror.files[name] = (idx_folder / name).read_bytes()
+    source = fake_source(idx_folder)
+    root = tmp_path / "cache"
+    first = load_idx_dataset(source, root=root, val_size=10, mirrors=[mirror.url])
+    assert sorted(p.name for p in root.iterdir()) == sorted(IDX_FILES)
+    assert len(mirror.requests) == 4
+    second = load_idx_dataset(source, root=root, val_size=10, mirrors=[mirror.url])
+    assert len(mirror.requests) == 4  # served from the cache
+    np.testing.assert_array_equal(first.X_train, second.X_train)
+
+def test_system_copy_is_found(tmp_path, idx_folder):
+    source = fake_source(idx_folder, system_dirs=(str(idx_folder),))
+    data = load_idx_dataset(source, root=tmp_path / "empty", val_size=10)
+    assert len(data.y_test) == 20
+
+def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, mirror):
+    source = IdxSource("fake", mirrors=(), md5={n: "0" * 32 for n in IDX_FILES})
+    with pytest.raises(DataError) as info:
+        load_idx_dataset(source, root=tmp_path / "nowhere", mirrors=[mirror.url])
+    message = str(info.value)
+    assert str(tmp_path / "nowhere") in message and "404" in message
+    assert "data=digits" in message and "data.root=DIR" in message
+
+def test_corrupt_file_in_a_folder_names_it(idx_folder):
+    path = idx_folder / IDX_FILES[2]
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DataError, match="t10k-images"):
+        load_idx_dataset("mnist", root=idx_folder, val_size=10)
+
+def test_default_cache_follows_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(datasets.DATA_HOME_ENV, str(tmp_path))
+    assert datasets.default_data_root("mnist") == tmp_path / "mnist"
+
+def test_digits_split_is_seeded_and_sized():
+    a, b = load_digits_dataset(split_seed=3), load_digits_dataset(split_seed=3)
+    assert (len(a.y_train), len(a.y_val), len(a.y_test)) == (1077, 360, 360)
+    assert a.n_features == 64 and a.pixel_max == 16.0
+    np.testing.assert_array_equal(a.y_val, b.y_val)
+    assert not np.array_equal(a.y_val, load_digits_dataset(split_seed=4).y_val)
+
+def test_val_size_too_large_is_refused(idx_folder):
+    with pytest.raises(DataError, match="data.val_size=60 gives 60 validation samples out of 60"):
+        load_idx_dataset("mnist", root=idx_folder, val_size=60)
+
+def test_scale_pixels_maps_to_unit_interval():
+    X = np.array([[0, 128, 255]], dtype=np.uint8)
+    scaled = scale_pixels(X, 255.0)
+    assert scaled.dtype == np.float32 and scaled.min() == 0 and scaled.max() == 1

@@ -1,0 +1,117 @@
+"""`python -m experiments.train` end to end, through the real CLI in a subprocess."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import MNIST_10K, run_cli, single_run_dir
+from nn_core import load_params
+
+HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
+RESULT_KEYS = {
+    "status", "epochs_completed", "best_val_acc", "final_val_acc", "test_acc", "test_loss",
+    "wall_time_s", "hyperparameters",
+}
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_result(run_dir):
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def test_digits_run_writes_every_file(tmp_path):
+    proc = run_cli("experiments.train", "data=digits", "epochs=4", "lr=0.5", "hidden=32", cwd=tmp_path, check=0)
+    run_dir = single_run_dir(tmp_path)
+    rows = read_metrics(run_dir)
+    assert list(rows[0]) == HEADER and [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    result = read_result(run_dir)
+    assert RESULT_KEYS <= set(result)
+    assert result["status"] == "completed" and result["epochs_completed"] == 4
+    assert result["hyperparameters"]["lr"] == 0.5 and result["hyperparameters"]["data"]["name"] == "digits"
+    assert result["final_val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
+    assert result["best_val_acc"] == pytest.approx(max(float(r["val_acc"]) for r in rows))
+    assert 0.5 < result["test_acc"] <= 1
+    params, activation = load_params(run_dir / "model.npz")
+    assert [p["W"].shape for p in params] == [(64, 32), (32, 10)] and activation == "sigmoid"
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    log = (run_dir / "train.log").read_text()
+    assert log.count("epoch ") >= 4 and "val_acc" in log
+    assert "test_acc" in proc.stdout + proc.stderr
+
+
+def test_mnist_10k_reaches_reference_accuracy(tmp_path, mnist_10k):
+    run_cli("experiments.train", f"data.root={mnist_10k}", "epochs=10", cwd=tmp_path, check=0)
+    run_dir = single_run_dir(tmp_path)
+    result = read_result(run_dir)
+    assert len(read_metrics(run_dir)) == 10
+    assert result["status"] == "completed"
+    assert result["test_acc"] >= 0.90, result
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
+    def metrics(seed, name):
+        run_cli("experiments.train", "data=digits", "epochs=3", f"seed={seed}", f"hydra.run.dir={name}", cwd=tmp_path, check=0)
+        return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in read_metrics(tmp_path / name)]
+
+    first, again, other = metrics(7, "a"), metrics(7, "b"), metrics(8, "c")
+    assert first == again
+    assert first != other
+    np.testing.assert_array_equal(
+        load_params(tmp_path / "a" / "model.npz")[0][0]["W"], load_params(tmp_path / "b" / "model.npz")[0][0]["W"]
+    )
+
+
+def test_divergence_is_a_result_not_a_crash(tmp_path):
+    proc = run_cli("experiments.train", "data=digits", "epochs=5", "lr=1e38", cwd=tmp_path, check=0)
+    run_dir = single_run_dir(tmp_path)
+    result = read_result(run_dir)
+    assert result["status"] == "diverged" and result["epochs_completed"] == 1
+    assert result["test_acc"] is None
+    assert "diverged" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_interrupt_keeps_rows_and_says_interrupted(tmp_path, signum, code, name):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "data=digits", "epochs=100000", "hydra.run.dir=run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    metrics = tmp_path / "run" / "metrics.csv"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > 3):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else "timeout"
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code, output
+    result = read_result(tmp_path / "run")
+    rows = read_metrics(tmp_path / "run")
+    assert result["status"] == "interrupted" and result["signal"] == name
+    assert result["epochs_completed"] == len(rows) >= 3
+    assert (tmp_path / "run" / "model.npz").is_file()
+    assert "interrupted" in output and "Traceback" not in output
+
+
+def test_a_run_directory_is_never_shared(tmp_path):
+    run_cli("experiments.train", "data=digits", "epochs=1", "hydra.run.dir=same", cwd=tmp_path, check=0)
+    before = (tmp_path / "same" / "result.json").read_text()
+    proc = run_cli("experiments.train", "data=digits", "epochs=2", "hydra.run.dir=same", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "already exists" in proc.stdout + proc.stderr
+    assert (tmp_path / "same" / "result.json").read_text() == before
+
+
+def test_default_run_directories_are_distinct(tmp_path):
+    for _ in range(2):
+        run_cli("experiments.train", "data=digits", "epochs=1", cwd=tmp_path, check=0)
+    assert len(list((tmp_path / "runs").iterdir())) == 2
