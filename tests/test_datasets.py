@@ -1,5 +1,6 @@
 """Finding, downloading and splitting the data sets."""
 
+import gzip
 import hashlib
 
 import numpy as np
