@@ -56,10 +56,13 @@ def blas_threads(cfg: DictConfig) -> int:
     from hydra.core.hydra_config import HydraConfig
 
     cores = os.cpu_count() or 1
-    n_jobs = HydraConfig.get().launcher.get("n_jobs") if HydraConfig.initialized() else None
-    if not n_jobs or n_jobs < 0:  # joblib's -1 means one job per core
-        n_jobs = 1 if n_jobs is None else cores
-    return max(1, cores // n_jobs)
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    if launcher.get("cpus_per_task"):  # submitit (SLURM): the cores this job was given
+        return launcher.cpus_per_task
+    n_jobs = launcher.get("n_jobs")  # joblib: jobs sharing this machine; -1 means one per core
+    if n_jobs is None:
+        return cores
+    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
 
 
 def data_options(cfg: DictConfig) -> dict:
@@ -86,7 +89,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         check_config(cfg)
         dtype = np.dtype(cfg.dtype).type
-        with threadpool_limits(limits=blas_threads(cfg)), sigterm_as_interrupt():
+        result["blas_threads"] = blas_threads(cfg)
+        with threadpool_limits(limits=result["blas_threads"]), sigterm_as_interrupt():
             data = nn_core.load_dataset(cfg.data.name, **data_options(cfg))
             log.info(
                 "data %s: %d train, %d validation, %d test, %d features",
@@ -154,11 +158,16 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         result = train(cfg, run_dir)
-    except (ConfigError, nn_core.DataError, nn_core.DownloadError) as error:
+    except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # the sweep goes on; this job's result.json records the error
-        log.error("%s", error)  # a user's mistake, not a bug: no traceback
-        raise SystemExit(2) from None
+            # One failed job must not stop the sweep: its result.json records the
+            # error, the sweep's summary lists it, and NaN tells Optuna the trial failed.
+            log.exception("run failed: %s", error)
+            return math.nan
+        if isinstance(error, (ConfigError, nn_core.DataError, nn_core.DownloadError)):
+            log.error("%s", error)  # a user's mistake, not a bug: no traceback
+            raise SystemExit(2) from None
+        raise
     status = result["status"]
     if status == "interrupted":
         log.warning("interrupted by %s after %d epochs; metrics kept in %s", result["signal"], result["epochs_completed"], run_dir)

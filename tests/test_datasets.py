@@ -27,7 +27,6 @@ def test_a_users_folder_is_used_without_md5_or_network(idx_folder):
 def test_decompressed_files_are_found_too(tmp_path):
     folder = write_idx_folder(tmp_path / "raw")
     for name in IDX_FILES:
-
         (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress((folder / name).read_bytes()))
         (folder / name).unlink()
     assert load_idx_dataset("mnist", root=folder, val_size=0.2).X_val.shape == (12, 784)

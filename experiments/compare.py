@@ -1,0 +1,234 @@
+"""Compare runs: a leaderboard, a CSV and learning curves from run directories.
+
+    python -m experiments.compare runs/multirun/2026-11-25_10-45-00_654321
+    python -m experiments.compare runs --csv board.csv --plot curves.png
+
+From Python, `load_runs(path)` gives one row per run and `load_history(path)`
+one row per run and epoch; `path` may be one run, a sweep, or runs/ as a whole.
+Runs that are unfinished or broken are kept, with the reason in `problem`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.run_files import METRICS_COLUMNS
+
+RESULT_COLUMNS = [
+    "status", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
+    "best_epoch", "stopped_early", "wall_time_s", "error",
+]
+RANK_BY = "best_val_acc"
+STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
+
+
+def find_run_dirs(path) -> list[Path]:
+    """Every directory under `path` (or `path` itself) that a run wrote into."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run, sweep or folder")
+    markers = ("metrics.csv", "result.json", ".hydra/config.yaml")
+    dirs = {p.parent for marker in markers[:2] for p in path.rglob(marker)}
+    dirs |= {p.parent.parent for p in path.rglob(markers[2])}
+    return sorted(dirs)
+
+
+def _read_history(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """metrics.csv as a DataFrame of complete rows, and what is wrong with it, if anything."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return None, "no metrics.csv"
+    try:
+        history = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        return None, f"metrics.csv is unreadable ({type(e).__name__}: {str(e).strip()[:80]})"
+    missing = [c for c in METRICS_COLUMNS if c not in history.columns]
+    if missing:
+        return None, f"metrics.csv lacks columns {', '.join(missing)}"
+    numeric = history[METRICS_COLUMNS].apply(pd.to_numeric, errors="coerce")
+    # NaN losses are a diverged run's honest record; a missing epoch or accuracy is damage.
+    complete = numeric[["epoch", "train_acc", "val_acc", "epoch_time_s"]].notna().all(axis=1)
+    problem = None
+    if not complete.all():
+        problem = f"metrics.csv has {int((~complete).sum())} damaged or truncated row(s), left out"
+    return numeric[complete].astype({"epoch": int}), problem
+
+
+def _read_result(run_dir: Path) -> tuple[dict, str | None]:
+    path = run_dir / "result.json"
+    if not path.is_file():
+        metrics = run_dir / "metrics.csv"
+        if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
+            return {"status": "running"}, "no result.json yet: still running"
+        return {"status": "incomplete"}, "no result.json: the run stopped before finishing (killed, or still starting)"
+    try:
+        result = json.loads(path.read_text())
+        if not isinstance(result, dict):
+            raise ValueError("not a JSON object")
+        return result, None
+    except ValueError as e:
+        return {"status": "broken"}, f"result.json is unreadable ({e})"
+
+
+def _hyperparameters(run_dir: Path, result: dict) -> dict:
+    if isinstance(result.get("hyperparameters"), dict):
+        config = result["hyperparameters"]
+    else:
+        try:
+            from omegaconf import OmegaConf
+
+            config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+        except Exception:  # no or damaged snapshot: the run is still listed, without its config
+            return {}
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+    # Lists (hidden=[256,128]) become text so that columns can be compared and grouped.
+    return {k: str(v).replace(" ", "") if isinstance(v, list) else v for k, v in flat.items()}
+
+
+def _inspect(run_dir: Path) -> tuple[dict, pd.DataFrame | None]:
+    result, result_problem = _read_result(run_dir)
+    history, history_problem = _read_history(run_dir)
+    hyperparameters = _hyperparameters(run_dir, result)
+    row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
+    if history is not None and len(history) and row["status"] in ("running", "incomplete", "broken"):
+        row["best_val_acc"] = history["val_acc"].max()  # an unfinished run still has curves
+        row["final_val_acc"] = history["val_acc"].iloc[-1]
+        row["epochs_completed"] = len(history)
+    row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
+    return {**row, **hyperparameters, "_hyperparameters": list(hyperparameters)}, history
+
+
+def load_runs(*paths) -> pd.DataFrame:
+    """One row per run: `run` (its directory), the result.json fields, every
+    hyperparameter as a column (nested keys as `data.name`), and `problem`."""
+    rows = [_inspect(d)[0] for p in paths for d in find_run_dirs(p)]
+    hyperparameter_columns = list(dict.fromkeys(c for r in rows for c in r.pop("_hyperparameters")))
+    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *hyperparameter_columns])
+
+
+def load_history(*paths) -> pd.DataFrame:
+    """One row per run and epoch: `run`, every hyperparameter, every metrics.csv column."""
+    frames = []
+    for path in paths:
+        for run_dir in find_run_dirs(path):
+            row, history = _inspect(run_dir)
+            if history is None or history.empty:
+                continue  # load_runs lists the run and says why
+            hyperparameters = {k: row[k] for k in row.pop("_hyperparameters")}
+            frames.append(history.assign(run=row["run"], **hyperparameters))
+    if not frames:
+        return pd.DataFrame(columns=["run", *METRICS_COLUMNS])
+    history = pd.concat(frames, ignore_index=True)
+    return history[["run", *[c for c in history.columns if c != "run"]]]
+
+
+def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns whose value is not the same in every run."""
+    fixed = {"run", "problem", *RESULT_COLUMNS}
+    return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """Ranked runs (best validation accuracy first), showing only what varies."""
+    ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
+    columns = [*varying_hyperparameters(runs), "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
+    board = ranked[columns].reset_index(drop=True)
+    for c in varying_hyperparameters(runs):  # 0.001 rather than 0.0010 or 1e-03 padded out
+        board[c] = board[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
+    board.index = pd.RangeIndex(1, len(board) + 1, name="rank")
+    return board
+
+
+def run_label(row, varying) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in varying) or Path(row["run"]).name
+
+
+def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
+    """Validation accuracy and loss against epoch, one line per run; for a
+    grid over exactly two hyperparameters, a heatmap of best validation accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    varying = varying_hyperparameters(runs)
+    grid = _grid(runs, varying)
+    fig, axes = plt.subplots(1, 3 if grid is not None else 2, figsize=(16 if grid is not None else 11, 4.5))
+    labels = {r["run"]: run_label(r, varying) for _, r in runs.iterrows()}
+    for run, curve in history.groupby("run", sort=False):
+        axes[0].plot(curve["epoch"], curve["val_acc"], marker=".", label=labels.get(run, run))
+        axes[1].plot(curve["epoch"], curve["val_loss"], marker=".")
+    for ax, name in zip(axes, ("validation accuracy", "validation loss")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    if len(labels) <= 20:
+        axes[0].legend(fontsize="small")
+    if grid is not None:
+        image = axes[2].imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+        axes[2].set_xticks(range(grid.shape[1]), grid.columns)
+        axes[2].set_yticks(range(grid.shape[0]), grid.index)
+        axes[2].set_xlabel(grid.columns.name)
+        axes[2].set_ylabel(grid.index.name)
+        axes[2].set_title(f"best {RANK_BY.replace('best_', '')}")
+        for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
+            axes[2].text(j, i, f"{value:.3f}", ha="center", va="center", color="w", fontsize="small")
+        fig.colorbar(image, ax=axes[2])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
+    if len(varying) != 2:
+        return None
+    rows, cols = varying
+    if runs.duplicated([rows, cols]).any():
+        return None  # repeated cells (e.g. seeds) are not a 2-D grid
+    # Failed or diverged cells stay in the grid, as blanks.
+    return runs.pivot(index=rows, columns=cols, values=RANK_BY).sort_index().sort_index(axis=1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", default=["runs"], help="runs, sweeps or folders of them (default: runs)")
+    parser.add_argument("--csv", metavar="FILE", help="write the leaderboard as CSV")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw learning curves (and a heatmap for a 2-D grid)")
+    parser.add_argument("--top", type=int, metavar="N", help="show only the N best runs")
+    args = parser.parse_args(argv)
+
+    try:
+        runs = load_runs(*args.paths)
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    if runs.empty:
+        parser.error(f"no runs found under {', '.join(args.paths)}")
+    board = leaderboard(runs)
+    shown = board.head(args.top) if args.top else board
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found)")
+        print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
+        not_ranked = runs[runs[RANK_BY].isna() | runs["problem"].notna() | runs["status"].isin(["failed", "diverged"])]
+        if len(not_ranked):
+            print(f"\n{len(not_ranked)} run(s) failed, diverged, unfinished or damaged:")
+            for _, r in not_ranked.iterrows():
+                reason = r["error"] if isinstance(r["error"], str) else r["problem"] or "loss became NaN or infinite"
+                print(f"  {r['run']}: {r['status']}: {reason}")
+    if args.csv:
+        board.to_csv(args.csv)
+        print(f"\nleaderboard written to {args.csv}")
+    if args.plot:
+        plot(runs, load_history(*args.paths), args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""Sweeps through the real CLI (joblib, submitit, Optuna) and comparing their runs."""
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import REPO, run_cli
+from experiments.compare import leaderboard, load_history, load_runs, main as compare_main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def sweep_dirs(cwd):
+    return sorted((cwd / "runs" / "multirun").iterdir())
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory):
+    """4 jobs on digits with 2 joblib workers, as a user would launch them."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    proc = run_cli(
+        "experiments.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        "data=digits", "epochs=3", "lr=0.1,0.5", "hidden=16,32", cwd=cwd, check=0,
+    )
+    (sweep,) = sweep_dirs(cwd)
+    return sweep, proc.stdout + proc.stderr
+
+
+def test_multirun_writes_one_named_directory_per_job(joblib_sweep):
+    sweep, _ = joblib_sweep
+    assert (sweep / "multirun.yaml").is_file()
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == [
+        "0_data=digits,epochs=3,hidden=16,lr=0.1", "1_data=digits,epochs=3,hidden=32,lr=0.1",
+        "2_data=digits,epochs=3,hidden=16,lr=0.5", "3_data=digits,epochs=3,hidden=32,lr=0.5",
+    ]
+    for job in jobs:
+        result = json.loads((sweep / job / "result.json").read_text())
+        assert result["status"] == "completed"
+        assert result["blas_threads"] == max(1, (os.cpu_count() or 1) // 2)  # 2 jobs share the cores
+        assert (sweep / job / "metrics.csv").is_file() and (sweep / job / "model.npz").is_file()
+
+
+def test_the_sweep_ends_with_its_leaderboard(joblib_sweep):
+    _, output = joblib_sweep
+    assert "4 runs, by status: {'completed': 4}" in output
+    assert "best_val_acc" in output
+
+
+def test_load_runs_and_history(joblib_sweep):
+    sweep, _ = joblib_sweep
+    runs = load_runs(sweep)
+    assert len(runs) == 4
+    assert sorted(zip(runs["hidden"], runs["lr"])) == [(16, 0.1), (16, 0.5), (32, 0.1), (32, 0.5)]
+    assert {"run", "status", "best_val_acc", "test_acc", "batch_size", "data.name", "problem"} <= set(runs.columns)
+    assert runs["problem"].isna().all() and (runs["data.name"] == "digits").all()
+    history = load_history(sweep)
+    assert len(history) == 12 and history.groupby("run")["epoch"].apply(list).tolist() == [[1, 2, 3]] * 4
+    assert {"hidden", "lr", "train_loss", "val_acc", "epoch_time_s"} <= set(history.columns)
+    # runs/ as a whole finds the same runs
+    assert len(load_runs(sweep.parents[1])) == 4
+
+
+def test_compare_cli_ranks_shows_what_varies_and_writes_csv_and_png(joblib_sweep, tmp_path, capsys):
+    sweep, _ = joblib_sweep
+    assert compare_main([str(sweep), "--csv", str(tmp_path / "board.csv"), "--plot", str(tmp_path / "curves.png")]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[1].split()
+    assert header[:3] == ["hidden", "lr", "status"] and "batch_size" not in header
+    board = pd.read_csv(tmp_path / "board.csv")
+    assert board["best_val_acc"].is_monotonic_decreasing and len(board) == 4
+    assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_compare_lists_broken_runs_with_reasons(joblib_sweep, tmp_path, capsys):
+    sweep, _ = joblib_sweep
+    good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    root = tmp_path / "runs"
+    for name in ("good", "no_result", "garbage_csv", "truncated_csv", "bad_json"):
+        shutil.copytree(good, root / name)
+    (root / "no_result" / "result.json").unlink()
+    os.utime(root / "no_result" / "metrics.csv", (0, 0))  # long untouched: not running
+    (root / "garbage_csv" / "metrics.csv").write_bytes(b"\x00\xff garbage\n\x01,\x02\n")
+    csv_text = (root / "truncated_csv" / "metrics.csv").read_text()
+    (root / "truncated_csv" / "metrics.csv").write_text(csv_text[: csv_text.rindex("\n", 0, -1) + 12])
+    (root / "bad_json" / "result.json").write_text('{"status": "compl')
+
+    runs = load_runs(root).set_index("run")
+    problems = {os.path.basename(k): v for k, v in runs["problem"].items()}
+    assert pd.isna(problems["good"])
+    assert "no result.json" in problems["no_result"] and runs.loc[str(root / "no_result"), "status"] == "incomplete"
+    assert "metrics.csv" in problems["garbage_csv"]
+    assert "truncated" in problems["truncated_csv"]
+    assert "result.json is unreadable" in problems["bad_json"]
+    assert len(load_history(root).query("run.str.endswith('truncated_csv')", engine="python")) == 2
+
+    assert compare_main([str(root), "--plot", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    for name in ("no_result", "garbage_csv", "truncated_csv", "bad_json"):
+        assert f"{root / name}:" in out
+
+
+def test_a_failing_job_does_not_lose_the_others(tmp_path):
+    # 2000 validation digits is more than digits has: that job fails, the other completes.
+    proc = run_cli("experiments.train", "-m", "data=digits", "epochs=2", "data.val_size=100,2000", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    (sweep,) = sweep_dirs(tmp_path)
+    runs = load_runs(sweep).sort_values("data.val_size")
+    assert runs["status"].tolist() == ["completed", "failed"]
+    assert "data.val_size=2000" in runs["error"].iloc[1]
+    assert "1_data.val_size=2000" in output and "failed" in output
+
+
+def test_a_sweep_directory_is_never_reused(tmp_path):
+    run_cli("experiments.train", "-m", "data=digits", "epochs=1", "lr=0.1,0.2", "hydra.sweep.dir=sweep", cwd=tmp_path, check=0)
+    before = sorted(p.name for p in (tmp_path / "sweep").iterdir())
+    proc = run_cli("experiments.train", "-m", "data=digits", "epochs=1", "lr=0.3", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "already holds a sweep" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == before
+
+
+def test_submitit_local_launcher(tmp_path):
+    run_cli("experiments.train", "-m", "hydra/launcher=submitit_local", "data=digits", "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0)
+    (sweep,) = sweep_dirs(tmp_path)
+    assert load_runs(sweep)["status"].tolist() == ["completed", "completed"]
+
+
+def test_slurm_launcher_config_composes():
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=cpu"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.partition == "cpu" and cfg.hydra.launcher.cpus_per_task == 2
+
+
+def test_optuna_search_maximises_the_returned_objective(tmp_path):
+    proc = run_cli(
+        "experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.n_trials=3",
+        cwd=tmp_path, check=0,
+    )
+    (sweep,) = sweep_dirs(tmp_path)
+    runs = load_runs(sweep)
+    assert len(runs) == 3 and (runs["status"] == "completed").all()
+    assert f"Best value: {runs['best_val_acc'].max()}" in proc.stdout + proc.stderr
