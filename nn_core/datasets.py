@@ -91,9 +91,9 @@ class Dataset:
         return self.X_train.shape[1]
 
 
-def scale_pixels(X: np.ndarray, pixel_max: float, dtype=np.float32) -> np.ndarray:
-    """(n, d) raw pixels -> (n, d) `dtype` in [0, 1]."""
-    return np.multiply(X, dtype(1.0 / pixel_max), dtype=dtype)
+def scale_pixels(X: np.ndarray, pixel_max: float, dtype=np.float32, out=None) -> np.ndarray:
+    """(n, d) raw pixels -> (n, d) `dtype` in [0, 1], written into `out` if given."""
+    return np.multiply(X, dtype(1.0 / pixel_max), dtype=dtype, out=out)
 
 
 def default_data_root(name: str) -> Path:

@@ -44,13 +44,18 @@ def train_epoch(params, X, y, *, optimizer, lr, batch_size, rng, activation="sig
     """
     n = len(y)
     order = rng.permutation(n)
+    # Buffers reused by every step: allocating weight- or batch-sized arrays
+    # afresh each step costs page faults that rival the arithmetic.
+    grads = [{key: np.empty_like(value) for key, value in layer.items()} for layer in params]
+    batch_buffer = np.empty((min(batch_size, n), X.shape[1]), dtype)
     total_loss, correct = 0.0, 0
     for start in range(0, n, batch_size):
         batch = order[start : start + batch_size]
-        X_batch, y_batch = scale_pixels(X[batch], pixel_max, dtype), y[batch]
+        X_batch = scale_pixels(X[batch], pixel_max, dtype, out=batch_buffer[: len(batch)])
+        y_batch = y[batch]
         logits, layer_inputs = forward(params, X_batch, activation)
         loss, dlogits = cross_entropy(logits, y_batch)
-        grads = backward(params, layer_inputs, dlogits, activation)
+        backward(params, layer_inputs, dlogits, activation, out=grads)
         optimizer.step(params, grads, lr)
         total_loss += loss * len(batch)
         correct += int((logits.argmax(axis=1) == y_batch).sum())

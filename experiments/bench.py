@@ -1,0 +1,272 @@
+"""Benchmark: training epochs of nn_core against PyTorch and scikit-learn, on one machine, in one run.
+
+    python -m experiments.bench                         # generated 60,000 x 784 data
+    python -m experiments.bench --data ../shared/data/mnist-10k
+    python -m experiments.bench --sweep                 # also: 8-job sweep, sequential vs joblib
+
+Prints, per trainer and batch size, the median epoch time, samples per second
+and the ratio to nn_core (how many times longer than nn_core it takes); the
+floor (an epoch's matrix products alone, with nothing else); nn_core's peak
+memory and start-up time as a user runs it. PyTorch and scikit-learn are
+timed the fastest way a user would write them (data already in memory as
+float32, PyTorch at its default thread count) and only when installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import nn_core
+from nn_core.idx import save_idx
+
+N_CLASSES = 10
+
+
+def load_samples(folder, n, seed=0):
+    """(n, 784) uint8 images and (n,) labels: real IDX digits repeated up to n, or random."""
+    rng = np.random.default_rng(seed)
+    if folder:
+        data = nn_core.load_idx_dataset("mnist", root=folder, val_size=N_CLASSES)
+        X, y = np.concatenate([data.X_train, data.X_val]), np.concatenate([data.y_train, data.y_val])
+        repeat = -(-n // len(y))
+        return np.tile(X, (repeat, 1))[:n], np.tile(y, repeat)[:n]
+    return rng.integers(0, 256, size=(n, 784), dtype=np.uint8), rng.integers(0, N_CLASSES, size=n)
+
+
+# Each setup_* prepares a trainer and returns a function that trains one epoch.
+
+
+def setup_nn_core(X, y, hidden, lr, batch_size):
+    rng = np.random.default_rng(0)
+    params = nn_core.init_params([X.shape[1], hidden, N_CLASSES], rng)
+    optimizer = nn_core.SGD(params)
+    return lambda: nn_core.train_epoch(params, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng, pixel_max=255.0)
+
+
+def setup_floor(X, y, hidden, lr, batch_size):
+    """An epoch's matrix products and nothing else: forward (2), backward (3), on contiguous batches."""
+    rng = np.random.default_rng(0)
+    Xf = nn_core.scale_pixels(X, 255.0)
+    W1 = rng.normal(size=(X.shape[1], hidden)).astype(np.float32)
+    W2 = rng.normal(size=(hidden, N_CLASSES)).astype(np.float32)
+    dW1, dW2 = np.empty_like(W1), np.empty_like(W2)
+    dlogits = np.ones((batch_size, N_CLASSES), np.float32)
+
+    def epoch():
+        for start in range(0, len(Xf), batch_size):
+            X_batch = Xf[start : start + batch_size]
+            d = dlogits[: len(X_batch)]
+            h = X_batch @ W1
+            h @ W2
+            np.matmul(h.T, d, out=dW2)
+            delta = d @ W2.T
+            np.matmul(X_batch.T, delta, out=dW1)
+
+    return epoch
+
+
+def setup_torch(X, y, hidden, lr, batch_size):
+    import torch
+
+    torch.manual_seed(0)
+    Xt = torch.from_numpy(nn_core.scale_pixels(X, 255.0))
+    yt = torch.from_numpy(y.astype(np.int64))
+    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, N_CLASSES))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch():
+        order = torch.randperm(len(yt))
+        for start in range(0, len(yt), batch_size):
+            batch = order[start : start + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(Xt[batch]), yt[batch]).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def setup_sklearn(X, y, hidden, lr, batch_size):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    Xf = nn_core.scale_pixels(X, 255.0)
+    model = MLPClassifier(
+        hidden_layer_sizes=(hidden,), activation="logistic", solver="sgd", learning_rate_init=lr,
+        batch_size=batch_size, momentum=0.0, nesterovs_momentum=False, alpha=0.0, random_state=0,
+    )
+    classes = np.arange(N_CLASSES)
+
+    def epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.partial_fit(Xf, y, classes=classes)
+
+    return epoch
+
+
+TRAINERS = {"nn_core": setup_nn_core, "floor (matmuls only)": setup_floor, "pytorch": setup_torch, "scikit-learn": setup_sklearn}
+OPTIONAL = {"pytorch": "torch", "scikit-learn": "sklearn"}
+
+
+def installed(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def time_epochs(name, X, y, hidden, lr, batch_size, epochs) -> list[float]:
+    """Seconds of each of `epochs` epochs of one trainer, after a warm-up epoch."""
+    run_epoch = TRAINERS[name](X, y, hidden, lr, batch_size)
+    run_epoch()  # warm-up: first-touch allocations, lazy initialisation
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run_epoch()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def epoch_table(args) -> pd.DataFrame:
+    """Median epoch time per trainer and batch size.
+
+    Each trainer runs in a fresh process of its own: PyTorch's OpenMP threads
+    and NumPy's OpenBLAS threads spin after each call, and sharing a process
+    would slow whichever runs next. The trainers take turns for `--rounds`
+    rounds so that a machine whose speed drifts slows them all alike.
+    """
+    names = [n for n in TRAINERS if n not in OPTIONAL or installed(OPTIONAL[n])]
+    for name in set(TRAINERS) - set(names):
+        print(f"  {name}: not installed, skipped", file=sys.stderr)
+    times = {(b, n): [] for b in args.batch_sizes for n in names}
+    for _ in range(args.rounds):
+        for batch_size in args.batch_sizes:
+            for name in names:
+                worker = [sys.executable, "-m", "experiments.bench", "--worker", name, "--batch-sizes", str(batch_size),
+                          "--epochs", str(args.epochs), "--samples", str(args.samples), "--hidden", str(args.hidden),
+                          "--lr", str(args.lr), *(["--data", args.data] if args.data else [])]
+                proc = subprocess.run(worker, capture_output=True, text=True, check=True)
+                times[batch_size, name] += json.loads(proc.stdout)
+    rows = []
+    for (batch_size, name), seconds in times.items():
+        median = statistics.median(seconds)
+        rows.append({"batch_size": batch_size, "trainer": name, "epoch_s": median, "samples_per_s": args.samples / median})
+        print(f"  batch {batch_size:>4}  {name:<22} median {median:.3f} s/epoch (min {min(seconds):.3f}, max {max(seconds):.3f})", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    ours = table[table.trainer == "nn_core"].set_index("batch_size")["epoch_s"]
+    table["vs_nn_core"] = table["epoch_s"] / table["batch_size"].map(ours)
+    return table
+
+
+def write_idx_folder(folder: Path, X, y):
+    """An MNIST-shaped folder (raw IDX, no gzip) for runs of experiments.train."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images = X.reshape(-1, 28, 28)
+    save_idx(folder / "train-images-idx3-ubyte", images)
+    save_idx(folder / "train-labels-idx1-ubyte", y.astype(np.uint8))
+    save_idx(folder / "t10k-images-idx3-ubyte", images[:10000])
+    save_idx(folder / "t10k-labels-idx1-ubyte", y[:10000].astype(np.uint8))
+
+
+def train_command(*overrides):
+    return [sys.executable, "-m", "experiments.train", *overrides]
+
+
+def peak_memory_mb(folder: Path, workdir: Path) -> float:
+    """Peak resident memory of one epoch of experiments.train on the folder's data."""
+    proc = subprocess.run(
+        train_command(f"data.root={folder}", "epochs=1", f"hydra.run.dir={workdir / 'memory_run'}"),
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the memory run failed:\n{proc.stdout}\n{proc.stderr}")
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+
+
+def wall_time(command, repeat=3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sweep_timing(folder: Path, workdir: Path, jobs=8, epochs=3) -> pd.DataFrame:
+    """The same 8 equal jobs (seeds 0-7), run one after another and by 2 joblib workers."""
+    seeds = "seed=" + ",".join(map(str, range(jobs)))
+    common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
+    rows = []
+    for name, launcher in (("sequential (basic launcher)", []), ("joblib, 2 workers", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
+        start = time.perf_counter()
+        subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / name.split()[0]}"), capture_output=True, check=True)
+        rows.append({"sweep": name, "jobs": jobs, "wall_s": time.perf_counter() - start})
+        print(f"  {name}: {rows[-1]['wall_s']:.1f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    table["vs_sequential"] = table["wall_s"] / table["wall_s"].iloc[0]
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", metavar="DIR", help="IDX folder (e.g. ../shared/data/mnist-10k), repeated up to --samples; default: random data")
+    parser.add_argument("--samples", type=int, default=60000, help="training samples per epoch (default 60000)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per trainer and round, after a warm-up (default 3)")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--skip-process", action="store_true", help="skip the memory and start-up measurements")
+    parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
+    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs 2 joblib workers")
+    parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
+    args = parser.parse_args(argv)
+
+    X, y = load_samples(args.data, args.samples)
+    if args.worker:
+        print(json.dumps(time_epochs(args.worker, X, y, args.hidden, args.lr, args.batch_sizes[0], args.epochs)))
+        return 0
+    print(f"{len(y)} samples x {X.shape[1]} features ({'from ' + args.data if args.data else 'random'}), "
+          f"network {X.shape[1]}-{args.hidden}-{N_CLASSES}, float32, {os.cpu_count()} cores; median of "
+          f"{args.rounds} x {args.epochs} epochs, each trainer in its own process", flush=True)
+    table = epoch_table(args)
+    print(table.to_string(index=False, formatters={"epoch_s": "{:.3f}".format, "samples_per_s": "{:,.0f}".format, "vs_nn_core": "{:.2f}x".format}))
+    for batch_size, group in table.groupby("batch_size"):
+        t = group.set_index("trainer")["epoch_s"]
+        summary = [f"batch {batch_size}: nn_core takes {t['nn_core'] / t['floor (matmuls only)']:.2f}x the floor"]
+        summary += [f"{t[name] / t['nn_core']:.2f}x faster than {name}" for name in ("pytorch", "scikit-learn") if name in t]
+        print(", ".join(summary))
+
+    if not args.skip_process or args.sweep:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            folder = tmp / "idx"
+            write_idx_folder(folder, X, y)
+            if not args.skip_process:
+                print(f"\npeak memory of experiments.train, one epoch on {len(y)} samples: {peak_memory_mb(folder, tmp):.0f} MB resident")
+                print(f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
+                      f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s")
+            if args.sweep:
+                small = tmp / "idx_small"
+                write_idx_folder(small, X[:10000], y[:10000])
+                print("\n8 equal jobs (10,000 samples, 3 epochs each):")
+                print(sweep_timing(small, tmp).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

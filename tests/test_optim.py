@@ -1,0 +1,86 @@
+"""Optimisers against their update rules written out by hand, and the lr schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nn_core.optim import learning_rate, make_optimizer
+
+LR, MU, WD = 0.1, 0.9, 0.01
+B1, B2, EPS = 0.9, 0.999, 1e-8
+
+
+def run(name, steps=4, **options):
+    """Apply `steps` updates with known gradients; return the parameter history."""
+    rng = np.random.default_rng(0)
+    params = [{"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}]
+    grads_seen = [rng.normal(size=(3, 2)) for _ in range(steps)]
+    optimizer = make_optimizer(name, params, **options)
+    history = [params[0]["W"].copy()]
+    for g in grads_seen:
+        optimizer.step(params, [{"W": g.copy(), "b": np.zeros(2)}], LR)
+        history.append(params[0]["W"].copy())
+    return history, grads_seen
+
+
+def test_sgd():
+    history, grads = run("sgd")
+    w = history[0]
+    for g, got in zip(grads, history[1:]):
+        w = w - LR * g
+        np.testing.assert_allclose(got, w)
+
+
+def test_sgd_weight_decay_decays_weights_not_biases():
+    rng = np.random.default_rng(0)
+    params = [{"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}]
+    w0, b0 = params[0]["W"].copy(), params[0]["b"].copy()
+    make_optimizer("sgd", params, weight_decay=WD).step(params, [{"W": np.zeros((3, 2)), "b": np.zeros(2)}], LR)
+    np.testing.assert_allclose(params[0]["W"], w0 - LR * WD * w0)
+    np.testing.assert_allclose(params[0]["b"], b0)
+
+
+def test_momentum():
+    history, grads = run("momentum", momentum=MU)
+    w, v = history[0], 0
+    for g, got in zip(grads, history[1:]):
+        v = MU * v + g
+        w = w - LR * v
+        np.testing.assert_allclose(got, w)
+
+
+def test_nesterov():
+    history, grads = run("nesterov", momentum=MU)
+    w, v = history[0], 0
+    for g, got in zip(grads, history[1:]):
+        v = MU * v + g
+        w = w - LR * (g + MU * v)
+        np.testing.assert_allclose(got, w)
+
+
+def test_adam():
+    history, grads = run("adam", beta1=B1, beta2=B2, eps=EPS)
+    w, m, v = history[0], 0, 0
+    for t, (g, got) in enumerate(zip(grads, history[1:]), start=1):
+        m = B1 * m + (1 - B1) * g
+        v = B2 * v + (1 - B2) * g * g
+        m_hat, v_hat = m / (1 - B1**t), v / (1 - B2**t)
+        w = w - LR * m_hat / (np.sqrt(v_hat) + EPS)
+        np.testing.assert_allclose(got, w, rtol=1e-12)
+
+
+def test_adam_with_weight_decay_adds_it_to_the_gradient():
+    history, grads = run("adam", steps=1, weight_decay=WD)
+    g = grads[0] + WD * history[0]
+    m_hat, v_hat = g, g * g  # after one step the bias corrections undo the (1 - beta) factors
+    np.testing.assert_allclose(history[1], history[0] - LR * m_hat / (np.sqrt(v_hat) + EPS), rtol=1e-12)
+
+
+def test_schedules():
+    assert [learning_rate(e, 1.0, "constant", 10) for e in (0, 9)] == [1.0, 1.0]
+    assert [learning_rate(e, 1.0, "step", 10, step_size=3, gamma=0.5) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    cosine = [learning_rate(e, 1.0, "cosine", 4) for e in range(4)]
+    assert cosine == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate(0, 1.0, "linear")
