@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import re
 import statistics
 import subprocess
 import sys
@@ -187,15 +187,29 @@ def train_command(*overrides):
     return [sys.executable, "-m", "experiments.train", *overrides]
 
 
+# Runs experiments.train and reports its own peak resident memory (VmHWM) as it exits;
+# the parent cannot measure it: a child's ru_maxrss starts from the parent's size.
+PEAK_MEMORY_RUNNER = """
+import atexit, re, runpy, sys
+def report():
+    status = open("/proc/self/status").read()
+    print("VmHWM_kB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+atexit.register(report)
+sys.argv[0] = "experiments.train"
+runpy.run_module("experiments.train", run_name="__main__")
+"""
+
+
 def peak_memory_mb(folder: Path, workdir: Path) -> float:
     """Peak resident memory of one epoch of experiments.train on the folder's data."""
     proc = subprocess.run(
-        train_command(f"data.root={folder}", "epochs=1", f"hydra.run.dir={workdir / 'memory_run'}"),
+        [sys.executable, "-c", PEAK_MEMORY_RUNNER, f"data.root={folder}", "epochs=1", f"hydra.run.dir={workdir / 'memory_run'}"],
         capture_output=True, text=True,
     )
-    if proc.returncode != 0:
+    found = re.search(r"VmHWM_kB (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found:
         raise RuntimeError(f"the memory run failed:\n{proc.stdout}\n{proc.stderr}")
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+    return int(found.group(1)) / 1024
 
 
 def wall_time(command, repeat=3) -> float:
@@ -207,14 +221,15 @@ def wall_time(command, repeat=3) -> float:
     return statistics.median(times)
 
 
-def sweep_timing(folder: Path, workdir: Path, jobs=8, epochs=3) -> pd.DataFrame:
+def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
     """The same 8 equal jobs (seeds 0-7), run one after another and by 2 joblib workers."""
     seeds = "seed=" + ",".join(map(str, range(jobs)))
     common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
     rows = []
-    for name, launcher in (("sequential (basic launcher)", []), ("joblib, 2 workers", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
+    launchers = {"sequential (basic launcher)": [], "joblib, 2 workers": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+    for i, (name, launcher) in enumerate(launchers.items()):
         start = time.perf_counter()
-        subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / name.split()[0]}"), capture_output=True, check=True)
+        subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / f'sweep{i}'}"), capture_output=True, check=True)
         rows.append({"sweep": name, "jobs": jobs, "wall_s": time.perf_counter() - start})
         print(f"  {name}: {rows[-1]['wall_s']:.1f} s", file=sys.stderr)
     table = pd.DataFrame(rows)
@@ -233,6 +248,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and start-up measurements")
     parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
     parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs 2 joblib workers")
+    parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each sweep job (default 10)")
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)
 
@@ -261,10 +277,8 @@ def main(argv=None) -> int:
                 print(f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
                       f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s")
             if args.sweep:
-                small = tmp / "idx_small"
-                write_idx_folder(small, X[:10000], y[:10000])
-                print("\n8 equal jobs (10,000 samples, 3 epochs each):")
-                print(sweep_timing(small, tmp).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
+                print(f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each):")
+                print(sweep_timing(folder, tmp, args.sweep_epochs).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
     return 0
 
 
