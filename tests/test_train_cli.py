@@ -115,3 +115,28 @@ def test_default_run_directories_are_distinct(tmp_path):
     for _ in range(2):
         run_cli("experiments.train", "data=digits", "epochs=1", cwd=tmp_path, check=0)
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_path):
+    run_cli(
+        "experiments.train", "data=digits", "hidden=[32,16]", "activation=tanh", "init=xavier", "optimizer=adam",
+        "lr=0.01", "schedule=step", "lr_step_size=2", "lr_gamma=0.5", "epochs=40", "patience=3", "dtype=float64",
+        cwd=tmp_path, check=0,
+    )
+    run_dir = single_run_dir(tmp_path)
+    rows = read_metrics(run_dir)
+    assert [float(r["lr"]) for r in rows[:5]] == [0.01, 0.01, 0.005, 0.005, 0.0025]
+    result = read_result(run_dir)
+    assert result["stopped_early"] and result["epochs_completed"] < 40
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    assert result["best_epoch"] == int(best["epoch"])
+    params, activation = load_params(run_dir / "model.npz")
+    assert [p["W"].shape for p in params] == [(64, 32), (32, 16), (16, 10)] and activation == "tanh"
+    assert params[0]["W"].dtype == np.float64
+
+
+def test_mnist_10k_preset_reaches_96_percent(tmp_path, mnist_10k):
+    run_cli("experiments.train", "+experiment=mnist_10k", f"data.root={mnist_10k}", cwd=tmp_path, check=0, timeout=600)
+    result = read_result(single_run_dir(tmp_path))
+    assert result["hyperparameters"]["hidden"] == [512, 256]
+    assert result["test_acc"] >= 0.96, result
