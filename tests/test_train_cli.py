@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,14 +121,14 @@ def test_default_run_directories_are_distinct(tmp_path):
 def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_path):
     run_cli(
         "experiments.train", "data=digits", "hidden=[32,16]", "activation=tanh", "init=xavier", "optimizer=adam",
-        "lr=0.01", "schedule=step", "lr_step_size=2", "lr_gamma=0.5", "epochs=40", "patience=3", "dtype=float64",
+        "lr=0.01", "schedule=step", "lr_step_size=2", "lr_gamma=0.9", "epochs=60", "patience=3", "dtype=float64",
         cwd=tmp_path, check=0,
     )
     run_dir = single_run_dir(tmp_path)
     rows = read_metrics(run_dir)
-    assert [float(r["lr"]) for r in rows[:5]] == [0.01, 0.01, 0.005, 0.005, 0.0025]
+    assert [float(r["lr"]) for r in rows[:5]] == pytest.approx([0.01, 0.01, 0.009, 0.009, 0.0081])
     result = read_result(run_dir)
-    assert result["stopped_early"] and result["epochs_completed"] < 40
+    assert result["stopped_early"] and result["epochs_completed"] < 60
     best = min(rows, key=lambda r: float(r["val_loss"]))
     assert result["best_epoch"] == int(best["epoch"])
     params, activation = load_params(run_dir / "model.npz")
@@ -140,3 +141,14 @@ def test_mnist_10k_preset_reaches_96_percent(tmp_path, mnist_10k):
     result = read_result(single_run_dir(tmp_path))
     assert result["hyperparameters"]["hidden"] == [512, 256]
     assert result["test_acc"] >= 0.96, result
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not (FASHION / "t10k-labels-idx1-ubyte.gz").is_file(), reason="apt-get install dataset-fashion-mnist")
+def test_fashion_mnist_preset_reaches_89_5_percent(tmp_path):
+    run_cli("experiments.train", "+experiment=fashion_mnist", cwd=tmp_path, check=0, timeout=600)
+    result = read_result(single_run_dir(tmp_path))
+    assert result["hyperparameters"]["data"]["name"] == "fashion_mnist"
+    assert result["test_acc"] >= 0.895, result
