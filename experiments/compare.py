@@ -90,37 +90,42 @@ def _hyperparameters(run_dir: Path, result: dict) -> dict:
     return {k: str(v).replace(" ", "") if isinstance(v, list) else v for k, v in flat.items()}
 
 
-def _inspect(run_dir: Path) -> tuple[dict, pd.DataFrame | None]:
+def _inspect(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
+    """A run's summary row, its hyperparameters, and its metrics (None if unreadable)."""
     result, result_problem = _read_result(run_dir)
     history, history_problem = _read_history(run_dir)
-    hyperparameters = _hyperparameters(run_dir, result)
     row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
     if history is not None and len(history) and row["status"] in ("running", "incomplete", "broken"):
         row["best_val_acc"] = history["val_acc"].max()  # an unfinished run still has curves
         row["final_val_acc"] = history["val_acc"].iloc[-1]
         row["epochs_completed"] = len(history)
     row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
-    return {**row, **hyperparameters, "_hyperparameters": list(hyperparameters)}, history
+    return row, _hyperparameters(run_dir, result), history
+
+
+def _run_dirs(paths):
+    return [run_dir for path in paths for run_dir in find_run_dirs(path)]
 
 
 def load_runs(*paths) -> pd.DataFrame:
     """One row per run: `run` (its directory), the result.json fields, every
     hyperparameter as a column (nested keys as `data.name`), and `problem`."""
-    rows = [_inspect(d)[0] for p in paths for d in find_run_dirs(p)]
-    hyperparameter_columns = list(dict.fromkeys(c for r in rows for c in r.pop("_hyperparameters")))
-    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *hyperparameter_columns])
+    rows, columns = [], {}
+    for run_dir in _run_dirs(paths):
+        row, hyperparameters, _ = _inspect(run_dir)
+        rows.append({**row, **hyperparameters})
+        columns.update(dict.fromkeys(hyperparameters))
+    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *columns])
 
 
 def load_history(*paths) -> pd.DataFrame:
     """One row per run and epoch: `run`, every hyperparameter, every metrics.csv column."""
     frames = []
-    for path in paths:
-        for run_dir in find_run_dirs(path):
-            row, history = _inspect(run_dir)
-            if history is None or history.empty:
-                continue  # load_runs lists the run and says why
-            hyperparameters = {k: row[k] for k in row.pop("_hyperparameters")}
-            frames.append(history.assign(run=row["run"], **hyperparameters))
+    for run_dir in _run_dirs(paths):
+        row, hyperparameters, history = _inspect(run_dir)
+        if history is None or history.empty:
+            continue  # load_runs lists the run and says why
+        frames.append(history.assign(run=row["run"], **hyperparameters))
     if not frames:
         return pd.DataFrame(columns=["run", *METRICS_COLUMNS])
     history = pd.concat(frames, ignore_index=True)

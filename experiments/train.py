@@ -79,13 +79,25 @@ def format_epoch(row: dict, epochs: int) -> str:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
-    """Run one configuration into run_dir and return the contents of result.json."""
+    """Run one configuration into run_dir and return the contents of result.json.
+
+    Ctrl-C or SIGTERM at any point ends with status "interrupted", keeping the
+    epochs already in metrics.csv and the weights as they were; any other
+    error is recorded as status "failed" and raised again.
+    """
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    result = {"status": "failed", "epochs_completed": 0}
+    result = {"status": "failed", "test_acc": None, "test_loss": None}
     hyperparameters = OmegaConf.to_container(cfg, resolve=True)
     metrics = MetricsCSV(run_dir / "metrics.csv")  # claims the directory, or raises
+    history, params = [], None
+
+    def on_epoch_end(row):
+        history.append(row)
+        metrics.append(row)
+        log.info(format_epoch(row, cfg.epochs))
+
     try:
         check_config(cfg)
         dtype = np.dtype(cfg.dtype).type
@@ -105,45 +117,34 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 cfg.optimizer, params, momentum=cfg.momentum, beta1=cfg.adam_beta1,
                 beta2=cfg.adam_beta2, weight_decay=cfg.weight_decay,
             )
-            history = []
-
-            def on_epoch_end(row):
-                history.append(row)
-                metrics.append(row)
-                log.info(format_epoch(row, cfg.epochs))
-
-            try:
-                fitted = nn_core.fit(
-                    params, data, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=shuffle_rng,
-                    optimizer=optimizer, activation=cfg.activation, schedule=cfg.schedule,
-                    lr_step_size=cfg.lr_step_size, lr_gamma=cfg.lr_gamma, patience=cfg.patience,
-                    dtype=dtype, on_epoch_end=on_epoch_end,
-                )
-                result["status"], params = fitted.status, fitted.params
-                result["best_epoch"], result["stopped_early"] = fitted.best_epoch, fitted.stopped_early
-            except KeyboardInterrupt as interrupt:
-                result["status"] = "interrupted"
-                result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
-
-            finite = [r for r in history if math.isfinite(r["val_loss"])]
-            result["epochs_completed"] = len(history)
-            result["best_val_acc"] = max((r["val_acc"] for r in finite), default=None)
-            result["final_val_acc"] = history[-1]["val_acc"] if history else None
-            if result["status"] == "completed":
+            fitted = nn_core.fit(
+                params, data, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=shuffle_rng,
+                optimizer=optimizer, activation=cfg.activation, schedule=cfg.schedule,
+                lr_step_size=cfg.lr_step_size, lr_gamma=cfg.lr_gamma, patience=cfg.patience,
+                dtype=dtype, on_epoch_end=on_epoch_end,
+            )
+            params = fitted.params
+            result.update(status=fitted.status, best_epoch=fitted.best_epoch, stopped_early=fitted.stopped_early)
+            if fitted.status == "completed":
                 # The test set is scored once, after every choice was made on validation.
                 result["test_loss"], result["test_acc"] = nn_core.evaluate(
                     params, data.X_test, data.y_test, activation=cfg.activation,
                     pixel_max=data.pixel_max, dtype=dtype,
                 )
-            if result["status"] != "diverged":
-                nn_core.save_params(run_dir / "model.npz", params, cfg.activation)
+    except KeyboardInterrupt as interrupt:
+        result["status"] = "interrupted"
+        result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
     except Exception as error:
         result["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:
         metrics.close()
-        result.setdefault("test_acc", None)
-        result.setdefault("test_loss", None)
+        if params is not None and result["status"] in ("completed", "interrupted"):
+            nn_core.save_params(run_dir / "model.npz", params, cfg.activation)
+        finite = [r for r in history if math.isfinite(r["val_loss"])]
+        result["epochs_completed"] = len(history)
+        result["best_val_acc"] = max((r["val_acc"] for r in finite), default=None)
+        result["final_val_acc"] = history[-1]["val_acc"] if history else None
         result["wall_time_s"] = time.perf_counter() - started
         result["hyperparameters"] = hyperparameters
         write_json_atomically(run_dir / "result.json", result)
