@@ -1,4 +1,4 @@
-"""Optimisers that update a network's parameters in place, and learning-rate schedules.
+"""Optimisers that update a network's parameters, and learning-rate schedules.
 
 Each optimiser keeps the state it needs (velocities, moment estimates) and
 has one method, `step(params, grads, lr)`. It computes each parameter's

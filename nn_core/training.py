@@ -35,7 +35,7 @@ class FitResult:
 
 
 def train_epoch(params, X, y, *, optimizer, lr, batch_size, rng, activation="sigmoid", pixel_max=1.0, dtype=np.float32):
-    """One pass over (X, y) in a fresh random order, updating params in place.
+    """One pass over (X, y) in a fresh random order, updating the layer dicts in params.
 
     X : (n, d) raw pixels (uint8 or float), scaled by 1 / pixel_max per batch.
     y : (n,) int labels.
@@ -102,7 +102,7 @@ def fit(
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
 
     A loss that becomes NaN or infinite ends training with status "diverged".
-    params are updated in place, so after a KeyboardInterrupt they hold the
+    The layer dicts in params are updated as training goes, so after a KeyboardInterrupt they hold the
     weights as they were.
     """
     optimizer = optimizer or SGD(params)
