@@ -47,11 +47,14 @@ def idx_folder(tmp_path):
 
 class Mirror:
     """A local HTTP server; `files[name] = bytes` serves them, `broken[name] = n`
-    sends the full Content-Length but closes after n bytes."""
+    sends the full Content-Length but closes after n bytes, `stall[name] = n`
+    sends n bytes and then waits (up to 30 s) before closing."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.broken: dict[str, int] = {}
+        self.stall: dict[str, int] = {}
+        self.release = threading.Event()
         self.requests: list[str] = []
         mirror = self
 
@@ -66,6 +69,11 @@ class Mirror:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if name in mirror.stall:
+                    self.wfile.write(body[: mirror.stall[name]])
+                    self.wfile.flush()
+                    mirror.release.wait(timeout=30)
+                    return
                 self.wfile.write(body[: mirror.broken.get(name, len(body))])
                 self.wfile.flush()
                 self.close_connection = True
@@ -79,6 +87,7 @@ class Mirror:
         self.thread.start()
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -103,6 +103,27 @@ def test_interrupt_keeps_rows_and_says_interrupted(tmp_path, signum, code, name)
     assert "interrupted" in output and "Traceback" not in output
 
 
+def test_interrupted_download_leaves_nothing_that_passes_for_complete(tmp_path, idx_folder, mirror):
+    name = "train-images-idx3-ubyte.gz"
+    mirror.files[name] = (idx_folder / name).read_bytes()
+    mirror.stall[name] = 1000
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", f"data.root={cache}", f"data.mirrors=[{mirror.url}]", "hydra.run.dir=run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (cache.is_dir() and any(cache.iterdir())):  # the download has begun
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else "timeout"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, output
+    assert list(cache.iterdir()) == []
+    result = read_result(tmp_path / "run")
+    assert result["status"] == "interrupted" and result["epochs_completed"] == 0
+
+
 def test_a_run_directory_is_never_shared(tmp_path):
     run_cli("experiments.train", "data=digits", "epochs=1", "hydra.run.dir=same", cwd=tmp_path, check=0)
     before = (tmp_path / "same" / "result.json").read_text()
