@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -217,8 +218,12 @@ def main(argv=None) -> int:
         parser.error(f"no runs found under {', '.join(args.paths)}")
     board = leaderboard(runs)
     shown = board.head(args.top) if args.top else board
+    # Run directories relative to the folder they share, so the table stays narrow.
+    common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
+    if common:
+        shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
-        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found)")
+        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found{f' in {common}' if common else ''})")
         print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
         not_ranked = runs[runs[RANK_BY].isna() | runs["problem"].notna() | runs["status"].isin(["failed", "diverged"])]
         if len(not_ranked):
