@@ -1,0 +1,17 @@
+"""The benchmark entry point runs and reports every figure (its timings are not asserted)."""
+
+from conftest import run_cli
+
+
+def test_bench_prints_the_table_with_ratios(tmp_path, mnist_10k):
+    proc = run_cli(
+        "experiments.bench", "--data", str(mnist_10k), "--samples", "3000", "--batch-sizes", "64",
+        "--epochs", "1", "--rounds", "1", cwd=tmp_path, check=0,
+    )
+    out = proc.stdout
+    assert "3000 samples x 784 features (from" in out
+    for trainer in ("nn_core", "floor (matmuls only)", "scikit-learn"):
+        assert trainer in out
+    assert "batch 64: nn_core takes" in out and "faster than scikit-learn" in out
+    assert "peak memory of experiments.train" in out and "MB resident" in out
+    assert "start-up: 'experiments.train --help'" in out
