@@ -1,0 +1,42 @@
+"""Every shipped config composes and passes the config rules (no training)."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from conftest import REPO
+from experiments.config_rules import ConfigError, check_config
+
+CONF = REPO / "conf"
+
+
+def composed(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml")))
+def test_every_data_set_config_is_valid(data):
+    cfg = composed(f"data={data}")
+    check_config(cfg)
+    assert cfg.data.name == data
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_preset_is_valid(experiment):
+    cfg = composed(f"+experiment={experiment}")
+    check_config(cfg)
+    assert OmegaConf.to_container(cfg.hidden) == [512, 256]
+
+
+def test_defaults_are_the_classic_network():
+    cfg = composed()
+    assert (cfg.hidden, cfg.activation, cfg.init, cfg.init_scale, cfg.optimizer) == (128, "sigmoid", "normal", 1.0, "sgd")
+    assert (cfg.lr, cfg.batch_size, cfg.epochs, cfg.data.name) == (0.1, 32, 10, "mnist")
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        check_config(composed("lr=0", "epochs=0", "momentum=1.0"))
+    message = str(info.value)
+    assert "lr=0 " in message and "epochs=0 " in message and "momentum=1.0 " in message
