@@ -3,6 +3,10 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -147,3 +151,21 @@ def test_optuna_search_maximises_the_returned_objective(tmp_path):
     runs = load_runs(sweep)
     assert len(runs) == 3 and (runs["status"] == "completed").all()
     assert f"Best value: {runs['best_val_acc'].max()}" in proc.stdout + proc.stderr
+
+
+def test_ctrl_c_stops_a_parallel_sweep_and_every_job_says_interrupted(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "data=digits", "epochs=100000", "lr=0.1,0.2"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len([m for m in tmp_path.glob("runs/multirun/*/*/metrics.csv") if len(m.read_text().splitlines()) > 3]) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+    assert proc.wait(timeout=60) != 0
+    (sweep,) = sweep_dirs(tmp_path)
+    runs = load_runs(sweep)
+    assert runs["status"].tolist() == ["interrupted", "interrupted"]
+    assert (runs["epochs_completed"] >= 3).all()
