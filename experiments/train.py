@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -181,4 +182,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Ctrl-C reaching a sweep's launcher: each job has recorded it in its own result.json.
+        print("interrupted: each job's result.json says how far it got", file=sys.stderr)
+        raise SystemExit(130) from None
