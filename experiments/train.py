@@ -125,7 +125,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 dtype=dtype, on_epoch_end=on_epoch_end,
             )
             params = fitted.params
-            result.update(status=fitted.status, best_epoch=fitted.best_epoch, stopped_early=fitted.stopped_early)
+            result.update(
+                status=fitted.status, best_epoch=fitted.best_epoch,
+                weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early,
+            )
             if fitted.status == "completed":
                 # The test set is scored once, after every choice was made on validation.
                 result["test_loss"], result["test_acc"] = nn_core.evaluate(

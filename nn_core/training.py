@@ -24,6 +24,7 @@ class FitResult:
     history : one dict per finished epoch (see `fit`).
     status : "completed" or "diverged".
     best_epoch : 1-based epoch of the lowest validation loss.
+    weights_epoch : the epoch `params` come from: best_epoch with early stopping, else the last.
     stopped_early : True when patience ran out before `epochs`.
     """
 
@@ -31,6 +32,7 @@ class FitResult:
     history: list = field(default_factory=list)
     status: str = "completed"
     best_epoch: int | None = None
+    weights_epoch: int | None = None
     stopped_early: bool = False
 
 
@@ -145,4 +147,5 @@ def fit(
                 if patience and epochs_without_improvement >= patience:
                     result.stopped_early = True
                     break
+    result.weights_epoch = result.best_epoch if patience else len(result.history)
     return result

@@ -37,7 +37,7 @@ def test_digits_run_writes_every_file(tmp_path):
     assert list(rows[0]) == HEADER and [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
     result = read_result(run_dir)
     assert RESULT_KEYS <= set(result)
-    assert result["status"] == "completed" and result["epochs_completed"] == 4
+    assert result["status"] == "completed" and result["epochs_completed"] == result["weights_epoch"] == 4
     assert result["hyperparameters"]["lr"] == 0.5 and result["hyperparameters"]["data"]["name"] == "digits"
     assert result["final_val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
     assert result["best_val_acc"] == pytest.approx(max(float(r["val_acc"]) for r in rows))
@@ -151,7 +151,7 @@ def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_p
     result = read_result(run_dir)
     assert result["stopped_early"] and result["epochs_completed"] < 60
     best = min(rows, key=lambda r: float(r["val_loss"]))
-    assert result["best_epoch"] == int(best["epoch"])
+    assert result["best_epoch"] == result["weights_epoch"] == int(best["epoch"])
     params, activation = load_params(run_dir / "model.npz")
     assert [p["W"].shape for p in params] == [(64, 32), (32, 16), (16, 10)] and activation == "tanh"
     assert params[0]["W"].dtype == np.float64
