@@ -27,7 +27,7 @@ class SweepGuard(Callback):
             raise SystemExit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from experiments.compare import leaderboard, load_runs
+        from experiments.compare import leaderboard, load_runs, unsuccessful_runs
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
@@ -36,8 +36,7 @@ class SweepGuard(Callback):
         board = leaderboard(runs).drop(columns="run")
         log.info("sweep %s: %d runs, by status: %s\n%s", sweep_dir, len(runs),
                  runs["status"].value_counts().to_dict(), board.to_string(float_format=lambda v: f"{v:.4f}"))
-        bad = runs[runs["status"] != "completed"]
-        for _, r in bad.iterrows():
-            log.warning("%s: %s %s", Path(r["run"]).name, r["status"], r["error"] if isinstance(r["error"], str) else r["problem"] or "")
+        for _, r in unsuccessful_runs(runs).iterrows():
+            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"])
         if (runs["status"] == "failed").any():
             raise SystemExit(1)  # the sweep's results are all on disk; the exit code says not all succeeded

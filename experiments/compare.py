@@ -141,13 +141,28 @@ def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Ranked runs (best validation accuracy first), showing only what varies."""
+    varying = varying_hyperparameters(runs)
     ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
-    columns = [*varying_hyperparameters(runs), "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
+    columns = [*varying, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
     board = ranked[columns].reset_index(drop=True)
-    for c in varying_hyperparameters(runs):  # 0.001 rather than 0.0010 or 1e-03 padded out
+    for c in varying:  # 0.001 rather than 0.0010 or 1e-03 padded out
         board[c] = board[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
     board.index = pd.RangeIndex(1, len(board) + 1, name="rank")
     return board
+
+
+def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that did not complete cleanly (failed, diverged, interrupted,
+    unfinished, or with damaged files), with a `reason` column saying why."""
+    def reason(r):
+        if isinstance(r["error"], str):
+            return r["error"]
+        if isinstance(r["problem"], str):
+            return r["problem"]
+        return "loss became NaN or infinite" if r["status"] == "diverged" else r["status"]
+
+    bad = runs[(runs["status"] != "completed") | runs["problem"].notna() | runs[RANK_BY].isna()]
+    return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
 
 
 def run_label(row, varying) -> str:
@@ -225,12 +240,11 @@ def main(argv=None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
         print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found{f' in {common}' if common else ''})")
         print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
-        not_ranked = runs[runs[RANK_BY].isna() | runs["problem"].notna() | runs["status"].isin(["failed", "diverged"])]
-        if len(not_ranked):
-            print(f"\n{len(not_ranked)} run(s) failed, diverged, unfinished or damaged:")
-            for _, r in not_ranked.iterrows():
-                reason = r["error"] if isinstance(r["error"], str) else r["problem"] or "loss became NaN or infinite"
-                print(f"  {r['run']}: {r['status']}: {reason}")
+        unsuccessful = unsuccessful_runs(runs)
+        if len(unsuccessful):
+            print(f"\n{len(unsuccessful)} run(s) failed, diverged, interrupted, unfinished or damaged:")
+            for _, r in unsuccessful.iterrows():
+                print(f"  {r['run']}: {r['status']}: {r['reason']}")
     if args.csv:
         board.to_csv(args.csv)
         print(f"\nleaderboard written to {args.csv}")

@@ -104,8 +104,8 @@ def fit(
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
 
     A loss that becomes NaN or infinite ends training with status "diverged".
-    The layer dicts in params are updated as training goes, so after a KeyboardInterrupt they hold the
-    weights as they were.
+    The layer dicts in params are updated as training goes, so after a
+    KeyboardInterrupt they hold the weights as they were.
     """
     optimizer = optimizer or SGD(params)
     result = FitResult(params=params)
