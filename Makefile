@@ -1,11 +1,11 @@
-# make train: train the default network on MNIST.  make test: run the tests.
+# make train: train the default network on MNIST.  make test: the fast tests.  make test-all: every test.
 # Both create .venv and (re)install into it when it is missing or pyproject.toml changed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench clean
+.PHONY: train test test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ train: $(STAMP)
 	$(PY) -m experiments.train $(ARGS)
 
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(STAMP)

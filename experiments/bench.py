@@ -1,7 +1,7 @@
 """Benchmark: training epochs of nn_core against PyTorch and scikit-learn, on one machine, in one run.
 
     python -m experiments.bench                         # generated 60,000 x 784 data
-    python -m experiments.bench --data ../shared/data/mnist-10k
+    python -m experiments.bench --data sample          # the bundled MNIST sample, repeated
     python -m experiments.bench --sweep                 # also: 8-job sweep, sequential vs joblib
 
 Prints, per trainer and batch size, the median epoch time, samples per second
@@ -39,6 +39,7 @@ def load_samples(folder, n, seed=0):
     """(n, 784) uint8 images and (n,) labels: real IDX digits repeated up to n, or random."""
     rng = np.random.default_rng(seed)
     if folder:
+        folder = nn_core.datasets.sample_folder() if folder == "sample" else folder
         data = nn_core.load_idx_dataset("mnist", root=folder, val_size=N_CLASSES)
         X, y = np.concatenate([data.X_train, data.X_val]), np.concatenate([data.y_train, data.y_val])
         repeat = -(-n // len(y))
@@ -239,7 +240,7 @@ def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", metavar="DIR", help="IDX folder (e.g. ../shared/data/mnist-10k), repeated up to --samples; default: random data")
+    parser.add_argument("--data", metavar="DIR", help="IDX folder, or 'sample' for the bundled MNIST sample, repeated up to --samples; default: random data")
     parser.add_argument("--samples", type=int, default=60000, help="training samples per epoch (default 60000)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per trainer and round, after a warm-up (default 3)")

@@ -21,7 +21,7 @@ import pandas as pd
 from experiments.run_files import METRICS_COLUMNS
 
 RESULT_COLUMNS = [
-    "status", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
+    "status", "data_used", "n_train", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
     "best_epoch", "stopped_early", "wall_time_s", "error",
 ]
 RANK_BY = "best_val_acc"
@@ -96,6 +96,8 @@ def _inspect(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
     result, result_problem = _read_result(run_dir)
     history, history_problem = _read_history(run_dir)
     row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
+    if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
+        row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
     if history is not None and len(history) and row["status"] in ("running", "incomplete", "broken"):
         row["best_val_acc"] = history["val_acc"].max()  # an unfinished run still has curves
         row["final_val_acc"] = history["val_acc"].iloc[-1]
@@ -126,7 +128,10 @@ def load_history(*paths) -> pd.DataFrame:
         row, hyperparameters, history = _inspect(run_dir)
         if history is None or history.empty:
             continue  # load_runs lists the run and says why
-        frames.append(history.assign(run=row["run"], **hyperparameters))
+        # A per-epoch column (lr under a schedule) wins over the configured value of
+        # the same name, which is kept as <name>_config.
+        clashing = {f"{k}_config" if k in history.columns else k: v for k, v in hyperparameters.items()}
+        frames.append(history.assign(run=row["run"], **clashing))
     if not frames:
         return pd.DataFrame(columns=["run", *METRICS_COLUMNS])
     history = pd.concat(frames, ignore_index=True)
@@ -139,11 +144,20 @@ def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
 
 
+def mixed_data(runs: pd.DataFrame) -> bool:
+    """True when the runs did not all train on the same data, or some trained
+    on other data than they were configured for (MNIST's fallback to the sample)."""
+    used = runs["data_used"].dropna()
+    configured = runs.loc[used.index, "data.name"] if "data.name" in runs else used
+    return used.nunique() > 1 or (used != configured).any()
+
+
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Ranked runs (best validation accuracy first), showing only what varies."""
     varying = varying_hyperparameters(runs)
     ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
-    columns = [*varying, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
+    data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
+    columns = [*varying, *data_columns, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
     board = ranked[columns].reset_index(drop=True)
     for c in varying:  # 0.001 rather than 0.0010 or 1e-03 padded out
         board[c] = board[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
@@ -240,6 +254,8 @@ def main(argv=None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
         print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found{f' in {common}' if common else ''})")
         print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
+        if mixed_data(runs):
+            print("\nnote: these runs did not all train on the data they were configured for, or on the same data: see data_used, n_train")
         unsuccessful = unsuccessful_runs(runs)
         if len(unsuccessful):
             print(f"\n{len(unsuccessful)} run(s) failed, diverged, interrupted, unfinished or damaged:")

@@ -12,6 +12,8 @@ from numbers import Integral, Real
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nn_core.datasets import DATASETS
+
 
 class ConfigError(ValueError):
     """A config value that is not allowed; the message names key, value and rule."""
@@ -89,20 +91,17 @@ RULES = {
     "seed": integer(0),
     "dtype": one_of("float32", "float64"),
     "blas_threads": optional(integer(1)),
-    "data.name": one_of("mnist", "fashion_mnist", "digits"),
+    "data.name": one_of(*DATASETS),
     "data.root": optional(lambda v: None if isinstance(v, str) and v else "a folder path"),
     "data.val_size": sample_count,
     "data.test_size": sample_count,
     "data.split_seed": integer(0),
     "data.mirrors": optional(string_list),
+    "data.fallback": lambda v: None if isinstance(v, bool) else "true or false",
 }
 
-# Keys a config may leave out, per data set; any key not in RULES is an error.
-DATA_KEYS = {
-    "mnist": {"name", "root", "val_size", "split_seed", "mirrors"},
-    "fashion_mnist": {"name", "root", "val_size", "split_seed", "mirrors"},
-    "digits": {"name", "test_size", "val_size", "split_seed"},
-}
+# The data.* keys each data set takes; any key not in RULES is an error.
+DATA_KEYS = {name: {"name", *spec.options} for name, spec in DATASETS.items()}
 
 
 def _flatten(cfg, prefix=""):

@@ -105,9 +105,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         result["blas_threads"] = blas_threads(cfg)
         with threadpool_limits(limits=result["blas_threads"]), sigterm_as_interrupt():
             data = nn_core.load_dataset(cfg.data.name, **data_options(cfg))
+            result["data"] = data.describe()
             log.info(
-                "data %s: %d train, %d validation, %d test, %d features",
-                data.name, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
+                "data %s from %s: %d train, %d validation, %d test, %d features",
+                data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
             )
             init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
             hidden = list(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
@@ -125,10 +126,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 dtype=dtype, on_epoch_end=on_epoch_end,
             )
             params = fitted.params
-            result.update(
-                status=fitted.status, best_epoch=fitted.best_epoch,
-                weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early,
-            )
+            result.update(status=fitted.status, weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early)
             if fitted.status == "completed":
                 # The test set is scored once, after every choice was made on validation.
                 result["test_loss"], result["test_acc"] = nn_core.evaluate(
@@ -145,9 +143,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         metrics.close()
         if params is not None and result["status"] in ("completed", "interrupted"):
             nn_core.save_params(run_dir / "model.npz", params, cfg.activation)
-        finite = [r for r in history if math.isfinite(r["val_loss"])]
+        # The best epoch is the one of lowest validation loss (what early stopping keeps);
+        # best_val_loss and best_val_acc are both that epoch's.
+        best = min((r for r in history if math.isfinite(r["val_loss"])), key=lambda r: r["val_loss"], default=None)
         result["epochs_completed"] = len(history)
-        result["best_val_acc"] = max((r["val_acc"] for r in finite), default=None)
+        result["best_epoch"] = best and best["epoch"]
+        result["best_val_loss"] = best and best["val_loss"]
+        result["best_val_acc"] = best and best["val_acc"]
         result["final_val_acc"] = history[-1]["val_acc"] if history else None
         result["wall_time_s"] = time.perf_counter() - started
         result["hyperparameters"] = hyperparameters

@@ -6,14 +6,19 @@ scales each minibatch to float in [0, 1] as it uses it (see `scale_pixels`).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from nn_core.download import DownloadError, download
 from nn_core.idx import DataError, load_idx_pair
+
+log = logging.getLogger(__name__)
 
 DATA_HOME_ENV = "MNIST_FROM_SCRATCH_DATA"
 IDX_FILES = (
@@ -33,6 +38,15 @@ class IdxSource:
     md5: dict[str, str]
     # Folders searched after data.root, e.g. a copy a system package installed.
     system_dirs: tuple[str, ...] = ()
+
+
+class DataNotFound(DataError):
+    """The files are nowhere to be found and could not be downloaded (as
+    opposed to files that exist but are damaged). `reason`: the first failure, one line."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 MNIST = IdxSource(
@@ -65,6 +79,16 @@ FASHION_MNIST = IdxSource(
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: dataset-fashion-mnist
 )
 
+# Real MNIST digits installed with the package (see data/mnist_sample/README.md):
+# the first 10,000 training digits and the official 10,000 test digits.
+SAMPLE = IdxSource(name="mnist_sample", mirrors=(), md5={})
+
+
+def sample_folder() -> Path:
+    """The folder of the bundled MNIST sample, wherever the package is installed."""
+    return Path(str(resources.files("nn_core") / "data" / "mnist_sample"))
+
+
 IDX_SOURCES = {source.name: source for source in (MNIST, FASHION_MNIST)}
 
 
@@ -85,6 +109,15 @@ class Dataset:
     y_test: np.ndarray
     pixel_max: float
     n_classes: int = 10
+    # Where the samples were read: a folder, or the loader of a bundled set.
+    source: str = ""
+
+    def describe(self) -> dict:
+        """What result.json records of the data a run actually used."""
+        return {
+            "name": self.name, "source": self.source,
+            "n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test),
+        }
 
     @property
     def n_features(self) -> int:
@@ -137,11 +170,12 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
             break  # the other files would fail the same way
     if failures:
         looked_in = ", ".join(str(p) for p in (root, *source.system_dirs))
-        raise DataError(
+        raise DataNotFound(
             f"No {source.name} data: the four IDX files ({', '.join(IDX_FILES)}) are not in "
             f"{looked_in}, and downloading failed.\n{failures[0]}\n"
             f"To go on offline: put the four files in a folder and pass data.root=DIR, "
-            f"or train on scikit-learn's bundled digits with data=digits."
+            f"or train on the bundled real digits with data=mnist_sample (or scikit-learn's 8x8 ones with data=digits).",
+            reason=failures[0].splitlines()[-1].strip(),
         )
     return paths
 
@@ -168,7 +202,10 @@ def split_validation(X, y, val_size, seed, key="data.val_size"):
 def load_idx_dataset(source: IdxSource | str, root=None, val_size=10000, split_seed=0, mirrors=None) -> Dataset:
     """MNIST or Fashion-MNIST: the official train/test split, validation carved from train."""
     source = IDX_SOURCES[source] if isinstance(source, str) else source
-    train_images, train_labels, test_images, test_labels = locate_idx_files(source, root, mirrors)
+    if source is SAMPLE:
+        train_images, train_labels, test_images, test_labels = (sample_folder() / f for f in IDX_FILES)
+    else:
+        train_images, train_labels, test_images, test_labels = locate_idx_files(source, root, mirrors)
     X_train, y_train = load_idx_pair(train_images, train_labels)
     X_test, y_test = load_idx_pair(test_images, test_labels)
     if X_train.shape[1] != X_test.shape[1]:
@@ -177,7 +214,29 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=10000, split_s
             f"has {X_test.shape[1]}; train and test must match"
         )
     X_train, X_val, y_train, y_val = split_validation(X_train, y_train, val_size, split_seed)
-    return Dataset(source.name, X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=255.0)
+    return Dataset(
+        source.name, X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=255.0,
+        source=str(Path(train_images).parent.resolve()),
+    )
+
+
+def load_mnist(root=None, val_size=10000, split_seed=0, mirrors=None, fallback=True) -> Dataset:
+    """Full MNIST from data.root, the cache or a mirror; when none has it and
+    `fallback` is on, the bundled sample, with one warning saying so."""
+    try:
+        return load_idx_dataset(MNIST, root, val_size, split_seed, mirrors)
+    except DataNotFound as e:
+        if not fallback:
+            raise
+        data = load_idx_dataset(SAMPLE, val_size=val_size, split_seed=split_seed)
+        log.warning(
+            "full MNIST not found in %s and not downloadable (%s); training on the bundled sample instead: "
+            "%d training digits (%d train + %d validation) and the official %d test digits. For all 60,000: "
+            "run once with network, or pass data.root=DIR holding the four IDX files; data.fallback=false makes this an error.",
+            root or default_data_root("mnist"), e.reason, len(data.y_train) + len(data.y_val),
+            len(data.y_train), len(data.y_val), len(data.y_test),
+        )
+        return data
 
 
 def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
@@ -192,13 +251,46 @@ def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
     X, y = digits.data.astype(np.uint8), digits.target.astype(np.int64)
     X_rest, X_test, y_rest, y_test = split_validation(X, y, test_size, split_seed, key="data.test_size")
     X_train, X_val, y_train, y_val = split_validation(X_rest, y_rest, val_size, split_seed)
-    return Dataset("digits", X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=16.0)
+    return Dataset(
+        "digits", X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=16.0,
+        source="sklearn.datasets.load_digits",
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: how to load a data set and which options it takes."""
+
+    load: Callable[..., Dataset]
+    options: tuple[str, ...]
+    description: str
+    # Finds (or downloads) the files without reading them; raises DataNotFound.
+    locate: Callable[..., object] | None = None
+
+
+_IDX_OPTIONS = ("root", "val_size", "split_seed", "mirrors")
+
+# The data sets by name, as data.name and conf/data/<name>.yaml spell them.
+# A new data set is one entry here and one YAML file; the config rules read this.
+DATASETS = {
+    "mnist": DatasetSpec(
+        load_mnist, (*_IDX_OPTIONS, "fallback"), "MNIST, 60,000 + 10,000 digits (downloaded)",
+        locate=lambda root=None, mirrors=None, **_: locate_idx_files(MNIST, root, mirrors),
+    ),
+    "mnist_sample": DatasetSpec(
+        lambda **o: load_idx_dataset(SAMPLE, **o), ("val_size", "split_seed"),
+        "the 10,000 + 10,000 real MNIST digits shipped with the package",
+    ),
+    "fashion_mnist": DatasetSpec(
+        lambda **o: load_idx_dataset(FASHION_MNIST, **o), _IDX_OPTIONS, "Fashion-MNIST, 60,000 + 10,000 (downloaded)",
+        locate=lambda root=None, mirrors=None, **_: locate_idx_files(FASHION_MNIST, root, mirrors),
+    ),
+    "digits": DatasetSpec(load_digits_dataset, ("test_size", "val_size", "split_seed"), "scikit-learn's 1,797 8x8 digits"),
+}
 
 
 def load_dataset(name: str, **options) -> Dataset:
-    """Dispatch on the config's data.name: mnist, fashion_mnist or digits."""
-    if name == "digits":
-        return load_digits_dataset(**options)
-    if name in IDX_SOURCES:
-        return load_idx_dataset(name, **options)
-    raise ValueError(f"unknown data set {name!r}; choose one of mnist, fashion_mnist, digits")
+    """The data set registered as `name` (see DATASETS), loaded with its options."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name].load(**options)

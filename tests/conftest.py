@@ -13,18 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nn_core.datasets import IDX_FILES
+from nn_core.datasets import IDX_FILES, sample_folder
 from nn_core.idx import save_idx
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_10K = REPO.parent / "shared" / "data" / "mnist-10k"
-
-
-@pytest.fixture
-def mnist_10k():
-    if not (MNIST_10K / IDX_FILES[0]).is_file():
-        pytest.skip(f"{MNIST_10K} not present")
-    return MNIST_10K
+# The real MNIST digits installed with the package: 10,000 training, 10,000 test.
+MNIST_SAMPLE = sample_folder()
 
 
 def write_idx_folder(folder: Path, n_train=60, n_test=20, seed=0) -> Path:

@@ -1,11 +1,14 @@
 """The benchmark entry point runs and reports every figure (its timings are not asserted)."""
 
-from conftest import run_cli
+import pytest
+
+from conftest import MNIST_SAMPLE, run_cli
 
 
-def test_bench_prints_the_table_with_ratios(tmp_path, mnist_10k):
+@pytest.mark.slow
+def test_bench_prints_the_table_with_ratios(tmp_path):
     proc = run_cli(
-        "experiments.bench", "--data", str(mnist_10k), "--samples", "3000", "--batch-sizes", "64",
+        "experiments.bench", "--data", str(MNIST_SAMPLE), "--samples", "3000", "--batch-sizes", "64",
         "--epochs", "1", "--rounds", "1", cwd=tmp_path, check=0,
     )
     out = proc.stdout

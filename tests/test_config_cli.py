@@ -1,8 +1,14 @@
-"""Bad config values end the run before any data is loaded, naming key, value and rule."""
+"""Bad config values end the run before any data is loaded, naming key, value and rule.
+
+The rules themselves are checked in-process on composed configs; the CLI is
+run where the exit code and what the user sees are the point.
+"""
 
 import pytest
 
 from conftest import run_cli
+from experiments.config_rules import ConfigError, check_config
+from test_configs import composed
 
 
 @pytest.mark.parametrize(
@@ -24,12 +30,19 @@ from conftest import run_cli
         ("+data.test_size=5", "data.test_size does not apply to data=mnist"),
     ],
 )
-def test_bad_value_is_refused_before_loading_data(tmp_path, override, expected):
-    # data.root points nowhere: had the run got as far as loading, it would say so.
-    proc = run_cli("experiments.train", "data.root=/nonexistent", override, cwd=tmp_path)
+def test_bad_value_is_named_with_its_rule(override, expected):
+    with pytest.raises(ConfigError) as info:
+        check_config(composed(override))
+    assert expected in str(info.value)
+
+
+def test_bad_values_end_the_run_before_loading_data(tmp_path):
+    # data.root points nowhere and fallback is off: had the run got as far as loading, it would say so.
+    proc = run_cli("experiments.train", "data.root=/nonexistent", "data.fallback=false", "lr=-1", "batch_size=2.5", cwd=tmp_path)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
-    assert expected in output
+    assert "lr=-1 is not allowed: must be a finite number > 0" in output
+    assert "batch_size=2.5 is not allowed: must be an integer >= 1" in output
     assert "No mnist data" not in output and "Traceback" not in output
 
 
@@ -53,18 +66,24 @@ def test_corrupt_data_file_is_named(tmp_path, idx_folder):
     assert "train-labels-idx1-ubyte.gz" in proc.stdout + proc.stderr
 
 
-def test_missing_data_explains_how_to_go_offline(tmp_path, mirror):
-    proc = run_cli("experiments.train", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", cwd=tmp_path)
+def test_missing_data_without_fallback_explains_how_to_go_offline(tmp_path, mirror):
+    proc = run_cli(
+        "experiments.train", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false",
+        cwd=tmp_path,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2
-    assert str(tmp_path / "empty") in output and "404" in output and "data=digits" in output
+    assert str(tmp_path / "empty") in output and "404" in output and "data=mnist_sample" in output
+    assert "Traceback" not in output
 
 
 def test_download_through_the_cli(tmp_path, idx_folder, mirror):
     """The config's mirrors are used; files whose MD5 is not the published one are refused."""
     for path in idx_folder.iterdir():
         mirror.files[path.name] = path.read_bytes()
-    proc = run_cli("experiments.train", f"data.root={tmp_path / 'cache'}", f"data.mirrors=[{mirror.url}]", cwd=tmp_path)
+    proc = run_cli(
+        "experiments.train", f"data.root={tmp_path / 'cache'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false", cwd=tmp_path
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2
     assert "does not match the published f68b3c2dcbeaaa9fbdd348bbdeb94873" in output

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MNIST_10K, run_cli, single_run_dir
+from conftest import run_cli, single_run_dir
 from nn_core import load_params
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
@@ -50,8 +50,8 @@ def test_digits_run_writes_every_file(tmp_path):
     assert "test_acc" in proc.stdout + proc.stderr
 
 
-def test_mnist_10k_reaches_reference_accuracy(tmp_path, mnist_10k):
-    run_cli("experiments.train", f"data.root={mnist_10k}", "epochs=10", cwd=tmp_path, check=0)
+def test_mnist_sample_reaches_reference_accuracy(tmp_path):
+    run_cli("experiments.train", "data=mnist_sample", "epochs=10", cwd=tmp_path, check=0)
     run_dir = single_run_dir(tmp_path)
     result = read_result(run_dir)
     assert len(read_metrics(run_dir)) == 10
@@ -152,13 +152,16 @@ def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_p
     assert result["stopped_early"] and result["epochs_completed"] < 60
     best = min(rows, key=lambda r: float(r["val_loss"]))
     assert result["best_epoch"] == result["weights_epoch"] == int(best["epoch"])
+    # every best_* number describes that one epoch
+    assert (result["best_val_acc"], result["best_val_loss"]) == (float(best["val_acc"]), float(best["val_loss"]))
     params, activation = load_params(run_dir / "model.npz")
     assert [p["W"].shape for p in params] == [(64, 32), (32, 16), (16, 10)] and activation == "tanh"
     assert params[0]["W"].dtype == np.float64
 
 
-def test_mnist_10k_preset_reaches_96_percent(tmp_path, mnist_10k):
-    run_cli("experiments.train", "+experiment=mnist_10k", f"data.root={mnist_10k}", cwd=tmp_path, check=0, timeout=600)
+@pytest.mark.slow
+def test_mnist_sample_preset_reaches_96_percent(tmp_path):
+    run_cli("experiments.train", "+experiment=mnist_sample", cwd=tmp_path, check=0, timeout=600)
     result = read_result(single_run_dir(tmp_path))
     assert result["hyperparameters"]["hidden"] == [512, 256]
     assert result["test_acc"] >= 0.96, result
@@ -167,9 +170,20 @@ def test_mnist_10k_preset_reaches_96_percent(tmp_path, mnist_10k):
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (FASHION / "t10k-labels-idx1-ubyte.gz").is_file(), reason="apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_preset_reaches_89_5_percent(tmp_path):
     run_cli("experiments.train", "+experiment=fashion_mnist", cwd=tmp_path, check=0, timeout=600)
     result = read_result(single_run_dir(tmp_path))
     assert result["hyperparameters"]["data"]["name"] == "fashion_mnist"
     assert result["test_acc"] >= 0.895, result
+
+
+def test_history_keeps_each_epochs_scheduled_lr(tmp_path):
+    from experiments.compare import load_history
+
+    run_cli("experiments.train", "data=digits", "epochs=4", "schedule=cosine", "lr=0.2", cwd=tmp_path, check=0)
+    history = load_history(tmp_path / "runs")
+    assert history["lr"].tolist() == pytest.approx([float(r["lr"]) for r in read_metrics(single_run_dir(tmp_path))])
+    assert history["lr"].tolist() == pytest.approx([0.2, 0.2 * (1 + np.cos(np.pi / 4)) / 2, 0.1, 0.2 * (1 + np.cos(3 * np.pi / 4)) / 2])
+    assert (history["lr_config"] == 0.2).all()
