@@ -23,7 +23,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(STAMP)
-	$(PY) -m experiments.bench $(ARGS)
+	$(PY) -m benchmarks.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -102,6 +102,7 @@ class SweepGuard(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from experiments.compare import leaderboard, load_runs, unsuccessful_runs
+        from experiments.run_files import Status
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
@@ -112,5 +113,5 @@ class SweepGuard(Callback):
                  runs["status"].value_counts().to_dict(), board.to_string(float_format=lambda v: f"{v:.4f}"))
         for _, r in unsuccessful_runs(runs).iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"])
-        if (runs["status"] == "failed").any():
+        if (runs["status"] == Status.FAILED).any():
             raise SystemExit(1)  # the sweep's results are all on disk; the exit code says not all succeeded

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.run_files import METRICS_COLUMNS
+from experiments.run_files import METRICS_COLUMNS, Status
 
 RESULT_COLUMNS = [
     "status", "data_used", "n_train", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
@@ -65,15 +65,15 @@ def _read_result(run_dir: Path) -> tuple[dict, str | None]:
     if not path.is_file():
         metrics = run_dir / "metrics.csv"
         if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
-            return {"status": "running"}, "no result.json yet: still running"
-        return {"status": "incomplete"}, "no result.json: the run stopped before finishing (killed, or still starting)"
+            return {"status": Status.RUNNING}, "no result.json yet: still running"
+        return {"status": Status.INCOMPLETE}, "no result.json: the run stopped before finishing (killed, or still starting)"
     try:
         result = json.loads(path.read_text())
         if not isinstance(result, dict):
             raise ValueError("not a JSON object")
         return result, None
     except ValueError as e:
-        return {"status": "broken"}, f"result.json is unreadable ({e})"
+        return {"status": Status.BROKEN}, f"result.json is unreadable ({e})"
 
 
 def _hyperparameters(run_dir: Path, result: dict) -> dict:
@@ -98,7 +98,7 @@ def _inspect(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
     row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
     if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
         row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
-    if history is not None and len(history) and row["status"] in ("running", "incomplete", "broken"):
+    if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
         row["best_val_acc"] = history["val_acc"].max()  # an unfinished run still has curves
         row["final_val_acc"] = history["val_acc"].iloc[-1]
         row["epochs_completed"] = len(history)
@@ -173,9 +173,9 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return r["error"]
         if isinstance(r["problem"], str):
             return r["problem"]
-        return "loss became NaN or infinite" if r["status"] == "diverged" else r["status"]
+        return "loss became NaN or infinite" if r["status"] == Status.DIVERGED else r["status"]
 
-    bad = runs[(runs["status"] != "completed") | runs["problem"].notna() | runs[RANK_BY].isna()]
+    bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]
     return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
 
 

@@ -1,45 +1,76 @@
-"""The files a run leaves in its directory: metrics.csv, result.json, model.npz."""
+"""The files a run leaves in its directory, and the words for how it ended.
+
+    metrics.csv   one row per epoch, written as each epoch ends
+    model.npz     the trained network (nn_core.save_network), written atomically
+    result.json   written last, atomically: status and final numbers
+
+RunFiles is their one owner: train writes through it, compare reads what it wrote.
+"""
 
 from __future__ import annotations
 
 import csv
+import enum
 import json
 import os
 from pathlib import Path
 
+import nn_core
+
 METRICS_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 
 
-class MetricsCSV:
-    """metrics.csv, one row per epoch, flushed as each epoch ends so a
-    crashed or interrupted run keeps every finished epoch.
+class Status(str, enum.Enum):
+    """How a run ended (result.json's `status`); a str, so it reads and compares as its value."""
 
-    The file is created exclusively: a directory that already holds a run's
-    metrics is never written into by a second run.
-    """
+    COMPLETED = "completed"
+    DIVERGED = "diverged"  # a loss became NaN or infinite
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    FAILED = "failed"  # an error; result.json says which
+    # Only ever inferred by readers of a directory without a (readable) result.json:
+    RUNNING = "running"
+    INCOMPLETE = "incomplete"
+    BROKEN = "broken"
 
-    def __init__(self, path: Path):
+    def __str__(self) -> str:
+        return self.value
+
+
+def write_json_atomically(path: Path, content: dict) -> None:
+    """Readers never see a half-written file: write aside, then rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(content, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+class RunFiles:
+    """A run directory's files. Creating it claims the directory: metrics.csv is
+    created exclusively, so a directory that already holds a run's metrics is
+    never written into by a second run."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        path = self.dir / "metrics.csv"
         try:
-            self._file = open(path, "x", newline="")
+            self._metrics = open(path, "x", newline="")
         except FileExistsError:
             raise FileExistsError(
                 f"{path} already exists: another run wrote into this directory; "
                 "start the run again to get a fresh one"
             ) from None
-        self._writer = csv.DictWriter(self._file, fieldnames=METRICS_COLUMNS)
+        self._writer = csv.DictWriter(self._metrics, fieldnames=METRICS_COLUMNS)
         self._writer.writeheader()
-        self._file.flush()
+        self._metrics.flush()
 
-    def append(self, row: dict) -> None:
+    def append_epoch(self, row: dict) -> None:
+        """One row of metrics.csv, flushed so a crashed or interrupted run keeps every finished epoch."""
         self._writer.writerow(row)
-        self._file.flush()
+        self._metrics.flush()
 
-    def close(self) -> None:
-        self._file.close()
+    def save_network(self, network, **about) -> None:
+        nn_core.save_network(self.dir / "model.npz", network, **about)
 
-
-def write_json_atomically(path: Path, content: dict) -> None:
-    """Readers never see a half-written file: write aside, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    def finish(self, result: dict) -> None:
+        """Close metrics.csv and write result.json, the run's last word."""
+        self._metrics.close()
+        write_json_atomically(self.dir / "result.json", result)

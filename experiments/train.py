@@ -23,9 +23,10 @@ from hydra.types import RunMode
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
 from experiments.config_rules import ConfigError, check_config
-from experiments.run_files import MetricsCSV, write_json_atomically
+from experiments.run_files import RunFiles, Status
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def blas_threads(cfg: DictConfig) -> int:
     return max(1, cores // (cores if n_jobs < 0 else n_jobs))
 
 
-def data_options(cfg: DictConfig) -> dict:
-    options = OmegaConf.to_container(cfg.data, resolve=True)
+def settings(node: DictConfig) -> dict:
+    """A config group's settings, without its `name`: what its registry entry is built with."""
+    options = OmegaConf.to_container(node, resolve=True)
     options.pop("name")
     return options
 
@@ -77,6 +79,31 @@ def format_epoch(row: dict, epochs: int) -> str:
         f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  train_acc {row['train_acc']:.4f}  "
         f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  {row['epoch_time_s']:.2f}s"
     )
+
+
+def build(cfg: DictConfig, data: nn_core.Dataset):
+    """The network, optimiser and schedule a config describes, each from its registry."""
+    init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    hidden = list(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
+    network = nn_core.build_mlp(
+        [data.n_features, *hidden, data.n_classes], init_rng, activation=cfg.activation, init=cfg.init,
+        init_scale=cfg.init_scale, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype).type, pixel_max=data.pixel_max,
+    )
+    optimizer = nn_core.make_optimizer(cfg.optimizer.name, network.trainable, **settings(cfg.optimizer))
+    schedule = nn_core.make_schedule(cfg.schedule.name, cfg.lr, cfg.epochs, **settings(cfg.schedule))
+    return network, optimizer, schedule, shuffle_rng
+
+
+def summarize(history: list, result: dict) -> None:
+    """The numbers result.json gives of the epochs: the best epoch is the one of
+    lowest validation loss (what early stopping keeps); best_val_loss and
+    best_val_acc are both that epoch's."""
+    best = min((r for r in history if math.isfinite(r["val_loss"])), key=lambda r: r["val_loss"], default=None)
+    result["epochs_completed"] = len(history)
+    result["best_epoch"] = best and best["epoch"]
+    result["best_val_loss"] = best and best["val_loss"]
+    result["best_val_acc"] = best and best["val_acc"]
+    result["final_val_acc"] = history[-1]["val_acc"] if history else None
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
@@ -89,71 +116,57 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    result = {"status": "failed", "test_acc": None, "test_loss": None}
+    result = {"status": Status.FAILED, "test_acc": None, "test_loss": None}
     hyperparameters = OmegaConf.to_container(cfg, resolve=True)
-    metrics = MetricsCSV(run_dir / "metrics.csv")  # claims the directory, or raises
-    history, params = [], None
+    files = RunFiles(run_dir)  # claims the directory, or raises
+    history, network, data = [], None, None
 
     def on_epoch_end(row):
         history.append(row)
-        metrics.append(row)
+        files.append_epoch(row)
         log.info(format_epoch(row, cfg.epochs))
 
     try:
         check_config(cfg)
-        dtype = np.dtype(cfg.dtype).type
         result["blas_threads"] = blas_threads(cfg)
         with threadpool_limits(limits=result["blas_threads"]), sigterm_as_interrupt():
-            data = nn_core.load_dataset(cfg.data.name, **data_options(cfg))
+            data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
             result["data"] = data.describe()
             log.info(
                 "data %s from %s: %d train, %d validation, %d test, %d features",
                 data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
             )
-            init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
-            hidden = list(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
-            params = nn_core.init_params(
-                [data.n_features, *hidden, data.n_classes], init_rng, cfg.init, cfg.init_scale, dtype
-            )
-            optimizer = nn_core.make_optimizer(
-                cfg.optimizer, params, momentum=cfg.momentum, beta1=cfg.adam_beta1,
-                beta2=cfg.adam_beta2, weight_decay=cfg.weight_decay,
-            )
+            network, optimizer, schedule, rng = build(cfg, data)
             fitted = nn_core.fit(
-                params, data, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=shuffle_rng,
-                optimizer=optimizer, activation=cfg.activation, schedule=cfg.schedule,
-                lr_step_size=cfg.lr_step_size, lr_gamma=cfg.lr_gamma, patience=cfg.patience,
-                dtype=dtype, on_epoch_end=on_epoch_end,
+                network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
+                optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
+                on_epoch_end=on_epoch_end,
             )
-            params = fitted.params
-            result.update(status=fitted.status, weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early)
-            if fitted.status == "completed":
-                # The test set is scored once, after every choice was made on validation.
-                result["test_loss"], result["test_acc"] = nn_core.evaluate(
-                    params, data.X_test, data.y_test, activation=cfg.activation,
-                    pixel_max=data.pixel_max, dtype=dtype,
+            result.update(
+                status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
+                weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early,
+            )
+            if fitted.stopped_early:
+                log.info(
+                    "early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
+                    len(history), cfg.patience, fitted.weights_epoch,
                 )
+            if not fitted.diverged:
+                # The test set is scored once, after every choice was made on validation.
+                result["test_loss"], result["test_acc"] = nn_core.evaluate(network, data.X_test, data.y_test)
     except KeyboardInterrupt as interrupt:
-        result["status"] = "interrupted"
+        result["status"] = Status.INTERRUPTED
         result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
     except Exception as error:
         result["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:
-        metrics.close()
-        if params is not None and result["status"] in ("completed", "interrupted"):
-            nn_core.save_params(run_dir / "model.npz", params, cfg.activation)
-        # The best epoch is the one of lowest validation loss (what early stopping keeps);
-        # best_val_loss and best_val_acc are both that epoch's.
-        best = min((r for r in history if math.isfinite(r["val_loss"])), key=lambda r: r["val_loss"], default=None)
-        result["epochs_completed"] = len(history)
-        result["best_epoch"] = best and best["epoch"]
-        result["best_val_loss"] = best and best["val_loss"]
-        result["best_val_acc"] = best and best["val_acc"]
-        result["final_val_acc"] = history[-1]["val_acc"] if history else None
+        if network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
+            files.save_network(network, data=data.name)
+        summarize(history, result)
         result["wall_time_s"] = time.perf_counter() - started
         result["hyperparameters"] = hyperparameters
-        write_json_atomically(run_dir / "result.json", result)
+        files.finish(result)
     return result
 
 
@@ -176,10 +189,10 @@ def main(cfg: DictConfig) -> float:
             raise SystemExit(2) from None
         raise
     status = result["status"]
-    if status == "interrupted":
+    if status == Status.INTERRUPTED:
         log.warning("interrupted by %s after %d epochs; metrics kept in %s", result["signal"], result["epochs_completed"], run_dir)
         raise SystemExit(143 if result["signal"] == "SIGTERM" else 130)
-    if status == "diverged":
+    if status == Status.DIVERGED:
         log.warning("diverged: the loss became NaN or infinite in epoch %d; see %s", result["epochs_completed"], run_dir)
     else:
         log.info("test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)", result["test_acc"], result["test_loss"], result["best_val_acc"], run_dir)

@@ -229,12 +229,12 @@ def load_mnist(root=None, val_size=10000, split_seed=0, mirrors=None, fallback=T
         if not fallback:
             raise
         data = load_idx_dataset(SAMPLE, val_size=val_size, split_seed=split_seed)
+        n_train, n_val, n_test = len(data.y_train), len(data.y_val), len(data.y_test)
         log.warning(
-            "full MNIST not found in %s and not downloadable (%s); training on the bundled sample instead: "
-            "%d training digits (%d train + %d validation) and the official %d test digits. For all 60,000: "
-            "run once with network, or pass data.root=DIR holding the four IDX files; data.fallback=false makes this an error.",
-            root or default_data_root("mnist"), e.reason, len(data.y_train) + len(data.y_val),
-            len(data.y_train), len(data.y_val), len(data.y_test),
+            f"full MNIST not found in {root or default_data_root('mnist')} and not downloadable ({e.reason}); "
+            f"training on the bundled sample instead: {n_train + n_val:,} training digits ({n_train:,} train + "
+            f"{n_val:,} validation) and the official {n_test:,} test digits. For all 60,000: run once with network, "
+            "or pass data.root=DIR holding the four IDX files; data.fallback=false makes this an error."
         )
         return data
 

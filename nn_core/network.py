@@ -1,49 +1,21 @@
-"""A multilayer perceptron: parameters, forward pass, loss and backward pass.
+"""A multilayer perceptron: a list of layers, its loss, and its forward and backward pass.
 
-The network is a list of layers, each a dict {"W": (fan_in, fan_out), "b": (fan_out,)}.
-Hidden layers apply an activation; the last layer gives logits, turned into
-class probabilities by softmax inside the cross-entropy.
+    images (n, d) -> scale to [0, 1] -> [Dense, activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
 
-    input (n, d) -> [W, b, activation] x len(hidden) -> [W, b] -> logits (n, 10)
+The network carries what it needs to be used after training (the input
+scaling and its layers' settings), so `predict` and `evaluate` cannot
+disagree with how it was trained.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
-
 import numpy as np
 
+from nn_core.datasets import scale_pixels
+from nn_core.layers import Act, Dense, Dropout
 
-class Activation(NamedTuple):
-    # forward(z, out) may write into `out`, which may be z itself.
-    forward: Callable[..., np.ndarray]
-    # Derivative written in terms of the activation's *output* a = forward(z),
-    # so the backward pass needs only what the forward pass kept.
-    derivative_from_output: Callable[[np.ndarray], np.ndarray]
-
-
-def sigmoid(z, out=None):
-    """1 / (1 + exp(-z)), computed as (1 + tanh(z / 2)) / 2: the same function,
-    never overflows, and NumPy's vectorised tanh is several times faster than
-    scipy.special.expit on float32."""
-    out = np.multiply(z, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
-
-
-def relu(z, out=None):
-    return np.maximum(z, 0, out=out)
-
-
-ACTIVATIONS = {
-    "sigmoid": Activation(sigmoid, lambda a: a * (1 - a)),
-    "tanh": Activation(lambda z, out=None: np.tanh(z, out=out), lambda a: 1 - a * a),
-    "relu": Activation(relu, lambda a: (a > 0).astype(a.dtype)),
-}
-
-# Standard deviation of each weight, before init_scale multiplies it.
+# Standard deviation of each weight, before init_scale multiplies it. A new
+# scheme is one entry here: the config rules read this.
 INITS = {
     "normal": lambda fan_in, fan_out: 1 / np.sqrt(fan_in),  # LeCun
     "xavier": lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out)),  # Glorot
@@ -51,41 +23,96 @@ INITS = {
 }
 
 
-def init_params(layer_sizes, rng, init="normal", init_scale=1.0, dtype=np.float32):
-    """Random weights, zero biases.
+class Network:
+    """layers : [Dense, Act, (Dropout,) ..., Dense], applied in order.
+    pixel_max : raw pixel value that scales to 1.0 (255 for MNIST).
+    architecture : what `build_mlp` was given (saved with the weights)."""
 
-    layer_sizes : [n_inputs, hidden_1, ..., n_classes], e.g. [784, 128, 10].
-    rng : np.random.Generator.
-    init : "normal" draws W ~ Normal(0, (init_scale / sqrt(fan_in))^2);
-           "xavier" uses std init_scale * sqrt(2 / (fan_in + fan_out));
-           "he" uses std init_scale * sqrt(2 / fan_in).
-    Returns a list of {"W": (fan_in, fan_out), "b": (fan_out,)} in `dtype`.
+    def __init__(self, layers: list, pixel_max: float = 1.0, architecture: dict | None = None):
+        self.layers = layers
+        self.pixel_max = pixel_max
+        self.architecture = architecture or {}
+
+    @property
+    def trainable(self) -> list:
+        """The layers with parameters, in order: what an optimiser updates."""
+        return [layer for layer in self.layers if layer.params]
+
+    @property
+    def dtype(self):
+        return self.trainable[0].params["W"].dtype.type
+
+    def forward(self, X, train=False, rng=None):
+        """X : (n, d) float in [0, 1] -> logits (n, n_classes). Each layer keeps
+        what its backward pass needs. train=True turns dropout on (rng draws its masks)."""
+        for layer in self.layers:
+            X = layer.forward(X, train, rng)
+        return X
+
+    def backward(self, dlogits):
+        """dlogits : (n, n_classes) from cross_entropy. Fills each layer's `grads`."""
+        delta = dlogits
+        for layer in reversed(self.layers):
+            delta = layer.backward(delta)
+
+    def scale(self, images) -> np.ndarray:
+        """Raw pixels (any integer dtype, 0 .. pixel_max) to float in [0, 1];
+        float images are taken as already scaled and must lie in [0, 1]."""
+        images = np.asarray(images)
+        if images.ndim == 1:  # one image
+            images = images[None, :]
+        if images.dtype.kind in "iub":
+            return scale_pixels(images, self.pixel_max, self.dtype)
+        if images.size and not (images.min() >= 0 and images.max() <= 1):
+            raise ValueError(
+                f"float images must be scaled to [0, 1] (these range over {images.min():g} .. {images.max():g}); "
+                f"pass raw integer pixels (0 .. {self.pixel_max:g}) to have them scaled"
+            )
+        return images.astype(self.dtype, copy=False)
+
+    def predict_proba(self, images) -> np.ndarray:
+        """images : (n, d) or (d,) raw pixels -> (n, n_classes) class probabilities."""
+        logits = self.forward(self.scale(images))
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, images) -> np.ndarray:
+        """images : (n, d) or (d,) raw pixels -> (n,) predicted class labels."""
+        return self.forward(self.scale(images)).argmax(axis=1)
+
+
+def assemble(weights, activation="sigmoid", dropout=0.0, pixel_max=1.0) -> Network:
+    """A multilayer perceptron from its weights: [(W1, b1), ..., (WL, bL)],
+    W: (fan_in, fan_out), b: (fan_out,). Every layer but the last is followed by
+    the activation, then by Dropout(dropout) when dropout > 0."""
+    layers = []
+    for i, (W, b) in enumerate(weights):
+        layers.append(Dense(W, b, input_grad=i > 0))
+        if i < len(weights) - 1:
+            layers.append(Act(activation))
+            if dropout:
+                layers.append(Dropout(dropout))
+    sizes = [weights[0][0].shape[0], *(W.shape[1] for W, _ in weights)]
+    return Network(layers, pixel_max, {"sizes": sizes, "activation": activation, "dropout": dropout})
+
+
+def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, dropout=0.0,
+              dtype=np.float32, pixel_max=1.0) -> Network:
+    """A multilayer perceptron with random weights and zero biases.
+
+    sizes : [n_inputs, hidden_1, ..., n_classes], e.g. [784, 128, 10].
+    rng : np.random.Generator for the weights.
+    init : W ~ Normal(0, std^2) with std = init_scale * INITS[init](fan_in, fan_out):
+        "normal" 1/sqrt(fan_in) (LeCun), "xavier" sqrt(2/(fan_in+fan_out)), "he" sqrt(2/fan_in).
+    dropout : probability of zeroing each hidden unit in training; 0 = no Dropout layers.
     """
     std_of = INITS[init]
-    params = []
-    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-        std = init_scale * std_of(fan_in, fan_out)
-        W = rng.normal(0.0, std, size=(fan_in, fan_out)).astype(dtype)
-        params.append({"W": W, "b": np.zeros(fan_out, dtype=dtype)})
-    return params
-
-
-def forward(params, X, activation="sigmoid"):
-    """X : (n, d) float in [0, 1].
-
-    Returns logits (n, n_classes) and the input of every layer
-    [X, h_1, ..., h_L] (kept for the backward pass).
-    """
-    f = ACTIVATIONS[activation].forward
-    layer_inputs = [X]
-    a = X
-    for layer in params[:-1]:
-        z = a @ layer["W"]
-        z += layer["b"]
-        a = f(z, out=z)  # in place: z itself is not needed for the backward pass
-        layer_inputs.append(a)
-    logits = a @ params[-1]["W"] + params[-1]["b"]
-    return logits, layer_inputs
+    weights = [
+        (rng.normal(0.0, init_scale * std_of(fan_in, fan_out), size=(fan_in, fan_out)).astype(dtype),
+         np.zeros(fan_out, dtype=dtype))
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
+    ]
+    return assemble(weights, activation, dropout, pixel_max)
 
 
 def cross_entropy(logits, y):
@@ -108,31 +135,3 @@ def cross_entropy(logits, y):
     dlogits[rows, y] -= 1
     dlogits /= n
     return float(loss), dlogits
-
-
-def backward(params, layer_inputs, dlogits, activation="sigmoid", out=None):
-    """Gradients of the loss for every parameter, by the chain rule.
-
-    layer_inputs, dlogits : from `forward` and `cross_entropy`.
-    out : optional arrays shaped like params to write the gradients into.
-        A trainer passes the same ones every minibatch: allocating a fresh
-        weight-sized array each step costs more than computing it.
-    Returns a list shaped like params: [{"W": dW, "b": db}, ...].
-    """
-    derivative = ACTIVATIONS[activation].derivative_from_output
-    grads = out or [{"W": None, "b": None} for _ in params]
-    delta = dlogits  # dloss / d(pre-activation) of the current layer
-    for i in reversed(range(len(params))):
-        a_in = layer_inputs[i]
-        grads[i]["W"] = np.matmul(a_in.T, delta, out=grads[i]["W"])
-        grads[i]["b"] = np.sum(delta, axis=0, out=grads[i]["b"])
-        if i > 0:  # the input layer needs no delta
-            delta = delta @ params[i]["W"].T
-            delta *= derivative(a_in)
-    return grads
-
-
-def predict(params, X, activation="sigmoid"):
-    """X : (n, d) float in [0, 1] -> (n,) predicted class labels."""
-    logits, _ = forward(params, X, activation)
-    return logits.argmax(axis=1)

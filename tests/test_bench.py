@@ -8,7 +8,7 @@ from conftest import MNIST_SAMPLE, run_cli
 @pytest.mark.slow
 def test_bench_prints_the_table_with_ratios(tmp_path):
     proc = run_cli(
-        "experiments.bench", "--data", str(MNIST_SAMPLE), "--samples", "3000", "--batch-sizes", "64",
+        "benchmarks.bench", "--data", str(MNIST_SAMPLE), "--samples", "3000", "--batch-sizes", "64",
         "--epochs", "1", "--rounds", "1", cwd=tmp_path, check=0,
     )
     out = proc.stdout

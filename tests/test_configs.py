@@ -4,6 +4,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 from conftest import REPO
 from experiments.config_rules import ConfigError, check_config
 
@@ -31,12 +32,13 @@ def test_every_preset_is_valid(experiment):
 
 def test_defaults_are_the_classic_network():
     cfg = composed()
-    assert (cfg.hidden, cfg.activation, cfg.init, cfg.init_scale, cfg.optimizer) == (128, "sigmoid", "normal", 1.0, "sgd")
+    assert (cfg.hidden, cfg.activation, cfg.init, cfg.init_scale, cfg.optimizer.name) == (128, "sigmoid", "normal", 1.0, "sgd")
+    assert (cfg.schedule.name, cfg.dropout, cfg.augment.shift, cfg.augment.flip) == ("constant", 0.0, 0, False)
     assert (cfg.lr, cfg.batch_size, cfg.epochs, cfg.data.name) == (0.1, 32, 10, "mnist")
 
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as info:
-        check_config(composed("lr=0", "epochs=0", "momentum=1.0"))
+        check_config(composed("lr=0", "epochs=0", "optimizer=momentum", "optimizer.momentum=1.0"))
     message = str(info.value)
-    assert "lr=0 " in message and "epochs=0 " in message and "momentum=1.0 " in message
+    assert "lr=0 " in message and "epochs=0 " in message and "optimizer.momentum=1.0 " in message

@@ -1,40 +1,46 @@
-"""The backward pass against central finite differences, in float64."""
+"""The backward pass against central finite differences, in float64, for
+every registered activation (a new one is checked with no new test)."""
 
 import numpy as np
 import pytest
 
-from nn_core.network import backward, cross_entropy, forward, init_params
+from nn_core.layers import ACTIVATIONS
+from nn_core.network import build_mlp, cross_entropy
+
+MASK_SEED = 5  # dropout draws the same mask on every forward pass of the check
 
 
-def loss_of(params, X, y, activation):
-    logits, _ = forward(params, X, activation)
+def loss_of(network, X, y):
+    logits = network.forward(X, train=True, rng=np.random.default_rng(MASK_SEED))
     return cross_entropy(logits, y)[0]
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("hidden", [[7], [6, 5]])
-def test_every_gradient_matches_finite_differences(activation, hidden):
+def test_every_gradient_matches_finite_differences(activation, hidden, dropout):
     rng = np.random.default_rng(1)
     X = rng.random((8, 5))
     y = rng.integers(0, 4, size=8)
-    params = init_params([5, *hidden, 4], rng, init_scale=1.5, dtype=np.float64)
-    for layer in params:  # non-zero biases so their gradients are exercised too
-        layer["b"][:] = rng.normal(size=layer["b"].shape)
+    network = build_mlp([5, *hidden, 4], rng, activation=activation, init_scale=1.5, dropout=dropout, dtype=np.float64)
+    for layer in network.trainable:  # non-zero biases so their gradients are exercised too
+        layer.params["b"][:] = rng.normal(size=layer.params["b"].shape)
 
-    logits, layer_inputs = forward(params, X, activation)
+    logits = network.forward(X, train=True, rng=np.random.default_rng(MASK_SEED))
     _, dlogits = cross_entropy(logits, y)
-    grads = backward(params, layer_inputs, dlogits, activation)
+    network.backward(dlogits)
+    grads = [{key: g.copy() for key, g in layer.grads.items()} for layer in network.trainable]
 
     eps = 1e-6
-    for layer, grad in zip(params, grads):
-        for key, value in layer.items():
+    for layer, grad in zip(network.trainable, grads):
+        for key, value in layer.params.items():
             numeric = np.zeros_like(value)
             for index in np.ndindex(value.shape):
                 saved = value[index]
                 value[index] = saved + eps
-                plus = loss_of(params, X, y, activation)
+                plus = loss_of(network, X, y)
                 value[index] = saved - eps
-                minus = loss_of(params, X, y, activation)
+                minus = loss_of(network, X, y)
                 value[index] = saved
                 numeric[index] = (plus - minus) / (2 * eps)
             np.testing.assert_allclose(grad[key], numeric, rtol=1e-5, atol=1e-8, err_msg=key)
@@ -50,12 +56,12 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 def test_init_draws_scaled_normal_weights_and_zero_biases():
     rng = np.random.default_rng(0)
-    params = init_params([400, 300, 10], rng, init_scale=2.0)
-    assert params[0]["W"].shape == (400, 300) and params[0]["W"].dtype == np.float32
-    np.testing.assert_allclose(params[0]["W"].std(), 2.0 / np.sqrt(400), rtol=0.02)
-    np.testing.assert_allclose(params[0]["W"].mean(), 0, atol=0.005)
-    assert not params[0]["b"].any() and not params[1]["b"].any()
-    he = init_params([400, 300, 10], rng, init="he")
-    np.testing.assert_allclose(he[0]["W"].std(), np.sqrt(2 / 400), rtol=0.02)
-    xavier = init_params([400, 300, 10], rng, init="xavier")
-    np.testing.assert_allclose(xavier[0]["W"].std(), np.sqrt(2 / 700), rtol=0.02)
+    first, second = build_mlp([400, 300, 10], rng, init_scale=2.0).trainable
+    assert first.params["W"].shape == (400, 300) and first.params["W"].dtype == np.float32
+    np.testing.assert_allclose(first.params["W"].std(), 2.0 / np.sqrt(400), rtol=0.02)
+    np.testing.assert_allclose(first.params["W"].mean(), 0, atol=0.005)
+    assert not first.params["b"].any() and not second.params["b"].any()
+    he = build_mlp([400, 300, 10], rng, init="he").trainable[0]
+    np.testing.assert_allclose(he.params["W"].std(), np.sqrt(2 / 400), rtol=0.02)
+    xavier = build_mlp([400, 300, 10], rng, init="xavier").trainable[0]
+    np.testing.assert_allclose(xavier.params["W"].std(), np.sqrt(2 / 700), rtol=0.02)

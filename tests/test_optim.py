@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from nn_core.optim import learning_rate, make_optimizer
+from nn_core.layers import Dense
+from nn_core.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
 LR, MU, WD = 0.1, 0.9, 0.01
 B1, B2, EPS = 0.9, 0.999, 1e-8
@@ -14,13 +15,14 @@ B1, B2, EPS = 0.9, 0.999, 1e-8
 def run(name, steps=4, **options):
     """Apply `steps` updates with known gradients; return the parameter history."""
     rng = np.random.default_rng(0)
-    params = [{"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}]
+    layers = [Dense(rng.normal(size=(3, 2)), rng.normal(size=2))]
     grads_seen = [rng.normal(size=(3, 2)) for _ in range(steps)]
-    optimizer = make_optimizer(name, params, **options)
-    history = [params[0]["W"].copy()]
+    optimizer = make_optimizer(name, layers, **options)
+    history = [layers[0].params["W"].copy()]
     for g in grads_seen:
-        optimizer.step(params, [{"W": g.copy(), "b": np.zeros(2)}], LR)
-        history.append(params[0]["W"].copy())
+        layers[0].grads["W"][...], layers[0].grads["b"][...] = g, 0
+        optimizer.step(layers, LR)
+        history.append(layers[0].params["W"].copy())
     return history, grads_seen
 
 
@@ -34,11 +36,12 @@ def test_sgd():
 
 def test_sgd_weight_decay_decays_weights_not_biases():
     rng = np.random.default_rng(0)
-    params = [{"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}]
-    w0, b0 = params[0]["W"].copy(), params[0]["b"].copy()
-    make_optimizer("sgd", params, weight_decay=WD).step(params, [{"W": np.zeros((3, 2)), "b": np.zeros(2)}], LR)
-    np.testing.assert_allclose(params[0]["W"], w0 - LR * WD * w0)
-    np.testing.assert_allclose(params[0]["b"], b0)
+    layer = Dense(rng.normal(size=(3, 2)), rng.normal(size=2))
+    w0, b0 = layer.params["W"].copy(), layer.params["b"].copy()
+    layer.grads["W"][...], layer.grads["b"][...] = 0, 0
+    make_optimizer("sgd", [layer], weight_decay=WD).step([layer], LR)
+    np.testing.assert_allclose(layer.params["W"], w0 - LR * WD * w0)
+    np.testing.assert_allclose(layer.params["b"], b0)
 
 
 def test_momentum():
@@ -78,9 +81,22 @@ def test_adam_with_weight_decay_adds_it_to_the_gradient():
 
 
 def test_schedules():
-    assert [learning_rate(e, 1.0, "constant", 10) for e in (0, 9)] == [1.0, 1.0]
-    assert [learning_rate(e, 1.0, "step", 10, step_size=3, gamma=0.5) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
-    cosine = [learning_rate(e, 1.0, "cosine", 4) for e in range(4)]
-    assert cosine == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
+    constant = make_schedule("constant", 1.0, 10)
+    assert [constant(e) for e in (0, 9)] == [1.0, 1.0]
+    step = make_schedule("step", 1.0, 10, step_size=3, gamma=0.5)
+    assert [step(e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    cosine = make_schedule("cosine", 1.0, 4)
+    assert [cosine(e) for e in range(4)] == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
     with pytest.raises(ValueError, match="schedule"):
-        learning_rate(0, 1.0, "linear")
+        make_schedule("linear", 1.0, 4)
+
+
+@pytest.mark.parametrize("registry, make", [(OPTIMIZERS, "optimizer"), (SCHEDULES, "schedule")])
+def test_every_registered_setting_is_taken_by_what_it_builds(registry, make):
+    """A registry entry's settings, at their defaults, build without error; one it does not list is refused."""
+    layers = [Dense(np.zeros((3, 2)), np.zeros(2))]
+    for name, entry in registry.items():
+        built = make_optimizer(name, layers, **entry.defaults()) if make == "optimizer" else make_schedule(name, 0.1, 5, **entry.defaults())
+        assert built is not None
+        with pytest.raises(ValueError, match=f"{make} {name} takes"):
+            make_optimizer(name, layers, no_such_setting=1) if make == "optimizer" else make_schedule(name, 0.1, 5, no_such_setting=1)

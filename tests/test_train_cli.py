@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, single_run_dir
-from nn_core import load_params
+from nn_core import load_network
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 RESULT_KEYS = {
@@ -42,8 +42,9 @@ def test_digits_run_writes_every_file(tmp_path):
     assert result["final_val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
     assert result["best_val_acc"] == pytest.approx(max(float(r["val_acc"]) for r in rows))
     assert 0.5 < result["test_acc"] <= 1
-    params, activation = load_params(run_dir / "model.npz")
-    assert [p["W"].shape for p in params] == [(64, 32), (32, 10)] and activation == "sigmoid"
+    network, about = load_network(run_dir / "model.npz")
+    assert [layer.params["W"].shape for layer in network.trainable] == [(64, 32), (32, 10)]
+    assert (about["activation"], about["pixel_max"], about["data"]) == ("sigmoid", 16.0, "digits")
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     log = (run_dir / "train.log").read_text()
     assert log.count("epoch ") >= 4 and "val_acc" in log
@@ -68,7 +69,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     assert first == again
     assert first != other
     np.testing.assert_array_equal(
-        load_params(tmp_path / "a" / "model.npz")[0][0]["W"], load_params(tmp_path / "b" / "model.npz")[0][0]["W"]
+        *(load_network(tmp_path / name / "model.npz")[0].trainable[0].params["W"] for name in "ab")
     )
 
 
@@ -142,7 +143,7 @@ def test_default_run_directories_are_distinct(tmp_path):
 def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_path):
     run_cli(
         "experiments.train", "data=digits", "hidden=[32,16]", "activation=tanh", "init=xavier", "optimizer=adam",
-        "lr=0.01", "schedule=step", "lr_step_size=2", "lr_gamma=0.9", "epochs=60", "patience=3", "dtype=float64",
+        "lr=0.01", "schedule=step", "schedule.step_size=2", "schedule.gamma=0.9", "epochs=60", "patience=3", "dtype=float64",
         cwd=tmp_path, check=0,
     )
     run_dir = single_run_dir(tmp_path)
@@ -154,9 +155,9 @@ def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_p
     assert result["best_epoch"] == result["weights_epoch"] == int(best["epoch"])
     # every best_* number describes that one epoch
     assert (result["best_val_acc"], result["best_val_loss"]) == (float(best["val_acc"]), float(best["val_loss"]))
-    params, activation = load_params(run_dir / "model.npz")
-    assert [p["W"].shape for p in params] == [(64, 32), (32, 16), (16, 10)] and activation == "tanh"
-    assert params[0]["W"].dtype == np.float64
+    network, about = load_network(run_dir / "model.npz")
+    assert [layer.params["W"].shape for layer in network.trainable] == [(64, 32), (32, 16), (16, 10)]
+    assert about["activation"] == "tanh" and network.dtype == np.float64
 
 
 @pytest.mark.slow

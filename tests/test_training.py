@@ -1,30 +1,32 @@
-"""fit: learning, reproducibility, early stopping, divergence."""
+"""fit: learning, reproducibility, early stopping, divergence, dropout, augmentation."""
 
 import numpy as np
+import pytest
 
 import nn_core
-from nn_core import fit, init_params, load_digits_dataset, make_optimizer
+from nn_core import build_mlp, fit, load_digits_dataset, make_optimizer, make_schedule
 
 
-def train(data, epochs=5, seed=0, **options):
+def train(data, epochs=5, seed=0, lr=0.5, dtype=np.float32, dropout=0.0, **options):
     rng = np.random.default_rng(seed)
-    params = init_params([data.n_features, 32, 10], rng, dtype=options.get("dtype", np.float32))
-    return fit(params, data, epochs=epochs, batch_size=32, lr=options.pop("lr", 0.5), rng=rng, **options)
+    network = build_mlp([data.n_features, 32, 10], rng, dtype=dtype, dropout=dropout, pixel_max=data.pixel_max)
+    return fit(network, data, epochs=epochs, batch_size=32, schedule=make_schedule("constant", lr, epochs), rng=rng, **options)
 
 
 def test_loss_falls_and_accuracy_rises_on_digits():
     result = train(load_digits_dataset(), epochs=8)
     losses = [r["val_loss"] for r in result.history]
     assert losses[-1] < 0.5 * losses[0]
-    assert result.history[-1]["val_acc"] > 0.85 and result.status == "completed"
+    assert result.history[-1]["val_acc"] > 0.85 and not result.diverged
 
 
 def test_same_seed_same_weights_in_float64():
     data = load_digits_dataset()
-    a = train(data, dtype=np.float64, seed=3)
-    b = train(data, dtype=np.float64, seed=3)
-    assert a.params[0]["W"].dtype == np.float64
-    np.testing.assert_array_equal(a.params[0]["W"], b.params[0]["W"])
+    a = train(data, dtype=np.float64, seed=3, dropout=0.2, shift=1)
+    b = train(data, dtype=np.float64, seed=3, dropout=0.2, shift=1)
+    W = a.network.trainable[0].params["W"]
+    assert W.dtype == np.float64
+    np.testing.assert_array_equal(W, b.network.trainable[0].params["W"])
 
 
 def test_early_stopping_keeps_the_best_epoch():
@@ -33,23 +35,79 @@ def test_early_stopping_keeps_the_best_epoch():
     result = train(data, epochs=60, lr=8.0, patience=2)
     assert result.stopped_early and len(result.history) < 60
     best = min(result.history, key=lambda r: r["val_loss"])
-    assert result.best_epoch == best["epoch"]
-    loss, acc = nn_core.evaluate(result.params, data.X_val, data.y_val, pixel_max=data.pixel_max)
+    assert result.best_epoch == result.weights_epoch == best["epoch"]
+    loss, acc = nn_core.evaluate(result.network, data.X_val, data.y_val)
     assert abs(loss - best["val_loss"]) < 1e-5 and acc == best["val_acc"]
 
 
 def test_divergence_is_reported_not_raised():
     data = load_digits_dataset()
     result = train(data, epochs=5, lr=1e38)
-    assert result.status == "diverged" and len(result.history) == 1
+    assert result.diverged and len(result.history) == 1
 
 
-def test_every_optimizer_and_activation_learns():
+@pytest.mark.parametrize("activation", sorted(nn_core.ACTIVATIONS))
+@pytest.mark.parametrize("optimizer, lr", [("momentum", 0.1), ("nesterov", 0.1), ("adam", 0.01)])
+def test_every_optimizer_and_activation_learns(optimizer, lr, activation):
     data = load_digits_dataset()
-    for optimizer, lr in (("momentum", 0.1), ("nesterov", 0.1), ("adam", 0.01)):
-        for activation in ("tanh", "relu"):
-            rng = np.random.default_rng(0)
-            params = init_params([64, 32, 16, 10], rng, init="he")
-            result = fit(params, data, epochs=5, batch_size=32, lr=lr, rng=rng, activation=activation,
-                         optimizer=make_optimizer(optimizer, params), schedule="cosine")
-            assert result.history[-1]["val_acc"] > 0.85, (optimizer, activation, result.history[-1])
+    rng = np.random.default_rng(0)
+    network = build_mlp([64, 32, 16, 10], rng, activation=activation, init="he", pixel_max=data.pixel_max)
+    result = fit(network, data, epochs=15, batch_size=32, rng=rng, schedule=make_schedule("cosine", lr, 15),
+                 optimizer=make_optimizer(optimizer, network.trainable))
+    assert result.history[-1]["val_acc"] > 0.85, (optimizer, activation, result.history[-1])
+
+
+def test_dropout_and_augmentation_train_and_leave_evaluation_alone():
+    data = load_digits_dataset()
+    result = train(data, epochs=20, dropout=0.2, shift=1)
+    assert result.history[-1]["val_acc"] > 0.8
+    # Evaluation is deterministic: dropout is off outside training.
+    assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(result.network, data.X_val, data.y_val)
+
+
+def test_a_trained_network_carries_its_activation_and_input_scaling(tmp_path):
+    data = load_digits_dataset()
+    rng = np.random.default_rng(0)
+    network = build_mlp([64, 32, 10], rng, activation="relu", init="he", pixel_max=data.pixel_max)
+    fit(network, data, epochs=5, batch_size=32, rng=rng, schedule=make_schedule("constant", 0.1, 5))
+    _, accuracy = nn_core.evaluate(network, data.X_test, data.y_test)
+    # Raw integer pixels are scaled by the network itself; so are float images in [0, 1].
+    assert np.mean(network.predict(data.X_test) == data.y_test) == accuracy
+    assert np.array_equal(network.predict(data.X_test / data.pixel_max), network.predict(data.X_test))
+    assert network.predict(data.X_test[0]).shape == (1,)  # one image
+    with pytest.raises(ValueError, match=r"scaled to \[0, 1\]"):
+        network.predict(data.X_test.astype(float))
+    nn_core.save_network(tmp_path / "m.npz", network, data="digits")
+    loaded, about = nn_core.load_network(tmp_path / "m.npz")
+    assert about["data"] == "digits" and about["activation"] == "relu" and about["pixel_max"] == 16.0
+    assert nn_core.evaluate(loaded, data.X_test, data.y_test)[1] == accuracy
+
+
+def shifted(image, dy, dx):
+    """The image moved dy rows down and dx columns right, zeros coming in."""
+    out = np.zeros_like(image)
+    side = image.shape[0]
+    out[max(dy, 0) : side + min(dy, 0), max(dx, 0) : side + min(dx, 0)] = image[
+        max(-dy, 0) : side - max(dy, 0), max(-dx, 0) : side - max(dx, 0)
+    ]
+    return out
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_augment_shifts_by_up_to_shift_pixels_and_flips(flip):
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, size=(3, 36), dtype=np.uint8)  # 6x6, no zero pixels
+    augment = nn_core.Augment(images, shift=2, flip=flip)
+    seen = set()
+    for _ in range(200):
+        rows = rng.integers(0, 3, size=4)
+        for row, out in zip(rows, augment(rows, rng)):
+            image = images[row].reshape(6, 6)
+            candidates = {
+                (dy, dx, mirrored)
+                for dy in range(-2, 3) for dx in range(-2, 3) for mirrored in ([False, True] if flip else [False])
+                if np.array_equal(out.reshape(6, 6), shifted(image[:, ::-1] if mirrored else image, dy, dx))
+            }
+            assert len(candidates) == 1, (row, out)
+            seen |= candidates
+    assert len(seen) == 25 * (2 if flip else 1)  # every shift (and mirror) happens

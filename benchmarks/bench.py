@@ -1,8 +1,8 @@
 """Benchmark: training epochs of nn_core against PyTorch and scikit-learn, on one machine, in one run.
 
-    python -m experiments.bench                         # generated 60,000 x 784 data
-    python -m experiments.bench --data sample          # the bundled MNIST sample, repeated
-    python -m experiments.bench --sweep                 # also: 8-job sweep, sequential vs joblib
+    python -m benchmarks.bench                         # generated 60,000 x 784 data
+    python -m benchmarks.bench --data sample          # the bundled MNIST sample, repeated
+    python -m benchmarks.bench --sweep                 # also: 8-job sweep, sequential vs joblib
 
 Prints, per trainer and batch size, the median epoch time, samples per second
 and the ratio to nn_core (how many times longer than nn_core it takes); the
@@ -52,9 +52,9 @@ def load_samples(folder, n, seed=0):
 
 def setup_nn_core(X, y, hidden, lr, batch_size):
     rng = np.random.default_rng(0)
-    params = nn_core.init_params([X.shape[1], hidden, N_CLASSES], rng)
-    optimizer = nn_core.SGD(params)
-    return lambda: nn_core.train_epoch(params, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng, pixel_max=255.0)
+    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0)
+    optimizer = nn_core.SGD(network.trainable)
+    return lambda: nn_core.train_epoch(network, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng)
 
 
 def setup_floor(X, y, hidden, lr, batch_size):
@@ -158,7 +158,7 @@ def epoch_table(args) -> pd.DataFrame:
     for _ in range(args.rounds):
         for batch_size in args.batch_sizes:
             for name in names:
-                worker = [sys.executable, "-m", "experiments.bench", "--worker", name, "--batch-sizes", str(batch_size),
+                worker = [sys.executable, "-m", "benchmarks.bench", "--worker", name, "--batch-sizes", str(batch_size),
                           "--epochs", str(args.epochs), "--samples", str(args.samples), "--hidden", str(args.hidden),
                           "--lr", str(args.lr), *(["--data", args.data] if args.data else [])]
                 proc = subprocess.run(worker, capture_output=True, text=True, check=True)
@@ -239,7 +239,7 @@ def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", metavar="DIR", help="IDX folder, or 'sample' for the bundled MNIST sample, repeated up to --samples; default: random data")
     parser.add_argument("--samples", type=int, default=60000, help="training samples per epoch (default 60000)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
