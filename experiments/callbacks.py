@@ -9,6 +9,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.signals import sigterm_as_interrupt
+
 log = logging.getLogger(__name__)
 
 
@@ -74,13 +76,48 @@ def check_data(data: dict) -> None:
         raise SystemExit(2) from None
 
 
-class SweepGuard(Callback):
-    """Checks a sweep before its first job (its directory is new, every job's
-    config is valid, the data is there) and ends every sweep with its
-    leaderboard and the jobs that went wrong.
+def job_config(config: DictConfig) -> DictConfig:
+    """The task's config as the train function sees it: everything but `hydra`."""
+    return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
 
-    Hydra turns a callback's exceptions into warnings; only an exit stops the sweep.
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Take run_dir for this run before Hydra writes anything into it, or exit 2.
+    The claim is an exclusively created lock file, so of two processes racing
+    for one directory exactly one wins."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / ".run.lock").open("x").close()
+    except FileExistsError:
+        log.error(
+            "hydra.run.dir=%s already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
+            "default (a new timestamped folder) or name a new one.", run_dir,
+        )
+        raise SystemExit(2) from None
+    except OSError as error:
+        log.error("hydra.run.dir=%s cannot be written: %s", run_dir, error.strerror or error)
+        raise SystemExit(2) from None
+
+
+class SweepGuard(Callback):
+    """Checks a run or a sweep before anything is written (the config is valid,
+    for a sweep every job's; the data is there; the directory is new), and ends
+    every sweep with its leaderboard and the jobs that went wrong.
+
+    Hydra turns a callback's exceptions into warnings; only an exit stops the run.
     """
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from experiments.config_rules import ConfigError, check_config
+
+        try:
+            check_config(job_config(config))
+        except ConfigError as error:
+            log.error("%s", error)
+            raise SystemExit(2) from None
+        with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
+            check_data(OmegaConf.to_container(config.data, resolve=True))
+        claim_run_dir(Path(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -24,6 +24,9 @@ RESULT_COLUMNS = [
     "status", "data_used", "n_train", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
     "best_epoch", "stopped_early", "wall_time_s", "error",
 ]
+NUMERIC_RESULTS = [
+    "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed", "best_epoch", "wall_time_s",
+]
 RANK_BY = "best_val_acc"
 STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
 
@@ -71,9 +74,23 @@ def _read_result(run_dir: Path) -> tuple[dict, str | None]:
         result = json.loads(path.read_text())
         if not isinstance(result, dict):
             raise ValueError("not a JSON object")
-        return result, None
-    except ValueError as e:
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or bad UTF-8
         return {"status": Status.BROKEN}, f"result.json is unreadable ({e})"
+    # A value of the wrong type (edited by hand, written by another tool) is
+    # dropped and named, so that one bad file cannot break a table of hundreds.
+    wrong = [k for k in NUMERIC_RESULTS if not (result.get(k) is None or _is_number(result[k]))]
+    if result.get("status") not in {s.value for s in Status}:
+        wrong.append("status")
+    if wrong:
+        problem = "result.json has " + ", ".join(f"{k}={result.get(k)!r}" for k in wrong) + " of the wrong type"
+        result = {k: v for k, v in result.items() if k not in wrong}
+        result.setdefault("status", Status.BROKEN)
+        return result, problem
+    return result, None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _hyperparameters(run_dir: Path, result: dict) -> dict:
@@ -99,7 +116,8 @@ def _inspect(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
     if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
         row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
     if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
-        row["best_val_acc"] = history["val_acc"].max()  # an unfinished run still has curves
+        # an unfinished run still has curves; its best epoch is, as in result.json, the lowest validation loss
+        row["best_val_acc"] = history["val_acc"].loc[history["val_loss"].idxmin()] if history["val_loss"].notna().any() else None
         row["final_val_acc"] = history["val_acc"].iloc[-1]
         row["epochs_completed"] = len(history)
     row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
@@ -231,13 +249,27 @@ def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
     return runs.pivot(index=rows, columns=cols, values=RANK_BY).sort_index().sort_index(axis=1)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", default=["runs"], help="runs, sweeps or folders of them (default: runs)")
     parser.add_argument("--csv", metavar="FILE", help="write the leaderboard as CSV")
     parser.add_argument("--plot", metavar="FILE.png", help="draw learning curves (and a heatmap for a 2-D grid)")
-    parser.add_argument("--top", type=int, metavar="N", help="show only the N best runs")
+    parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs")
     args = parser.parse_args(argv)
+    for option, target in (("--csv", args.csv), ("--plot", args.plot)):
+        if target and not Path(target).resolve().parent.is_dir():
+            parser.error(f"{option} {target}: the folder {Path(target).resolve().parent} does not exist")
 
     try:
         runs = load_runs(*args.paths)

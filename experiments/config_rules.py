@@ -11,6 +11,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from nn_core.constraints import Boolean, CountOrFraction, Interval, ListOf, Optional, Options, Text
 from nn_core.datasets import DATASETS
@@ -73,7 +74,13 @@ def rules_for(values: dict) -> dict:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError listing every key whose value is not allowed."""
+    """Raise ConfigError listing every key whose value is not allowed, or that
+    cannot be resolved (an interpolation to a missing key or environment variable)."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        reason = str(error).splitlines()[0]
+        raise ConfigError(f"invalid config:\n  {error.full_key} cannot be resolved: {reason}") from None
     values = dict(_flatten(cfg))
     rules, problems = rules_for(values), []
     data_name = values.get("data.name")

@@ -8,14 +8,17 @@ accuracy, the objective a Hydra sweeper (e.g. Optuna) maximises.
 
 from __future__ import annotations
 
+import signal
+import sys
+
+if __name__ == "__main__":
+    # Ctrl-C while the imports below load (about a second) ends like any other interrupt.
+    signal.signal(signal.SIGINT, lambda signum, frame: (print("interrupted", file=sys.stderr), sys.exit(130)))
+
 import logging
 import math
 import os
-import signal
-import sys
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -27,28 +30,9 @@ import experiments.config_groups  # noqa: F401  (the optimizer and schedule grou
 import nn_core
 from experiments.config_rules import ConfigError, check_config
 from experiments.run_files import RunFiles, Status
+from experiments.signals import Terminated, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so the run ends the same orderly way."""
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def blas_threads(cfg: DictConfig) -> int:
@@ -81,12 +65,49 @@ def format_epoch(row: dict, epochs: int) -> str:
     )
 
 
+def layer_sizes(cfg: DictConfig, data: nn_core.Dataset) -> list[int]:
+    """[n_features, *hidden, n_classes]; `hidden` may be one size or a list."""
+    hidden = OmegaConf.to_object(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
+    return [data.n_features, *hidden, data.n_classes]
+
+
+# Parameter-sized arrays each optimiser keeps besides the weights and their gradients.
+OPTIMIZER_STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
+
+
+def available_memory() -> int:
+    """Bytes this process could still allocate: MemAvailable, else physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
+    """Refuse, before allocating, a network that cannot fit: its weights, gradients,
+    optimiser state and best-epoch copy, and the activations of a training batch
+    and an evaluation chunk, against the memory available."""
+    sizes = layer_sizes(cfg, data)
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    copies = 2 + OPTIMIZER_STATE_COPIES.get(cfg.optimizer.name, 2) + (1 if cfg.patience else 0)
+    rows = cfg.batch_size + nn_core.training.EVAL_CHUNK
+    needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + 3 * rows * sum(sizes))
+    available = available_memory()
+    if needed > 0.9 * available:
+        raise ConfigError(
+            f"invalid config:\n  hidden={sizes[1:-1]} with batch_size={cfg.batch_size} needs about {needed / 2**30:.1f} GiB ({n_params:,} parameters x {copies} "
+            f"copies, and the activations); {available / 2**30:.1f} GiB is available. Make hidden or batch_size smaller."
+        )
+
+
 def build(cfg: DictConfig, data: nn_core.Dataset):
     """The network, optimiser and schedule a config describes, each from its registry."""
     init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
-    hidden = list(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
     network = nn_core.build_mlp(
-        [data.n_features, *hidden, data.n_classes], init_rng, activation=cfg.activation, init=cfg.init,
+        layer_sizes(cfg, data), init_rng, activation=cfg.activation, init=cfg.init,
         init_scale=cfg.init_scale, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype).type, pixel_max=data.pixel_max,
     )
     optimizer = nn_core.make_optimizer(cfg.optimizer.name, network.trainable, **settings(cfg.optimizer))
@@ -117,8 +138,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     started = time.perf_counter()
     result = {"status": Status.FAILED, "test_acc": None, "test_loss": None}
+    check_config(cfg)  # a bad config is refused before the directory is touched
     hyperparameters = OmegaConf.to_container(cfg, resolve=True)
-    files = RunFiles(run_dir)  # claims the directory, or raises
+    files = RunFiles(run_dir)
     history, network, data = [], None, None
 
     def on_epoch_end(row):
@@ -127,7 +149,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         log.info(format_epoch(row, cfg.epochs))
 
     try:
-        check_config(cfg)
         result["blas_threads"] = blas_threads(cfg)
         with threadpool_limits(limits=result["blas_threads"]), sigterm_as_interrupt():
             data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
@@ -136,6 +157,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 "data %s from %s: %d train, %d validation, %d test, %d features",
                 data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
             )
+            check_memory(cfg, data)
             network, optimizer, schedule, rng = build(cfg, data)
             fitted = nn_core.fit(
                 network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
@@ -200,9 +222,13 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         main()
-    except KeyboardInterrupt:
-        # Ctrl-C reaching a sweep's launcher: each job has recorded it in its own result.json.
-        print("interrupted: each job's result.json says how far it got", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as interrupt:
+        # Reaching here: a sweep's launcher (each job has recorded it in its own
+        # result.json), or a run stopped before it started (nothing was written).
+        sweep = "-m" in sys.argv or "--multirun" in sys.argv
+        print("interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
+              file=sys.stderr)
+        raise SystemExit(143 if isinstance(interrupt, Terminated) else 130) from None

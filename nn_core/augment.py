@@ -1,9 +1,11 @@
 """Data augmentation of training minibatches: random shifts and horizontal flips.
 
-Works on raw uint8 pixels before scaling, by one gather per batch from images
-padded once with zeros: shifting an image by (dy, dx) is reading a window of
-the padded image `shift + dy` rows down and `shift + dx` columns across, and a
-flip reads the window's columns in reverse. Validation and test images are never augmented.
+Works on raw uint8 pixels before scaling. The images are padded once with
+`shift` zeros on every side; shifting an image by (dy, dx) is then reading the
+side x side window that starts `shift - dy` rows and `shift - dx` columns into
+its padded copy, and a batch of windows is one fancy-indexing gather from a
+sliding-window view (no copies but the batch itself). A flip reverses the
+window's columns. Validation and test images are never augmented.
 """
 
 from __future__ import annotations
@@ -21,22 +23,16 @@ class Augment:
         side = int(round(np.sqrt(images.shape[1])))
         if side * side != images.shape[1]:
             raise ValueError(f"augmentation needs square images; {images.shape[1]} pixels is not a square")
-        padded_side = side + 2 * shift
-        padded = np.zeros((len(images), padded_side, padded_side), images.dtype)
-        padded[:, shift : shift + side, shift : shift + side] = images.reshape(-1, side, side)
-        self.padded = padded.reshape(len(images), -1)
-        rows, cols = np.divmod(np.arange(side * side), side)
-        # Flat positions in the padded image of the unshifted window, and of its mirror image.
-        self.window = (rows * padded_side + cols).astype(np.intp)
-        self.mirrored = (rows * padded_side + (side - 1 - cols)).astype(np.intp)
-        self.padded_side = padded_side
+        padded = np.pad(images.reshape(-1, side, side), ((0, 0), (shift, shift), (shift, shift)))
+        # windows[i, y, x] is the side x side view of padded image i starting at row y, column x.
+        self.windows = np.lib.stride_tricks.sliding_window_view(padded, (side, side), axis=(1, 2))
 
     def __call__(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """indices : (n,) rows of the images -> (n, side * side) augmented copies."""
         n = len(indices)
-        dy, dx = rng.integers(0, 2 * self.shift + 1, size=(2, n))
-        offsets = (indices * self.padded.shape[1] + dy * self.padded_side + dx)[:, None]
-        window = self.window
+        y, x = rng.integers(0, 2 * self.shift + 1, size=(2, n))
+        batch = self.windows[indices, y, x]  # (n, side, side), a copy
         if self.flip:
-            window = np.where((rng.random(n) < 0.5)[:, None], self.mirrored, self.window)
-        return self.padded.ravel().take(offsets + window)
+            mirrored = rng.random(n) < 0.5
+            batch[mirrored] = batch[mirrored, :, ::-1]
+        return batch.reshape(n, -1)

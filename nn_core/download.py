@@ -11,11 +11,13 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 _CHUNK = 1 << 16
+STALE_PART_S = 24 * 3600  # a .part file untouched this long belongs to no running download
 
 
 class DownloadError(OSError):
@@ -30,18 +32,23 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch_one(url: str, destination: Path, md5: str, timeout: float) -> None:
-    """Download url to destination via a temporary file; raise OSError on any failure."""
+def _fetch_one(url: str, destination: Path, md5: str, timeout: float, deadline: float) -> None:
+    """Download url to destination via a temporary file; raise OSError on any
+    failure, including taking longer than `deadline` seconds in all (a mirror
+    that trickles a byte every few seconds never trips the per-read `timeout`)."""
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     try:
         digest = hashlib.md5()
         received = 0
+        give_up = time.monotonic() + deadline
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
+            for chunk in iter(lambda: response.read1(_CHUNK), b""):
                 out.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"gave up after {deadline:g} s with {received} bytes received")
         if declared is not None and received != int(declared):
             raise OSError(f"transfer broke off after {received} of {declared} bytes")
         if digest.hexdigest() != md5:
@@ -53,20 +60,34 @@ def _fetch_one(url: str, destination: Path, md5: str, timeout: float) -> None:
         raise
 
 
-def download(filename: str, md5: str, mirrors: list[str], root: str | Path, timeout: float = 30.0) -> Path:
+def remove_stale_parts(root: Path, older_than_s: float = STALE_PART_S) -> None:
+    """Delete .part files that a killed download left behind (SIGKILL skips every cleanup)."""
+    for part in root.glob(".*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > older_than_s:
+                part.unlink()
+        except OSError:
+            pass  # another process's, or already gone
+
+
+def download(filename: str, md5: str, mirrors: list[str], root: str | Path, timeout: float = 30.0,
+             deadline: float = 600.0) -> Path:
     """Fetch `filename` into `root`, trying each mirror URL prefix in turn.
 
+    timeout : seconds one read may wait; deadline : seconds one file may take
+    from one mirror before the next is tried.
     Returns the path of the verified file. Raises DownloadError listing the
     failure at every mirror when none delivers a file with the right MD5.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(root)
     destination = root / filename
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         try:
-            _fetch_one(url, destination, md5, timeout)
+            _fetch_one(url, destination, md5, timeout, deadline)
             return destination
         except (OSError, http.client.HTTPException, ValueError) as e:
             failures.append(f"{url}: {e}")

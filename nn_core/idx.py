@@ -18,25 +18,48 @@ import numpy as np
 LABELS_MAGIC = 2049
 IMAGES_MAGIC = 2051
 _GZIP_SIGNATURE = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 
 class DataError(ValueError):
     """A data file is missing, corrupt or not what it claims to be."""
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != _GZIP_SIGNATURE:
-        return raw
+def _open(path: Path):
+    """The file as a stream of its IDX bytes, decompressing gzip as it is read."""
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as e:  # truncated or damaged gzip stream
+        f = open(path, "rb")
+        if f.read(2) == _GZIP_SIGNATURE:
+            f.seek(0)
+            return gzip.GzipFile(fileobj=f, mode="rb")
+        f.seek(0)
+        return f
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from e
+
+
+def _read(stream, n: int, path: Path) -> bytes:
+    """Up to n bytes, read in chunks: a header that declares more than the file
+    holds costs no more memory than the file does."""
+    chunks, remaining = [], n
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:  # truncated or damaged gzip stream
         raise DataError(f"{path}: the gzip stream is corrupt ({e})") from e
+    return b"".join(chunks)
 
 
 def load_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
     """Read one IDX file (gzip or raw) into a uint8 array.
+
+    The header is read first and the payload only up to the size it declares,
+    so a small .gz that would inflate to gigabytes is refused after reading
+    one byte more than the header promised.
 
     Parameters
     ----------
@@ -49,35 +72,39 @@ def load_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
 
     Raises
     ------
-    DataError naming the file when the magic is wrong or the payload size
-    does not match the dimensions in the header.
+    DataError naming the file when it cannot be read, the magic is wrong, it
+    declares no samples, or the payload size does not match the header.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: {len(data)} bytes is too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
-    allowed = (LABELS_MAGIC, IMAGES_MAGIC) if expected_magic is None else (expected_magic,)
-    if magic not in allowed:
+        raise DataError(f"{path}: no such file" + (" (it is a folder)" if path.is_dir() else ""))
+    with _open(path) as stream:
+        magic_bytes = _read(stream, 4, path)
+        if len(magic_bytes) < 4:
+            raise DataError(f"{path}: {len(magic_bytes)} bytes is too short for an IDX header")
+        magic = int.from_bytes(magic_bytes, "big")
+        allowed = (LABELS_MAGIC, IMAGES_MAGIC) if expected_magic is None else (expected_magic,)
+        if magic not in allowed:
+            raise DataError(
+                f"{path}: magic number {magic} is not an MNIST IDX file "
+                f"(expected {' or '.join(map(str, allowed))})"
+            )
+        ndim = magic & 0xFF
+        dims = _read(stream, 4 * ndim, path)
+        if len(dims) < 4 * ndim:
+            raise DataError(f"{path}: header truncated ({4 + len(dims)} of {4 + 4 * ndim} bytes)")
+        shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+        if shape[0] == 0:
+            raise DataError(f"{path}: the header declares 0 samples; an IDX data file needs at least one")
+        declared = int(np.prod(shape))
+        payload = _read(stream, declared + 1, path)  # one byte more tells a longer payload
+    if len(payload) != declared:
+        what = "longer than" if len(payload) > declared else f"{len(payload)} bytes, shorter than"
         raise DataError(
-            f"{path}: magic number {magic} is not an MNIST IDX file "
-            f"(expected {' or '.join(map(str, allowed))})"
+            f"{path}: payload is {what} the {declared} bytes the header declares "
+            f"(shape {shape}); the file is truncated or corrupt"
         )
-    ndim = magic & 0xFF
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
-        raise DataError(f"{path}: header truncated ({len(data)} of {header_size} bytes)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected_size = header_size + int(np.prod(shape))
-    if len(data) != expected_size:
-        raise DataError(
-            f"{path}: payload is {len(data) - header_size} bytes but the header "
-            f"declares shape {shape} ({expected_size - header_size} bytes); "
-            "the file is truncated or corrupt"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
+    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
 
 
 def load_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -42,12 +42,14 @@ def idx_folder(tmp_path):
 class Mirror:
     """A local HTTP server; `files[name] = bytes` serves them, `broken[name] = n`
     sends the full Content-Length but closes after n bytes, `stall[name] = n`
-    sends n bytes and then waits (up to 30 s) before closing."""
+    sends n bytes and then waits (up to 30 s) before closing, `trickle[name] = s`
+    sends one byte every s seconds (for at most 30 s)."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.broken: dict[str, int] = {}
         self.stall: dict[str, int] = {}
+        self.trickle: dict[str, float] = {}
         self.release = threading.Event()
         self.requests: list[str] = []
         mirror = self
@@ -63,6 +65,13 @@ class Mirror:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if name in mirror.trickle:
+                    for i in range(len(body)):
+                        if mirror.release.wait(timeout=mirror.trickle[name]):
+                            return
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                    return
                 if name in mirror.stall:
                     self.wfile.write(body[: mirror.stall[name]])
                     self.wfile.flush()

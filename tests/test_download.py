@@ -49,3 +49,25 @@ def test_every_failure_is_reported(tmp_path, mirror):
         download("f.gz", MD5, [mirror.url, dead], tmp_path, timeout=5)
     message = str(info.value)
     assert "404" in message and "127.0.0.1:9" in message
+
+
+def test_a_trickling_mirror_is_given_up_on_and_the_next_one_tried(tmp_path, mirror, second_mirror):
+    import time
+
+    mirror.files["f.gz"] = second_mirror.files["f.gz"] = BODY
+    mirror.trickle["f.gz"] = 0.2  # a byte every 0.2 s: never a read timeout, never done
+    started = time.monotonic()
+    path = download("f.gz", MD5, [mirror.url, second_mirror.url], tmp_path, timeout=5, deadline=1)
+    assert path.read_bytes() == BODY and time.monotonic() - started < 4
+    assert leftovers(tmp_path) == ["f.gz"]
+
+
+def test_stale_part_files_of_killed_downloads_are_removed(tmp_path, mirror):
+    import os
+
+    mirror.files["f.gz"] = BODY
+    (tmp_path / ".f.gz.abc123.part").write_bytes(b"half")
+    os.utime(tmp_path / ".f.gz.abc123.part", (0, 0))  # long untouched: its download is dead
+    (tmp_path / ".f.gz.new456.part").write_bytes(b"running")  # fresh: perhaps another process's
+    download("f.gz", MD5, [mirror.url], tmp_path)
+    assert leftovers(tmp_path) == [".f.gz.new456.part", "f.gz"]

@@ -74,3 +74,41 @@ def test_missing_and_empty_files(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     with pytest.raises(DataError, match="too short"):
         load_idx(tmp_path / "empty")
+
+
+def test_a_gzip_bomb_is_refused_after_what_the_header_declares(tmp_path):
+    """10 images declared, 100 MB of zeros behind them: stopped after 7,841 bytes, not inflated whole."""
+    import tracemalloc
+
+    path = tmp_path / "bomb.gz"
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))
+    with gzip.open(path, "wb") as f:
+        f.write(header)
+        zeros = bytes(1 << 20)
+        for _ in range(100):
+            f.write(zeros)
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"bomb\.gz: payload is longer than the 7840 bytes the header declares"):
+            load_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 << 20  # bytes: a few MB of buffers, not 100 MB
+
+
+def test_a_header_that_declares_more_than_the_file_holds(tmp_path):
+    path = tmp_path / "liar.idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10**6, 1000, 1000)) + b"\0" * 10)
+    with pytest.raises(DataError, match="10 bytes, shorter than"):
+        load_idx(path)
+
+
+def test_zero_images_and_unreadable_paths_are_named(tmp_path):
+    save_idx(tmp_path / "empty.gz", np.zeros((0, 28, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"empty\.gz: the header declares 0 samples"):
+        load_idx(tmp_path / "empty.gz")
+    (tmp_path / "folder.gz").mkdir()
+    with pytest.raises(DataError, match=r"folder\.gz: no such file \(it is a folder\)"):
+        load_idx(tmp_path / "folder.gz")

@@ -170,3 +170,32 @@ def test_ctrl_c_stops_a_parallel_sweep_and_every_job_says_interrupted(tmp_path):
     runs = load_runs(sweep)
     assert runs["status"].tolist() == ["interrupted", "interrupted"]
     assert (runs["epochs_completed"] >= 3).all()
+
+
+def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sweep, tmp_path, capsys):
+    sweep, _ = joblib_sweep
+    good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    root = tmp_path / "runs"
+    for name in ("good", "typed", "folder_json"):
+        shutil.copytree(good, root / name)
+    result = json.loads((root / "typed" / "result.json").read_text())
+    (root / "typed" / "result.json").write_text(json.dumps({**result, "best_val_acc": "high", "status": 7}))
+    (root / "folder_json" / "result.json").unlink()
+    (root / "folder_json" / "result.json").mkdir()
+    os.utime(root / "folder_json" / "metrics.csv", (0, 0))  # long untouched: not running
+
+    runs = load_runs(root).set_index("run")
+    assert "best_val_acc='high', status=7 of the wrong type" in runs.loc[str(root / "typed"), "problem"]
+    assert runs.loc[str(root / "typed"), "status"] == "broken"
+    assert compare_main([str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{root / 'typed'}: broken: result.json has" in out and f"{root / 'folder_json'}: incomplete: no result.json" in out
+
+    for argv, message in (
+        (["--top", "-3"], "'-3' is not a whole number >= 1"),
+        (["--csv", str(tmp_path / "no" / "board.csv")], f"the folder {tmp_path / 'no'} does not exist"),
+        (["--plot", str(tmp_path / "no" / "p.png")], f"the folder {tmp_path / 'no'} does not exist"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            compare_main([str(root), *argv])
+        assert info.value.code == 2 and message in capsys.readouterr().err

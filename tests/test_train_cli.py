@@ -121,17 +121,33 @@ def test_interrupted_download_leaves_nothing_that_passes_for_complete(tmp_path, 
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143, output
     assert list(cache.iterdir()) == []
-    result = read_result(tmp_path / "run")
-    assert result["status"] == "interrupted" and result["epochs_completed"] == 0
+    # The data is fetched before the run starts: nothing of a run was written.
+    assert "interrupted: the run had not started" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_directory_is_never_shared(tmp_path):
     run_cli("experiments.train", "data=digits", "epochs=1", "hydra.run.dir=same", cwd=tmp_path, check=0)
-    before = (tmp_path / "same" / "result.json").read_text()
-    proc = run_cli("experiments.train", "data=digits", "epochs=2", "hydra.run.dir=same", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "already exists" in proc.stdout + proc.stderr
-    assert (tmp_path / "same" / "result.json").read_text() == before
+    before = {p: p.read_bytes() for p in (tmp_path / "same").rglob("*") if p.is_file()}
+    proc = run_cli("experiments.train", "data=digits", "epochs=2", "hidden=16", "hydra.run.dir=same", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "already holds a run; nothing in it was changed" in output
+    assert "Traceback" not in output
+    # not a byte of the first run's files changed, .hydra/config.yaml included
+    assert {p: p.read_bytes() for p in (tmp_path / "same").rglob("*") if p.is_file()} == before
+
+
+def test_a_run_that_fails_its_checks_leaves_no_directory(tmp_path, mirror):
+    for args, message in (
+        (["lr=-1"], "lr=-1 is not allowed"),
+        (["lr=${oc.env:NO_SUCH_VARIABLE}"], "lr cannot be resolved: KeyError raised while resolving interpolation: "
+                                            "\"Environment variable 'NO_SUCH_VARIABLE' not found\""),
+        ([f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false"], "No mnist data"),
+    ):
+        proc = run_cli("experiments.train", *args, cwd=tmp_path)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "runs").exists()
 
 
 def test_default_run_directories_are_distinct(tmp_path):
