@@ -50,11 +50,12 @@ def load_samples(folder, n, seed=0):
 # Each setup_* prepares a trainer and returns a function that trains one epoch.
 
 
-def setup_nn_core(X, y, hidden, lr, batch_size):
+def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0):
     rng = np.random.default_rng(0)
-    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0)
+    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0, dropout=dropout)
     optimizer = nn_core.SGD(network.trainable)
-    return lambda: nn_core.train_epoch(network, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng)
+    augment = nn_core.Augment(X, shift=shift) if shift else None
+    return lambda: nn_core.train_epoch(network, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng, augment=augment)
 
 
 def setup_floor(X, y, hidden, lr, batch_size):
@@ -119,8 +120,19 @@ def setup_sklearn(X, y, hidden, lr, batch_size):
     return epoch
 
 
-TRAINERS = {"nn_core": setup_nn_core, "floor (matmuls only)": setup_floor, "pytorch": setup_torch, "scikit-learn": setup_sklearn}
+TRAINERS = {
+    "nn_core": setup_nn_core,
+    "floor (matmuls only)": setup_floor,
+    "pytorch": setup_torch,
+    "scikit-learn": setup_sklearn,
+    # What the learning options add to an nn_core epoch:
+    "nn_core, augment.shift=2": lambda *a: setup_nn_core(*a, shift=2),
+    "nn_core, dropout=0.2": lambda *a: setup_nn_core(*a, dropout=0.2),
+}
 OPTIONAL = {"pytorch": "torch", "scikit-learn": "sklearn"}
+# Timed again with a busy neighbour: a process spinning on one core, as a browser or another run would.
+BUSY_TRAINERS = ("nn_core", "floor (matmuls only)", "pytorch")
+NUMPY_TRAINERS = ("nn_core", "floor (matmuls only)", "nn_core, augment.shift=2", "nn_core, dropout=0.2")
 
 
 def installed(module):
@@ -131,8 +143,13 @@ def installed(module):
         return False
 
 
-def time_epochs(name, X, y, hidden, lr, batch_size, epochs) -> list[float]:
-    """Seconds of each of `epochs` epochs of one trainer, after a warm-up epoch."""
+def time_epochs(name, X, y, hidden, lr, batch_size, epochs, threads=1) -> list[float]:
+    """Seconds of each of `epochs` epochs of one trainer, after a warm-up epoch.
+    NumPy trainers use `threads` BLAS threads (experiments.train's default is 1)."""
+    if name in NUMPY_TRAINERS:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
     run_epoch = TRAINERS[name](X, y, hidden, lr, batch_size)
     run_epoch()  # warm-up: first-touch allocations, lazy initialisation
     times = []
@@ -144,7 +161,8 @@ def time_epochs(name, X, y, hidden, lr, batch_size, epochs) -> list[float]:
 
 
 def epoch_table(args) -> pd.DataFrame:
-    """Median epoch time per trainer and batch size.
+    """Median epoch time per trainer and batch size, on an idle machine and
+    (for BUSY_TRAINERS) with a busy neighbour.
 
     Each trainer runs in a fresh process of its own: PyTorch's OpenMP threads
     and NumPy's OpenBLAS threads spin after each call, and sharing a process
@@ -154,23 +172,36 @@ def epoch_table(args) -> pd.DataFrame:
     names = [n for n in TRAINERS if n not in OPTIONAL or installed(OPTIONAL[n])]
     for name in set(TRAINERS) - set(names):
         print(f"  {name}: not installed, skipped", file=sys.stderr)
-    times = {(b, n): [] for b in args.batch_sizes for n in names}
+    times = {}
     for _ in range(args.rounds):
-        for batch_size in args.batch_sizes:
-            for name in names:
-                worker = [sys.executable, "-m", "benchmarks.bench", "--worker", name, "--batch-sizes", str(batch_size),
-                          "--epochs", str(args.epochs), "--samples", str(args.samples), "--hidden", str(args.hidden),
-                          "--lr", str(args.lr), *(["--data", args.data] if args.data else [])]
-                proc = subprocess.run(worker, capture_output=True, text=True, check=True)
-                times[batch_size, name] += json.loads(proc.stdout)
-    rows = []
-    for (batch_size, name), seconds in times.items():
+        for condition in ("idle", "busy"):
+            neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if condition == "busy" else None
+            try:
+                for batch_size in args.batch_sizes:
+                    for name in names:
+                        if condition == "busy" and name not in BUSY_TRAINERS:
+                            continue
+                        worker = [sys.executable, "-m", "benchmarks.bench", "--worker", name, "--batch-sizes", str(batch_size),
+                                  "--epochs", str(args.epochs), "--samples", str(args.samples), "--hidden", str(args.hidden),
+                                  "--lr", str(args.lr), "--threads", str(args.threads), *(["--data", args.data] if args.data else [])]
+                        proc = subprocess.run(worker, capture_output=True, text=True, check=True)
+                        times.setdefault((batch_size, name, condition), []).extend(json.loads(proc.stdout))
+            finally:
+                if neighbour:
+                    neighbour.kill()
+                    neighbour.wait()
+    rows = {}
+    for (batch_size, name, condition), seconds in times.items():
         median = statistics.median(seconds)
-        rows.append({"batch_size": batch_size, "trainer": name, "epoch_s": median, "samples_per_s": args.samples / median})
-        print(f"  batch {batch_size:>4}  {name:<22} median {median:.3f} s/epoch (min {min(seconds):.3f}, max {max(seconds):.3f})", file=sys.stderr)
-    table = pd.DataFrame(rows)
-    ours = table[table.trainer == "nn_core"].set_index("batch_size")["epoch_s"]
-    table["vs_nn_core"] = table["epoch_s"] / table["batch_size"].map(ours)
+        row = rows.setdefault((batch_size, name), {"batch_size": batch_size, "trainer": name})
+        row[f"{condition}_s"] = median
+        print(f"  batch {batch_size:>4}  {name:<26} {condition}: median {median:.3f} s/epoch "
+              f"(min {min(seconds):.3f}, max {max(seconds):.3f})", file=sys.stderr)
+    table = pd.DataFrame(list(rows.values()))
+    table["samples_per_s"] = args.samples / table["idle_s"]
+    ours = table[table.trainer == "nn_core"].set_index("batch_size")["idle_s"]
+    table["vs_nn_core"] = table["idle_s"] / table["batch_size"].map(ours)
+    table["busy_vs_idle"] = table["busy_s"] / table["idle_s"]
     return table
 
 
@@ -223,11 +254,11 @@ def wall_time(command, repeat=3) -> float:
 
 
 def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
-    """The same 8 equal jobs (seeds 0-7), run one after another and by 2 joblib workers."""
+    """The same 8 equal jobs (seeds 0-7), run one after another and by joblib with one worker per core."""
     seeds = "seed=" + ",".join(map(str, range(jobs)))
     common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
     rows = []
-    launchers = {"sequential (basic launcher)": [], "joblib, 2 workers": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+    launchers = {"sequential (basic launcher)": [], "joblib, one worker per core": ["hydra/launcher=joblib"]}
     for i, (name, launcher) in enumerate(launchers.items()):
         start = time.perf_counter()
         subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / f'sweep{i}'}"), capture_output=True, check=True)
@@ -246,26 +277,36 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per trainer and round, after a warm-up (default 3)")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads of nn_core and the floor (default 1, as experiments.train)")
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and start-up measurements")
     parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
-    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs 2 joblib workers")
+    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs joblib (one worker per core)")
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each sweep job (default 10)")
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)
 
     X, y = load_samples(args.data, args.samples)
     if args.worker:
-        print(json.dumps(time_epochs(args.worker, X, y, args.hidden, args.lr, args.batch_sizes[0], args.epochs)))
+        print(json.dumps(time_epochs(args.worker, X, y, args.hidden, args.lr, args.batch_sizes[0], args.epochs, args.threads)))
         return 0
     print(f"{len(y)} samples x {X.shape[1]} features ({'from ' + args.data if args.data else 'random'}), "
-          f"network {X.shape[1]}-{args.hidden}-{N_CLASSES}, float32, {os.cpu_count()} cores; median of "
+          f"network {X.shape[1]}-{args.hidden}-{N_CLASSES}, float32, {os.cpu_count()} cores, nn_core and floor on "
+          f"{args.threads} BLAS thread(s), PyTorch at its default; median of "
           f"{args.rounds} x {args.epochs} epochs, each trainer in its own process", flush=True)
     table = epoch_table(args)
-    print(table.to_string(index=False, formatters={"epoch_s": "{:.3f}".format, "samples_per_s": "{:,.0f}".format, "vs_nn_core": "{:.2f}x".format}))
+    ratio = lambda v: "" if pd.isna(v) else f"{v:.2f}x"  # noqa: E731
+    seconds = lambda v: "" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
+    print(table.to_string(index=False, formatters={
+        "idle_s": seconds, "busy_s": seconds, "samples_per_s": "{:,.0f}".format, "vs_nn_core": ratio, "busy_vs_idle": ratio,
+    }))
     for batch_size, group in table.groupby("batch_size"):
-        t = group.set_index("trainer")["epoch_s"]
-        summary = [f"batch {batch_size}: nn_core takes {t['nn_core'] / t['floor (matmuls only)']:.2f}x the floor"]
-        summary += [f"{t[name] / t['nn_core']:.2f}x faster than {name}" for name in ("pytorch", "scikit-learn") if name in t]
+        t = group.set_index("trainer")
+        idle = t["idle_s"]
+        summary = [f"batch {batch_size}: nn_core takes {idle['nn_core'] / idle['floor (matmuls only)']:.2f}x the floor"]
+        summary += [f"{idle[name] / idle['nn_core']:.2f}x faster than {name}" for name in ("pytorch", "scikit-learn") if name in idle]
+        summary += [f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour"]
+        summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}"
+                    for option in ("augment.shift=2", "dropout=0.2")]
         print(", ".join(summary))
 
     if not args.skip_process or args.sweep:

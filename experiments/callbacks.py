@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
+SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
 
 
 def grid_jobs(task_overrides: list[str]) -> list[list[str]]:
@@ -50,29 +54,57 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
-def check_data(data: dict) -> None:
+def check_data(data: dict, sweep: bool) -> None:
     """Make sure a data set is there (downloading it once for all jobs), or
-    stop the sweep with one message before any job starts.
+    stop the run or sweep with one message before anything starts.
 
     data : a job's `data` config as a dict, e.g. {"name": "mnist", "root": None, ...}.
+    sweep : say here that the jobs will fall back to the sample (a single run says it as it loads).
     """
     import nn_core
     from nn_core.datasets import DATASETS, DataNotFound
 
     options = dict(data)
     spec = DATASETS.get(options.pop("name"))
-    if spec is None or spec.locate is None:
-        return
+    if spec is None or spec.locate is None or (options.get("fallback") and not sweep):
+        return  # nothing to fetch, or a single run that cannot fail for want of data: it looks once, as it loads
     try:
         spec.locate(**options)
     except DataNotFound as error:
         if options.get("fallback"):
-            log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
+            if sweep:
+                log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
             return
         log.error("%s", error)
         raise SystemExit(2) from None
     except nn_core.DataError as error:
         log.error("%s", error)
+        raise SystemExit(2) from None
+
+
+SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
+
+
+def refuse_sweep_dir(sweep_dir: Path) -> None:
+    log.error(
+        "hydra.sweep.dir=%s already holds a sweep; a second one would mix with it. "
+        "Leave hydra.sweep.dir at its default (a new timestamped folder) or name an empty one.",
+        sweep_dir,
+    )
+    raise SystemExit(2)
+
+
+def claim_sweep_dir(sweep_dir: Path, about: dict) -> None:
+    """Create sweep.json exclusively: of two sweeps started at once into one
+    directory, exactly one gets it and the other is refused."""
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(sweep_dir / SWEEP_FILE, "x") as f:
+            json.dump(about, f, indent=2)
+    except FileExistsError:
+        refuse_sweep_dir(sweep_dir)
+    except OSError as error:
+        log.error("hydra.sweep.dir=%s cannot be written: %s", sweep_dir, error.strerror or error)
         raise SystemExit(2) from None
 
 
@@ -116,18 +148,17 @@ class SweepGuard(Callback):
             log.error("%s", error)
             raise SystemExit(2) from None
         with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
-            check_data(OmegaConf.to_container(config.data, resolve=True))
+            check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         claim_run_dir(Path(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if "optuna" in str(config.hydra.sweeper.get("_target_", "")):
+            import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
-            log.error(
-                "hydra.sweep.dir=%s already holds a sweep; a second one would mix with it. "
-                "Leave hydra.sweep.dir at its default (a new timestamped folder) or name an empty one.",
-                sweep_dir,
-            )
-            raise SystemExit(2)
+            refuse_sweep_dir(sweep_dir)
         configs, problems = check_grid(config)
         if problems:
             log.error("invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
@@ -135,7 +166,20 @@ class SweepGuard(Callback):
             raise SystemExit(2)
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
-            check_data(data)
+            check_data(data, sweep=True)
+        n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
+        claim_sweep_dir(sweep_dir, {"jobs": n_jobs, "command": sys.argv, "overrides": list(config.hydra.overrides.task)})
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            total = json.loads((sweep_dir / SWEEP_FILE).read_text())["jobs"]
+        except (OSError, ValueError, KeyError):
+            return
+        done = sum(1 for _ in sweep_dir.glob("*/result.json"))
+        log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from experiments.compare import leaderboard, load_runs, unsuccessful_runs
@@ -144,11 +188,13 @@ class SweepGuard(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
         if runs.empty:
+            log.warning("sweep %s: no job wrote a run", sweep_dir)
             return
         board = leaderboard(runs).drop(columns="run")
-        log.info("sweep %s: %d runs, by status: %s\n%s", sweep_dir, len(runs),
-                 runs["status"].value_counts().to_dict(), board.to_string(float_format=lambda v: f"{v:.4f}"))
+        log.info("sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
+                 sweep_dir, len(runs), runs["status"].value_counts().to_dict(), min(SUMMARY_ROWS, len(board)),
+                 board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"), sweep_dir)
         for _, r in unsuccessful_runs(runs).iterrows():
-            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"])
+            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"].splitlines()[0])
         if (runs["status"] == Status.FAILED).any():
             raise SystemExit(1)  # the sweep's results are all on disk; the exit code says not all succeeded

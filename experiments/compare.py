@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -191,7 +192,9 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return r["error"]
         if isinstance(r["problem"], str):
             return r["problem"]
-        return "loss became NaN or infinite" if r["status"] == Status.DIVERGED else r["status"]
+        if r["status"] == Status.DIVERGED:
+            return "loss became NaN or infinite"
+        return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""
 
     bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]
     return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
@@ -260,45 +263,76 @@ def positive_int(text: str) -> int:
     return value
 
 
+def latest(root="runs") -> Path:
+    """The most recently started sweep or single run under root (their names are their start times)."""
+    root = Path(root)
+    candidates = [p for p in (*root.glob("multirun/*"), *root.glob("*")) if p.is_dir() and p.name != "multirun"]
+    if not candidates:
+        raise FileNotFoundError(f"{root}: no runs or sweeps yet")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def _as_table(frame: pd.DataFrame) -> str:
+    """Counts as integers (not 30.0000), other numbers to 4 places, missing as '-'."""
+    frame = frame.copy()
+    for column in ("epochs_completed", "n_train", "best_epoch"):
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    return frame.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", default=["runs"], help="runs, sweeps or folders of them (default: runs)")
-    parser.add_argument("--csv", metavar="FILE", help="write the leaderboard as CSV")
-    parser.add_argument("--plot", metavar="FILE.png", help="draw learning curves (and a heatmap for a 2-D grid)")
+    parser.add_argument("paths", nargs="*", default=["latest"],
+                        help="runs, sweeps or folders of them, or 'latest' (default): the newest sweep or run under runs/")
+    parser.add_argument("--csv", metavar="FILE", nargs="?", const="leaderboard.csv",
+                        help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)")
+    parser.add_argument("--plot", metavar="FILE.png", nargs="?", const="curves.png",
+                        help="draw learning curves and a heatmap for a 2-D grid (a bare name goes into the compared folder; default curves.png)")
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs")
     args = parser.parse_args(argv)
-    for option, target in (("--csv", args.csv), ("--plot", args.plot)):
-        if target and not Path(target).resolve().parent.is_dir():
-            parser.error(f"{option} {target}: the folder {Path(target).resolve().parent} does not exist")
-
     try:
-        runs = load_runs(*args.paths)
+        paths = [latest() if p == "latest" else Path(p) for p in args.paths]
+        runs = load_runs(*paths)
     except FileNotFoundError as e:
         parser.error(str(e))
     if runs.empty:
-        parser.error(f"no runs found under {', '.join(args.paths)}")
+        parser.error(f"no runs found under {', '.join(map(str, paths))}")
+    # Output files named without a folder go beside the runs they describe.
+    home = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
+    targets = {o: (home / t if t and Path(t).name == t else Path(t) if t else None) for o, t in (("--csv", args.csv), ("--plot", args.plot))}
+    for option, target in targets.items():
+        if target and not target.resolve().parent.is_dir():
+            parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
+
     board = leaderboard(runs)
     shown = board.head(args.top) if args.top else board
     # Run directories relative to the folder they share, so the table stays narrow.
     common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
     if common:
         shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
-    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
-        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found{f' in {common}' if common else ''})")
-        print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
+    with pd.option_context("display.width", shutil.get_terminal_size((160, 24)).columns, "display.max_columns", None,
+                           "display.max_colwidth", 60):
+        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
+        print(_as_table(shown))
+        if len(runs) == 1:  # one run: what it was
+            hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()
+            print("\nhyperparameters:\n" + hyperparameters.to_string())
         if mixed_data(runs):
             print("\nnote: these runs did not all train on the data they were configured for, or on the same data: see data_used, n_train")
         unsuccessful = unsuccessful_runs(runs)
         if len(unsuccessful):
             print(f"\n{len(unsuccessful)} run(s) failed, diverged, interrupted, unfinished or damaged:")
             for _, r in unsuccessful.iterrows():
-                print(f"  {r['run']}: {r['status']}: {r['reason']}")
-    if args.csv:
-        board.to_csv(args.csv)
-        print(f"\nleaderboard written to {args.csv}")
-    if args.plot:
-        plot(runs, load_history(*args.paths), args.plot)
-        print(f"plot written to {args.plot}")
+                lines = str(r["reason"]).splitlines()
+                more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""
+                print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
+    if targets["--csv"]:
+        board.to_csv(targets["--csv"])
+        print(f"\nleaderboard written to {targets['--csv']}")
+    if targets["--plot"]:
+        plot(runs, load_history(*paths), targets["--plot"])
+        print(f"plot written to {targets['--plot']}")
     return 0
 
 

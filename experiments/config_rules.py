@@ -39,6 +39,7 @@ RULES = {
     "seed": Interval(Integral, 0, None),
     "dtype": Options("float32", "float64"),
     "blas_threads": Optional(Interval(Integral, 1, None)),
+    "save_weights": Boolean(),
     "data.name": Options(DATASETS),
     "data.root": Optional(Text("a folder path")),
     "data.val_size": CountOrFraction(),

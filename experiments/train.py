@@ -36,19 +36,32 @@ log = logging.getLogger(__name__)
 
 
 def blas_threads(cfg: DictConfig) -> int:
-    """Threads per run so that parallel jobs x threads never exceeds the cores."""
-    if cfg.blas_threads:
-        return cfg.blas_threads
+    """Threads for this run's matrix products: `blas_threads` if set; else, in a
+    SLURM job, the cores it was given (reserved for it); else one.
+
+    Why one: measured on 2 cores (README "Performance"), a second thread makes an
+    idle machine's epochs 15-45% shorter but, the moment another process is busy
+    on one core, 2-4x longer at every network size tried, while one thread does
+    not notice the neighbour. Laptops and shared nodes are rarely idle; and with
+    one thread per run, a sweep runs one job per core.
+    """
     from hydra.core.hydra_config import HydraConfig
 
-    cores = os.cpu_count() or 1
+    if cfg.blas_threads:
+        return cfg.blas_threads
     launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
-    if launcher.get("cpus_per_task"):  # submitit (SLURM): the cores this job was given
+    if "SlurmLauncher" in launcher.get("_target_", "") and launcher.get("cpus_per_task"):
         return launcher.cpus_per_task
-    n_jobs = launcher.get("n_jobs")  # joblib: jobs sharing this machine; -1 means one per core
-    if n_jobs is None:
-        return cores
-    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    return 1
+
+
+def job_prefix() -> str:
+    """'job 3: ' in a sweep, so that parallel jobs' log lines can be told apart."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"job {HydraConfig.get().job.num}: "
+    return ""
 
 
 def settings(node: DictConfig) -> dict:
@@ -143,14 +156,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     files = RunFiles(run_dir)
     history, network, data = [], None, None
 
+    job = job_prefix()
+
     def on_epoch_end(row):
         history.append(row)
         files.append_epoch(row)
-        log.info(format_epoch(row, cfg.epochs))
+        log.info(job + format_epoch(row, cfg.epochs))
 
     try:
-        result["blas_threads"] = blas_threads(cfg)
-        with threadpool_limits(limits=result["blas_threads"]), sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
             result["data"] = data.describe()
             log.info(
@@ -158,24 +172,26 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
             )
             check_memory(cfg, data)
-            network, optimizer, schedule, rng = build(cfg, data)
-            fitted = nn_core.fit(
-                network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
-                optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
-                on_epoch_end=on_epoch_end,
-            )
-            result.update(
-                status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
-                weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early,
-            )
-            if fitted.stopped_early:
-                log.info(
-                    "early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
-                    len(history), cfg.patience, fitted.weights_epoch,
+            result["blas_threads"] = blas_threads(cfg)
+            with threadpool_limits(limits=result["blas_threads"]):
+                network, optimizer, schedule, rng = build(cfg, data)
+                fitted = nn_core.fit(
+                    network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
+                    optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
+                    on_epoch_end=on_epoch_end,
                 )
-            if not fitted.diverged:
-                # The test set is scored once, after every choice was made on validation.
-                result["test_loss"], result["test_acc"] = nn_core.evaluate(network, data.X_test, data.y_test)
+                result.update(
+                    status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
+                    weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early,
+                )
+                if fitted.stopped_early:
+                    log.info(
+                        "early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
+                        len(history), cfg.patience, fitted.weights_epoch,
+                    )
+                if not fitted.diverged:
+                    # The test set is scored once, after every choice was made on validation.
+                    result["test_loss"], result["test_acc"] = nn_core.evaluate(network, data.X_test, data.y_test)
     except KeyboardInterrupt as interrupt:
         result["status"] = Status.INTERRUPTED
         result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
@@ -183,7 +199,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         result["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:
-        if network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
+        if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
             files.save_network(network, data=data.name)
         summarize(history, result)
         result["wall_time_s"] = time.perf_counter() - started
@@ -221,8 +237,16 @@ def main(cfg: DictConfig) -> float:
     return result["best_val_acc"] or 0.0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line (python -m experiments.train, or the mnist-train script)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    for flag in ("--shell-completion", "-sc"):  # Hydra answers a bare flag with a traceback
+        if flag in sys.argv[1:]:
+            following = sys.argv[sys.argv.index(flag) + 1 :]
+            if not following or following[0].split("=")[0] not in ("install", "uninstall", "query"):
+                print(f"{flag} takes install=SHELL, uninstall=SHELL or query=SHELL (bash, zsh or fish); "
+                      f'e.g. eval "$(mnist-train -sc install=bash)"', file=sys.stderr)
+                raise SystemExit(2)
     try:
         main()
     except KeyboardInterrupt as interrupt:
@@ -232,3 +256,7 @@ if __name__ == "__main__":
         print("interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
               file=sys.stderr)
         raise SystemExit(143 if isinstance(interrupt, Terminated) else 130) from None
+
+
+if __name__ == "__main__":
+    cli()

@@ -152,6 +152,8 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
     are still checked when the files are read. Downloads are MD5-checked.
     """
     root = Path(root).expanduser() if root else default_data_root(source.name)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data.root={root} is a file; it must be the folder that holds (or will hold) the four IDX files")
     for folder in (root, *map(Path, source.system_dirs)):
         found = [_find_file(folder, f) for f in IDX_FILES]
         if all(found):

@@ -45,7 +45,7 @@ def test_multirun_writes_one_named_directory_per_job(joblib_sweep):
     for job in jobs:
         result = json.loads((sweep / job / "result.json").read_text())
         assert result["status"] == "completed"
-        assert result["blas_threads"] == max(1, (os.cpu_count() or 1) // 2)  # 2 jobs share the cores
+        assert result["blas_threads"] == 1  # one thread per run, one job per core
         assert (sweep / job / "metrics.csv").is_file() and (sweep / job / "model.npz").is_file()
 
 
@@ -199,3 +199,41 @@ def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sw
         with pytest.raises(SystemExit) as info:
             compare_main([str(root), *argv])
         assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_running_sweep_reports_progress_and_labels_each_jobs_lines(joblib_sweep):
+    sweep, output = joblib_sweep
+    assert "4/4 jobs of the sweep done" in output
+    for job in range(4):
+        assert f"job {job}: epoch 3/3" in output
+    assert json.loads((sweep / "sweep.json").read_text())["jobs"] == 4
+    assert f"the full table: python -m experiments.compare {sweep.relative_to(sweep.parents[2])}" in output
+
+
+def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(joblib_sweep, monkeypatch, capsys):
+    sweep, _ = joblib_sweep
+    monkeypatch.chdir(sweep.parents[2])
+    assert compare_main(["--csv", "--plot"]) == 0
+    out = capsys.readouterr().out
+    assert f"4 ranked by best_val_acc (4 runs found in {sweep.relative_to(sweep.parents[2])})" in out
+    assert "epochs_completed" in out and " 3.0000 " not in out  # counts print as integers
+    assert (sweep / "leaderboard.csv").is_file() and (sweep / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+    (sweep / "leaderboard.csv").unlink()
+    (sweep / "curves.png").unlink()
+    job = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    assert compare_main([str(job)]) == 0
+    out = capsys.readouterr().out
+    assert "hyperparameters:" in out and "optimizer.name" in out and "data.name" in out
+
+
+def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "experiments.train", "-m", "data=digits", "epochs=1", f"lr={lr}", "hydra.sweep.dir=same"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for lr in (0.1, 0.2)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 2], outputs
+    assert len([p for p in (tmp_path / "same").iterdir() if p.is_dir()]) == 1

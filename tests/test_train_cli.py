@@ -204,3 +204,16 @@ def test_history_keeps_each_epochs_scheduled_lr(tmp_path):
     assert history["lr"].tolist() == pytest.approx([float(r["lr"]) for r in read_metrics(single_run_dir(tmp_path))])
     assert history["lr"].tolist() == pytest.approx([0.2, 0.2 * (1 + np.cos(np.pi / 4)) / 2, 0.1, 0.2 * (1 + np.cos(3 * np.pi / 4)) / 2])
     assert (history["lr_config"] == 0.2).all()
+
+
+def test_paths_and_sizes_that_cannot_work_get_one_line_each(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    for args, message in (
+        (["data.root=a_file"], "data.root=a_file is a file; it must be the folder"),
+        (["data=digits", "hydra.run.dir=a_file/run"], "hydra.run.dir=a_file/run cannot be written"),
+        (["data=digits", "hidden=[100000000]"], "with batch_size=32 needs about "),  # thousands of GiB
+    ):
+        proc = run_cli("experiments.train", "epochs=1", *args, cwd=tmp_path, timeout=60)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and message in output and "Traceback" not in output, output
+    assert "Make hidden or batch_size smaller" in output and "GiB is available" in output

@@ -111,3 +111,25 @@ def test_augment_shifts_by_up_to_shift_pixels_and_flips(flip):
             assert len(candidates) == 1, (row, out)
             seen |= candidates
     assert len(seen) == 25 * (2 if flip else 1)  # every shift (and mirror) happens
+
+
+def test_a_network_file_that_does_not_fit_together_is_refused_naming_the_layer(tmp_path):
+    import json
+
+    rng = np.random.default_rng(0)
+    network = build_mlp([6, 5, 3], rng)
+    nn_core.save_network(tmp_path / "good.npz", network)
+    with np.load(tmp_path / "good.npz") as f:
+        arrays = dict(f)
+    np.savez(tmp_path / "shapes.npz", **{**arrays, "W2": np.zeros((4, 3), np.float32)})
+    np.savez(tmp_path / "activation.npz", **{**arrays, "architecture": np.array(json.dumps({"sizes": [6, 5, 3], "activation": "swish"}))})
+    np.savez(tmp_path / "missing.npz", **{k: v for k, v in arrays.items() if k != "b2"})
+    (tmp_path / "text.npz").write_text("not a zip")
+    for name, message in (
+        ("shapes", r"shapes\.npz: layer 2 has W2 \(4, 3\) and b2 \(3,\); the sizes \[6, 5, 3\] need \(5, 3\)"),
+        ("activation", r"activation\.npz: activation 'swish' is not one of sigmoid, tanh, relu"),
+        ("missing", r"missing\.npz: layer 2 \(W2, b2\) is missing"),
+        ("text", r"text\.npz: not a readable \.npz file"),
+    ):
+        with pytest.raises(nn_core.DataError, match=message):
+            nn_core.load_network(tmp_path / f"{name}.npz")
