@@ -4,9 +4,14 @@ Each registry entry becomes one option of its group, holding its name and its
 settings' defaults, so `optimizer=adam optimizer.beta1=0.8` works and a setting
 the chosen option does not take is refused by Hydra. Imported before any config
 is composed (experiments.train, and the tests that compose in-process).
+Also registers the resolver that `--help` uses to list every key.
 """
 
+import re
+from pathlib import Path
+
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from experiments.config_rules import GROUPS
 
@@ -19,3 +24,45 @@ def register() -> None:
 
 
 register()
+
+
+def _comments(path: Path) -> dict:
+    """{dotted key: its comment} from a YAML file's `key: value  # comment` lines."""
+    comments, parents = {}, []
+    for line in path.read_text().splitlines():
+        found = re.match(r"^(\s*)([A-Za-z_]\w*):\s*([^#]*?)\s*(?:#\s*(.*))?$", line)
+        if not found or line.lstrip().startswith("#"):
+            continue
+        indent, key, value, comment = len(found[1]), found[2], found[3], found[4]
+        parents = [(i, k) for i, k in parents if i < indent]
+        dotted = ".".join([k for _, k in parents] + [key])
+        if comment:
+            comments[dotted] = comment
+        if not value:
+            parents.append((indent, key))
+    return comments
+
+
+def keys_help() -> str:
+    """Every key: its meaning (the config files' comments, the registries' docs)
+    and what it allows (the config rules): one source for each, printed by --help."""
+    from experiments.config_rules import RULES
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    meanings = _comments(conf / "config.yaml")
+    meanings["data.name"] = "the data set, chosen as a config group: data=NAME"
+    for data_file in sorted((conf / "data").glob("*.yaml"), key=lambda f: f.stem != "mnist"):  # mnist's words first
+        for key, comment in _comments(data_file).items():
+            meanings.setdefault(f"data.{key}", comment)
+    lines = []
+    for key, rule in RULES.items():
+        lines.append(f"  {key:<16} {meanings.get(key, '')}\n  {'':<16} allowed: {rule}")
+    for group, registry in GROUPS.items():
+        for name, entry in registry.items():
+            lines.append(f"  {group}={name:<{15 - len(group)}} {entry.doc}")
+            for setting, spec in entry.settings.items():
+                lines.append(f"    {group}.{setting:<{11 - len(group)}} {spec.doc} (default {spec.default}); allowed: {spec.allowed}")
+    return "\n".join(lines).replace("$", "$$")  # the help template is a string.Template
+
+
+OmegaConf.register_new_resolver("keys_help", keys_help, replace=True)

@@ -55,6 +55,27 @@ def blas_threads(cfg: DictConfig) -> int:
     return 1
 
 
+def warn_if_preset_misfits(data: nn_core.Dataset) -> None:
+    """A preset (+experiment=NAME) tuned for one data set but run on another
+    (+experiment=mnist_sample data=digits) gets a warning naming both."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    preset = HydraConfig.get().runtime.choices.get("experiment")
+    path = Path(__file__).resolve().parents[1] / "conf" / "experiment" / f"{preset}.yaml"
+    if not preset or not path.is_file():
+        return
+    defaults = OmegaConf.load(path).get("defaults", [])
+    tuned_for = next((d["override /data"] for d in defaults if isinstance(d, DictConfig) and "override /data" in d), None)
+    if tuned_for and tuned_for != data.name:
+        log.warning(
+            "+experiment=%s was tuned for data=%s; this run trains on %s (%d training samples), "
+            "with the preset's other settings (data.val_size among them) unchanged",
+            preset, tuned_for, data.name, len(data.y_train),
+        )
+
+
 def job_prefix() -> str:
     """'job 3: ' in a sweep, so that parallel jobs' log lines can be told apart."""
     from hydra.core.hydra_config import HydraConfig
@@ -171,6 +192,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 "data %s from %s: %d train, %d validation, %d test, %d features",
                 data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features,
             )
+            warn_if_preset_misfits(data)
             check_memory(cfg, data)
             result["blas_threads"] = blas_threads(cfg)
             with threadpool_limits(limits=result["blas_threads"]):

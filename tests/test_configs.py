@@ -27,7 +27,7 @@ def test_every_data_set_config_is_valid(data):
 def test_every_preset_is_valid(experiment):
     cfg = composed(f"+experiment={experiment}")
     check_config(cfg)
-    assert OmegaConf.to_container(cfg.hidden) == [512, 256]
+    assert len(OmegaConf.to_container(cfg.hidden)) == 2 and cfg.optimizer.name == "nesterov"
 
 
 def test_defaults_are_the_classic_network():
@@ -42,3 +42,27 @@ def test_every_problem_is_reported_at_once():
         check_config(composed("lr=0", "epochs=0", "optimizer=momentum", "optimizer.momentum=1.0"))
     message = str(info.value)
     assert "lr=0 " in message and "epochs=0 " in message and "optimizer.momentum=1.0 " in message
+
+
+def test_help_lists_every_key_with_its_meaning_and_rule():
+    from experiments.config_groups import keys_help
+    from experiments.config_rules import GROUPS, RULES
+
+    text = keys_help()
+    lines = text.splitlines()
+    for key, rule in RULES.items():
+        (line,) = [i for i, l in enumerate(lines) if l.split()[:1] == [key]]
+        assert len(lines[line].split(None, 1)) == 2, f"{key} has no meaning in conf/*.yaml comments"
+        assert lines[line + 1].strip() == f"allowed: {rule}".replace("$", "$$")
+    for group, registry in GROUPS.items():
+        for name, entry in registry.items():
+            assert f"{group}={name}" in text
+            for setting in entry.settings:
+                assert f"{group}.{setting} " in text
+
+
+def test_help_through_the_cli(tmp_path):
+    from conftest import run_cli
+
+    out = run_cli("experiments.train", "--help", cwd=tmp_path, check=0).stdout
+    assert "optimizer.momentum velocity" in out and "allowed: a finite number > 0" in out and "== This config ==" in out
