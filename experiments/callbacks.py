@@ -182,7 +182,7 @@ class SweepGuard(Callback):
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from experiments.compare import leaderboard, load_runs, unsuccessful_runs
+        from experiments.compare import load_runs, ranking, unsuccessful_runs
         from experiments.run_files import Status
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -190,7 +190,7 @@ class SweepGuard(Callback):
         if runs.empty:
             log.warning("sweep %s: no job wrote a run", sweep_dir)
             return
-        board = leaderboard(runs).drop(columns="run")
+        board = ranking(runs).drop(columns="run", errors="ignore")
         log.info("sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
                  sweep_dir, len(runs), runs["status"].value_counts().to_dict(), min(SUMMARY_ROWS, len(board)),
                  board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"), sweep_dir)

@@ -163,6 +163,76 @@ def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
 
 
+# Keys that never change a run's numbers (where files are, how fast, what is kept),
+# and the seed: runs that differ only in these are one configuration.
+NOT_A_CONFIGURATION = {"seed", "blas_threads", "save_weights", "data.root", "data.mirrors", "data.fallback"}
+SUMMARY_METRICS = ("best_val_acc", "test_acc")
+
+
+def _readable(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Hyperparameter values as typed: 0.001 rather than 0.0010 or 1e-03 padded out."""
+    return frame.assign(**{c: frame[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v) for c in columns})
+
+
+def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
+    """What a comparison shows: one row per configuration where some configuration
+    has several seeds (summarize), else, or with per_run, one row per run (leaderboard)."""
+    if not per_run:
+        summary = summarize(runs)
+        if (summary["n_seeds"] > 1).any():
+            return summary
+    return leaderboard(runs)
+
+
+def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    """One row per configuration (runs differing only in seed and in keys that
+    never change results), ranked by mean best validation accuracy.
+
+    Columns: the hyperparameters that vary; n_seeds; for each metric
+    <metric>_mean, <metric>_std (sample standard deviation) and <metric>_ci95
+    (half-width of the 95% confidence interval of the mean, Student's t);
+    p_vs_best, Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of the
+    configuration's best_val_acc against the top configuration's; and
+    tied_with_best, p_vs_best >= 0.05: not distinguishable from the best at the
+    95% level. Both need at least 2 seeds on each side (else empty).
+    """
+    import numpy as np
+    from scipy import stats
+
+    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    ranked = runs[runs[RANK_BY].notna()]
+    groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
+    rows, samples = [], []
+    for key, group in groups:
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row["n_seeds"] = len(group)
+        for metric in metrics:
+            values = pd.to_numeric(group[metric], errors="coerce").dropna()
+            n, std = len(values), values.std(ddof=1) if len(values) > 1 else np.nan
+            row[f"{metric}_mean"] = values.mean() if n else np.nan
+            row[f"{metric}_std"] = std
+            row[f"{metric}_ci95"] = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n) if n > 1 else np.nan
+        rows.append(row)
+        samples.append(pd.to_numeric(group[RANK_BY]).to_numpy(dtype=float))
+    table = pd.DataFrame(rows)
+    table["_samples"] = samples
+    table = table.sort_values(f"{RANK_BY}_mean", ascending=False, kind="stable").reset_index(drop=True)
+    best = table["_samples"].iloc[0]
+
+    def p_vs_best(values):
+        if len(values) < 2 or len(best) < 2:
+            return np.nan
+        p = stats.ttest_ind(values, best, equal_var=False).pvalue
+        if np.isnan(p):  # no spread on either side: the same numbers or plainly different ones
+            return 1.0 if np.mean(values) == np.mean(best) else 0.0
+        return p
+
+    table["p_vs_best"] = [p_vs_best(v) for v in table["_samples"]]
+    table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return _readable(table.drop(columns="_samples"), keys)
+
+
 def mixed_data(runs: pd.DataFrame) -> bool:
     """True when the runs did not all train on the same data, or some trained
     on other data than they were configured for (MNIST's fallback to the sample)."""
@@ -177,9 +247,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
     data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
     columns = [*varying, *data_columns, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
-    board = ranked[columns].reset_index(drop=True)
-    for c in varying:  # 0.001 rather than 0.0010 or 1e-03 padded out
-        board[c] = board[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
+    board = _readable(ranked[columns].reset_index(drop=True), varying)
     board.index = pd.RangeIndex(1, len(board) + 1, name="rank")
     return board
 
@@ -205,8 +273,10 @@ def run_label(row, varying) -> str:
 
 
 def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
-    """Validation accuracy and loss against epoch, one line per run; for a
-    grid over exactly two hyperparameters, a heatmap of best validation accuracy."""
+    """Validation accuracy and loss against epoch, one line per configuration
+    (the mean over its seeds, with a band from the lowest to the highest seed),
+    labelled by the hyperparameters that vary; for a grid over exactly two
+    hyperparameters, a heatmap of best validation accuracy (seed means)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -216,26 +286,33 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
     varying = varying_hyperparameters(runs)
     grid = _grid(runs, varying)
     fig, axes = plt.subplots(1, 3 if grid is not None else 2, figsize=(16 if grid is not None else 11, 4.5))
-    labels = {r["run"]: run_label(r, varying) for _, r in runs.iterrows()}
-    for run, curve in history.groupby("run", sort=False):
-        axes[0].plot(curve["epoch"], curve["val_acc"], marker=".", label=labels.get(run, run))
-        axes[1].plot(curve["epoch"], curve["val_loss"], marker=".")
+    configuration = [c for c in varying if c not in NOT_A_CONFIGURATION]
+    labels = {r["run"]: run_label(r, configuration) for _, r in runs.iterrows()}
+    curves = history.assign(label=history["run"].map(labels))
+    for label, group in curves.groupby("label", sort=True):
+        for ax, metric in zip(axes, ("val_acc", "val_loss")):
+            by_epoch = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            (line,) = ax.plot(by_epoch.index, by_epoch["mean"], marker=".", label=label)
+            if group["run"].nunique() > 1:
+                ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=line.get_color(), alpha=0.2)
     for ax, name in zip(axes, ("validation accuracy", "validation loss")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-    if len(labels) <= 20:
-        axes[0].legend(fontsize="small")
+    if curves["label"].nunique() <= 20:
+        axes[0].legend(fontsize="small", loc="lower right")
     if grid is not None:
         image = axes[2].imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
         axes[2].set_xticks(range(grid.shape[1]), grid.columns)
         axes[2].set_yticks(range(grid.shape[0]), grid.index)
         axes[2].set_xlabel(grid.columns.name)
         axes[2].set_ylabel(grid.index.name)
-        axes[2].set_title(f"best {RANK_BY.replace('best_', '')}")
+        seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
+        axes[2].set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+        middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
         for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
-            axes[2].text(j, i, f"{value:.3f}", ha="center", va="center", color="w", fontsize="small")
+            axes[2].text(j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small")
         fig.colorbar(image, ax=axes[2])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -243,13 +320,15 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
 
 
 def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
-    if len(varying) != 2:
+    """Best validation accuracy over a grid of exactly two hyperparameters
+    (besides seeds), the mean over seeds in each cell."""
+    keys = [c for c in varying if c not in NOT_A_CONFIGURATION]
+    if len(keys) != 2:
         return None
-    rows, cols = varying
-    if runs.duplicated([rows, cols]).any():
-        return None  # repeated cells (e.g. seeds) are not a 2-D grid
+    rows, cols = keys
+    values = runs.assign(**{RANK_BY: pd.to_numeric(runs[RANK_BY])})
     # Failed or diverged cells stay in the grid, as blanks.
-    return runs.pivot(index=rows, columns=cols, values=RANK_BY).sort_index().sort_index(axis=1)
+    return values.pivot_table(index=rows, columns=cols, values=RANK_BY, aggfunc="mean", dropna=False).sort_index().sort_index(axis=1)
 
 
 def positive_int(text: str) -> int:
@@ -275,7 +354,7 @@ def latest(root="runs") -> Path:
 def _as_table(frame: pd.DataFrame) -> str:
     """Counts as integers (not 30.0000), other numbers to 4 places, missing as '-'."""
     frame = frame.copy()
-    for column in ("epochs_completed", "n_train", "best_epoch"):
+    for column in ("epochs_completed", "n_train", "best_epoch", "n_seeds"):
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")
@@ -289,7 +368,9 @@ def main(argv=None) -> int:
                         help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)")
     parser.add_argument("--plot", metavar="FILE.png", nargs="?", const="curves.png",
                         help="draw learning curves and a heatmap for a 2-D grid (a bare name goes into the compared folder; default curves.png)")
-    parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs")
+    parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
+    parser.add_argument("--runs", action="store_true",
+                        help="one row per run even where runs differ only in seed (default: one row per configuration)")
     args = parser.parse_args(argv)
     try:
         paths = [latest() if p == "latest" else Path(p) for p in args.paths]
@@ -305,15 +386,16 @@ def main(argv=None) -> int:
         if target and not target.resolve().parent.is_dir():
             parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
 
-    board = leaderboard(runs)
+    board = ranking(runs, per_run=args.runs)
     shown = board.head(args.top) if args.top else board
     # Run directories relative to the folder they share, so the table stays narrow.
     common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
-    if common:
+    if common and "run" in shown:
         shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
     with pd.option_context("display.width", shutil.get_terminal_size((160, 24)).columns, "display.max_columns", None,
                            "display.max_colwidth", 60):
-        print(f"{len(board)} ranked by {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
+        what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
+        print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
         print(_as_table(shown))
         if len(runs) == 1:  # one run: what it was
             hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()

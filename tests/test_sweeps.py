@@ -133,6 +133,8 @@ def test_submitit_local_launcher(tmp_path):
     run_cli("experiments.train", "-m", "hydra/launcher=submitit_local", "data=digits", "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0)
     (sweep,) = sweep_dirs(tmp_path)
     assert load_runs(sweep)["status"].tolist() == ["completed", "completed"]
+    # submitit_local starts every job at once: one thread each keeps jobs x threads within the cores
+    assert [json.loads(r.read_text())["blas_threads"] for r in sorted(sweep.glob("*/result.json"))] == [1, 1]
 
 
 def test_slurm_launcher_config_composes():
@@ -237,3 +239,42 @@ def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert sorted(p.returncode for p in procs) == [0, 2], outputs
     assert len([p for p in (tmp_path / "same").iterdir() if p.is_dir()]) == 1
+
+
+def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best():
+    from scipy import stats
+
+    from experiments.compare import summarize
+
+    acc = {("0.1", 64): [0.90, 0.91, 0.92], ("0.1", 32): [0.905, 0.915, 0.91], ("1", 64): [0.50, 0.52, 0.51]}
+    rows = [
+        {"run": f"r{lr}{hidden}{seed}", "status": "completed", "best_val_acc": value, "test_acc": value - 0.01,
+         "problem": None, "lr": float(lr), "hidden": hidden, "seed": seed, "blas_threads": 1 + seed % 2}
+        for (lr, hidden), values in acc.items() for seed, value in enumerate(values)
+    ]
+    table = summarize(pd.DataFrame(rows))
+    assert list(table.columns[:3]) == ["lr", "hidden", "n_seeds"]  # seed and thread counts are not configurations
+    assert table["n_seeds"].tolist() == [3, 3, 3]
+    assert table[["lr", "hidden"]].values.tolist() == [["0.1", 64], ["0.1", 32], ["1", 64]]  # by mean: 0.91, 0.91, 0.51
+    first = table.iloc[0]
+    values = acc["0.1", 64]
+    assert first["best_val_acc_mean"] == pytest.approx(0.91) and first["best_val_acc_std"] == pytest.approx(0.01)
+    assert first["best_val_acc_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 0.01 / 3**0.5)
+    assert first["test_acc_mean"] == pytest.approx(0.90)
+    assert table["p_vs_best"].iloc[1] == pytest.approx(stats.ttest_ind(acc["0.1", 32], values, equal_var=False).pvalue)
+    assert table["tied_with_best"].tolist() == [True, True, False]
+
+
+def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys):
+    run_cli("experiments.train", "-m", "hydra/launcher=joblib", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1",
+            cwd=tmp_path, check=0)
+    (sweep,) = sweep_dirs(tmp_path)
+    assert compare_main([str(sweep), "--plot", "--csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2 configurations ranked by mean best_val_acc (4 runs found")
+    assert "n_seeds" in out and "tied_with_best" in out
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert board["n_seeds"].tolist() == [2, 2] and board["lr"].tolist() == [0.5, 0.05]
+    assert (sweep / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert compare_main([str(sweep), "--runs"]) == 0
+    assert capsys.readouterr().out.startswith("4 ranked by best_val_acc")

@@ -240,3 +240,23 @@ def test_early_stopping_says_which_epoch_it_kept(tmp_path):
 def test_shell_completion_without_a_shell_is_one_line(tmp_path):
     proc = run_cli("experiments.train", "--shell-completion", cwd=tmp_path)
     assert proc.returncode == 2 and "takes install=SHELL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 1.0])
+def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
+    """Whether it lands during the imports, Hydra's start-up or the first epoch: exit 130, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "data=digits", "epochs=100000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output and "each job's result.json" not in output
+
+
+def test_a_malformed_override_is_hydras_one_message(tmp_path):
+    proc = run_cli("experiments.train", "lr=[1,", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "no viable alternative at input '[1,'" in output and "Traceback" not in output
