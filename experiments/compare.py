@@ -222,10 +222,9 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     def p_vs_best(values):
         if len(values) < 2 or len(best) < 2:
             return np.nan
-        p = stats.ttest_ind(values, best, equal_var=False).pvalue
-        if np.isnan(p):  # no spread on either side: the same numbers or plainly different ones
-            return 1.0 if np.mean(values) == np.mean(best) else 0.0
-        return p
+        if np.ptp(values) == 0 and np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
+            return 1.0 if values[0] == best[0] else 0.0
+        return stats.ttest_ind(values, best, equal_var=False).pvalue
 
     table["p_vs_best"] = [p_vs_best(v) for v in table["_samples"]]
     table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups, for in-process compose)
 from nn_core.datasets import IDX_FILES, sample_folder
 from nn_core.idx import save_idx
 
