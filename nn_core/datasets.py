@@ -201,7 +201,7 @@ def split_validation(X, y, val_size, seed, key="data.val_size"):
     return train_test_split(X, y, test_size=n_val, stratify=y, random_state=seed)
 
 
-def load_idx_dataset(source: IdxSource | str, root=None, val_size=10000, split_seed=0, mirrors=None) -> Dataset:
+def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_seed=0, mirrors=None) -> Dataset:
     """MNIST or Fashion-MNIST: the official train/test split, validation carved from train."""
     source = IDX_SOURCES[source] if isinstance(source, str) else source
     if source is SAMPLE:
@@ -222,7 +222,7 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=10000, split_s
     )
 
 
-def load_mnist(root=None, val_size=10000, split_seed=0, mirrors=None, fallback=True) -> Dataset:
+def load_mnist(root=None, val_size=1 / 6, split_seed=0, mirrors=None, fallback=True) -> Dataset:
     """Full MNIST from data.root, the cache or a mirror; when none has it and
     `fallback` is on, the bundled sample, with one warning saying so."""
     try:
