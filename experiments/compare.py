@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -224,7 +225,9 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
             return np.nan
         if np.ptp(values) == 0 and np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
             return 1.0 if values[0] == best[0] else 0.0
-        return stats.ttest_ind(values, best, equal_var=False).pvalue
+        with warnings.catch_warnings():  # scipy warns when one side's seeds agree to the last digit; Welch's test still holds
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return stats.ttest_ind(values, best, equal_var=False).pvalue
 
     table["p_vs_best"] = [p_vs_best(v) for v in table["_samples"]]
     table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
@@ -271,11 +274,31 @@ def run_label(row, varying) -> str:
     return ", ".join(f"{k}={row[k]}" for k in varying) or Path(row["run"]).name
 
 
-def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
+LEGEND_MAX = 12  # configurations named in a legend; more are drawn but left unnamed
+
+
+def _draw_curves(axes, curves: pd.DataFrame, highlighted) -> None:
+    """One line per configuration label in `curves` on the accuracy and loss axes:
+    the mean over seeds with a min-max band; labels not in `highlighted` faint and grey."""
+    for label, group in curves.groupby("label", sort=True):
+        shown = label in highlighted
+        for ax, metric in zip(axes, ("val_acc", "val_loss")):
+            by_epoch = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            style = {"marker": ".", "label": label} if shown else {"color": "0.75", "linewidth": 0.8, "zorder": 0}
+            (line,) = ax.plot(by_epoch.index, by_epoch["mean"], **style)
+            if shown and group["run"].nunique() > 1:
+                ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=line.get_color(), alpha=0.2)
+
+
+def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None, facet: str | None = None) -> None:
     """Validation accuracy and loss against epoch, one line per configuration
     (the mean over its seeds, with a band from the lowest to the highest seed),
     labelled by the hyperparameters that vary; for a grid over exactly two
-    hyperparameters, a heatmap of best validation accuracy (seed means)."""
+    hyperparameters, a heatmap of best validation accuracy (seed means).
+
+    top : draw only the N best configurations (by mean best_val_acc) in colour, the rest faint.
+    facet : one row of plots per value of this hyperparameter (no heatmap then).
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -283,36 +306,45 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     varying = varying_hyperparameters(runs)
-    grid = _grid(runs, varying)
-    fig, axes = plt.subplots(1, 3 if grid is not None else 2, figsize=(16 if grid is not None else 11, 4.5))
-    configuration = [c for c in varying if c not in NOT_A_CONFIGURATION]
+    configuration = [c for c in varying if c not in NOT_A_CONFIGURATION and c != facet]
     labels = {r["run"]: run_label(r, configuration) for _, r in runs.iterrows()}
     curves = history.assign(label=history["run"].map(labels))
-    for label, group in curves.groupby("label", sort=True):
-        for ax, metric in zip(axes, ("val_acc", "val_loss")):
-            by_epoch = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
-            (line,) = ax.plot(by_epoch.index, by_epoch["mean"], marker=".", label=label)
-            if group["run"].nunique() > 1:
-                ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=line.get_color(), alpha=0.2)
-    for ax, name in zip(axes, ("validation accuracy", "validation loss")):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-    if curves["label"].nunique() <= 20:
-        axes[0].legend(fontsize="small", loc="lower right")
+    order = (runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
+             .groupby("label")["score"].mean().sort_values(ascending=False).index.tolist())
+    highlighted = set(order[:top] if top else order)
+    grid = None if facet else _grid(runs, varying)
+    panels = sorted(runs[facet].dropna().unique().tolist(), key=str) if facet else [None]
+    columns = 3 if grid is not None else 2
+    fig, axes = plt.subplots(len(panels), columns, figsize=(5.5 * columns, 4.2 * len(panels)), squeeze=False)
+    for row, value in zip(axes, panels):
+        runs_here = set(runs["run"] if value is None else runs.loc[runs[facet] == value, "run"])
+        _draw_curves(row, curves[curves["run"].isin(runs_here)], highlighted)
+        for ax, name in zip(row, ("validation accuracy", "validation loss")):
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+            if value is not None:
+                ax.set_title(f"{facet}={value}")
+        named = [label for label in order if label in highlighted and label in set(curves.loc[curves["run"].isin(runs_here), "label"])]
+        if 0 < len(named) <= LEGEND_MAX:
+            handles, texts = row[0].get_legend_handles_labels()
+            by_text = dict(zip(texts, handles))
+            row[0].legend([by_text[t] for t in named], named, fontsize="small", loc="lower right",
+                          title=f"best {top} of {len(order)}" if top and top < len(order) else None)
     if grid is not None:
-        image = axes[2].imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-        axes[2].set_xticks(range(grid.shape[1]), grid.columns)
-        axes[2].set_yticks(range(grid.shape[0]), grid.index)
-        axes[2].set_xlabel(grid.columns.name)
-        axes[2].set_ylabel(grid.index.name)
+        ax = axes[0][2]
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), grid.columns)
+        ax.set_yticks(range(grid.shape[0]), grid.index)
+        ax.set_xlabel(grid.columns.name)
+        ax.set_ylabel(grid.index.name)
         seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
-        axes[2].set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+        ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
         middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
         for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
-            axes[2].text(j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small")
-        fig.colorbar(image, ax=axes[2])
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small")
+        fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -439,6 +471,7 @@ def main(argv=None) -> int:
     parser.add_argument("--html", metavar="FILE.html", nargs="?", const="report.html",
                         help="write a self-contained report page (a bare name goes into the compared folder; default report.html)")
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
+    parser.add_argument("--facet", metavar="KEY", help="--plot: one row of curves per value of this hyperparameter")
     parser.add_argument("--runs", action="store_true",
                         help="one row per run even where runs differ only in seed (default: one row per configuration)")
     args = parser.parse_args(argv)
@@ -457,6 +490,8 @@ def main(argv=None) -> int:
         if target and not target.resolve().parent.is_dir():
             parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
 
+    if args.facet and args.facet not in runs:
+        parser.error(f"--facet {args.facet}: not a hyperparameter of these runs (they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})")
     board = ranking(runs, per_run=args.runs)
     shown = board.head(args.top) if args.top else board
     # Run directories relative to the folder they share, so the table stays narrow.
@@ -484,7 +519,7 @@ def main(argv=None) -> int:
         board.to_csv(targets["--csv"])
         print(f"\nleaderboard written to {targets['--csv']}")
     if targets["--plot"]:
-        plot(runs, load_history(*paths), targets["--plot"])
+        plot(runs, load_history(*paths), targets["--plot"], top=args.top, facet=args.facet)
         print(f"plot written to {targets['--plot']}")
     if targets["--html"]:
         report(runs, load_history(*paths), paths, targets["--html"])

@@ -278,3 +278,12 @@ def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys
     assert (sweep / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
     assert compare_main([str(sweep), "--runs"]) == 0
     assert capsys.readouterr().out.startswith("4 ranked by best_val_acc")
+    # many configurations stay readable: the best N in colour, or one row of plots per value
+    assert compare_main([str(sweep), "--top", "1", "--plot", "top.png"]) == 0
+    assert compare_main([str(sweep), "--facet", "lr", "--plot", "facet.png"]) == 0
+    for name in ("top.png", "facet.png"):
+        assert (sweep / name).read_bytes()[:8] == PNG_SIGNATURE
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        compare_main([str(sweep), "--facet", "momentum", "--plot"])
+    assert info.value.code == 2 and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
