@@ -12,6 +12,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.run_files import Status, read_result
 from experiments.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,19 @@ def claim_sweep_dir(sweep_dir: Path, about: dict) -> None:
         raise SystemExit(2) from None
 
 
+def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
+    """A sweep resumes only with the overrides it was launched with (so its jobs keep their numbers and folders)."""
+    try:
+        launched = json.loads((sweep_dir / SWEEP_FILE).read_text())["overrides"]
+    except (OSError, ValueError, KeyError):
+        log.error("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
+        raise SystemExit(2) from None
+    if launched != overrides:
+        log.error("cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
+                  sweep_dir, " ".join(launched), " ".join(overrides))
+        raise SystemExit(2)
+
+
 def job_config(config: DictConfig) -> DictConfig:
     """The task's config as the train function sees it: everything but `hydra`."""
     return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
@@ -149,7 +163,16 @@ class SweepGuard(Callback):
             raise SystemExit(2) from None
         with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
             check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
-        claim_run_dir(Path(config.hydra.run.dir))
+        run_dir = Path(config.hydra.run.dir)
+        if not config.resume:
+            claim_run_dir(run_dir)
+            return
+        if not (run_dir / ".run.lock").is_file():
+            log.error("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
+            raise SystemExit(2)
+        if (read_result(run_dir) or {}).get("status") == Status.COMPLETED:
+            log.info("%s: the run has already completed; nothing to resume, nothing changed", run_dir)
+            raise SystemExit(0)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         if "optuna" in str(config.hydra.sweeper.get("_target_", "")):
@@ -157,7 +180,10 @@ class SweepGuard(Callback):
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         sweep_dir = Path(config.hydra.sweep.dir)
-        if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+        overrides = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
+        if config.resume:
+            check_sweep_resumable(sweep_dir, overrides)
+        elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
             refuse_sweep_dir(sweep_dir)
         configs, problems = check_grid(config)
         if problems:
@@ -167,8 +193,9 @@ class SweepGuard(Callback):
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
             check_data(data, sweep=True)
-        n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
-        claim_sweep_dir(sweep_dir, {"jobs": n_jobs, "command": sys.argv, "overrides": list(config.hydra.overrides.task)})
+        if not config.resume:
+            n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
+            claim_sweep_dir(sweep_dir, {"jobs": n_jobs, "command": sys.argv, "overrides": overrides})
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -183,7 +210,6 @@ class SweepGuard(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from experiments.compare import load_runs, ranking, unsuccessful_runs
-        from experiments.run_files import Status
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)

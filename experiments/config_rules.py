@@ -40,6 +40,7 @@ RULES = {
     "dtype": Options("float32", "float64"),
     "blas_threads": Optional(Interval(Integral, 1, None)),
     "save_weights": Boolean(),
+    "resume": Boolean(),
     "data.name": Options(DATASETS),
     "data.root": Optional(Text("a folder path")),
     "data.val_size": CountOrFraction(),

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
 from experiments.config_rules import ConfigError, check_config
-from experiments.run_files import RunFiles, Status
+from experiments.run_files import RunFiles, Status, read_result
 from experiments.signals import Terminated, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
@@ -161,12 +161,41 @@ def summarize(history: list, result: dict) -> None:
     result["final_val_acc"] = history[-1]["val_acc"] if history else None
 
 
+def _flat(config: dict, prefix="") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# Keys a resumed run may change: `epochs` may grow; `resume` itself; where and
+# how fast it runs, and whether weights are kept, do not change its numbers.
+RESUMABLE_CHANGES = {"epochs", "resume", "blas_threads", "save_weights"}
+
+
+def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
+    """Refuse to continue a run with a config other than the one it started with."""
+    old, new = _flat(saved), _flat(current)
+    differ = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    problems = [f"{k}: the run has {old.get(k)!r}, this resume {new.get(k)!r}" for k in differ]
+    if new["epochs"] < epochs_done:
+        problems.append(f"epochs={new['epochs']} is fewer than the {epochs_done} the run has already finished")
+    if problems:
+        raise ConfigError("cannot resume: the config differs from the run's own (resume with its overrides, or none):\n  "
+                          + "\n  ".join(problems))
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one configuration into run_dir and return the contents of result.json.
 
     Ctrl-C or SIGTERM at any point ends with status "interrupted", keeping the
     epochs already in metrics.csv and the weights as they were; any other
-    error is recorded as status "failed" and raised again.
+    error is recorded as status "failed" and raised again. A checkpoint after
+    every epoch lets resume=true continue an interrupted, failed or killed run
+    exactly where it stopped; a completed run is left as it is.
     """
     from threadpoolctl import threadpool_limits
 
@@ -174,8 +203,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     result = {"status": Status.FAILED, "test_acc": None, "test_loss": None}
     check_config(cfg)  # a bad config is refused before the directory is touched
     hyperparameters = OmegaConf.to_container(cfg, resolve=True)
-    files = RunFiles(run_dir)
-    history, network, data = [], None, None
+    saved = None
+    if cfg.resume:
+        previous = read_result(run_dir)
+        if previous and previous.get("status") == Status.COMPLETED:
+            log.info("%s: the run has already completed; nothing to resume, nothing changed", run_dir)
+            return previous
+        if (run_dir / "checkpoint.npz").is_file():
+            saved = nn_core.read_checkpoint_info(run_dir / "checkpoint.npz")
+            check_resumable(saved["hyperparameters"], hyperparameters, saved["epoch"])
+    files = RunFiles(run_dir, resume_epochs=saved["epoch"] if saved else (0 if cfg.resume else None))
+    history, network, data = list(files.previous_epochs), None, None
 
     job = job_prefix()
 
@@ -197,10 +235,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             result["blas_threads"] = blas_threads(cfg)
             with threadpool_limits(limits=result["blas_threads"]):
                 network, optimizer, schedule, rng = build(cfg, data)
+                progress = None
+                if saved:
+                    progress = nn_core.load_checkpoint(files.checkpoint, network, optimizer, rng)
+                    log.info("%sresuming after epoch %d of %d from %s", job, progress.epoch, cfg.epochs, files.checkpoint)
+
+                def on_checkpoint(state):
+                    files.save_checkpoint(network, optimizer, rng, state, hyperparameters=hyperparameters)
+
                 fitted = nn_core.fit(
                     network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
                     optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
-                    on_epoch_end=on_epoch_end,
+                    on_epoch_end=on_epoch_end, progress=progress, on_checkpoint=on_checkpoint,
                 )
                 result.update(
                     status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
@@ -224,9 +270,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
             files.save_network(network, data=data.name)
         summarize(history, result)
-        result["wall_time_s"] = time.perf_counter() - started
+        result["wall_time_s"] = time.perf_counter() - started  # of this session, when resumed
         result["hyperparameters"] = hyperparameters
         files.finish(result)
+        if result["status"] in (Status.COMPLETED, Status.DIVERGED):
+            files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
     return result
 
 

@@ -1,8 +1,11 @@
-"""Save and load a trained network as a plain, self-describing .npz (no pickle).
+"""Save and load a trained network as a plain, self-describing .npz (no pickle),
+and a training checkpoint: everything needed to continue training exactly.
 
-The file holds W1, b1, W2, b2, ... and `architecture`, a JSON text with the
-layer sizes, activation, dropout, the input scaling (pixel_max) and anything
+The network file holds W1, b1, W2, b2, ... and `architecture`, a JSON text with
+the layer sizes, activation, dropout, the input scaling (pixel_max) and anything
 the caller adds (the data set's name): enough to use the network with no config.
+Both are written to a temporary name and renamed: a reader sees the old file or
+the whole new one, never half of one.
 """
 
 from __future__ import annotations
@@ -16,21 +19,33 @@ import numpy as np
 from nn_core.idx import DataError
 from nn_core.layers import ACTIVATIONS
 from nn_core.network import Network, assemble
+from nn_core.training import Progress
+
+
+def _write_npz_atomically(path: Path, arrays: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a signal or a full disk mid-write: the old file stays, the partial one goes
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _weight_arrays(network: Network, prefix="") -> dict:
+    arrays = {}
+    for i, layer in enumerate(network.trainable, start=1):
+        arrays[f"{prefix}W{i}"], arrays[f"{prefix}b{i}"] = layer.params["W"], layer.params["b"]
+    return arrays
 
 
 def save_network(path, network: Network, **about) -> None:
     """Write the network to `path` (.npz) atomically: a reader sees the old file or the whole new one."""
-    path = Path(path)
-    arrays = {}
-    for i, layer in enumerate(network.trainable, start=1):
-        arrays[f"W{i}"], arrays[f"b{i}"] = layer.params["W"], layer.params["b"]
     description = {**network.architecture, "pixel_max": network.pixel_max, **about}
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, architecture=np.array(json.dumps(description)), **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_npz_atomically(Path(path), {"architecture": np.array(json.dumps(description)), **_weight_arrays(network)})
 
 
 def load_network(path) -> tuple[Network, dict]:
@@ -66,3 +81,39 @@ def load_network(path) -> tuple[Network, dict]:
             weights.append((W, b))
     network = assemble(weights, activation, description.get("dropout", 0.0), description.get("pixel_max", 1.0))
     return network, description
+
+
+def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator, progress: Progress, **about) -> None:
+    """Everything training needs to continue exactly: the weights, the optimiser's
+    buffers, the random generator's state (shuffling, dropout, augmentation), the
+    early-stopping bookkeeping and, with patience, the best epoch's weights."""
+    scalars = {
+        "epoch": progress.epoch, "best_val_loss": progress.best_val_loss, "best_epoch": progress.best_epoch,
+        "epochs_without_improvement": progress.epochs_without_improvement,
+        "has_best_weights": progress.best_weights is not None, "rng": rng.bit_generator.state, **about,
+    }
+    arrays = {**_weight_arrays(network), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
+    for i, weights in enumerate(progress.best_weights or [], start=1):
+        arrays[f"best.W{i}"], arrays[f"best.b{i}"] = weights["W"], weights["b"]
+    _write_npz_atomically(Path(path), {"progress": np.array(json.dumps(scalars)), **arrays})
+
+
+def read_checkpoint_info(path) -> dict:
+    """The checkpoint's scalars (epoch, best_epoch, ..., and what the caller added) without its arrays."""
+    with np.load(path, allow_pickle=False) as f:
+        return json.loads(str(f["progress"]))
+
+
+def load_checkpoint(path, network: Network, optimizer, rng: np.random.Generator) -> Progress:
+    """Put a checkpoint's weights, optimiser buffers and generator state back in
+    place (the network and optimiser built as for the run) and return its Progress."""
+    with np.load(path, allow_pickle=False) as f:
+        info = json.loads(str(f["progress"]))
+        for i, layer in enumerate(network.trainable, start=1):
+            layer.params["W"][...], layer.params["b"][...] = f[f"W{i}"], f[f"b{i}"]
+        optimizer.restore({k.removeprefix("optimizer."): f[k] for k in f.files if k.startswith("optimizer.")})
+        best = None
+        if info["has_best_weights"]:
+            best = [{"W": f[f"best.W{i}"], "b": f[f"best.b{i}"]} for i in range(1, len(network.trainable) + 1)]
+    rng.bit_generator.state = info["rng"]
+    return Progress(info["epoch"], info["best_val_loss"], info["best_epoch"], info["epochs_without_improvement"], best)

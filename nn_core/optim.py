@@ -30,6 +30,17 @@ def _zeros_like(layers):
     return [{key: np.zeros_like(value) for key, value in layer.params.items()} for layer in layers]
 
 
+def _buffer_arrays(name, buffers) -> dict:
+    """{'velocity.0.W': array, ...}: per-layer buffers as flat names, for a checkpoint."""
+    return {f"{name}.{i}.{key}": value for i, layer in enumerate(buffers or []) for key, value in layer.items()}
+
+
+def _restore_buffers(name, buffers, arrays) -> None:
+    for i, layer in enumerate(buffers or []):
+        for key in layer:
+            layer[key][...] = arrays[f"{name}.{i}.{key}"]
+
+
 def _descend(layer, key):
     """layer.params[key] -= layer.grads[key] (already the lr-scaled step), by
     writing the result into the gradient's array and swapping the two.
@@ -82,6 +93,13 @@ class SGD:
                 g *= lr
                 _descend(layer, key)
 
+    def state(self) -> dict:
+        """The optimiser's arrays by name, for a checkpoint."""
+        return _buffer_arrays("velocity", self.velocity)
+
+    def restore(self, arrays) -> None:
+        _restore_buffers("velocity", self.velocity, arrays)
+
 
 class Adam:
     """Adam (Kingma & Ba, 2015) with bias-corrected moment estimates."""
@@ -112,6 +130,14 @@ class Adam:
                 np.divide(m, g, out=g)
                 g *= lr / correction1
                 _descend(layer, key)
+
+    def state(self) -> dict:
+        return {**_buffer_arrays("m", self.m), **_buffer_arrays("v", self.v), "t": np.array(self.t)}
+
+    def restore(self, arrays) -> None:
+        _restore_buffers("m", self.m, arrays)
+        _restore_buffers("v", self.v, arrays)
+        self.t = int(arrays["t"])
 
 
 _WEIGHT_DECAY = Setting(0.0, Interval(Real, 0, None, closed="left"), "L2 penalty added to the weights' gradient (not biases)")

@@ -17,6 +17,19 @@ EVAL_CHUNK = 4096  # rows scored at once: bounds memory, not results
 
 
 @dataclass
+class Progress:
+    """Where training stands after `epoch` finished epochs: with the network's
+    and optimiser's arrays and the generator's state, all `fit` needs to go on
+    exactly as if it had never stopped (see nn_core.checkpoint)."""
+
+    epoch: int = 0
+    best_val_loss: float = math.inf
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    best_weights: list | None = None  # with patience: the best epoch's parameters
+
+
+@dataclass
 class FitResult:
     """What `fit` ends with.
 
@@ -96,6 +109,8 @@ def fit(
     shift=0,
     flip=False,
     on_epoch_end=None,
+    progress: Progress | None = None,
+    on_checkpoint=None,
 ) -> FitResult:
     """Train on data.X_train, scoring data.X_val after every epoch.
 
@@ -106,6 +121,8 @@ def fit(
     shift, flip : augment the training images (see nn_core.augment.Augment).
     on_epoch_end : called with each epoch's row as soon as it is known:
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
+    progress : where to continue from (a resumed run's); updated as epochs finish.
+    on_checkpoint : called with `progress` after each finished epoch, to save it.
 
     A loss that becomes NaN or infinite ends training (result.diverged).
     The network's parameters are updated as training goes, so after a
@@ -114,11 +131,10 @@ def fit(
     optimizer = optimizer or SGD(network.trainable)
     augment = Augment(data.X_train, shift, flip) if (shift or flip) else None
     result = FitResult(network=network)
-    best_val_loss, best_weights = math.inf, None
-    epochs_without_improvement = 0
+    state = progress or Progress()
     # Overflow in a diverging run is expected and reported as status, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(epochs):
+        for epoch in range(state.epoch, epochs):
             start = time.perf_counter()
             lr = schedule(epoch)
             train_loss, train_acc = train_epoch(
@@ -141,18 +157,22 @@ def fit(
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 result.diverged = True
                 break
-            if val_loss < best_val_loss:
-                best_val_loss, result.best_epoch = val_loss, epoch + 1
-                epochs_without_improvement = 0
+            state.epoch = epoch + 1
+            if val_loss < state.best_val_loss:
+                state.best_val_loss, state.best_epoch = val_loss, epoch + 1
+                state.epochs_without_improvement = 0
                 if patience:
-                    best_weights = _weights(network)
+                    state.best_weights = _weights(network)
             else:
-                epochs_without_improvement += 1
-                if patience and epochs_without_improvement >= patience:
-                    result.stopped_early = True
-                    break
-    if patience and best_weights is not None:
-        for layer, weights in zip(network.trainable, best_weights):
-            layer.params.update(weights)
-    result.weights_epoch = result.best_epoch if patience else len(result.history)
+                state.epochs_without_improvement += 1
+            if on_checkpoint:
+                on_checkpoint(state)
+            if patience and state.epochs_without_improvement >= patience:
+                result.stopped_early = True
+                break
+    if patience and state.best_weights is not None:
+        for layer, weights in zip(network.trainable, state.best_weights):
+            layer.params.update({key: value.copy() for key, value in weights.items()})
+    result.best_epoch = state.best_epoch
+    result.weights_epoch = state.best_epoch if patience else state.epoch + (1 if result.diverged else 0)
     return result

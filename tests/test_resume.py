@@ -1,0 +1,103 @@
+"""resume=true: a run or a sweep killed or interrupted mid-way ends exactly as if it had never stopped."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from nn_core import load_network
+
+RUN = ["data=mnist_sample", "hidden=16", "epochs=25", "optimizer=adam", "lr=0.003", "dropout=0.1", "augment.shift=1"]
+
+
+def metrics(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(f)]
+
+
+def weights(run_dir):
+    network, _ = load_network(run_dir / "model.npz")
+    return [layer.params[k] for layer in network.trainable for k in ("W", "b")]
+
+
+def start_and_stop(cwd, args, run_dir, signum, after_rows=4):
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not ((run_dir / "metrics.csv").is_file() and len((run_dir / "metrics.csv").read_text().splitlines()) > after_rows):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signum)
+    proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("whole")
+    run_cli("experiments.train", *RUN, "hydra.run.dir=run", cwd=cwd, check=0)
+    return cwd / "run"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_stopped_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, signum):
+    run_dir = tmp_path / "run"
+    start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signum)
+    assert (run_dir / "checkpoint.npz").is_file()
+    proc = run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
+    assert "resuming after epoch" in proc.stdout + proc.stderr
+    assert metrics(run_dir) == metrics(uninterrupted)  # no epoch run twice, none lost, same numbers
+    for a, b in zip(weights(run_dir), weights(uninterrupted)):
+        np.testing.assert_array_equal(a, b)
+    result, reference = (json.loads((d / "result.json").read_text()) for d in (run_dir, uninterrupted))
+    assert result["status"] == "completed" and result["test_acc"] == reference["test_acc"]
+    assert not (run_dir / "checkpoint.npz").exists()
+
+
+def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signal.SIGKILL)
+    proc = run_cli("experiments.train", *RUN, "hidden=32", "lr=0.01", "hydra.run.dir=run", "resume=true", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "cannot resume" in output and "Traceback" not in output
+    assert "hidden: the run has 16, this resume 32" in output and "lr: the run has 0.003, this resume 0.01" in output
+    run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    proc = run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
+    assert "already completed; nothing to resume, nothing changed" in proc.stdout + proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+    proc = run_cli("experiments.train", *RUN, "hydra.run.dir=elsewhere", "resume=true", cwd=tmp_path)
+    assert proc.returncode == 2 and "holds no run to resume" in proc.stdout + proc.stderr
+
+
+def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
+    sweep = ["-m", "hydra/launcher=joblib", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15",
+             "seed=0,1,2,3"]
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *sweep], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "sweep").glob("*/result.json")):  # a first job done, others running or waiting
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    finished = {p.parent.name: p.read_text() for p in (tmp_path / "sweep").glob("*/result.json")}
+    assert 0 < len(finished) < 4
+
+    refused = run_cli("experiments.train", *sweep[:-1], "seed=0,1", "resume=true", cwd=tmp_path)
+    assert refused.returncode == 2 and "cannot resume" in refused.stdout + refused.stderr
+    run_cli("experiments.train", *sweep, "resume=true", cwd=tmp_path, check=0)
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == [f"{i}_data=mnist_sample,epochs=15,hidden=16,seed={i}" for i in range(4)]  # the first launch's names
+    for name, text in finished.items():
+        assert (tmp_path / "sweep" / name / "result.json").read_text() == text  # kept as they were
+    for job in jobs:
+        result = json.loads((tmp_path / "sweep" / job / "result.json").read_text())
+        assert result["status"] == "completed" and result["epochs_completed"] == 15
+        assert [int(r["epoch"]) for r in metrics(tmp_path / "sweep" / job)] == list(range(1, 16))
