@@ -242,9 +242,9 @@ def test_shell_completion_without_a_shell_is_one_line(tmp_path):
     assert proc.returncode == 2 and "takes install=SHELL" in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("delay", [0.15, 0.4, 1.0])
+@pytest.mark.parametrize("delay", [0.15, 1.5])
 def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
-    """Whether it lands during the imports, Hydra's start-up or the first epoch: exit 130, no traceback."""
+    """Whether it lands during the imports or the first epochs: exit 130, one line, no traceback."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "data=digits", "epochs=100000"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
