@@ -38,6 +38,7 @@ def test_inspect_writes_its_figures_and_agrees_with_the_run(sweep, tmp_path):
         assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_an_image_file_is_read_whatever_its_size_colour_and_polarity(sweep, tmp_path):
     import matplotlib.image
 

@@ -60,6 +60,7 @@ def test_a_stopped_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, sign
     assert not (run_dir / "checkpoint.npz").exists()
 
 
+@pytest.mark.slow
 def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signal.SIGKILL)
@@ -76,6 +77,7 @@ def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path,
     assert proc.returncode == 2 and "holds no run to resume" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
     sweep = ["-m", "hydra/launcher=joblib", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15",
              "seed=0,1,2,3"]
