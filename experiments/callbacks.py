@@ -83,6 +83,10 @@ def check_data(data: dict, sweep: bool) -> None:
         raise SystemExit(2) from None
 
 
+# Set once Hydra has composed the config and handed over to a run or sweep: an
+# exit before that is Hydra refusing the command line (see experiments.train.cli).
+hydra_accepted_the_command = False
+
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
 
 
@@ -156,6 +160,8 @@ class SweepGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         from experiments.config_rules import ConfigError, check_config
 
+        global hydra_accepted_the_command
+        hydra_accepted_the_command = True
         try:
             check_config(job_config(config))
         except ConfigError as error:
@@ -175,6 +181,8 @@ class SweepGuard(Callback):
             raise SystemExit(0)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        global hydra_accepted_the_command
+        hydra_accepted_the_command = True
         if "optuna" in str(config.hydra.sweeper.get("_target_", "")):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 

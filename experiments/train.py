@@ -319,6 +319,12 @@ def cli() -> None:
                 raise SystemExit(2)
     try:
         main()
+    except SystemExit as exit_:
+        from experiments import callbacks
+
+        if exit_.code == 1 and not callbacks.hydra_accepted_the_command:
+            raise SystemExit(2) from None  # Hydra refused an override or key, having said why: a mistake, not a failure
+        raise
     except KeyboardInterrupt as interrupt:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
         # result.json), or a run stopped before it started (nothing was written).

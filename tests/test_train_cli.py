@@ -256,7 +256,14 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
     assert "interrupted" in output and "Traceback" not in output and "each job's result.json" not in output
 
 
-def test_a_malformed_override_is_hydras_one_message(tmp_path):
-    proc = run_cli("experiments.train", "lr=[1,", cwd=tmp_path)
+@pytest.mark.parametrize("override, message", [
+    ("lr=[1,", "no viable alternative at input '[1,'"),
+    ("lrr=0.1", "Key 'lrr' is not in struct"),
+    ("data=cifar", "Could not find 'data/cifar'"),
+    ("optimizer.beta1=0.8", "Key 'beta1' is not in struct"),  # a setting of adam, not of the default sgd
+])
+def test_what_hydra_refuses_is_its_one_message_and_exit_2(tmp_path, override, message):
+    proc = run_cli("experiments.train", override, cwd=tmp_path)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 1 and "no viable alternative at input '[1,'" in output and "Traceback" not in output
+    assert proc.returncode == 2 and message in output and "Traceback" not in output
+    assert not (tmp_path / "runs").exists()
