@@ -4,7 +4,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 from conftest import REPO
 from experiments.config_rules import ConfigError, check_config
 

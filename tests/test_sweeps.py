@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from conftest import REPO, run_cli
-from experiments.compare import leaderboard, load_history, load_runs, main as compare_main
+from experiments.compare import load_history, load_runs, main as compare_main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
