@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 _CHUNK = 1 << 16
-STALE_PART_S = 24 * 3600  # a .part file untouched this long belongs to no running download
+STALE_PART_S = 3600  # longer than any download may take (deadline x mirrors): a .part this old is a dead one
 
 
 class DownloadError(OSError):
