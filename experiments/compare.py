@@ -263,7 +263,7 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
         if isinstance(r["problem"], str):
             return r["problem"]
         if r["status"] == Status.DIVERGED:
-            return "loss became NaN or infinite"
+            return "loss became NaN, infinite or exploded (diverge_factor)"
         return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""
 
     bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]

@@ -247,6 +247,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
                     optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
                     on_epoch_end=on_epoch_end, progress=progress, on_checkpoint=on_checkpoint,
+                    diverge_factor=cfg.diverge_factor,
                 )
                 result.update(
                     status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
@@ -301,7 +302,8 @@ def main(cfg: DictConfig) -> float:
         log.warning("interrupted by %s after %d epochs; metrics kept in %s", result["signal"], result["epochs_completed"], run_dir)
         raise SystemExit(143 if result["signal"] == "SIGTERM" else 130)
     if status == Status.DIVERGED:
-        log.warning("diverged: the loss became NaN or infinite in epoch %d; see %s", result["epochs_completed"], run_dir)
+        log.warning("diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
+                    "the untrained network's; see %s", result["epochs_completed"], cfg.diverge_factor, run_dir)
     else:
         log.info("test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)", result["test_acc"], result["test_loss"], result["best_val_acc"], run_dir)
     return result["best_val_acc"] or 0.0

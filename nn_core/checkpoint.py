@@ -88,7 +88,7 @@ def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator,
     buffers, the random generator's state (shuffling, dropout, augmentation), the
     early-stopping bookkeeping and, with patience, the best epoch's weights."""
     scalars = {
-        "epoch": progress.epoch, "best_val_loss": progress.best_val_loss, "best_epoch": progress.best_epoch,
+        "epoch": progress.epoch, "start_val_loss": progress.start_val_loss, "best_val_loss": progress.best_val_loss, "best_epoch": progress.best_epoch,
         "epochs_without_improvement": progress.epochs_without_improvement,
         "has_best_weights": progress.best_weights is not None, "rng": rng.bit_generator.state, **about,
     }
@@ -116,4 +116,5 @@ def load_checkpoint(path, network: Network, optimizer, rng: np.random.Generator)
         if info["has_best_weights"]:
             best = [{"W": f[f"best.W{i}"], "b": f[f"best.b{i}"]} for i in range(1, len(network.trainable) + 1)]
     rng.bit_generator.state = info["rng"]
-    return Progress(info["epoch"], info["best_val_loss"], info["best_epoch"], info["epochs_without_improvement"], best)
+    return Progress(info["epoch"], info["start_val_loss"], info["best_val_loss"], info["best_epoch"],
+                    info["epochs_without_improvement"], best)

@@ -23,6 +23,7 @@ class Progress:
     exactly as if it had never stopped (see nn_core.checkpoint)."""
 
     epoch: int = 0
+    start_val_loss: float | None = None  # the untrained network's, the yardstick for divergence
     best_val_loss: float = math.inf
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
@@ -111,6 +112,7 @@ def fit(
     on_epoch_end=None,
     progress: Progress | None = None,
     on_checkpoint=None,
+    diverge_factor: float | None = 10.0,
 ) -> FitResult:
     """Train on data.X_train, scoring data.X_val after every epoch.
 
@@ -123,8 +125,11 @@ def fit(
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
     progress : where to continue from (a resumed run's); updated as epochs finish.
     on_checkpoint : called with `progress` after each finished epoch, to save it.
+    diverge_factor : a training or validation loss above this multiple of the
+        untrained network's validation loss counts as divergence, as does one
+        that is NaN or infinite (a loss can explode and stay finite); None = only the latter.
 
-    A loss that becomes NaN or infinite ends training (result.diverged).
+    A diverging loss ends training (result.diverged).
     The network's parameters are updated as training goes, so after a
     KeyboardInterrupt they hold the weights as they were.
     """
@@ -134,6 +139,9 @@ def fit(
     state = progress or Progress()
     # Overflow in a diverging run is expected and reported as status, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if state.start_val_loss is None:
+            state.start_val_loss = evaluate(network, data.X_val, data.y_val)[0]
+        limit = diverge_factor * state.start_val_loss if diverge_factor else math.inf
         for epoch in range(state.epoch, epochs):
             start = time.perf_counter()
             lr = schedule(epoch)
@@ -154,7 +162,7 @@ def fit(
             result.history.append(row)
             if on_epoch_end:
                 on_epoch_end(row)
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            if not (train_loss <= limit and val_loss <= limit):  # also catches NaN
                 result.diverged = True
                 break
             state.epoch = epoch + 1

@@ -267,3 +267,12 @@ def test_what_hydra_refuses_is_its_one_message_and_exit_2(tmp_path, override, me
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2 and message in output and "Traceback" not in output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
+    proc = run_cli("experiments.train", "data=digits", "lr=1e6", "init_scale=100", "epochs=10", cwd=tmp_path, check=0)
+    result = read_result(single_run_dir(tmp_path))
+    rows = read_metrics(single_run_dir(tmp_path))
+    assert result["status"] == "diverged" and result["epochs_completed"] == 1 and result["test_acc"] is None
+    assert all(np.isfinite(float(rows[0][k])) for k in ("train_loss", "val_loss"))  # finite, and still stopped
+    assert "more than diverge_factor=10 times" in proc.stdout + proc.stderr

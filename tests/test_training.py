@@ -133,3 +133,18 @@ def test_a_network_file_that_does_not_fit_together_is_refused_naming_the_layer(t
     ):
         with pytest.raises(nn_core.DataError, match=message):
             nn_core.load_network(tmp_path / f"{name}.npz")
+
+
+def test_a_finite_explosion_is_divergence_unless_told_otherwise():
+    data = load_digits_dataset()
+
+    def exploding(diverge_factor):
+        rng = np.random.default_rng(0)
+        network = build_mlp([64, 32, 10], rng, init_scale=100, pixel_max=data.pixel_max)
+        return fit(network, data, epochs=3, batch_size=32, schedule=make_schedule("constant", 1e6, 3), rng=rng,
+                   diverge_factor=diverge_factor)
+
+    stopped = exploding(10.0)
+    assert stopped.diverged and len(stopped.history) == 1 and np.isfinite(stopped.history[0]["val_loss"])
+    let_run = exploding(None)
+    assert not let_run.diverged and len(let_run.history) == 3
