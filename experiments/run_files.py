@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import json
 import os
 from pathlib import Path
@@ -37,13 +38,6 @@ class Status(str, enum.Enum):
         return self.value
 
 
-def write_json_atomically(path: Path, content: dict) -> None:
-    """Readers never see a half-written file: write aside, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(content, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
-
-
 def read_result(run_dir: Path) -> dict | None:
     """A run's result.json as written, or None when it has none (yet) or it is unreadable."""
     try:
@@ -53,58 +47,91 @@ def read_result(run_dir: Path) -> dict | None:
     return result if isinstance(result, dict) else None
 
 
+class WriteError(OSError):
+    """A run file could not be written (a full disk, a read-only folder); names the file and the cause."""
+
+
+def _csv_line(row: dict) -> bytes:
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS).writerow(row)
+    return buffer.getvalue().encode()
+
+
 class RunFiles:
     """A run directory's files. Creating it claims the directory: metrics.csv is
     created exclusively, so a directory that already holds a run's metrics is
     never written into by a second run, unless `resume_epochs` says that this
     is that run continuing: then metrics.csv keeps its first `resume_epochs`
-    rows (those its checkpoint covers) and goes on from there."""
+    rows (those its checkpoint covers) and goes on from there.
+
+    Every write either completes or leaves the file as it was: metrics.csv rows
+    are appended whole (a row cut short by a full disk is cut off again), the
+    other files are written aside and renamed. A failed write raises WriteError.
+    """
 
     def __init__(self, run_dir: Path, resume_epochs: int | None = None):
         self.dir = Path(run_dir)
-        path = self.dir / "metrics.csv"
+        self.metrics = self.dir / "metrics.csv"
         self.previous_epochs: list[dict] = []
-        if resume_epochs is not None and path.is_file():
-            with open(path, newline="") as f:
+        header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"
+        if resume_epochs is not None and self.metrics.is_file():
+            with open(self.metrics, newline="") as f:
                 rows = list(csv.DictReader(f))[:resume_epochs]
             self.previous_epochs = [{k: float(v) if k != "epoch" else int(v) for k, v in r.items()} for r in rows]
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, path)
-            self._metrics = open(path, "a", newline="")
-            self._writer = csv.DictWriter(self._metrics, fieldnames=METRICS_COLUMNS)
+            self._write_aside(self.metrics, header + b"".join(_csv_line(r) for r in rows))
+            self._fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND)
             return
         try:
-            self._metrics = open(path, "x", newline="")
+            self._fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             raise FileExistsError(
-                f"{path} already exists: another run wrote into this directory; "
+                f"{self.metrics} already exists: another run wrote into this directory; "
                 "start the run again to get a fresh one, or continue it with resume=true"
             ) from None
-        self._writer = csv.DictWriter(self._metrics, fieldnames=METRICS_COLUMNS)
-        self._writer.writeheader()
-        self._metrics.flush()
+        self._append(header)
+
+    def _append(self, line: bytes) -> None:
+        """Append one whole line to metrics.csv, or leave the file as it was and raise WriteError."""
+        size = os.fstat(self._fd).st_size
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                raise OSError(28, "No space left on device")  # a short write: the disk filled up mid-line
+        except OSError as error:
+            os.ftruncate(self._fd, size)
+            raise WriteError(f"cannot write {self.metrics}: {error.strerror or error}") from None
 
     def append_epoch(self, row: dict) -> None:
-        """One row of metrics.csv, flushed so a crashed or interrupted run keeps every finished epoch."""
-        self._writer.writerow(row)
-        self._metrics.flush()
+        """One row of metrics.csv, on disk as soon as it is written, so a crashed or interrupted run keeps every finished epoch."""
+        self._append(_csv_line(row))
+
+    def _write_aside(self, path: Path, content: bytes) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+
+    def _guarded(self, path: Path, write) -> None:
+        try:
+            write()
+        except OSError as error:
+            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
 
     def save_network(self, network, **about) -> None:
-        nn_core.save_network(self.dir / "model.npz", network, **about)
+        path = self.dir / "model.npz"
+        self._guarded(path, lambda: nn_core.save_network(path, network, **about))
 
     @property
     def checkpoint(self) -> Path:
         return self.dir / "checkpoint.npz"
 
     def save_checkpoint(self, network, optimizer, rng, progress, **about) -> None:
-        nn_core.save_checkpoint(self.checkpoint, network, optimizer, rng, progress, **about)
-
+        self._guarded(self.checkpoint, lambda: nn_core.save_checkpoint(self.checkpoint, network, optimizer, rng, progress, **about))
 
     def finish(self, result: dict) -> None:
         """Close metrics.csv and write result.json, the run's last word."""
-        self._metrics.close()
-        write_json_atomically(self.dir / "result.json", result)
+        os.close(self._fd)
+        self._write_aside(self.dir / "result.json", (json.dumps(result, indent=2, default=float) + "\n").encode())

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
 from experiments.config_rules import ConfigError, check_config
-from experiments.run_files import RunFiles, Status, read_result
+from experiments.run_files import RunFiles, Status, WriteError, read_result
 from experiments.signals import Terminated, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         raise
     finally:
         if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
-            files.save_network(network, data=data.name)
+            try:
+                files.save_network(network, data=data.name)
+            except WriteError as error:  # recorded, and the run's other files still written
+                result.update(status=Status.FAILED, error=f"WriteError: {error}")
         summarize(history, result)
         result["wall_time_s"] = time.perf_counter() - started  # of this session, when resumed
         result["hyperparameters"] = hyperparameters
@@ -285,17 +288,24 @@ def main(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    # A log file that cannot be written (a full disk) must not print a traceback per line:
+    # the run's own error says what happened.
+    logging.raiseExceptions = False
     try:
         result = train(cfg, run_dir)
     except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # One failed job must not stop the sweep: its result.json records the
             # error, the sweep's summary lists it, and NaN tells Optuna the trial failed.
-            log.exception("run failed: %s", error)
+            known = (ConfigError, nn_core.DataError, nn_core.DownloadError, WriteError)  # said in a line; others are bugs
+            (log.error if isinstance(error, known) else log.exception)("run failed: %s", error)
             return math.nan
         if isinstance(error, (ConfigError, nn_core.DataError, nn_core.DownloadError)):
             log.error("%s", error)  # a user's mistake, not a bug: no traceback
             raise SystemExit(2) from None
+        if isinstance(error, WriteError):
+            log.error("%s; the run stopped, keeping every complete file it had (status failed)", error)  # the machine's fault
+            raise SystemExit(1) from None
         raise
     status = result["status"]
     if status == Status.INTERRUPTED:

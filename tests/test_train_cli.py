@@ -276,3 +276,31 @@ def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
     assert result["status"] == "diverged" and result["epochs_completed"] == 1 and result["test_acc"] is None
     assert all(np.isfinite(float(rows[0][k])) for k in ("train_loss", "val_loss"))  # finite, and still stopped
     assert "more than diverge_factor=10 times" in proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 kB filesystem of its own (tmpfs; needs root, as CI and the dev machines run)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root?)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp_path, small_disk):
+    # 64-1000-1000-10: a checkpoint of about 8 MB cannot fit; the metrics rows and result.json can
+    proc = run_cli("experiments.train", "data=digits", "hidden=[1000,1000]", "epochs=5",
+                   f"hydra.run.dir={small_disk / 'run'}", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert f"cannot write {small_disk / 'run' / 'checkpoint.npz'}: No space left on device" in output
+    assert "Traceback" not in output and "Logging error" not in output
+    result = read_result(small_disk / "run")
+    assert result["status"] == "failed" and "No space left on device" in result["error"]
+    rows = read_metrics(small_disk / "run")
+    assert len(rows) == result["epochs_completed"] == 1 and all(rows[0].values())  # the finished epoch, whole
+    assert sorted(p.name for p in (small_disk / "run").iterdir() if not p.name.startswith(".")) == [
+        "metrics.csv", "result.json", "train.log"]  # no partial checkpoint or model
+    assert not list((small_disk / "run").glob(".*.tmp"))
