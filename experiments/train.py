@@ -30,7 +30,7 @@ import experiments.config_groups  # noqa: F401  (the optimizer and schedule grou
 import nn_core
 from experiments.config_rules import ConfigError, check_config
 from experiments.run_files import RunFiles, Status, WriteError, read_result
-from experiments.signals import Terminated, sigterm_as_interrupt
+from experiments.signals import Terminated, sigterm_as_interrupt, signals_held
 
 log = logging.getLogger(__name__)
 
@@ -268,17 +268,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         result["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:
-        if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
-            try:
-                files.save_network(network, data=data.name)
-            except WriteError as error:  # recorded, and the run's other files still written
-                result.update(status=Status.FAILED, error=f"WriteError: {error}")
-        summarize(history, result)
-        result["wall_time_s"] = time.perf_counter() - started  # of this session, when resumed
-        result["hyperparameters"] = hyperparameters
-        files.finish(result)
-        if result["status"] in (Status.COMPLETED, Status.DIVERGED):
-            files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
+        with signals_held():  # a second Ctrl-C or SIGTERM waits until the files are whole
+            if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
+                try:
+                    files.save_network(network, data=data.name)
+                except WriteError as error:  # recorded, and the run's other files still written
+                    result.update(status=Status.FAILED, error=f"WriteError: {error}")
+            summarize(history, result)
+            result["wall_time_s"] = time.perf_counter() - started  # of this session, when resumed
+            result["hyperparameters"] = hyperparameters
+            files.finish(result)
+            if result["status"] in (Status.COMPLETED, Status.DIVERGED):
+                files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
     return result
 
 
@@ -293,6 +294,9 @@ def main(cfg: DictConfig) -> float:
     logging.raiseExceptions = False
     try:
         result = train(cfg, run_dir)
+    except KeyboardInterrupt as interrupt:  # it came while the run's files were being saved, and waited for them
+        log.warning("interrupted while saving; every file in %s is complete", run_dir)
+        raise SystemExit(143 if isinstance(interrupt, Terminated) else 130) from None
     except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # One failed job must not stop the sweep: its result.json records the

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -304,3 +305,18 @@ def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp
     assert sorted(p.name for p in (small_disk / "run").iterdir() if not p.name.startswith(".")) == [
         "metrics.csv", "result.json", "train.log"]  # no partial checkpoint or model
     assert not list((small_disk / "run").glob(".*.tmp"))
+
+
+def test_a_signal_during_the_final_save_waits_for_the_files(tmp_path):
+    """Ctrl-C or SIGTERM while the run's files are written is honoured only once they are whole."""
+    from experiments.signals import Terminated, signals_held
+
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+        written = []
+        with pytest.raises(raised):
+            with signals_held():
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)  # the signal has arrived; the write goes on regardless
+                written.append("whole file")
+        assert written == ["whole file"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual handling is back
