@@ -294,8 +294,11 @@ def main(cfg: DictConfig) -> float:
     logging.raiseExceptions = False
     try:
         result = train(cfg, run_dir)
-    except KeyboardInterrupt as interrupt:  # it came while the run's files were being saved, and waited for them
-        log.warning("interrupted while saving; every file in %s is complete", run_dir)
+    except KeyboardInterrupt as interrupt:  # it came as the run started, or waited while its files were saved
+        if (run_dir / "result.json").is_file():
+            log.warning("interrupted while saving; every file in %s is complete", run_dir)
+        else:
+            log.warning("interrupted as the run started, before its first epoch; nothing was trained (%s)", run_dir)
         raise SystemExit(143 if isinstance(interrupt, Terminated) else 130) from None
     except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -340,6 +343,14 @@ def cli() -> None:
 
         if exit_.code == 1 and not callbacks.hydra_accepted_the_command:
             raise SystemExit(2) from None  # Hydra refused an override or key, having said why: a mistake, not a failure
+        if exit_.code in (130, 143):
+            # An interrupted run whose files are all written. Exit now with its code: left to the
+            # interpreter's shutdown, an interrupt that landed inside a library's import during
+            # start-up was seen to turn the exit into death by SIGINT (-2) instead of 130.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exit_.code)
         raise
     except KeyboardInterrupt as interrupt:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
