@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -55,6 +56,13 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
+def refuse(message: str, *args) -> NoReturn:
+    """A mistake in what was asked: one line and exit 2, before anything starts.
+    (Hydra turns a callback's exceptions into warnings; only an exit stops it.)"""
+    log.error(message, *args)
+    raise SystemExit(2)
+
+
 def check_data(data: dict, sweep: bool) -> None:
     """Make sure a data set is there (downloading it once for all jobs), or
     stop the run or sweep with one message before anything starts.
@@ -72,15 +80,11 @@ def check_data(data: dict, sweep: bool) -> None:
     try:
         spec.locate(**options)
     except DataNotFound as error:
-        if options.get("fallback"):
-            if sweep:
-                log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
-            return
-        log.error("%s", error)
-        raise SystemExit(2) from None
+        if not options.get("fallback"):
+            refuse("%s", error)
+        log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
     except nn_core.DataError as error:
-        log.error("%s", error)
-        raise SystemExit(2) from None
+        refuse("%s", error)
 
 
 # Set once Hydra has composed the config and handed over to a run or sweep: an
@@ -88,29 +92,25 @@ def check_data(data: dict, sweep: bool) -> None:
 hydra_accepted_the_command = False
 
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
+RUN_FILE = ".run.lock"  # a run's claim on its directory
+SWEEP_TAKEN = ("already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
+               "default (a new timestamped folder) or name an empty one.")
+RUN_TAKEN = ("already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
+             "default (a new timestamped folder) or name a new one.")
 
 
-def refuse_sweep_dir(sweep_dir: Path) -> None:
-    log.error(
-        "hydra.sweep.dir=%s already holds a sweep; a second one would mix with it. "
-        "Leave hydra.sweep.dir at its default (a new timestamped folder) or name an empty one.",
-        sweep_dir,
-    )
-    raise SystemExit(2)
-
-
-def claim_sweep_dir(sweep_dir: Path, about: dict) -> None:
-    """Create sweep.json exclusively: of two sweeps started at once into one
-    directory, exactly one gets it and the other is refused."""
+def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None:
+    """Take `folder` by creating folder/marker exclusively, before anything else
+    is written there: of two processes racing for one folder exactly one wins,
+    and the other is refused with `taken`."""
     try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        with open(sweep_dir / SWEEP_FILE, "x") as f:
-            json.dump(about, f, indent=2)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / marker, "x") as f:
+            f.write(content)
     except FileExistsError:
-        refuse_sweep_dir(sweep_dir)
+        refuse("%s=%s %s", key, folder, taken)
     except OSError as error:
-        log.error("hydra.sweep.dir=%s cannot be written: %s", sweep_dir, error.strerror or error)
-        raise SystemExit(2) from None
+        refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
 
 
 def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
@@ -118,35 +118,15 @@ def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
     try:
         launched = json.loads((sweep_dir / SWEEP_FILE).read_text())["overrides"]
     except (OSError, ValueError, KeyError):
-        log.error("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
-        raise SystemExit(2) from None
+        refuse("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
     if launched != overrides:
-        log.error("cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
-                  sweep_dir, " ".join(launched), " ".join(overrides))
-        raise SystemExit(2)
+        refuse("cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
+               sweep_dir, " ".join(launched), " ".join(overrides))
 
 
 def job_config(config: DictConfig) -> DictConfig:
     """The task's config as the train function sees it: everything but `hydra`."""
     return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-
-
-def claim_run_dir(run_dir: Path) -> None:
-    """Take run_dir for this run before Hydra writes anything into it, or exit 2.
-    The claim is an exclusively created lock file, so of two processes racing
-    for one directory exactly one wins."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / ".run.lock").open("x").close()
-    except FileExistsError:
-        log.error(
-            "hydra.run.dir=%s already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
-            "default (a new timestamped folder) or name a new one.", run_dir,
-        )
-        raise SystemExit(2) from None
-    except OSError as error:
-        log.error("hydra.run.dir=%s cannot be written: %s", run_dir, error.strerror or error)
-        raise SystemExit(2) from None
 
 
 class SweepGuard(Callback):
@@ -165,17 +145,15 @@ class SweepGuard(Callback):
         try:
             check_config(job_config(config))
         except ConfigError as error:
-            log.error("%s", error)
-            raise SystemExit(2) from None
+            refuse("%s", error)
         with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
             check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         run_dir = Path(config.hydra.run.dir)
         if not config.resume:
-            claim_run_dir(run_dir)
+            claim(run_dir, RUN_FILE, "", "hydra.run.dir", RUN_TAKEN)
             return
-        if not (run_dir / ".run.lock").is_file():
-            log.error("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
-            raise SystemExit(2)
+        if not (run_dir / RUN_FILE).is_file():
+            refuse("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
         if (read_result(run_dir) or {}).get("status") == Status.COMPLETED:
             log.info("%s: the run has already completed; nothing to resume, nothing changed", run_dir)
             raise SystemExit(0)
@@ -192,18 +170,18 @@ class SweepGuard(Callback):
         if config.resume:
             check_sweep_resumable(sweep_dir, overrides)
         elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
-            refuse_sweep_dir(sweep_dir)
+            refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
         configs, problems = check_grid(config)
         if problems:
-            log.error("invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
-                      len(problems), "\n  ".join(problems))
-            raise SystemExit(2)
+            refuse("invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
+                   len(problems), "\n  ".join(problems))
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
             check_data(data, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
-            claim_sweep_dir(sweep_dir, {"jobs": n_jobs, "command": sys.argv, "overrides": overrides})
+            about = json.dumps({"jobs": n_jobs, "command": sys.argv, "overrides": overrides}, indent=2)
+            claim(sweep_dir, SWEEP_FILE, about, "hydra.sweep.dir", SWEEP_TAKEN)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:

@@ -55,13 +55,16 @@ RULES = {
 GROUPS = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 
-def _flatten(cfg, prefix=""):
+def flatten(cfg, prefix="") -> dict:
+    """A config (DictConfig or nested dicts) as {"data.name": "mnist", ...}, lists as lists."""
+    flat = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
-        if isinstance(value, DictConfig):
-            yield from _flatten(value, name + ".")
+        if isinstance(value, (dict, DictConfig)):
+            flat.update(flatten(value, name + "."))
         else:
-            yield name, OmegaConf.to_object(value) if isinstance(value, ListConfig) else value
+            flat[name] = OmegaConf.to_object(value) if isinstance(value, ListConfig) else value
+    return flat
 
 
 def rules_for(values: dict) -> dict:
@@ -84,7 +87,7 @@ def check_config(cfg: DictConfig) -> None:
     except OmegaConfBaseException as error:
         reason = str(error).splitlines()[0]
         raise ConfigError(f"invalid config:\n  {error.full_key} cannot be resolved: {reason}") from None
-    values = dict(_flatten(cfg))
+    values = flatten(cfg)
     rules, problems = rules_for(values), []
     data_name = values.get("data.name")
     for key, value in values.items():

@@ -10,12 +10,12 @@ scaling, data set) and the data set's test split; no config, no Hydra.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 import nn_core
+from experiments.run_files import read_result
 
 MISTAKES_SHOWN = 16  # the most confidently wrong test images in the figure
 UNITS_SHOWN = 64  # first-layer units drawn as images
@@ -25,13 +25,11 @@ def load_run(run_dir: Path) -> tuple[nn_core.Network, dict, nn_core.Dataset]:
     """The run's network, its description, and the data set it was trained on
     (its test split is what inspection scores; validation is carved as in the run)."""
     network, about = nn_core.load_network(run_dir / "model.npz")
-    result_path = run_dir / "result.json"
     name = about.get("data", "mnist_sample")
-    options = {}
-    if result_path.is_file():  # the run's own split (digits' test set depends on it)
-        hyperparameters = json.loads(result_path.read_text()).get("hyperparameters", {})
-        takes = {"val_size", "split_seed", "test_size"} & set(nn_core.DATASETS[name].options)
-        options = {k: v for k, v in hyperparameters.get("data", {}).items() if k in takes}
+    # the run's own split (digits' test set depends on it), when its result.json says
+    hyperparameters = (read_result(run_dir) or {}).get("hyperparameters", {})
+    takes = {"val_size", "split_seed", "test_size"} & set(nn_core.DATASETS[name].options)
+    options = {k: v for k, v in hyperparameters.get("data", {}).items() if k in takes}
     return network, about, nn_core.load_dataset(name, **options)
 
 

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
-from experiments.config_rules import ConfigError, check_config
+from experiments.config_rules import ConfigError, check_config, flatten
 from experiments.run_files import RunFiles, Status, WriteError, read_result
 from experiments.signals import Terminated, sigterm_as_interrupt, signals_held
 
@@ -105,8 +105,12 @@ def layer_sizes(cfg: DictConfig, data: nn_core.Dataset) -> list[int]:
     return [data.n_features, *hidden, data.n_classes]
 
 
-# Parameter-sized arrays each optimiser keeps besides the weights and their gradients.
-OPTIMIZER_STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
+def optimizer_state_copies(cfg: DictConfig) -> int:
+    """Weight-sized arrays the chosen optimiser keeps (velocities, moments),
+    counted on a one-weight layer, so a new optimiser needs no entry here."""
+    probe = nn_core.Dense(np.zeros((1, 1)), np.zeros(1))
+    optimizer = nn_core.make_optimizer(cfg.optimizer.name, [probe], **settings(cfg.optimizer))
+    return sum(1 for name in optimizer.state() if name.endswith(".W"))
 
 
 def available_memory() -> int:
@@ -126,7 +130,7 @@ def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
     and an evaluation chunk, against the memory available."""
     sizes = layer_sizes(cfg, data)
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    copies = 2 + OPTIMIZER_STATE_COPIES.get(cfg.optimizer.name, 2) + (1 if cfg.patience else 0)
+    copies = 2 + optimizer_state_copies(cfg) + (1 if cfg.patience else 0)  # weights, gradients, state, best
     rows = cfg.batch_size + nn_core.training.EVAL_CHUNK
     needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + 3 * rows * sum(sizes))
     available = available_memory()
@@ -161,16 +165,6 @@ def summarize(history: list, result: dict) -> None:
     result["final_val_acc"] = history[-1]["val_acc"] if history else None
 
 
-def _flat(config: dict, prefix="") -> dict:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 # Keys a resumed run may change: `epochs` may grow; `resume` itself; where and
 # how fast it runs, and whether weights are kept, do not change its numbers.
 RESUMABLE_CHANGES = {"epochs", "resume", "blas_threads", "save_weights"}
@@ -178,7 +172,7 @@ RESUMABLE_CHANGES = {"epochs", "resume", "blas_threads", "save_weights"}
 
 def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
     """Refuse to continue a run with a config other than the one it started with."""
-    old, new = _flat(saved), _flat(current)
+    old, new = flatten(saved), flatten(current)
     differ = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     problems = [f"{k}: the run has {old.get(k)!r}, this resume {new.get(k)!r}" for k in differ]
     if new["epochs"] < epochs_done:

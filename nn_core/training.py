@@ -64,12 +64,13 @@ def train_epoch(network: Network, X, y, *, optimizer, lr, batch_size, rng, augme
     layers = network.trainable
     # One buffer for every batch: allocating batch-sized arrays afresh each
     # step costs page faults that rival the arithmetic.
-    batch_buffer = np.empty((min(batch_size, n), X.shape[1]), network.dtype)
+    dtype = network.dtype  # a property that walks the layers: once per epoch, not per step
+    batch_buffer = np.empty((min(batch_size, n), X.shape[1]), dtype)
     total_loss, correct = 0.0, 0
     for start in range(0, n, batch_size):
         batch = order[start : start + batch_size]
         images = augment(batch, rng) if augment else X[batch]
-        X_batch = scale_pixels(images, network.pixel_max, network.dtype, out=batch_buffer[: len(batch)])
+        X_batch = scale_pixels(images, network.pixel_max, dtype, out=batch_buffer[: len(batch)])
         y_batch = y[batch]
         logits = network.forward(X_batch, train=True, rng=rng)
         loss, dlogits = cross_entropy(logits, y_batch)
