@@ -14,6 +14,7 @@ import csv
 import enum
 import io
 import json
+import math
 import os
 from pathlib import Path
 
@@ -57,6 +58,61 @@ def _csv_line(row: dict) -> bytes:
     return buffer.getvalue().encode()
 
 
+def write_aside(path: Path, content: bytes) -> None:
+    """Write a whole file under a temporary name and rename it: readers see it complete or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def result_json(result: dict) -> bytes:
+    return (json.dumps(result, indent=2, default=float) + "\n").encode()
+
+
+def read_epochs(metrics: Path, limit: int | None = None) -> list[dict]:
+    """The rows of a metrics.csv (the first `limit` of them), as numbers."""
+    with open(metrics, newline="") as f:
+        rows = list(csv.DictReader(f))[:limit]
+    return [{k: int(v) if k == "epoch" else float(v) for k, v in r.items()} for r in rows]
+
+
+def epoch_summary(history: list[dict]) -> dict:
+    """What result.json says of the epochs: the best epoch is the one of lowest
+    validation loss (what early stopping keeps); best_val_loss and best_val_acc
+    are both that epoch's."""
+    best = min((r for r in history if math.isfinite(r["val_loss"])), key=lambda r: r["val_loss"], default=None)
+    return {
+        "epochs_completed": len(history),
+        "best_epoch": best and best["epoch"],
+        "best_val_loss": best and best["val_loss"],
+        "best_val_acc": best and best["val_acc"],
+        "final_val_acc": history[-1]["val_acc"] if history else None,
+    }
+
+
+def record_death(run_dir: Path, reason: str, since: float) -> None:
+    """Write result.json for a run whose process died without writing one
+    (killed by SIGKILL, or by the kernel for want of memory): status failed,
+    the reason, and what its metrics.csv and checkpoint kept. A result.json
+    older than `since` (a time.time()) is from an earlier launch and is replaced.
+    """
+    run_dir = Path(run_dir)
+    result_file = run_dir / "result.json"
+    if result_file.is_file() and result_file.stat().st_mtime >= since:
+        return  # the run had its last word before it died
+    try:
+        history = read_epochs(run_dir / "metrics.csv")
+    except (OSError, ValueError, KeyError):
+        history = []
+    result = {"status": Status.FAILED, "error": reason, "test_acc": None, "test_loss": None, **epoch_summary(history)}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_aside(result_file, result_json(result))
+
+
 class RunFiles:
     """A run directory's files. Creating it claims the directory: metrics.csv is
     created exclusively, so a directory that already holds a run's metrics is
@@ -75,10 +131,9 @@ class RunFiles:
         self.previous_epochs: list[dict] = []
         header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"
         if resume_epochs is not None and self.metrics.is_file():
-            with open(self.metrics, newline="") as f:
-                rows = list(csv.DictReader(f))[:resume_epochs]
-            self.previous_epochs = [{k: float(v) if k != "epoch" else int(v) for k, v in r.items()} for r in rows]
-            self._write_aside(self.metrics, header + b"".join(_csv_line(r) for r in rows))
+            self.previous_epochs = read_epochs(self.metrics, resume_epochs)
+            kept = self.metrics.read_bytes().splitlines(keepends=True)[1 : resume_epochs + 1]  # as written, to the digit
+            write_aside(self.metrics, header + b"".join(kept))
             self._fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND)
             return
         try:
@@ -105,15 +160,6 @@ class RunFiles:
         """One row of metrics.csv, on disk as soon as it is written, so a crashed or interrupted run keeps every finished epoch."""
         self._append(_csv_line(row))
 
-    def _write_aside(self, path: Path, content: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_bytes(content)
-            os.replace(tmp, path)
-        except OSError as error:
-            tmp.unlink(missing_ok=True)
-            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
-
     def _guarded(self, path: Path, write) -> None:
         try:
             write()
@@ -134,4 +180,4 @@ class RunFiles:
     def finish(self, result: dict) -> None:
         """Close metrics.csv and write result.json, the run's last word."""
         os.close(self._fd)
-        self._write_aside(self.dir / "result.json", (json.dumps(result, indent=2, default=float) + "\n").encode())
+        write_aside(self.dir / "result.json", result_json(result))

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
 from experiments.config_rules import ConfigError, check_config, flatten
-from experiments.run_files import RunFiles, Status, WriteError, read_result
+from experiments.run_files import RunFiles, Status, WriteError, epoch_summary, read_result
 from experiments.signals import Terminated, sigterm_as_interrupt, signals_held
 
 log = logging.getLogger(__name__)
@@ -153,18 +153,6 @@ def build(cfg: DictConfig, data: nn_core.Dataset):
     return network, optimizer, schedule, shuffle_rng
 
 
-def summarize(history: list, result: dict) -> None:
-    """The numbers result.json gives of the epochs: the best epoch is the one of
-    lowest validation loss (what early stopping keeps); best_val_loss and
-    best_val_acc are both that epoch's."""
-    best = min((r for r in history if math.isfinite(r["val_loss"])), key=lambda r: r["val_loss"], default=None)
-    result["epochs_completed"] = len(history)
-    result["best_epoch"] = best and best["epoch"]
-    result["best_val_loss"] = best and best["val_loss"]
-    result["best_val_acc"] = best and best["val_acc"]
-    result["final_val_acc"] = history[-1]["val_acc"] if history else None
-
-
 # Keys a resumed run may change: `epochs` may grow; `resume` itself; where and
 # how fast it runs, and whether weights are kept, do not change its numbers.
 RESUMABLE_CHANGES = {"epochs", "resume", "blas_threads", "save_weights"}
@@ -268,7 +256,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     files.save_network(network, data=data.name)
                 except WriteError as error:  # recorded, and the run's other files still written
                     result.update(status=Status.FAILED, error=f"WriteError: {error}")
-            summarize(history, result)
+            result.update(epoch_summary(history))
             result["wall_time_s"] = time.perf_counter() - started  # of this session, when resumed
             result["hyperparameters"] = hyperparameters
             files.finish(result)

@@ -17,7 +17,7 @@ from experiments.compare import main as compare_main
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("inspect")
-    run_cli("experiments.train", "-m", "hydra/launcher=joblib", "data=mnist_sample", "epochs=2", "hidden=16",
+    run_cli("experiments.train", "-m", "data=mnist_sample", "epochs=2", "hidden=16",
             "lr=0.1,0.5", "seed=0,1", cwd=cwd, check=0)
     (sweep_dir,) = (cwd / "runs" / "multirun").iterdir()
     return sweep_dir

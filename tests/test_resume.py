@@ -79,7 +79,7 @@ def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path,
 
 @pytest.mark.slow
 def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
-    sweep = ["-m", "hydra/launcher=joblib", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15",
+    sweep = ["-m", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15",
              "seed=0,1,2,3"]
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *sweep], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

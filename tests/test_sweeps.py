@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -24,11 +26,10 @@ def sweep_dirs(cwd):
 
 @pytest.fixture(scope="module")
 def joblib_sweep(tmp_path_factory):
-    """4 jobs on digits with 2 joblib workers, as a user would launch them."""
+    """4 jobs on digits, 2 at a time (the default launcher), as a user would launch them."""
     cwd = tmp_path_factory.mktemp("sweep")
     proc = run_cli(
-        "experiments.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        "data=digits", "epochs=3", "lr=0.1,0.5", "hidden=16,32", cwd=cwd, check=0,
+        "experiments.train", "-m", "hydra.launcher.n_jobs=2", "data=digits", "epochs=3", "lr=0.1,0.5", "hidden=16,32", cwd=cwd, check=0,
     )
     (sweep,) = sweep_dirs(cwd)
     return sweep, proc.stdout + proc.stderr
@@ -155,23 +156,72 @@ def test_optuna_search_maximises_the_returned_objective(tmp_path):
     assert f"Best value: {runs['best_val_acc'].max()}" in proc.stdout + proc.stderr
 
 
-def test_ctrl_c_stops_a_parallel_sweep_and_every_job_says_interrupted(tmp_path):
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running_sweep(tmp_path, *overrides, started=2):
+    """A sweep launched as a user would, once `started` of its jobs have finished 3 epochs;
+    returns the launcher's process and its jobs' processes (forked from joblib's workers)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-         "data=digits", "epochs=100000", "lr=0.1,0.2"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while len([m for m in tmp_path.glob("runs/multirun/*/*/metrics.csv") if len(m.read_text().splitlines()) > 3]) < 2:
-        assert time.monotonic() < deadline and proc.poll() is None
+    while len([m for m in tmp_path.glob("sweep/*/metrics.csv") if len(m.read_text().splitlines()) > 3]) < started:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err
-    (sweep,) = sweep_dirs(tmp_path)
-    runs = load_runs(sweep)
-    assert runs["status"].tolist() == ["interrupted", "interrupted"]
+    return proc, [job for worker in children(proc.pid) for job in children(worker)]
+
+
+def gone(pids, timeout=10) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
+              for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stopping_a_sweep_stops_every_job_the_orderly_way(tmp_path, signum, code):
+    proc, jobs = running_sweep(tmp_path, "data=digits", "epochs=100000", "lr=0.1,0.2,0.3")
+    assert len(jobs) == 2
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal sends: the whole process group
+    else:
+        proc.send_signal(signum)  # what `kill` or a scheduler sends: the launcher alone
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == code and "Traceback" not in output, output
+    runs = load_runs(tmp_path / "sweep")
+    assert runs["status"].tolist() == ["interrupted", "interrupted"]  # the third job never started
     assert (runs["epochs_completed"] >= 3).all()
+    assert {json.loads((tmp_path / r / "result.json").read_text())["signal"] for r in runs["run"]} == {signal.Signals(signum).name}
+    assert gone([*jobs, *children(proc.pid)]), "a process of the sweep outlived it"
+
+
+@pytest.mark.slow
+def test_a_killed_job_is_recorded_as_failed_and_the_others_go_on(tmp_path):
+    """What the kernel does when memory runs out: SIGKILL to the job's process."""
+    proc, jobs = running_sweep(tmp_path, "data=digits", "epochs=400", "hidden=64", "lr=0.1,0.2,0.3")
+    os.kill(jobs[0], signal.SIGKILL)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    runs = load_runs(tmp_path / "sweep")
+    assert sorted(runs["status"]) == ["completed", "completed", "failed"]
+    killed = runs[runs["status"] == "failed"].iloc[0]
+    assert "killed by SIGKILL" in killed["error"] and 3 <= killed["epochs_completed"] < 400
+    assert output.count("killed by SIGKILL") == 2 and "by status" in output  # said as it happened, and in the summary
 
 
 def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sweep, tmp_path, capsys):
@@ -266,7 +316,7 @@ def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best()
 
 
 def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys):
-    run_cli("experiments.train", "-m", "hydra/launcher=joblib", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1",
+    run_cli("experiments.train", "-m", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1",
             cwd=tmp_path, check=0)
     (sweep,) = sweep_dirs(tmp_path)
     assert compare_main([str(sweep), "--plot", "--csv"]) == 0

@@ -1,0 +1,163 @@
+"""The default launcher of sweeps (-m, hydra/launcher=parallel): jobs run side
+by side, one per core, through joblib's process pool like Hydra's joblib
+launcher, but each job in a process of its own, forked from the pool's worker:
+
+- a job whose process dies (the kernel's out-of-memory killer, `kill -9`) is
+  recorded as failed, with the signal, and every other job runs on. (With the
+  pool's worker itself running the job, its death breaks the whole pool: joblib
+  ends the sweep with TerminatedWorkerError, killing the healthy jobs.)
+- SIGTERM or Ctrl-C to the launcher reaches each running job exactly once: each
+  records `interrupted` and keeps its checkpoint (resume=true continues the
+  sweep); no further job starts; no process is left behind; exit 143 or 130.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from omegaconf import open_dict
+
+from experiments.run_files import record_death
+from experiments.signals import Terminated
+
+log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ParallelLauncher(Launcher):
+    def __init__(self, n_jobs: int = -1) -> None:
+        self.n_jobs = n_jobs  # jobs at once; -1: one per core
+        self.config = self.hydra_context = self.task_function = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from joblib import Parallel, delayed
+
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        n_jobs = self.n_jobs if self.n_jobs > 0 else os.cpu_count()
+        log.info("launching %d jobs, %d at a time, into %s", len(job_overrides), n_jobs, sweep_dir)
+        for number, overrides in enumerate(job_overrides, initial_job_idx):
+            log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
+
+        stopped = []  # the signal that stops the sweep
+
+        def stop(signum, frame):
+            if not stopped:
+                stopped.append(signum)
+                log.warning("%s: stopping every job (each records how far it got); no further job starts",
+                            signal.Signals(signum).name)
+                for worker in multiprocessing.active_children():  # joblib's workers pass it on to their job
+                    os.kill(worker.pid, signum)
+
+        def jobs():
+            singleton_state = Singleton.get_state()
+            for number, overrides in enumerate(job_overrides, initial_job_idx):
+                if stopped:
+                    return
+                yield delayed(run_job_in_own_process)(
+                    number, overrides, self.hydra_context, self.config, self.task_function, singleton_state
+                )
+
+        previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+        try:
+            returns = Parallel(n_jobs=n_jobs, backend="loky", pre_dispatch="n_jobs")(jobs())
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if stopped:
+            raise Terminated() if stopped[0] == signal.SIGTERM else KeyboardInterrupt()
+        return returns
+
+
+def run_job_in_own_process(number, overrides, hydra_context, config, task_function, singleton_state) -> JobReturn:
+    """In a pool worker: run one job in a forked child and wait for it. A stop
+    signal reaching the worker is passed on to the child once. A child that
+    dies without returning gets a result.json saying how it died; the sweep
+    gets NaN for it, as for any failed job."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(job_config):
+        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{number}"
+        job_config.hydra.job.num = number
+    HydraConfig.instance().set_config(job_config)
+    run_dir = Path(str(job_config.hydra.sweep.dir)) / str(job_config.hydra.sweep.subdir)
+
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_job_process, args=(send, hydra_context, job_config, task_function))
+    passed_on = []
+
+    def pass_on(signum, frame):
+        if not passed_on and child.pid:
+            passed_on.append(signum)
+            os.kill(child.pid, signum)
+
+    started = time.time()
+    for s in STOP_SIGNALS:
+        signal.signal(s, pass_on)
+    child.start()
+    send.close()
+    try:
+        returned = receive.recv()
+    except EOFError:  # the child ended without an answer: killed, or interrupted
+        returned = None
+    child.join()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # joblib stops idle workers with it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches idle workers too: the launcher decides
+    status, value = returned or (JobStatus.COMPLETED, math.nan)  # a job that did not answer failed: NaN, as any failed job
+    if returned is None and child.exitcode < 0:
+        name = signal.Signals(-child.exitcode).name
+        reason = f"the job's process was killed by {name}" + (
+            " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else "")
+        record_death(run_dir, reason, since=started)
+        log.error("job %d (%s): %s; the other jobs go on", number, run_dir, reason)
+    # An interrupted job (exit 130 or 143) has written its own result.json.
+    return JobReturn(overrides=list(overrides), cfg=job_config, hydra_cfg=job_config, working_dir=os.getcwd(),
+                     task_name=job_config.hydra.job.name, status=status, _return_value=value)
+
+
+def _job_process(send, hydra_context, job_config, task_function) -> None:
+    """The forked child: one job, then exit without running the worker's exit handlers."""
+    os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the worker, so it arrives once
+    _die_with_parent(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    code = 0
+    try:
+        HydraConfig.instance().set_config(job_config)
+        returned = run_job(hydra_context=hydra_context, config=job_config, task_function=task_function,
+                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        send.send((returned.status, returned._return_value))  # the JobReturn's configs are the worker's already
+    except SystemExit as exit_:  # an interrupted run (130, 143): its files say so
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        log.exception("job process failed")
+        code = 1
+    logging.shutdown()
+    os._exit(code)
+
+
+def _die_with_parent(signum: int) -> None:
+    """Linux: get `signum` when the worker dies, so a job never outlives its sweep."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
