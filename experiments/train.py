@@ -170,6 +170,12 @@ def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
                           + "\n  ".join(problems))
 
 
+def requeued() -> bool:
+    """True in a SLURM job started again after a preemption, a timeout or
+    `scontrol requeue`: SLURM runs its script from the start, and the run resumes."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one configuration into run_dir and return the contents of result.json.
 
@@ -177,7 +183,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     epochs already in metrics.csv and the weights as they were; any other
     error is recorded as status "failed" and raised again. A checkpoint after
     every epoch lets resume=true continue an interrupted, failed or killed run
-    exactly where it stopped; a completed run is left as it is.
+    exactly where it stopped (a requeued SLURM job does so by itself); a
+    completed run is left as it is.
     """
     from threadpoolctl import threadpool_limits
 
@@ -186,7 +193,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     check_config(cfg)  # a bad config is refused before the directory is touched
     hyperparameters = OmegaConf.to_container(cfg, resolve=True)
     saved = None
-    if cfg.resume:
+    resume = cfg.resume or requeued()
+    if resume:
         previous = read_result(run_dir)
         if previous and previous.get("status") == Status.COMPLETED:
             log.info("%s: the run has already completed; nothing to resume, nothing changed", run_dir)
@@ -194,7 +202,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         if (run_dir / "checkpoint.npz").is_file():
             saved = nn_core.read_checkpoint_info(run_dir / "checkpoint.npz")
             check_resumable(saved["hyperparameters"], hyperparameters, saved["epoch"])
-    files = RunFiles(run_dir, resume_epochs=saved["epoch"] if saved else (0 if cfg.resume else None))
+    files = RunFiles(run_dir, resume_epochs=saved["epoch"] if saved else (0 if resume else None))
     history, network, data = list(files.previous_epochs), None, None
 
     job = job_prefix()
@@ -246,6 +254,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     except KeyboardInterrupt as interrupt:
         result["status"] = Status.INTERRUPTED
         result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+    except SystemExit:  # a scheduler's handler ending the job (submitit, when SLURM preempts it or its time is up)
+        result["status"], result["signal"] = Status.INTERRUPTED, "preempted or timed out"
+        raise
     except Exception as error:
         result["error"] = f"{type(error).__name__}: {error}"
         raise
