@@ -52,7 +52,7 @@ class ParallelLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         n_jobs = self.n_jobs if self.n_jobs > 0 else os.cpu_count()
-        log.info("launching %d jobs, %d at a time, into %s", len(job_overrides), n_jobs, sweep_dir)
+        log.info("launching %d job(s), %d at a time, into %s", len(job_overrides), min(n_jobs, len(job_overrides)), sweep_dir)
         for number, overrides in enumerate(job_overrides, initial_job_idx):
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
 

@@ -337,3 +337,36 @@ def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys
     with pytest.raises(SystemExit) as info:
         compare_main([str(sweep), "--facet", "momentum", "--plot"])
     assert info.value.code == 2 and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(tmp_path):
+    import optuna
+
+    search = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.storage=sqlite:///search.db"]
+
+    def finished():
+        study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 'search.db'}")
+        return sum(t.state.is_finished() for t in study.trials)
+
+    proc = subprocess.Popen([sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("runs/multirun/*/*/result.json")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the laptop lid: no chance to clean up
+    proc.wait()
+    before = finished()
+    assert 1 <= before < 4
+
+    again = run_cli(*search, "hydra.sweeper.n_trials=4", cwd=tmp_path, check=0)
+    assert f"has {before} finished trials of n_trials=4; running the other {4 - before}" in again.stdout + again.stderr
+    assert finished() == 4
+
+    # Two launches on one machine share the study: each runs its part toward its own total.
+    both = [subprocess.Popen([sys.executable, "-m", *search, "hydra.sweeper.n_trials=6"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    assert finished() == 8
