@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench                         # generated 60,000 x 784 data
     python -m benchmarks.bench --data sample          # the bundled MNIST sample, repeated
-    python -m benchmarks.bench --sweep                 # also: 8-job sweep, sequential vs joblib
+    python -m benchmarks.bench --sweep                 # also: 8-job sweep, sequential vs one job per core
 
 Prints, per trainer and batch size, the median epoch time, samples per second
 and the ratio to nn_core (how many times longer than nn_core it takes); the
@@ -254,11 +254,11 @@ def wall_time(command, repeat=3) -> float:
 
 
 def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
-    """The same 8 equal jobs (seeds 0-7), run one after another and by joblib with one worker per core."""
+    """The same 8 equal jobs (seeds 0-7), run one after another and by the default launcher, one job per core."""
     seeds = "seed=" + ",".join(map(str, range(jobs)))
     common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
     rows = []
-    launchers = {"sequential (basic launcher)": [], "joblib, one worker per core": ["hydra/launcher=joblib"]}
+    launchers = {"sequential (hydra/launcher=basic)": ["hydra/launcher=basic"], "parallel, one job per core (default)": []}
     for i, (name, launcher) in enumerate(launchers.items()):
         start = time.perf_counter()
         subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / f'sweep{i}'}"), capture_output=True, check=True)
@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads of nn_core and the floor (default 1, as experiments.train)")
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and start-up measurements")
     parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
-    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs joblib (one worker per core)")
+    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs the default launcher (one job per core)")
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each sweep job (default 10)")
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)

@@ -1,5 +1,13 @@
-"""SIGTERM (what `kill` and schedulers send) handled like Ctrl-C, so that a run
-ends the same orderly way whichever of the two stops it."""
+"""Ctrl-C (SIGINT) and SIGTERM (what `kill` and schedulers send) end a run the
+same orderly way, whenever they arrive.
+
+Two hazards of arriving early, while libraries load: an interrupt inside a
+compiled module's initialisation can come out as an ImportError, and one
+inside a library's broad `except` can be swallowed. So the command line holds
+Ctrl-C back during its start-up imports (`hold_interrupts`, then
+`honour_interrupts`), and every stop signal is also noted in `pending` until a
+run has dealt with it: a run checks it between epochs and when an error ends it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,39 @@ import signal
 import threading
 from contextlib import contextmanager
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+pending: list[int] = []  # stop signals raised in this process and not yet dealt with by a run
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where KeyboardInterrupt would be."""
+
+
+def interrupt_for(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def raise_stop(signum, frame):
+    """The handler of a stop signal: note it, then raise it as KeyboardInterrupt (Terminated for SIGTERM)."""
+    pending.append(signum)
+    raise interrupt_for(signum)
+
+
+def hold_interrupts() -> None:
+    """At start-up, before the imports: a Ctrl-C waits (in the kernel) until honour_interrupts()."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def honour_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt; one that came during the imports is raised now."""
+    signal.signal(signal.SIGINT, raise_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def raise_pending() -> None:
+    """Raise a stop signal that arrived but was swallowed on its way (by a library's broad except)."""
+    if pending:
+        raise interrupt_for(pending[-1])
 
 
 @contextmanager
@@ -17,11 +55,7 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, raise_stop)
     try:
         yield
     finally:
@@ -36,11 +70,11 @@ def signals_held():
         yield
         return
     arrived = []
-    previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in STOP_SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if arrived:
-        raise Terminated() if arrived[0] == signal.SIGTERM else KeyboardInterrupt()
+        raise interrupt_for(arrived[0])

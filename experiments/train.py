@@ -8,16 +8,17 @@ accuracy, the objective a Hydra sweeper (e.g. Optuna) maximises.
 
 from __future__ import annotations
 
-import signal
 import sys
 
-if __name__ == "__main__":
-    # Ctrl-C while the imports below load (about a second) ends like any other interrupt.
-    signal.signal(signal.SIGINT, lambda signum, frame: (print("interrupted", file=sys.stderr), sys.exit(130)))
+from experiments import signals
+
+if __name__ == "__main__" or sys.argv[0].endswith("mnist-train"):
+    signals.hold_interrupts()  # a Ctrl-C while the libraries below load (about a second) waits for cli()
 
 import logging
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -211,6 +212,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         history.append(row)
         files.append_epoch(row)
         log.info(job + format_epoch(row, cfg.epochs))
+        signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
 
     try:
         with sigterm_as_interrupt():
@@ -254,12 +256,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     except KeyboardInterrupt as interrupt:
         result["status"] = Status.INTERRUPTED
         result["signal"] = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+        signals.pending.clear()
     except SystemExit:  # a scheduler's handler ending the job (submitit, when SLURM preempts it or its time is up)
         result["status"], result["signal"] = Status.INTERRUPTED, "preempted or timed out"
         raise
     except Exception as error:
-        result["error"] = f"{type(error).__name__}: {error}"
-        raise
+        if not signals.pending:
+            result["error"] = f"{type(error).__name__}: {error}"
+            raise
+        # The interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError.
+        result["status"], result["signal"] = Status.INTERRUPTED, signal.Signals(signals.pending[-1]).name
+        signals.pending.clear()
     finally:
         with signals_held():  # a second Ctrl-C or SIGTERM waits until the files are whole
             if cfg.save_weights and network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
@@ -321,7 +328,6 @@ def main(cfg: DictConfig) -> float:
 
 def cli() -> None:
     """The command line (python -m experiments.train, or the mnist-train script)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     for flag in ("--shell-completion", "-sc"):  # Hydra answers a bare flag with a traceback
         if flag in sys.argv[1:]:
             following = sys.argv[sys.argv.index(flag) + 1 :]
@@ -330,6 +336,7 @@ def cli() -> None:
                       f'e.g. eval "$(mnist-train -sc install=bash)"', file=sys.stderr)
                 raise SystemExit(2)
     try:
+        signals.honour_interrupts()  # one that came during the imports is raised here, before anything started
         main()
     except SystemExit as exit_:
         from experiments import callbacks
@@ -337,13 +344,7 @@ def cli() -> None:
         if exit_.code == 1 and not callbacks.hydra_accepted_the_command:
             raise SystemExit(2) from None  # Hydra refused an override or key, having said why: a mistake, not a failure
         if exit_.code in (130, 143):
-            # An interrupted run whose files are all written. Exit now with its code: left to the
-            # interpreter's shutdown, an interrupt that landed inside a library's import during
-            # start-up was seen to turn the exit into death by SIGINT (-2) instead of 130.
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exit_.code)
+            exit_interrupted(exit_.code)
         raise
     except KeyboardInterrupt as interrupt:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
@@ -351,7 +352,17 @@ def cli() -> None:
         sweep = "-m" in sys.argv or "--multirun" in sys.argv
         print("interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
               file=sys.stderr)
-        raise SystemExit(143 if isinstance(interrupt, Terminated) else 130) from None
+        exit_interrupted(143 if isinstance(interrupt, Terminated) else 130)
+
+
+def exit_interrupted(code: int) -> None:
+    """Exit at once with 130 (Ctrl-C) or 143 (SIGTERM), every file already written. Left to
+    the interpreter's shutdown, an interrupt that had landed inside a library's import was
+    seen to turn the exit into death by SIGINT (-2)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
