@@ -352,7 +352,10 @@ def cli() -> None:
         sweep = "-m" in sys.argv or "--multirun" in sys.argv
         print("interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
               file=sys.stderr)
-        exit_interrupted(143 if isinstance(interrupt, Terminated) else 130)
+        code = 143 if isinstance(interrupt, Terminated) else 130
+        if sweep:
+            raise SystemExit(code) from None  # through the interpreter's exit, which stops joblib's idle workers
+        exit_interrupted(code)
 
 
 def exit_interrupted(code: int) -> None:
