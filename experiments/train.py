@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -84,6 +85,20 @@ def job_prefix() -> str:
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         return f"job {HydraConfig.get().job.num}: "
     return ""
+
+
+@contextmanager
+def sweep_said_it_once(job: str):
+    """In a sweep's job, keep nn_core.datasets' warnings (the fallback to the bundled
+    sample) to the one line the sweep logged before its first job."""
+    datasets_log = logging.getLogger("nn_core.datasets")
+    level = datasets_log.level
+    if job:
+        datasets_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        datasets_log.setLevel(level)
 
 
 def settings(node: DictConfig) -> dict:
@@ -216,7 +231,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     try:
         with sigterm_as_interrupt():
-            data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
+            with sweep_said_it_once(job):
+                data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
             result["data"] = data.describe()
             log.info(
                 "data %s from %s: %d train, %d validation, %d test, %d features",

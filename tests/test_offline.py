@@ -81,8 +81,10 @@ def test_a_sweep_that_falls_back_warns_once_and_compare_shows_it(tmp_path, mirro
         "experiments.train", "-m", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]",
         "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0,
     )
-    launcher_lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "bundled MNIST sample" in line]
+    output = proc.stdout + proc.stderr
+    launcher_lines = [line for line in output.splitlines() if "bundled MNIST sample" in line]
     assert len(launcher_lines) == 1
+    assert "full MNIST not found" not in output  # the jobs do not each say it again
     runs = load_runs(tmp_path / "runs")
     assert runs["data_used"].tolist() == ["mnist_sample"] * 2 and runs["n_train"].tolist() == [8333] * 2
     assert compare_main([str(tmp_path / "runs")]) == 0
