@@ -50,12 +50,20 @@ def load_samples(folder, n, seed=0):
 # Each setup_* prepares a trainer and returns a function that trains one epoch.
 
 
-def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0):
+def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0, checkpoint=False):
+    """An epoch as experiments.train runs it; `checkpoint`: then its checkpoint written, as after every epoch of a run."""
     rng = np.random.default_rng(0)
     network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0, dropout=dropout)
     optimizer = nn_core.SGD(network.trainable)
     augment = nn_core.Augment(X, shift=shift) if shift else None
-    return lambda: nn_core.train_epoch(network, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng, augment=augment)
+    path = Path(tempfile.mkdtemp()) / "checkpoint.npz"
+
+    def epoch():
+        nn_core.train_epoch(network, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size, rng=rng, augment=augment)
+        if checkpoint:
+            nn_core.save_checkpoint(path, network, optimizer, rng, nn_core.Progress(epoch=1))
+
+    return epoch
 
 
 def setup_floor(X, y, hidden, lr, batch_size):
@@ -120,19 +128,19 @@ def setup_sklearn(X, y, hidden, lr, batch_size):
     return epoch
 
 
+# What each option adds to an nn_core epoch (targets: a checkpoint at most 3%, augmentation 25%).
+OPTIONS = {"augment.shift=2": {"shift": 2}, "dropout=0.2": {"dropout": 0.2}, "checkpoint": {"checkpoint": True}}
 TRAINERS = {
     "nn_core": setup_nn_core,
     "floor (matmuls only)": setup_floor,
     "pytorch": setup_torch,
     "scikit-learn": setup_sklearn,
-    # What the learning options add to an nn_core epoch:
-    "nn_core, augment.shift=2": lambda *a: setup_nn_core(*a, shift=2),
-    "nn_core, dropout=0.2": lambda *a: setup_nn_core(*a, dropout=0.2),
+    **{f"nn_core, {name}": (lambda options: lambda *a: setup_nn_core(*a, **options))(options) for name, options in OPTIONS.items()},
 }
 OPTIONAL = {"pytorch": "torch", "scikit-learn": "sklearn"}
 # Timed again with a busy neighbour: a process spinning on one core, as a browser or another run would.
 BUSY_TRAINERS = ("nn_core", "floor (matmuls only)", "pytorch")
-NUMPY_TRAINERS = ("nn_core", "floor (matmuls only)", "nn_core, augment.shift=2", "nn_core, dropout=0.2")
+NUMPY_TRAINERS = ("nn_core", "floor (matmuls only)", *(f"nn_core, {name}" for name in OPTIONS))
 
 
 def installed(module):
@@ -306,7 +314,7 @@ def main(argv=None) -> int:
         summary += [f"{idle[name] / idle['nn_core']:.2f}x faster than {name}" for name in ("pytorch", "scikit-learn") if name in idle]
         summary += [f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour"]
         summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}"
-                    for option in ("augment.shift=2", "dropout=0.2")]
+                    for option in OPTIONS]
         print(", ".join(summary))
 
     if not args.skip_process or args.sweep:

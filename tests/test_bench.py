@@ -16,5 +16,6 @@ def test_bench_prints_the_table_with_ratios(tmp_path):
     for trainer in ("nn_core", "floor (matmuls only)", "scikit-learn"):
         assert trainer in out
     assert "batch 64: nn_core takes" in out and "faster than scikit-learn" in out
+    assert "checkpoint adds" in out and "augment.shift=2 adds" in out
     assert "peak memory of experiments.train" in out and "MB resident" in out
     assert "start-up: 'experiments.train --help'" in out
