@@ -249,7 +249,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     log.info("%sresuming after epoch %d of %d from %s", job, progress.epoch, cfg.epochs, files.checkpoint)
 
                 def on_checkpoint(state):
-                    files.save_checkpoint(network, optimizer, rng, state, hyperparameters=hyperparameters)
+                    with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built
+                        files.save_checkpoint(network, optimizer, rng, state, hyperparameters=hyperparameters)
 
                 fitted = nn_core.fit(
                     network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,

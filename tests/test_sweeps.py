@@ -346,15 +346,18 @@ def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(t
     search = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.storage=sqlite:///search.db"]
 
     def finished():
-        study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 'search.db'}")
+        try:
+            study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 'search.db'}")
+        except KeyError:  # not created yet
+            return 0
         return sum(t.state.is_finished() for t in study.trials)
 
     proc = subprocess.Popen([sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("runs/multirun/*/*/result.json")):
+    while not ((tmp_path / "search.db").is_file() and finished()):  # the study has recorded a trial
         assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the laptop lid: no chance to clean up
     proc.wait()
     before = finished()
