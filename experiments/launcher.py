@@ -14,6 +14,7 @@ launcher, but each job in a process of its own, forked from the pool's worker:
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import math
 import multiprocessing
@@ -37,8 +38,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ParallelLauncher(Launcher):
-    def __init__(self, n_jobs: int = -1) -> None:
+    def __init__(self, n_jobs: int = -1, preload: Sequence[str] = ()) -> None:
         self.n_jobs = n_jobs  # jobs at once; -1: one per core
+        self.preload = list(preload)  # modules each worker imports once, so that its forked jobs start with them
         self.config = self.hydra_context = self.task_function = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
@@ -72,7 +74,7 @@ class ParallelLauncher(Launcher):
                 if stopped:
                     return
                 yield delayed(run_job_in_own_process)(
-                    number, overrides, self.hydra_context, self.config, self.task_function, singleton_state
+                    number, overrides, self.hydra_context, self.config, self.task_function, singleton_state, self.preload
                 )
 
         previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
@@ -86,11 +88,13 @@ class ParallelLauncher(Launcher):
         return returns
 
 
-def run_job_in_own_process(number, overrides, hydra_context, config, task_function, singleton_state) -> JobReturn:
+def run_job_in_own_process(number, overrides, hydra_context, config, task_function, singleton_state, preload=()) -> JobReturn:
     """In a pool worker: run one job in a forked child and wait for it. A stop
     signal reaching the worker is passed on to the child once. A child that
     dies without returning gets a result.json saying how it died; the sweep
     gets NaN for it, as for any failed job."""
+    for module in preload:  # imported in the worker once (a no-op after), not in every forked job
+        importlib.import_module(module)
     setup_globals()
     Singleton.set_state(singleton_state)
     job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
