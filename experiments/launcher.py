@@ -31,10 +31,9 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict
 
 from experiments.run_files import record_death
-from experiments.signals import Terminated
+from experiments.signals import STOP_SIGNALS, interrupt_for
 
 log = logging.getLogger(__name__)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ParallelLauncher(Launcher):
@@ -84,7 +83,7 @@ class ParallelLauncher(Launcher):
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if stopped:
-            raise Terminated() if stopped[0] == signal.SIGTERM else KeyboardInterrupt()
+            raise interrupt_for(stopped[0])
         return returns
 
 
