@@ -34,6 +34,7 @@ RULES = {
     "batch_size": Interval(Integral, 1, None),
     "epochs": Interval(Integral, 1, None),
     "patience": Interval(Integral, 0, None),
+    "label_smoothing": Interval(Real, 0, 1, closed="left"),
     "diverge_factor": Optional(Interval(Real, 1, None, closed="neither")),
     "augment.shift": Interval(Integral, 0, 8),
     "augment.flip": Boolean(),

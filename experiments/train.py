@@ -255,6 +255,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 fitted = nn_core.fit(
                     network, data, epochs=cfg.epochs, batch_size=cfg.batch_size, schedule=schedule, rng=rng,
                     optimizer=optimizer, patience=cfg.patience, shift=cfg.augment.shift, flip=cfg.augment.flip,
+                    label_smoothing=cfg.label_smoothing,
                     on_epoch_end=on_epoch_end, progress=progress, on_checkpoint=on_checkpoint,
                     diverge_factor=cfg.diverge_factor,
                 )

@@ -115,23 +115,32 @@ def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, d
     return assemble(weights, activation, dropout, pixel_max)
 
 
-def cross_entropy(logits, y):
+def cross_entropy(logits, y, smoothing=0.0):
     """Mean softmax cross-entropy and its gradient.
 
     logits : (n, k) float; y : (n,) int labels in 0 .. k-1.
+    smoothing : label smoothing, in [0, 1): the target puts 1 - smoothing on the
+        true class and smoothing / k on every class; 0 = the one-hot target.
     Returns loss (scalar, nats per sample) and dloss/dlogits (n, k).
     """
-    n = len(y)
+    n, k = logits.shape
     rows = np.arange(n)
     # Subtracting the row max keeps exp() from overflowing; softmax is unchanged.
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     sum_exp = exp.sum(axis=1, keepdims=True)
+    log_sum_exp = np.log(sum_exp[:, 0])
     # -log softmax(logits)[y] = log(sum(exp(shifted))) - shifted[y]
-    loss = np.mean(np.log(sum_exp[:, 0]) - shifted[rows, y])
-    # d loss / d logits = (softmax - onehot(y)) / n
+    losses = log_sum_exp - shifted[rows, y]
+    if smoothing:
+        # The uniform part of the target: the mean over classes of -log softmax.
+        losses = (1 - smoothing) * losses + smoothing * (log_sum_exp - shifted.mean(axis=1))
+    loss = np.mean(losses)
+    # d loss / d logits = (softmax - target) / n
     dlogits = exp
     dlogits /= sum_exp
-    dlogits[rows, y] -= 1
+    if smoothing:
+        dlogits -= smoothing / k
+    dlogits[rows, y] -= 1 - smoothing
     dlogits /= n
     return float(loss), dlogits

@@ -50,12 +50,14 @@ class FitResult:
     stopped_early: bool = False
 
 
-def train_epoch(network: Network, X, y, *, optimizer, lr, batch_size, rng, augment: Augment | None = None):
+def train_epoch(network: Network, X, y, *, optimizer, lr, batch_size, rng, augment: Augment | None = None,
+                label_smoothing=0.0):
     """One pass over (X, y) in a fresh random order, updating the network's parameters.
 
     X : (n, d) raw pixels (uint8), scaled by 1 / network.pixel_max per batch.
     y : (n,) int labels.
     augment : draws shifted / flipped copies of each batch's images (from X's rows).
+    label_smoothing : of the training targets (see cross_entropy); the loss returned is the smoothed one.
     Returns the mean training loss and accuracy over the epoch's minibatches
     (each measured before its own update, as the weights moved).
     """
@@ -73,7 +75,7 @@ def train_epoch(network: Network, X, y, *, optimizer, lr, batch_size, rng, augme
         X_batch = scale_pixels(images, network.pixel_max, dtype, out=batch_buffer[: len(batch)])
         y_batch = y[batch]
         logits = network.forward(X_batch, train=True, rng=rng)
-        loss, dlogits = cross_entropy(logits, y_batch)
+        loss, dlogits = cross_entropy(logits, y_batch, label_smoothing)
         network.backward(dlogits)
         optimizer.step(layers, lr)
         total_loss += loss * len(batch)
@@ -110,6 +112,7 @@ def fit(
     patience=0,
     shift=0,
     flip=False,
+    label_smoothing=0.0,
     on_epoch_end=None,
     progress: Progress | None = None,
     on_checkpoint=None,
@@ -122,6 +125,8 @@ def fit(
     patience : stop when the validation loss has not improved for this many
         epochs and keep the best epoch's weights; 0 turns early stopping off.
     shift, flip : augment the training images (see nn_core.augment.Augment).
+    label_smoothing : of the training targets, in [0, 1) (see cross_entropy); the
+        validation loss, and so early stopping and the best epoch, stay plain cross-entropy.
     on_epoch_end : called with each epoch's row as soon as it is known:
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
     progress : where to continue from (a resumed run's); updated as epochs finish.
@@ -148,7 +153,7 @@ def fit(
             lr = schedule(epoch)
             train_loss, train_acc = train_epoch(
                 network, data.X_train, data.y_train, optimizer=optimizer, lr=lr,
-                batch_size=batch_size, rng=rng, augment=augment,
+                batch_size=batch_size, rng=rng, augment=augment, label_smoothing=label_smoothing,
             )
             val_loss, val_acc = evaluate(network, data.X_val, data.y_val)
             row = {

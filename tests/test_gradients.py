@@ -10,15 +10,15 @@ from nn_core.network import build_mlp, cross_entropy
 MASK_SEED = 5  # dropout draws the same mask on every forward pass of the check
 
 
-def loss_of(network, X, y):
+def loss_of(network, X, y, smoothing):
     logits = network.forward(X, train=True, rng=np.random.default_rng(MASK_SEED))
-    return cross_entropy(logits, y)[0]
+    return cross_entropy(logits, y, smoothing)[0]
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("dropout, smoothing", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.2)])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("hidden", [[7], [6, 5]])
-def test_every_gradient_matches_finite_differences(activation, hidden, dropout):
+def test_every_gradient_matches_finite_differences(activation, hidden, dropout, smoothing):
     rng = np.random.default_rng(1)
     X = rng.random((8, 5))
     y = rng.integers(0, 4, size=8)
@@ -27,7 +27,7 @@ def test_every_gradient_matches_finite_differences(activation, hidden, dropout):
         layer.params["b"][:] = rng.normal(size=layer.params["b"].shape)
 
     logits = network.forward(X, train=True, rng=np.random.default_rng(MASK_SEED))
-    _, dlogits = cross_entropy(logits, y)
+    _, dlogits = cross_entropy(logits, y, smoothing)
     network.backward(dlogits)
     grads = [{key: g.copy() for key, g in layer.grads.items()} for layer in network.trainable]
 
@@ -38,9 +38,9 @@ def test_every_gradient_matches_finite_differences(activation, hidden, dropout):
             for index in np.ndindex(value.shape):
                 saved = value[index]
                 value[index] = saved + eps
-                plus = loss_of(network, X, y)
+                plus = loss_of(network, X, y, smoothing)
                 value[index] = saved - eps
-                minus = loss_of(network, X, y)
+                minus = loss_of(network, X, y, smoothing)
                 value[index] = saved
                 numeric[index] = (plus - minus) / (2 * eps)
             np.testing.assert_allclose(grad[key], numeric, rtol=1e-5, atol=1e-8, err_msg=key)
@@ -52,6 +52,18 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert np.isfinite(loss) and np.all(np.isfinite(dlogits))
     np.testing.assert_allclose(loss, np.log(3) / 2)
     np.testing.assert_allclose(dlogits.sum(axis=1), 0, atol=1e-12)
+
+
+def test_label_smoothing_is_cross_entropy_against_the_smoothed_target():
+    rng = np.random.default_rng(3)
+    logits, y, smoothing = rng.normal(size=(6, 4)) * 3, np.array([0, 1, 2, 3, 3, 1]), 0.1
+    target = np.full((6, 4), smoothing / 4)
+    target[np.arange(6), y] += 1 - smoothing
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    loss, dlogits = cross_entropy(logits, y, smoothing)
+    np.testing.assert_allclose(loss, -(target * log_softmax).sum(axis=1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(dlogits, (np.exp(log_softmax) - target) / 6, rtol=1e-12)
+    assert cross_entropy(logits, y, 0.0)[0] == cross_entropy(logits, y)[0]  # 0 is the plain loss
 
 
 def test_init_draws_scaled_normal_weights_and_zero_biases():

@@ -65,6 +65,16 @@ def test_dropout_and_augmentation_train_and_leave_evaluation_alone():
     assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(result.network, data.X_val, data.y_val)
 
 
+def test_label_smoothing_trains_and_keeps_validation_loss_plain():
+    data = load_digits_dataset()
+    plain, smoothed = train(data, epochs=8), train(data, epochs=8, label_smoothing=0.2)
+    assert smoothed.history[-1]["val_acc"] > 0.85
+    # The training loss is the smoothed objective: it cannot fall below the target's entropy
+    # (0.87 nats for 0.2 over 10 classes); the validation loss is the plain one, as evaluate says.
+    assert smoothed.history[-1]["train_loss"] > 0.8 > plain.history[-1]["train_loss"]
+    assert smoothed.history[-1]["val_loss"] == nn_core.evaluate(smoothed.network, data.X_val, data.y_val)[0]
+
+
 def test_a_trained_network_carries_its_activation_and_input_scaling(tmp_path):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
