@@ -50,10 +50,10 @@ def load_samples(folder, n, seed=0):
 # Each setup_* prepares a trainer and returns a function that trains one epoch.
 
 
-def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0, checkpoint=False):
+def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0, checkpoint=False, batch_norm=False):
     """An epoch as experiments.train runs it; `checkpoint`: then its checkpoint written, as after every epoch of a run."""
     rng = np.random.default_rng(0)
-    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0, dropout=dropout)
+    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0, dropout=dropout, batch_norm=batch_norm)
     optimizer = nn_core.SGD(network.trainable)
     augment = nn_core.Augment(X, shift=shift) if shift else None
     path = Path(tempfile.mkdtemp()) / "checkpoint.npz"
@@ -129,7 +129,8 @@ def setup_sklearn(X, y, hidden, lr, batch_size):
 
 
 # What each option adds to an nn_core epoch (targets: a checkpoint at most 3%, augmentation 25%).
-OPTIONS = {"augment.shift=2": {"shift": 2}, "dropout=0.2": {"dropout": 0.2}, "checkpoint": {"checkpoint": True}}
+OPTIONS = {"augment.shift=2": {"shift": 2}, "dropout=0.2": {"dropout": 0.2}, "batch_norm=true": {"batch_norm": True},
+           "checkpoint": {"checkpoint": True}}
 TRAINERS = {
     "nn_core": setup_nn_core,
     "floor (matmuls only)": setup_floor,

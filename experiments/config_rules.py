@@ -29,6 +29,7 @@ RULES = {
     "activation": Options(ACTIVATIONS),
     "init": Options(INITS),
     "init_scale": Interval(Real, 0, None, closed="neither"),
+    "batch_norm": Boolean(),
     "dropout": Interval(Real, 0, 1, closed="left"),
     "lr": Interval(Real, 0, None, closed="neither"),
     "batch_size": Interval(Integral, 1, None),

@@ -162,7 +162,7 @@ def build(cfg: DictConfig, data: nn_core.Dataset):
     init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     network = nn_core.build_mlp(
         layer_sizes(cfg, data), init_rng, activation=cfg.activation, init=cfg.init,
-        init_scale=cfg.init_scale, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype).type, pixel_max=data.pixel_max,
+        init_scale=cfg.init_scale, dropout=cfg.dropout, batch_norm=cfg.batch_norm, dtype=np.dtype(cfg.dtype).type, pixel_max=data.pixel_max,
     )
     optimizer = nn_core.make_optimizer(cfg.optimizer.name, network.trainable, **settings(cfg.optimizer))
     schedule = nn_core.make_schedule(cfg.schedule.name, cfg.lr, cfg.epochs, **settings(cfg.schedule))

@@ -8,13 +8,13 @@ from nn_core.checkpoint import load_checkpoint, load_network, read_checkpoint_in
 from nn_core.datasets import DATASETS, Dataset, load_dataset, load_digits_dataset, load_idx_dataset, scale_pixels
 from nn_core.download import DownloadError, download
 from nn_core.idx import DataError, load_idx, load_idx_pair
-from nn_core.layers import ACTIVATIONS, Act, Dense, Dropout
+from nn_core.layers import ACTIVATIONS, Act, BatchNorm, Dense, Dropout
 from nn_core.network import INITS, Network, assemble, build_mlp, cross_entropy
 from nn_core.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, make_optimizer, make_schedule
 from nn_core.training import FitResult, Progress, evaluate, fit, train_epoch
 
 __all__ = [
-    "ACTIVATIONS", "Act", "Adam", "Augment", "DATASETS", "DataError", "Dataset", "Dense", "DownloadError",
+    "ACTIVATIONS", "Act", "Adam", "Augment", "BatchNorm", "DATASETS", "DataError", "Dataset", "Dense", "DownloadError",
     "Dropout", "FitResult", "INITS", "Network", "OPTIMIZERS", "SCHEDULES", "SGD", "assemble", "build_mlp",
     "cross_entropy", "download", "evaluate", "fit", "load_dataset", "load_digits_dataset", "load_idx",
     "load_idx_dataset", "load_idx_pair", "load_network", "load_checkpoint", "read_checkpoint_info",

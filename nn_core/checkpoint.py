@@ -1,8 +1,9 @@
 """Save and load a trained network as a plain, self-describing .npz (no pickle),
 and a training checkpoint: everything needed to continue training exactly.
 
-The network file holds W1, b1, W2, b2, ... and `architecture`, a JSON text with
-the layer sizes, activation, dropout, the input scaling (pixel_max) and anything
+The network file holds W1, b1, W2, b2, ... (with batch norm also gamma1, beta1,
+mean1, var1, ...: Network.arrays) and `architecture`, a JSON text with the
+layer sizes, activation, dropout, batch_norm, the input scaling (pixel_max) and anything
 the caller adds (the data set's name): enough to use the network with no config.
 Both are written to a temporary name and renamed: a reader sees the old file or
 the whole new one, never half of one.
@@ -35,17 +36,10 @@ def _write_npz_atomically(path: Path, arrays: dict) -> None:
         raise
 
 
-def _weight_arrays(network: Network, prefix="") -> dict:
-    arrays = {}
-    for i, layer in enumerate(network.trainable, start=1):
-        arrays[f"{prefix}W{i}"], arrays[f"{prefix}b{i}"] = layer.params["W"], layer.params["b"]
-    return arrays
-
-
 def save_network(path, network: Network, **about) -> None:
     """Write the network to `path` (.npz) atomically: a reader sees the old file or the whole new one."""
     description = {**network.architecture, "pixel_max": network.pixel_max, **about}
-    _write_npz_atomically(Path(path), {"architecture": np.array(json.dumps(description)), **_weight_arrays(network)})
+    _write_npz_atomically(Path(path), {"architecture": np.array(json.dumps(description)), **network.arrays()})
 
 
 def load_network(path) -> tuple[Network, dict]:
@@ -79,7 +73,14 @@ def load_network(path) -> tuple[Network, dict]:
                     f"the sizes {sizes} need ({fan_in}, {fan_out}) and ({fan_out},)"
                 )
             weights.append((W, b))
-    network = assemble(weights, activation, description.get("dropout", 0.0), description.get("pixel_max", 1.0))
+        network = assemble(weights, activation, description.get("dropout", 0.0), description.get("pixel_max", 1.0),
+                           description.get("batch_norm", False))
+        for name, array in network.arrays().items():  # the other layers' arrays (batch norm's), beside W and b
+            if name not in f.files:
+                raise DataError(f"{path}: {name} is missing (the architecture has batch_norm={network.architecture['batch_norm']})")
+            if f[name].shape != array.shape:
+                raise DataError(f"{path}: {name} has shape {f[name].shape}; the sizes {sizes} need {array.shape}")
+            array[...] = f[name]
     return network, description
 
 
@@ -92,9 +93,8 @@ def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator,
         "epochs_without_improvement": progress.epochs_without_improvement,
         "has_best_weights": progress.best_weights is not None, "rng": rng.bit_generator.state, **about,
     }
-    arrays = {**_weight_arrays(network), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
-    for i, weights in enumerate(progress.best_weights or [], start=1):
-        arrays[f"best.W{i}"], arrays[f"best.b{i}"] = weights["W"], weights["b"]
+    arrays = {**network.arrays(), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
+    arrays.update({f"best.{name}": value for name, value in (progress.best_weights or {}).items()})
     _write_npz_atomically(Path(path), {"progress": np.array(json.dumps(scalars)), **arrays})
 
 
@@ -109,12 +109,12 @@ def load_checkpoint(path, network: Network, optimizer, rng: np.random.Generator)
     place (the network and optimiser built as for the run) and return its Progress."""
     with np.load(path, allow_pickle=False) as f:
         info = json.loads(str(f["progress"]))
-        for i, layer in enumerate(network.trainable, start=1):
-            layer.params["W"][...], layer.params["b"][...] = f[f"W{i}"], f[f"b{i}"]
+        for name, array in network.arrays().items():
+            array[...] = f[name]
         optimizer.restore({k.removeprefix("optimizer."): f[k] for k in f.files if k.startswith("optimizer.")})
         best = None
         if info["has_best_weights"]:
-            best = [{"W": f[f"best.W{i}"], "b": f[f"best.b{i}"]} for i in range(1, len(network.trainable) + 1)]
+            best = {name: f[f"best.{name}"] for name in network.arrays()}
     rng.bit_generator.state = info["rng"]
     return Progress(info["epoch"], info["start_val_loss"], info["best_val_loss"], info["best_epoch"],
                     info["epochs_without_improvement"], best)

@@ -3,7 +3,9 @@
 A layer's `forward(x, train, rng)` returns its output and keeps what its
 backward pass will need; `backward(delta)` takes dloss/d(output) and returns
 dloss/d(input), filling `grads` (shaped like `params`) on the way. A layer
-with nothing to learn has empty `params`. A new layer type is one class here.
+with nothing to learn has empty `params`; arrays a layer keeps but does not
+learn by gradient (batch norm's running statistics) are its `state`, saved
+with the weights. A new layer type is one class here.
 """
 
 from __future__ import annotations
@@ -108,4 +110,50 @@ class Dropout:
     def backward(self, delta):
         if self.mask is not None:
             delta *= self.mask
+        return delta
+
+
+class BatchNorm:
+    """Batch normalisation (Ioffe & Szegedy, 2015) of each unit over the batch:
+    x (n, units) -> gamma * (x - mean) / sqrt(var + eps) + beta.
+
+    In training, mean and var are the batch's own (var without Bessel's
+    correction) and the running averages `state` move toward them by `momentum`
+    (the running var with Bessel's correction), as torch.nn.BatchNorm1d does;
+    in evaluation the running averages are used, so one image is scored alone.
+    gamma and beta are learned and not weight-decayed.
+    """
+
+    decayed = ()
+
+    def __init__(self, units: int, dtype=np.float32, momentum: float = 0.1, eps: float = 1e-5):
+        self.params = {"gamma": np.ones(units, dtype), "beta": np.zeros(units, dtype)}
+        self.grads = {key: np.empty_like(value) for key, value in self.params.items()}
+        self.state = {"mean": np.zeros(units, dtype), "var": np.ones(units, dtype)}
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, x, train=False, rng=None):
+        if train:
+            mean, var = x.mean(axis=0), x.var(axis=0)
+            n = len(x)
+            self.state["mean"] += self.momentum * (mean - self.state["mean"])
+            self.state["var"] += self.momentum * (var * (n / max(n - 1, 1)) - self.state["var"])
+        else:
+            mean, var = self.state["mean"], self.state["var"]
+        self.inv_std = 1 / np.sqrt(var + self.eps)
+        self.x_hat = (x - mean) * self.inv_std  # kept for the backward pass
+        out = self.x_hat * self.params["gamma"]
+        out += self.params["beta"]
+        return out
+
+    def backward(self, delta):
+        n = len(delta)
+        gamma, grads = self.params["gamma"], self.grads
+        np.sum(delta * self.x_hat, axis=0, out=grads["gamma"])
+        np.sum(delta, axis=0, out=grads["beta"])
+        # The batch's mean and var depend on every row, hence the two terms besides delta:
+        # dx = gamma / std * (delta - mean(delta) - x_hat * mean(delta * x_hat)).
+        delta -= grads["beta"] / n
+        delta -= self.x_hat * (grads["gamma"] / n)
+        delta *= gamma * self.inv_std
         return delta

@@ -1,6 +1,6 @@
 """A multilayer perceptron: a list of layers, its loss, and its forward and backward pass.
 
-    images (n, d) -> scale to [0, 1] -> [Dense, activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
+    images (n, d) -> scale to [0, 1] -> [Dense, (BatchNorm), activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
 
 The network carries what it needs to be used after training (the input
 scaling and its layers' settings), so `predict` and `evaluate` cannot
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nn_core.datasets import scale_pixels
-from nn_core.layers import Act, Dense, Dropout
+from nn_core.layers import Act, BatchNorm, Dense, Dropout
 
 # Standard deviation of each weight, before init_scale multiplies it. A new
 # scheme is one entry here: the config rules read this.
@@ -24,7 +24,7 @@ INITS = {
 
 
 class Network:
-    """layers : [Dense, Act, (Dropout,) ..., Dense], applied in order.
+    """layers : [Dense, (BatchNorm,) Act, (Dropout,) ..., Dense], applied in order.
     pixel_max : raw pixel value that scales to 1.0 (255 for MNIST).
     architecture : what `build_mlp` was given (saved with the weights)."""
 
@@ -37,6 +37,18 @@ class Network:
     def trainable(self) -> list:
         """The layers with parameters, in order: what an optimiser updates."""
         return [layer for layer in self.layers if layer.params]
+
+    def arrays(self) -> dict:
+        """Every array the trained network is made of, by name: each Dense layer's
+        W1, b1, W2, ..., and the arrays of the layers that follow it numbered
+        alike (gamma1, beta1, mean1, var1 of a BatchNorm after the first Dense).
+        The live arrays, not copies: what is saved, restored and kept as best."""
+        arrays, number = {}, 0
+        for layer in self.layers:
+            number += isinstance(layer, Dense)
+            for key, value in {**layer.params, **getattr(layer, "state", {})}.items():
+                arrays[f"{key}{number}"] = value
+        return arrays
 
     @property
     def dtype(self):
@@ -81,23 +93,26 @@ class Network:
         return self.forward(self.scale(images)).argmax(axis=1)
 
 
-def assemble(weights, activation="sigmoid", dropout=0.0, pixel_max=1.0) -> Network:
+def assemble(weights, activation="sigmoid", dropout=0.0, pixel_max=1.0, batch_norm=False) -> Network:
     """A multilayer perceptron from its weights: [(W1, b1), ..., (WL, bL)],
     W: (fan_in, fan_out), b: (fan_out,). Every layer but the last is followed by
-    the activation, then by Dropout(dropout) when dropout > 0."""
+    a fresh BatchNorm when batch_norm is true, the activation, then by
+    Dropout(dropout) when dropout > 0."""
     layers = []
     for i, (W, b) in enumerate(weights):
         layers.append(Dense(W, b, input_grad=i > 0))
         if i < len(weights) - 1:
+            if batch_norm:  # b is then redundant (the batch mean is subtracted) but harmless
+                layers.append(BatchNorm(W.shape[1], W.dtype))
             layers.append(Act(activation))
             if dropout:
                 layers.append(Dropout(dropout))
     sizes = [weights[0][0].shape[0], *(W.shape[1] for W, _ in weights)]
-    return Network(layers, pixel_max, {"sizes": sizes, "activation": activation, "dropout": dropout})
+    return Network(layers, pixel_max, {"sizes": sizes, "activation": activation, "dropout": dropout, "batch_norm": batch_norm})
 
 
 def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, dropout=0.0,
-              dtype=np.float32, pixel_max=1.0) -> Network:
+              dtype=np.float32, pixel_max=1.0, batch_norm=False) -> Network:
     """A multilayer perceptron with random weights and zero biases.
 
     sizes : [n_inputs, hidden_1, ..., n_classes], e.g. [784, 128, 10].
@@ -105,6 +120,7 @@ def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, d
     init : W ~ Normal(0, std^2) with std = init_scale * INITS[init](fan_in, fan_out):
         "normal" 1/sqrt(fan_in) (LeCun), "xavier" sqrt(2/(fan_in+fan_out)), "he" sqrt(2/fan_in).
     dropout : probability of zeroing each hidden unit in training; 0 = no Dropout layers.
+    batch_norm : normalise each hidden layer's pre-activations over the batch (BatchNorm).
     """
     std_of = INITS[init]
     weights = [
@@ -112,7 +128,7 @@ def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, d
          np.zeros(fan_out, dtype=dtype))
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
     ]
-    return assemble(weights, activation, dropout, pixel_max)
+    return assemble(weights, activation, dropout, pixel_max, batch_norm)
 
 
 def cross_entropy(logits, y, smoothing=0.0):

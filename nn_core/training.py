@@ -27,7 +27,7 @@ class Progress:
     best_val_loss: float = math.inf
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
-    best_weights: list | None = None  # with patience: the best epoch's parameters
+    best_weights: dict | None = None  # with patience: the best epoch's arrays, named as Network.arrays()
 
 
 @dataclass
@@ -94,10 +94,6 @@ def evaluate(network: Network, X, y):
         total_loss += loss * len(y_chunk)
         correct += int((logits.argmax(axis=1) == y_chunk).sum())
     return total_loss / len(y), correct / len(y)
-
-
-def _weights(network):
-    return [{key: value.copy() for key, value in layer.params.items()} for layer in network.trainable]
 
 
 def fit(
@@ -176,7 +172,7 @@ def fit(
                 state.best_val_loss, state.best_epoch = val_loss, epoch + 1
                 state.epochs_without_improvement = 0
                 if patience:
-                    state.best_weights = _weights(network)
+                    state.best_weights = {name: array.copy() for name, array in network.arrays().items()}
             else:
                 state.epochs_without_improvement += 1
             if on_checkpoint:
@@ -185,8 +181,8 @@ def fit(
                 result.stopped_early = True
                 break
     if patience and state.best_weights is not None:
-        for layer, weights in zip(network.trainable, state.best_weights):
-            layer.params.update({key: value.copy() for key, value in weights.items()})
+        for name, array in network.arrays().items():
+            array[...] = state.best_weights[name]
     result.best_epoch = state.best_epoch
     result.weights_epoch = state.best_epoch if patience else state.epoch + (1 if result.diverged else 0)
     return result

@@ -23,7 +23,7 @@ def softsign(z, out=None):
 def test_a_new_activation_is_one_entry(monkeypatch, tmp_path):
     monkeypatch.setitem(ACTIVATIONS, "softsign", Activation(softsign, lambda a: (1 - np.abs(a)) ** 2))
     assert "softsign" in str(RULES["activation"])  # named in every error message about activation
-    test_gradients.test_every_gradient_matches_finite_differences("softsign", [6, 5], dropout=0.3, smoothing=0.1)
+    test_gradients.test_every_gradient_matches_finite_differences("softsign", [6, 5], dropout=0.3, smoothing=0.1, batch_norm=True)
     cfg = composed("data=digits", "epochs=3", "activation=softsign")
     check_config(cfg)
     result = train(cfg, tmp_path)

@@ -15,16 +15,19 @@ def loss_of(network, X, y, smoothing):
     return cross_entropy(logits, y, smoothing)[0]
 
 
-@pytest.mark.parametrize("dropout, smoothing", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.2)])
+@pytest.mark.parametrize("dropout, smoothing, batch_norm", [
+    (0.0, 0.0, False), (0.3, 0.0, False), (0.0, 0.2, False), (0.0, 0.0, True), (0.3, 0.0, True)])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("hidden", [[7], [6, 5]])
-def test_every_gradient_matches_finite_differences(activation, hidden, dropout, smoothing):
+def test_every_gradient_matches_finite_differences(activation, hidden, dropout, smoothing, batch_norm):
     rng = np.random.default_rng(1)
     X = rng.random((8, 5))
     y = rng.integers(0, 4, size=8)
-    network = build_mlp([5, *hidden, 4], rng, activation=activation, init_scale=1.5, dropout=dropout, dtype=np.float64)
-    for layer in network.trainable:  # non-zero biases so their gradients are exercised too
-        layer.params["b"][:] = rng.normal(size=layer.params["b"].shape)
+    network = build_mlp([5, *hidden, 4], rng, activation=activation, init_scale=1.5, dropout=dropout, dtype=np.float64,
+                        batch_norm=batch_norm)
+    for layer in network.trainable:  # biases (and batch norm's gamma, beta) away from their start, so all are exercised
+        for key in set(layer.params) - {"W"}:
+            layer.params[key][:] = rng.normal(size=layer.params[key].shape)
 
     logits = network.forward(X, train=True, rng=np.random.default_rng(MASK_SEED))
     _, dlogits = cross_entropy(logits, y, smoothing)

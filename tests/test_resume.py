@@ -14,7 +14,10 @@ import pytest
 from conftest import run_cli
 from nn_core import load_network
 
-RUN = ["data=mnist_sample", "hidden=16", "epochs=25", "optimizer=adam", "lr=0.003", "dropout=0.1", "augment.shift=1"]
+# Every kind of state a run carries: optimiser moments, dropout and shift draws, batch norm's
+# running averages, early stopping's best weights.
+RUN = ["data=mnist_sample", "hidden=16", "epochs=25", "optimizer=adam", "lr=0.003", "dropout=0.1", "augment.shift=1",
+       "batch_norm=true", "patience=10"]
 
 
 def metrics(run_dir):
@@ -24,7 +27,7 @@ def metrics(run_dir):
 
 def weights(run_dir):
     network, _ = load_network(run_dir / "model.npz")
-    return [layer.params[k] for layer in network.trainable for k in ("W", "b")]
+    return list(network.arrays().values())
 
 
 def start_and_stop(cwd, args, run_dir, signum, after_rows=4):
