@@ -262,18 +262,21 @@ def wall_time(command, repeat=3) -> float:
     return statistics.median(times)
 
 
-def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8) -> pd.DataFrame:
-    """The same 8 equal jobs (seeds 0-7), run one after another and by the default launcher, one job per core."""
+def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8, rounds=1) -> pd.DataFrame:
+    """The same 8 equal jobs (seeds 0-7), run one after another and by the default launcher,
+    one job per core; the two take turns `rounds` times and each keeps its median wall time."""
     seeds = "seed=" + ",".join(map(str, range(jobs)))
     common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
-    rows = []
     launchers = {"sequential (hydra/launcher=basic)": ["hydra/launcher=basic"], "parallel, one job per core (default)": []}
-    for i, (name, launcher) in enumerate(launchers.items()):
-        start = time.perf_counter()
-        subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={workdir / f'sweep{i}'}"), capture_output=True, check=True)
-        rows.append({"sweep": name, "jobs": jobs, "wall_s": time.perf_counter() - start})
-        print(f"  {name}: {rows[-1]['wall_s']:.1f} s", file=sys.stderr)
-    table = pd.DataFrame(rows)
+    walls = {name: [] for name in launchers}
+    for round_ in range(rounds):
+        for i, (name, launcher) in enumerate(launchers.items()):
+            start = time.perf_counter()
+            sweep_dir = workdir / f"sweep{round_}_{i}"
+            subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={sweep_dir}"), capture_output=True, check=True)
+            walls[name].append(time.perf_counter() - start)
+            print(f"  {name}: {walls[name][-1]:.1f} s", file=sys.stderr)
+    table = pd.DataFrame([{"sweep": name, "jobs": jobs, "wall_s": statistics.median(w)} for name, w in walls.items()])
     table["vs_sequential"] = table["wall_s"] / table["wall_s"].iloc[0]
     return table
 
@@ -291,6 +294,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
     parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs the default launcher (one job per core)")
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each sweep job (default 10)")
+    parser.add_argument("--sweep-rounds", type=int, default=3, help="times the two sweeps take turns; medians are shown (default 3)")
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)
 
@@ -328,8 +332,8 @@ def main(argv=None) -> int:
                 print(f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
                       f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s")
             if args.sweep:
-                print(f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each):")
-                print(sweep_timing(folder, tmp, args.sweep_epochs).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
+                print(f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each), median of {args.sweep_rounds} turns:")
+                print(sweep_timing(folder, tmp, args.sweep_epochs, rounds=args.sweep_rounds).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
     return 0
 
 
