@@ -48,7 +48,7 @@ def uninterrupted(tmp_path_factory):
     return cwd / "run"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_stopped_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, signum):
     run_dir = tmp_path / "run"
     start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signum)

@@ -130,6 +130,7 @@ def test_a_sweep_directory_is_never_reused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == before
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher(tmp_path):
     run_cli("experiments.train", "-m", "hydra/launcher=submitit_local", "data=digits", "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0)
     (sweep,) = sweep_dirs(tmp_path)
@@ -145,6 +146,7 @@ def test_slurm_launcher_config_composes():
     assert cfg.hydra.launcher.partition == "cpu" and cfg.hydra.launcher.cpus_per_task == 2
 
 
+@pytest.mark.slow
 def test_optuna_search_maximises_the_returned_objective(tmp_path):
     proc = run_cli(
         "experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.n_trials=3",
