@@ -148,7 +148,8 @@ def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     copies = 2 + optimizer_state_copies(cfg) + (1 if cfg.patience else 0)  # weights, gradients, state, best
     rows = cfg.batch_size + nn_core.training.EVAL_CHUNK
-    needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + 3 * rows * sum(sizes))
+    per_unit = 5 if cfg.batch_norm else 3  # activation copies a row keeps per unit; batch norm keeps x_hat and its output
+    needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + per_unit * rows * sum(sizes))
     available = available_memory()
     if needed > 0.9 * available:
         raise ConfigError(
