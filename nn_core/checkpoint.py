@@ -73,10 +73,13 @@ def load_network(path) -> tuple[Network, dict]:
                     f"the sizes {sizes} need ({fan_in}, {fan_out}) and ({fan_out},)"
                 )
             weights.append((W, b))
+        checked = {f"{key}{i}" for i in range(1, len(weights) + 1) for key in "Wb"}  # read above
         network = assemble(weights, activation, description.get("dropout", 0.0), description.get("pixel_max", 1.0),
                            description.get("batch_norm", False))
-        for name, array in network.arrays().items():  # the other layers' arrays (batch norm's), beside W and b
-            if name not in f.files:
+        for name, array in network.arrays().items():
+            if name in checked:
+                continue
+            if name not in f.files:  # the other layers' arrays (batch norm's)
                 raise DataError(f"{path}: {name} is missing (the architecture has batch_norm={network.architecture['batch_norm']})")
             if f[name].shape != array.shape:
                 raise DataError(f"{path}: {name} has shape {f[name].shape}; the sizes {sizes} need {array.shape}")
