@@ -225,8 +225,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     job = job_prefix()
 
     def on_epoch_end(row):
-        history.append(row)
-        files.append_epoch(row)
+        with signals_held():  # into metrics.csv and result.json's count together, never one without the other
+            files.append_epoch(row)
+            history.append(row)
         log.info(job + format_epoch(row, cfg.epochs))
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
 
