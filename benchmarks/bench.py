@@ -53,7 +53,7 @@ def load_samples(folder, n, seed=0):
 def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0, checkpoint=False, batch_norm=False):
     """An epoch as experiments.train runs it; `checkpoint`: then its checkpoint written, as after every epoch of a run."""
     rng = np.random.default_rng(0)
-    network = nn_core.build_mlp([X.shape[1], hidden, N_CLASSES], rng, pixel_max=255.0, dropout=dropout, batch_norm=batch_norm)
+    network = nn_core.build_mlp(nn_core.Architecture([X.shape[1], hidden, N_CLASSES], pixel_max=255.0, dropout=dropout, batch_norm=batch_norm), rng)
     optimizer = nn_core.SGD(network.trainable)
     augment = nn_core.Augment(X, shift=shift) if shift else None
     path = Path(tempfile.mkdtemp()) / "checkpoint.npz"

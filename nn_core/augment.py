@@ -13,6 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def square_side(n_pixels: int) -> int | None:
+    """The side of a square image of n_pixels pixels (28 for 784), or None when n_pixels is not a square."""
+    side = int(round(np.sqrt(n_pixels)))
+    return side if side * side == n_pixels else None
+
+
 class Augment:
     """images : (n, side * side) raw pixels of square images.
     shift : largest shift in pixels, each direction drawn uniformly from -shift .. shift.
@@ -20,8 +26,8 @@ class Augment:
 
     def __init__(self, images: np.ndarray, shift: int = 0, flip: bool = False):
         self.shift, self.flip = shift, flip
-        side = int(round(np.sqrt(images.shape[1])))
-        if side * side != images.shape[1]:
+        side = square_side(images.shape[1])
+        if side is None:
             raise ValueError(f"augmentation needs square images; {images.shape[1]} pixels is not a square")
         padded = np.pad(images.reshape(-1, side, side), ((0, 0), (shift, shift), (shift, shift)))
         # windows[i, y, x] is the side x side view of padded image i starting at row y, column x.

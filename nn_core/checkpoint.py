@@ -12,34 +12,24 @@ the whole new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
+from nn_core.files import write_atomically
 from nn_core.idx import DataError
 from nn_core.layers import ACTIVATIONS
-from nn_core.network import Network, assemble
+from nn_core.network import Architecture, Network, assemble
 from nn_core.training import Progress
 
 
-def _write_npz_atomically(path: Path, arrays: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a signal or a full disk mid-write: the old file stays, the partial one goes
-        tmp.unlink(missing_ok=True)
-        raise
+def _write_npz_atomically(path, arrays: dict) -> None:
+    write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def save_network(path, network: Network, **about) -> None:
     """Write the network to `path` (.npz) atomically: a reader sees the old file or the whole new one."""
-    description = {**network.architecture, "pixel_max": network.pixel_max, **about}
-    _write_npz_atomically(Path(path), {"architecture": np.array(json.dumps(description)), **network.arrays()})
+    description = {**network.architecture.describe(), **about}
+    _write_npz_atomically(path, {"architecture": np.array(json.dumps(description)), **network.arrays()})
 
 
 def load_network(path) -> tuple[Network, dict]:
@@ -74,13 +64,12 @@ def load_network(path) -> tuple[Network, dict]:
                 )
             weights.append((W, b))
         checked = {f"{key}{i}" for i in range(1, len(weights) + 1) for key in "Wb"}  # read above
-        network = assemble(weights, activation, description.get("dropout", 0.0), description.get("pixel_max", 1.0),
-                           description.get("batch_norm", False))
+        network = assemble(weights, Architecture.from_description(description))
         for name, array in network.arrays().items():
             if name in checked:
                 continue
             if name not in f.files:  # the other layers' arrays (batch norm's)
-                raise DataError(f"{path}: {name} is missing (the architecture has batch_norm={network.architecture['batch_norm']})")
+                raise DataError(f"{path}: {name} is missing (the architecture has batch_norm={network.architecture.batch_norm})")
             if f[name].shape != array.shape:
                 raise DataError(f"{path}: {name} has shape {f[name].shape}; the sizes {sizes} need {array.shape}")
             array[...] = f[name]
@@ -98,7 +87,7 @@ def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator,
     }
     arrays = {**network.arrays(), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
     arrays.update({f"best.{name}": value for name, value in (progress.best_weights or {}).items()})
-    _write_npz_atomically(Path(path), {"progress": np.array(json.dumps(scalars)), **arrays})
+    _write_npz_atomically(path, {"progress": np.array(json.dumps(scalars)), **arrays})
 
 
 def read_checkpoint_info(path) -> dict:

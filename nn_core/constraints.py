@@ -12,9 +12,7 @@ Each constraint answers `allows(value)`, says in words what it allows
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Callable
 
 
 def _is_int(v) -> bool:
@@ -150,25 +148,3 @@ class CountOrFraction:
 
     def invalid(self):
         return 1.5
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A setting of a registry entry: its default, what it allows and what it means."""
-
-    default: object
-    allowed: object  # one of the constraints above
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A registry entry (an optimiser, a schedule): what to build and the settings
-    it takes, which become its config group's keys (optimizer.momentum)."""
-
-    build: Callable
-    settings: dict = field(default_factory=dict)  # name -> Setting
-    doc: str = ""
-
-    def defaults(self) -> dict:
-        return {name: setting.default for name, setting in self.settings.items()}

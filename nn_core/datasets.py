@@ -1,7 +1,7 @@
 """Data sets as train / validation / test splits of raw pixels and labels.
 
 Images stay uint8 in memory (a quarter of float32's footprint); the trainer
-scales each minibatch to float in [0, 1] as it uses it (see `scale_pixels`).
+scales each minibatch to float in [0, 1] as it uses it (see nn_core.network.scale_pixels).
 """
 
 from __future__ import annotations
@@ -122,11 +122,6 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return self.X_train.shape[1]
-
-
-def scale_pixels(X: np.ndarray, pixel_max: float, dtype=np.float32, out=None) -> np.ndarray:
-    """(n, d) raw pixels -> (n, d) `dtype` in [0, 1], written into `out` if given."""
-    return np.multiply(X, dtype(1.0 / pixel_max), dtype=dtype, out=out)
 
 
 def default_data_root(name: str) -> Path:
@@ -265,7 +260,6 @@ class DatasetSpec:
 
     load: Callable[..., Dataset]
     options: tuple[str, ...]
-    description: str
     # Finds (or downloads) the files without reading them; raises DataNotFound.
     locate: Callable[..., object] | None = None
 
@@ -276,18 +270,17 @@ _IDX_OPTIONS = ("root", "val_size", "split_seed", "mirrors")
 # A new data set is one entry here and one YAML file; the config rules read this.
 DATASETS = {
     "mnist": DatasetSpec(
-        load_mnist, (*_IDX_OPTIONS, "fallback"), "MNIST, 60,000 + 10,000 digits (downloaded)",
+        load_mnist, (*_IDX_OPTIONS, "fallback"),  # MNIST, 60,000 + 10,000 digits (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(MNIST, root, mirrors),
     ),
     "mnist_sample": DatasetSpec(
-        lambda **o: load_idx_dataset(SAMPLE, **o), ("val_size", "split_seed"),
-        "the 10,000 + 10,000 real MNIST digits shipped with the package",
+        lambda **o: load_idx_dataset(SAMPLE, **o), ("val_size", "split_seed"),  # the 10,000 + 10,000 real digits shipped here
     ),
     "fashion_mnist": DatasetSpec(
-        lambda **o: load_idx_dataset(FASHION_MNIST, **o), _IDX_OPTIONS, "Fashion-MNIST, 60,000 + 10,000 (downloaded)",
+        lambda **o: load_idx_dataset(FASHION_MNIST, **o), _IDX_OPTIONS,  # Fashion-MNIST, 60,000 + 10,000 (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(FASHION_MNIST, root, mirrors),
     ),
-    "digits": DatasetSpec(load_digits_dataset, ("test_size", "val_size", "split_seed"), "scikit-learn's 1,797 8x8 digits"),
+    "digits": DatasetSpec(load_digits_dataset, ("test_size", "val_size", "split_seed")),  # scikit-learn's 1,797 8x8 digits
 }
 
 

@@ -5,7 +5,10 @@ backward pass will need; `backward(delta)` takes dloss/d(output) and returns
 dloss/d(input), filling `grads` (shaped like `params`) on the way. A layer
 with nothing to learn has empty `params`; arrays a layer keeps but does not
 learn by gradient (batch norm's running statistics) are its `state`, saved
-with the weights. A new layer type is one class here.
+with the weights. Each layer also says how many arrays of its output's shape
+it keeps or allocates in a training step (`kept_per_unit`), which the memory
+estimate sums. A new layer type is one class here, and its switch in
+nn_core.network.Architecture.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 
-class Activation(NamedTuple):
+class ActivationFunction(NamedTuple):
     # forward(z, out) may write into `out`, which may be z itself.
     forward: Callable[..., np.ndarray]
     # Derivative written in terms of the activation's *output* a = forward(z),
@@ -41,9 +44,9 @@ def relu(z, out=None):
 # The hidden-layer activations by name. A new one is one entry: the config
 # rules, the CLI and the gradient check all read this.
 ACTIVATIONS = {
-    "sigmoid": Activation(sigmoid, lambda a: a * (1 - a)),
-    "tanh": Activation(lambda z, out=None: np.tanh(z, out=out), lambda a: 1 - a * a),
-    "relu": Activation(relu, lambda a: (a > 0).astype(a.dtype)),
+    "sigmoid": ActivationFunction(sigmoid, lambda a: a * (1 - a)),
+    "tanh": ActivationFunction(lambda z, out=None: np.tanh(z, out=out), lambda a: 1 - a * a),
+    "relu": ActivationFunction(relu, lambda a: (a > 0).astype(a.dtype)),
 }
 
 
@@ -51,6 +54,7 @@ class Dense:
     """x (n, fan_in) -> x @ W + b (n, fan_out). W: (fan_in, fan_out), b: (fan_out,)."""
 
     decayed = ("W",)  # weight decay applies to the weights, not the bias
+    kept_per_unit = 2  # its output z, and the gradient arriving for it
 
     def __init__(self, W: np.ndarray, b: np.ndarray, input_grad: bool = True):
         self.params = {"W": W, "b": b}
@@ -71,10 +75,11 @@ class Dense:
         return delta @ self.params["W"].T if self.input_grad else None
 
 
-class Act:
+class Activation:
     """An element-wise activation from ACTIVATIONS, applied in place."""
 
     params: dict = {}
+    kept_per_unit = 1  # the derivative; the output overwrites its input
 
     def __init__(self, name: str):
         self.name = name
@@ -94,6 +99,7 @@ class Dropout:
     the rest scaled by 1 / (1 - p), so evaluation needs no change (it is off there)."""
 
     params: dict = {}
+    kept_per_unit = 2  # the mask and the masked output
 
     def __init__(self, p: float):
         self.p = p
@@ -125,6 +131,7 @@ class BatchNorm:
     """
 
     decayed = ()
+    kept_per_unit = 3  # x_hat, the output, and delta * x_hat in the backward pass
 
     def __init__(self, units: int, dtype=np.float32, momentum: float = 0.1, eps: float = 1e-5):
         self.params = {"gamma": np.ones(units, dtype), "beta": np.zeros(units, dtype)}

@@ -1,18 +1,20 @@
-"""A multilayer perceptron: a list of layers, its loss, and its forward and backward pass.
+"""A multilayer perceptron: what it is (Architecture), its layers, its loss,
+and its forward and backward pass.
 
     images (n, d) -> scale to [0, 1] -> [Dense, (BatchNorm), activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
 
-The network carries what it needs to be used after training (the input
-scaling and its layers' settings), so `predict` and `evaluate` cannot
-disagree with how it was trained.
+The network carries its Architecture, input scaling included, so `predict` and
+`evaluate` cannot disagree with how it was trained, and building, saving,
+loading, checkpoints and the memory estimate all read the one description.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+
 import numpy as np
 
-from nn_core.datasets import scale_pixels
-from nn_core.layers import Act, BatchNorm, Dense, Dropout
+from nn_core.layers import Activation, BatchNorm, Dense, Dropout
 
 # Standard deviation of each weight, before init_scale multiplies it. A new
 # scheme is one entry here: the config rules read this.
@@ -23,15 +25,85 @@ INITS = {
 }
 
 
-class Network:
-    """layers : [Dense, (BatchNorm,) Act, (Dropout,) ..., Dense], applied in order.
-    pixel_max : raw pixel value that scales to 1.0 (255 for MNIST).
-    architecture : what `build_mlp` was given (saved with the weights)."""
+def scale_pixels(X: np.ndarray, pixel_max: float, dtype=np.float32, out=None) -> np.ndarray:
+    """(n, d) raw pixels -> (n, d) `dtype` in [0, 1], written into `out` if given."""
+    return np.multiply(X, dtype(1.0 / pixel_max), dtype=dtype, out=out)
 
-    def __init__(self, layers: list, pixel_max: float = 1.0, architecture: dict | None = None):
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a network is apart from its weights: enough to build it, save and
+    load it, and estimate its memory before allocating any of it.
+
+    sizes : [n_inputs, hidden_1, ..., n_classes], e.g. (784, 128, 10).
+    activation : the hidden layers' activation, a name from nn_core.layers.ACTIVATIONS.
+    dropout : probability of zeroing each hidden unit in training; 0 = no Dropout layers.
+    batch_norm : normalise each hidden layer's pre-activations over the batch (BatchNorm).
+    pixel_max : the raw pixel value that scales to 1.0 (255 for MNIST, 16 for scikit-learn's digits).
+
+    A new layer type with a switch is a field here and a line in hidden_block.
+    """
+
+    sizes: tuple
+    activation: str = "sigmoid"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    pixel_max: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
+
+    def hidden_block(self, units: int, dtype=np.float32) -> list:
+        """The layers that follow each hidden Dense layer of `units` outputs, in order."""
+        block = []
+        if self.batch_norm:  # the Dense bias before it is then redundant (the batch mean is subtracted), but harmless
+            block.append(BatchNorm(units, dtype))
+        block.append(Activation(self.activation))
+        if self.dropout:
+            block.append(Dropout(self.dropout))
+        return block
+
+    def hidden_blocks(self, dtype=np.float32) -> list[list]:
+        """One hidden_block per hidden layer (cheap: no weight matrices)."""
+        return [self.hidden_block(units, dtype) for units in self.sizes[1:-1]]
+
+    def n_parameters(self) -> int:
+        """Every number the network is made of: the Dense layers' weights and biases,
+        and the other layers' params and state (batch norm's gamma, beta, mean, var)."""
+        dense = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]))
+        other = sum(a.size for block in self.hidden_blocks() for layer in block
+                    for a in (*layer.params.values(), *getattr(layer, "state", {}).values()))
+        return dense + other
+
+    def units_kept_per_row(self) -> int:
+        """Numbers a training step keeps per row of its batch: the scaled input, and
+        each layer's `kept_per_unit` arrays of its output's width."""
+        kept = self.sizes[0] + sum(Dense.kept_per_unit * units for units in self.sizes[1:])
+        for units, block in zip(self.sizes[1:-1], self.hidden_blocks()):
+            kept += sum(type(layer).kept_per_unit * units for layer in block)
+        return kept
+
+    def describe(self) -> dict:
+        """As plain JSON values, for a saved network's file."""
+        return {**asdict(self), "sizes": list(self.sizes)}
+
+    @classmethod
+    def from_description(cls, description: dict) -> "Architecture":
+        """From what describe() wrote (other keys ignored; a switch a file predates takes its default)."""
+        return cls(**{f.name: description[f.name] for f in fields(cls) if f.name in description})
+
+
+class Network:
+    """layers : [Dense, (BatchNorm,) Activation, (Dropout,) ..., Dense], applied in order.
+    architecture : what the layers were built from (assemble), input scaling included."""
+
+    def __init__(self, layers: list, architecture: Architecture):
         self.layers = layers
-        self.pixel_max = pixel_max
-        self.architecture = architecture or {}
+        self.architecture = architecture
+
+    @property
+    def pixel_max(self) -> float:
+        return self.architecture.pixel_max
 
     @property
     def trainable(self) -> list:
@@ -93,42 +165,33 @@ class Network:
         return self.forward(self.scale(images)).argmax(axis=1)
 
 
-def assemble(weights, activation="sigmoid", dropout=0.0, pixel_max=1.0, batch_norm=False) -> Network:
+def assemble(weights, architecture: Architecture) -> Network:
     """A multilayer perceptron from its weights: [(W1, b1), ..., (WL, bL)],
-    W: (fan_in, fan_out), b: (fan_out,). Every layer but the last is followed by
-    a fresh BatchNorm when batch_norm is true, the activation, then by
-    Dropout(dropout) when dropout > 0."""
+    W: (fan_in, fan_out), b: (fan_out,). Every Dense layer but the last is
+    followed by the architecture's hidden_block (fresh batch norm statistics)."""
     layers = []
     for i, (W, b) in enumerate(weights):
         layers.append(Dense(W, b, input_grad=i > 0))
         if i < len(weights) - 1:
-            if batch_norm:  # b is then redundant (the batch mean is subtracted) but harmless
-                layers.append(BatchNorm(W.shape[1], W.dtype))
-            layers.append(Act(activation))
-            if dropout:
-                layers.append(Dropout(dropout))
-    sizes = [weights[0][0].shape[0], *(W.shape[1] for W, _ in weights)]
-    return Network(layers, pixel_max, {"sizes": sizes, "activation": activation, "dropout": dropout, "batch_norm": batch_norm})
+            layers += architecture.hidden_block(W.shape[1], W.dtype)
+    return Network(layers, architecture)
 
 
-def build_mlp(sizes, rng, activation="sigmoid", init="normal", init_scale=1.0, dropout=0.0,
-              dtype=np.float32, pixel_max=1.0, batch_norm=False) -> Network:
+def build_mlp(architecture: Architecture, rng, init="normal", init_scale=1.0, dtype=np.float32) -> Network:
     """A multilayer perceptron with random weights and zero biases.
 
-    sizes : [n_inputs, hidden_1, ..., n_classes], e.g. [784, 128, 10].
     rng : np.random.Generator for the weights.
     init : W ~ Normal(0, std^2) with std = init_scale * INITS[init](fan_in, fan_out):
         "normal" 1/sqrt(fan_in) (LeCun), "xavier" sqrt(2/(fan_in+fan_out)), "he" sqrt(2/fan_in).
-    dropout : probability of zeroing each hidden unit in training; 0 = no Dropout layers.
-    batch_norm : normalise each hidden layer's pre-activations over the batch (BatchNorm).
     """
     std_of = INITS[init]
+    sizes = architecture.sizes
     weights = [
         (rng.normal(0.0, init_scale * std_of(fan_in, fan_out), size=(fan_in, fan_out)).astype(dtype),
          np.zeros(fan_out, dtype=dtype))
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
     ]
-    return assemble(weights, activation, dropout, pixel_max, batch_norm)
+    return assemble(weights, architecture)
 
 
 def cross_entropy(logits, y, smoothing=0.0):

@@ -23,7 +23,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from nn_core.constraints import Choice, Interval, Setting
+from nn_core.constraints import Interval
+from nn_core.registry import RegistryEntry, Setting
 
 
 def _zeros_like(layers):
@@ -144,13 +145,13 @@ _WEIGHT_DECAY = Setting(0.0, Interval(Real, 0, None, closed="left"), "L2 penalty
 _MOMENTUM = Setting(0.9, Interval(Real, 0, 1, closed="left"), "velocity v <- momentum * v + gradient")
 
 OPTIMIZERS = {
-    "sgd": Choice(SGD, {"weight_decay": _WEIGHT_DECAY}, "plain minibatch SGD"),
-    "momentum": Choice(SGD, {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY}, "SGD with momentum"),
-    "nesterov": Choice(
+    "sgd": RegistryEntry(SGD, {"weight_decay": _WEIGHT_DECAY}, "plain minibatch SGD"),
+    "momentum": RegistryEntry(SGD, {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY}, "SGD with momentum"),
+    "nesterov": RegistryEntry(
         functools.partial(SGD, nesterov=True), {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY},
         "SGD with Nesterov momentum",
     ),
-    "adam": Choice(
+    "adam": RegistryEntry(
         Adam,
         {
             "beta1": Setting(0.9, Interval(Real, 0, 1, closed="left"), "decay of the first-moment estimate"),
@@ -195,8 +196,8 @@ def cosine(epoch, lr, epochs):
 
 # Learning rate for a 0-based epoch, given the base lr and the number of epochs.
 SCHEDULES = {
-    "constant": Choice(constant, {}, "lr throughout"),
-    "step": Choice(
+    "constant": RegistryEntry(constant, {}, "lr throughout"),
+    "step": RegistryEntry(
         step,
         {
             "step_size": Setting(10, Interval(Integral, 1, None), "epochs between decays"),
@@ -204,7 +205,7 @@ SCHEDULES = {
         },
         "lr * gamma ** (epoch // step_size)",
     ),
-    "cosine": Choice(cosine, {}, "lr * (1 + cos(pi * epoch / epochs)) / 2, from lr down towards 0"),
+    "cosine": RegistryEntry(cosine, {}, "lr * (1 + cos(pi * epoch / epochs)) / 2, from lr down towards 0"),
 }
 
 

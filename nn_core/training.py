@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nn_core.augment import Augment
-from nn_core.datasets import Dataset, scale_pixels
-from nn_core.network import Network, cross_entropy
+from nn_core.datasets import Dataset
+from nn_core.network import Network, cross_entropy, scale_pixels
 from nn_core.optim import SGD
 
 EVAL_CHUNK = 4096  # rows scored at once: bounds memory, not results
@@ -28,6 +28,33 @@ class Progress:
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
     best_weights: dict | None = None  # with patience: the best epoch's arrays, named as Network.arrays()
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How `fit` trains, besides the optimiser and schedule. A new training option
+    is a field here; experiments.run.task fills every field from the config key of
+    the same name (or the one it maps it to).
+
+    epochs : passes over the training set.
+    batch_size : samples per SGD step.
+    patience : stop when the validation loss has not improved for this many
+        epochs and keep the best epoch's weights; 0 turns early stopping off.
+    shift, flip : augment the training images (see nn_core.augment.Augment).
+    label_smoothing : of the training targets, in [0, 1) (see cross_entropy); the
+        validation loss, and so early stopping and the best epoch, stay plain cross-entropy.
+    diverge_factor : a training or validation loss above this multiple of the
+        untrained network's validation loss counts as divergence, as does one
+        that is NaN or infinite (a loss can explode and stay finite); None = only the latter.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    patience: int = 0
+    shift: int = 0
+    flip: bool = False
+    label_smoothing: float = 0.0
+    diverge_factor: float | None = 10.0
 
 
 @dataclass
@@ -99,57 +126,45 @@ def evaluate(network: Network, X, y):
 def fit(
     network: Network,
     data: Dataset,
+    options: TrainingOptions,
     *,
-    epochs,
-    batch_size,
     schedule,
     rng,
     optimizer=None,
-    patience=0,
-    shift=0,
-    flip=False,
-    label_smoothing=0.0,
-    on_epoch_end=None,
     progress: Progress | None = None,
+    on_epoch_end=None,
     on_checkpoint=None,
-    diverge_factor: float | None = 10.0,
 ) -> FitResult:
-    """Train on data.X_train, scoring data.X_val after every epoch.
+    """Train on data.X_train as `options` say, scoring data.X_val after every epoch.
 
     schedule : epoch (0-based) -> learning rate; see nn_core.optim.make_schedule.
+    rng : np.random.Generator for shuffling, dropout masks and augmentation.
     optimizer : anything with step(layers, lr); plain SGD by default.
-    patience : stop when the validation loss has not improved for this many
-        epochs and keep the best epoch's weights; 0 turns early stopping off.
-    shift, flip : augment the training images (see nn_core.augment.Augment).
-    label_smoothing : of the training targets, in [0, 1) (see cross_entropy); the
-        validation loss, and so early stopping and the best epoch, stay plain cross-entropy.
+    progress : where to continue from (a resumed run's); updated as epochs finish.
     on_epoch_end : called with each epoch's row as soon as it is known:
         {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}.
-    progress : where to continue from (a resumed run's); updated as epochs finish.
     on_checkpoint : called with `progress` after each finished epoch, to save it.
-    diverge_factor : a training or validation loss above this multiple of the
-        untrained network's validation loss counts as divergence, as does one
-        that is NaN or infinite (a loss can explode and stay finite); None = only the latter.
 
     A diverging loss ends training (result.diverged).
     The network's parameters are updated as training goes, so after a
     KeyboardInterrupt they hold the weights as they were.
     """
     optimizer = optimizer or SGD(network.trainable)
-    augment = Augment(data.X_train, shift, flip) if (shift or flip) else None
+    epochs, patience = options.epochs, options.patience
+    augment = Augment(data.X_train, options.shift, options.flip) if (options.shift or options.flip) else None
     result = FitResult(network=network)
     state = progress or Progress()
     # Overflow in a diverging run is expected and reported as status, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if state.start_val_loss is None:
             state.start_val_loss = evaluate(network, data.X_val, data.y_val)[0]
-        limit = diverge_factor * state.start_val_loss if diverge_factor else math.inf
+        limit = options.diverge_factor * state.start_val_loss if options.diverge_factor else math.inf
         for epoch in range(state.epoch, epochs):
             start = time.perf_counter()
             lr = schedule(epoch)
             train_loss, train_acc = train_epoch(
                 network, data.X_train, data.y_train, optimizer=optimizer, lr=lr,
-                batch_size=batch_size, rng=rng, augment=augment, label_smoothing=label_smoothing,
+                batch_size=options.batch_size, rng=rng, augment=augment, label_smoothing=options.label_smoothing,
             )
             val_loss, val_acc = evaluate(network, data.X_val, data.y_val)
             row = {

@@ -1,99 +1,14 @@
-"""Shared fixtures: small IDX data sets written on the fly, a local HTTP
-mirror on 127.0.0.1, and a helper that runs the real CLI in a subprocess."""
+"""Fixtures: a small IDX folder, and local HTTP mirrors (helpers.py has the rest)."""
 
 from __future__ import annotations
 
-import http.server
-import os
-import subprocess
-import sys
-import threading
-from pathlib import Path
-
-import numpy as np
 import pytest
-
-import experiments.config_groups  # noqa: F401  (the optimizer and schedule groups, for in-process compose)
-from nn_core.datasets import IDX_FILES, sample_folder
-from nn_core.idx import save_idx
-
-REPO = Path(__file__).resolve().parents[1]
-# The real MNIST digits installed with the package: 10,000 training, 10,000 test.
-MNIST_SAMPLE = sample_folder()
-
-
-def write_idx_folder(folder: Path, n_train=60, n_test=20, seed=0) -> Path:
-    """Four IDX gz files of random 28x28 'digits' with every class present."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = []
-    for n in (n_train, n_test):
-        arrays.append(rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-        arrays.append((np.arange(n) % 10).astype(np.uint8))
-    for name, array in zip(IDX_FILES, arrays):
-        save_idx(folder / name, array)
-    return folder
+from helpers import Mirror, write_idx_folder
 
 
 @pytest.fixture
 def idx_folder(tmp_path):
     return write_idx_folder(tmp_path / "idx")
-
-
-class Mirror:
-    """A local HTTP server; `files[name] = bytes` serves them, `broken[name] = n`
-    sends the full Content-Length but closes after n bytes, `stall[name] = n`
-    sends n bytes and then waits (up to 30 s) before closing, `trickle[name] = s`
-    sends one byte every s seconds (for at most 30 s)."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.broken: dict[str, int] = {}
-        self.stall: dict[str, int] = {}
-        self.trickle: dict[str, float] = {}
-        self.release = threading.Event()
-        self.requests: list[str] = []
-        mirror = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                mirror.requests.append(self.path)
-                if name not in mirror.files:
-                    self.send_error(404)
-                    return
-                body = mirror.files[name]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if name in mirror.trickle:
-                    for i in range(len(body)):
-                        if mirror.release.wait(timeout=mirror.trickle[name]):
-                            return
-                        self.wfile.write(body[i : i + 1])
-                        self.wfile.flush()
-                    return
-                if name in mirror.stall:
-                    self.wfile.write(body[: mirror.stall[name]])
-                    self.wfile.flush()
-                    mirror.release.wait(timeout=30)
-                    return
-                self.wfile.write(body[: mirror.broken.get(name, len(body))])
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/data/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -108,21 +23,3 @@ def second_mirror():
     m = Mirror()
     yield m
     m.close()
-
-
-def run_cli(module: str, *args: str, cwd: Path, timeout=300, env=None, check=None) -> subprocess.CompletedProcess:
-    """Run `python -m module args` as a user would; returns the finished process."""
-    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env,
-    )
-    if check is not None and proc.returncode != check:
-        raise AssertionError(f"exit {proc.returncode}, expected {check}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
-def single_run_dir(cwd: Path) -> Path:
-    runs = [p for p in (cwd / "runs").iterdir() if p.is_dir() and p.name != "multirun"]
-    assert len(runs) == 1, runs
-    return runs[0]

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import nn_core
-from nn_core import BatchNorm, build_mlp, cross_entropy, load_digits_dataset, make_schedule
+from nn_core import (
+    Architecture,
+    BatchNorm,
+    TrainingOptions,
+    build_mlp,
+    cross_entropy,
+    load_digits_dataset,
+    make_schedule,
+)
 
 
 def test_training_normalises_over_the_batch_and_evaluation_uses_the_running_averages():
@@ -26,7 +34,7 @@ def test_a_network_with_batch_norm_agrees_with_pytorch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     X, y = rng.random((16, 6)), rng.integers(0, 3, size=16)
-    network = build_mlp([6, 5, 3], rng, activation="relu", dtype=np.float64, batch_norm=True)
+    network = build_mlp(Architecture([6, 5, 3], activation="relu", batch_norm=True), rng, dtype=np.float64)
     dense1, norm, _, dense2 = network.layers
     norm.params["gamma"][:], norm.params["beta"][:] = rng.normal(size=5), rng.normal(size=5)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.ReLU(), torch.nn.Linear(5, 3)).double()
@@ -54,8 +62,8 @@ def test_a_network_with_batch_norm_agrees_with_pytorch():
 def test_a_saved_network_keeps_its_running_averages(tmp_path):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
-    network = build_mlp([64, 32, 10], rng, activation="relu", init="he", pixel_max=data.pixel_max, batch_norm=True)
-    nn_core.fit(network, data, epochs=3, batch_size=32, schedule=make_schedule("constant", 0.1, 3), rng=rng)
+    network = build_mlp(Architecture([64, 32, 10], activation="relu", pixel_max=data.pixel_max, batch_norm=True), rng, init="he")
+    nn_core.fit(network, data, TrainingOptions(epochs=3), schedule=make_schedule("constant", 0.1, 3), rng=rng)
     assert network.layers[1].state["var"].std() > 0  # the running averages moved
     nn_core.save_network(tmp_path / "model.npz", network)
     loaded, about = nn_core.load_network(tmp_path / "model.npz")

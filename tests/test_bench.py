@@ -1,8 +1,7 @@
 """The benchmark entry point runs and reports every figure (its timings are not asserted)."""
 
 import pytest
-
-from conftest import MNIST_SAMPLE, run_cli
+from helpers import MNIST_SAMPLE, run_cli
 
 
 @pytest.mark.slow

@@ -5,10 +5,9 @@ run where the exit code and what the user sees are the point.
 """
 
 import pytest
+from helpers import composed, run_cli
 
-from conftest import run_cli
-from experiments.config_rules import ConfigError, check_config
-from test_configs import composed
+from experiments.run.config_rules import ConfigError, check_config
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,10 @@
 """Every shipped config composes and passes the config rules (no training)."""
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import CONF, composed
 from omegaconf import OmegaConf
 
-from conftest import REPO
-from experiments.config_rules import ConfigError, check_config
-
-CONF = REPO / "conf"
-
-
-def composed(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+from experiments.run.config_rules import ConfigError, check_config
 
 
 @pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml")))
@@ -44,8 +36,8 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_help_lists_every_key_with_its_meaning_and_rule():
-    from experiments.config_groups import keys_help
-    from experiments.config_rules import GROUPS, RULES
+    from experiments.run.config_groups import keys_help
+    from experiments.run.config_rules import GROUPS, RULES
 
     text = keys_help()
     lines = text.splitlines()
@@ -61,7 +53,7 @@ def test_help_lists_every_key_with_its_meaning_and_rule():
 
 
 def test_help_through_the_cli(tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     out = run_cli("experiments.train", "--help", cwd=tmp_path, check=0).stdout
     assert "optimizer.momentum velocity" in out and "allowed: a finite number > 0" in out and "== This config ==" in out

@@ -5,12 +5,13 @@ import hashlib
 
 import numpy as np
 import pytest
+from helpers import write_idx_folder
 
 import nn_core.datasets as datasets
-from nn_core.datasets import IDX_FILES, IdxSource, load_digits_dataset, load_idx_dataset, scale_pixels
+from nn_core.datasets import IDX_FILES, IdxSource, load_digits_dataset, load_idx_dataset
 from nn_core.idx import DataError
+from nn_core.network import scale_pixels
 
-from conftest import write_idx_folder
 
 def fake_source(folder, system_dirs=()):
     """An IdxSource whose published MD5s are those of the files in `folder`."""

@@ -5,15 +5,16 @@ from numbers import Real
 
 import numpy as np
 import pytest
+from helpers import assert_gradients_match_finite_differences, composed
 
-import experiments.config_groups as config_groups
-from experiments.config_rules import RULES, ConfigError, check_config
-from experiments.train import train
-from nn_core.constraints import Choice, Interval, Setting
-from nn_core.layers import ACTIVATIONS, Activation
+import experiments.run.config_groups as config_groups
+from experiments.run.config_rules import RULES, ConfigError, check_config
+from experiments.run.task import train
+from nn_core.constraints import Interval
+from nn_core.layers import ACTIVATIONS, ActivationFunction
+from nn_core.network import Architecture
 from nn_core.optim import OPTIMIZERS, SGD
-from test_configs import composed
-import test_gradients
+from nn_core.registry import RegistryEntry, Setting
 
 
 def softsign(z, out=None):
@@ -21,9 +22,9 @@ def softsign(z, out=None):
 
 
 def test_a_new_activation_is_one_entry(monkeypatch, tmp_path):
-    monkeypatch.setitem(ACTIVATIONS, "softsign", Activation(softsign, lambda a: (1 - np.abs(a)) ** 2))
+    monkeypatch.setitem(ACTIVATIONS, "softsign", ActivationFunction(softsign, lambda a: (1 - np.abs(a)) ** 2))
     assert "softsign" in str(RULES["activation"])  # named in every error message about activation
-    test_gradients.test_every_gradient_matches_finite_differences("softsign", [6, 5], dropout=0.3, smoothing=0.1, batch_norm=True)
+    assert_gradients_match_finite_differences(Architecture([5, 6, 5, 4], "softsign", dropout=0.3, batch_norm=True), smoothing=0.1)
     cfg = composed("data=digits", "epochs=3", "activation=softsign")
     check_config(cfg)
     result = train(cfg, tmp_path)
@@ -46,8 +47,8 @@ class ClippedSGD(SGD):
 
 def test_an_optimizer_with_a_new_setting_is_one_entry(monkeypatch, tmp_path):
     clip = Setting(1.0, Interval(Real, 0, None, closed="neither"), "largest gradient entry")
-    monkeypatch.setitem(OPTIMIZERS, "clipped_sgd", Choice(ClippedSGD, {"clip": clip, "weight_decay": OPTIMIZERS["sgd"].settings["weight_decay"]}))
-    config_groups.register()  # what importing experiments.config_groups does for the entries in the code
+    monkeypatch.setitem(OPTIMIZERS, "clipped_sgd", RegistryEntry(ClippedSGD, {"clip": clip, "weight_decay": OPTIMIZERS["sgd"].settings["weight_decay"]}))
+    config_groups.register()  # what importing experiments.run.config_groups does for the entries in the code
     cfg = composed("data=digits", "epochs=3", "optimizer=clipped_sgd", "optimizer.clip=0.01")
     check_config(cfg)
     with pytest.raises(ConfigError, match=r"optimizer.clip=-1 is not allowed: must be a finite number > 0"):

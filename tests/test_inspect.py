@@ -7,11 +7,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 import nn_core
-from conftest import run_cli
-from experiments import inspect
 from experiments.compare import main as compare_main
+from experiments.results import inspection
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def best_run(sweep_dir):
 
 def test_inspect_writes_its_figures_and_agrees_with_the_run(sweep, tmp_path):
     run, results = best_run(sweep)
-    numbers = inspect.inspect_run(run, tmp_path)
+    numbers = inspection.inspect_run(run, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"confusion.png", "mistakes.png", "first_layer.png", "per_class.csv"}
     assert numbers["confusion"].sum() == 10000 and numbers["test_accuracy"] == pytest.approx(results[run]["test_acc"])
     assert numbers["per_class"]["test_samples"].tolist() == np.bincount(nn_core.load_dataset("mnist_sample").y_test).tolist()

@@ -5,10 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from helpers import MNIST_SAMPLE, run_cli, single_run_dir
 
 import nn_core
-from conftest import MNIST_SAMPLE, run_cli, single_run_dir
-from experiments.compare import load_runs, main as compare_main
+from experiments.compare import main as compare_main
+from experiments.results.runs import load_runs
 from nn_core.datasets import IDX_FILES, load_dataset
 
 

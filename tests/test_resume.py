@@ -1,6 +1,5 @@
 """resume=true: a run or a sweep killed or interrupted mid-way ends exactly as if it had never stopped."""
 
-import csv
 import json
 import os
 import signal
@@ -10,24 +9,12 @@ import time
 
 import numpy as np
 import pytest
-
-from conftest import run_cli
-from nn_core import load_network
+from helpers import metrics, run_cli, weights
 
 # Every kind of state a run carries: optimiser moments, dropout and shift draws, batch norm's
 # running averages, early stopping's best weights.
 RUN = ["data=mnist_sample", "hidden=16", "epochs=25", "optimizer=adam", "lr=0.003", "dropout=0.1", "augment.shift=1",
        "batch_norm=true", "patience=10"]
-
-
-def metrics(run_dir):
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(f)]
-
-
-def weights(run_dir):
-    network, _ = load_network(run_dir / "model.npz")
-    return list(network.arrays().values())
 
 
 def start_and_stop(cwd, args, run_dir, signum, after_rows=4):

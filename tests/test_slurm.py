@@ -9,9 +9,7 @@ import time
 
 import numpy as np
 import pytest
-
-from conftest import run_cli
-from test_resume import metrics, weights
+from helpers import metrics, run_cli, weights
 
 
 def slurm_missing() -> str | None:

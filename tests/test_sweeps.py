@@ -7,15 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import REPO, run_cli
 from hydra import compose, initialize_config_dir
 
-from conftest import REPO, run_cli
-from experiments.compare import load_history, load_runs, main as compare_main
+from experiments.compare import main as compare_main
+from experiments.results.runs import load_history, load_runs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -296,7 +296,7 @@ def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
 def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best():
     from scipy import stats
 
-    from experiments.compare import summarize
+    from experiments.results.runs import summarize
 
     acc = {("0.1", 64): [0.90, 0.91, 0.92], ("0.1", 32): [0.905, 0.915, 0.91], ("1", 64): [0.50, 0.52, 0.51]}
     rows = [

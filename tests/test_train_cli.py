@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli, single_run_dir
 
-from conftest import run_cli, single_run_dir
 from nn_core import load_network
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
@@ -205,7 +205,7 @@ def test_fashion_mnist_preset_reaches_90_5_percent(tmp_path):
 
 
 def test_history_keeps_each_epochs_scheduled_lr(tmp_path):
-    from experiments.compare import load_history
+    from experiments.results.runs import load_history
 
     run_cli("experiments.train", "data=digits", "epochs=4", "schedule=cosine", "lr=0.2", cwd=tmp_path, check=0)
     history = load_history(tmp_path / "runs")
@@ -311,7 +311,7 @@ def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp
 
 def test_a_signal_during_the_final_save_waits_for_the_files(tmp_path):
     """Ctrl-C or SIGTERM while the run's files are written is honoured only once they are whole."""
-    from experiments.signals import Terminated, signals_held
+    from experiments.run.signals import Terminated, signals_held
 
     usual = signal.getsignal(signal.SIGINT)  # default_int_handler; SIG_IGN where pytest was started with `&`
     for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
@@ -329,10 +329,11 @@ def test_a_signal_during_the_final_save_waits_for_the_files(tmp_path):
 def test_an_early_ctrl_c_that_goes_astray_still_ends_the_run_as_interrupted(tmp_path, monkeypatch, how):
     """Seen at start-up: Ctrl-C inside a library's broad `except` vanished (the run trained on), and
     inside a compiled module's import it came out as 'ImportError: initialization failed'."""
+    from helpers import composed
+
     import nn_core
-    from experiments import signals
-    from experiments.train import train
-    from test_configs import composed
+    from experiments.run import signals
+    from experiments.run.task import train
 
     load = nn_core.load_dataset
 

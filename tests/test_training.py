@@ -4,13 +4,21 @@ import numpy as np
 import pytest
 
 import nn_core
-from nn_core import build_mlp, fit, load_digits_dataset, make_optimizer, make_schedule
+from nn_core import (
+    Architecture,
+    TrainingOptions,
+    build_mlp,
+    fit,
+    load_digits_dataset,
+    make_optimizer,
+    make_schedule,
+)
 
 
 def train(data, epochs=5, seed=0, lr=0.5, dtype=np.float32, dropout=0.0, **options):
     rng = np.random.default_rng(seed)
-    network = build_mlp([data.n_features, 32, 10], rng, dtype=dtype, dropout=dropout, pixel_max=data.pixel_max)
-    return fit(network, data, epochs=epochs, batch_size=32, schedule=make_schedule("constant", lr, epochs), rng=rng, **options)
+    network = build_mlp(Architecture([data.n_features, 32, 10], dropout=dropout, pixel_max=data.pixel_max), rng, dtype=dtype)
+    return fit(network, data, TrainingOptions(epochs=epochs, **options), schedule=make_schedule("constant", lr, epochs), rng=rng)
 
 
 def test_loss_falls_and_accuracy_rises_on_digits():
@@ -51,8 +59,8 @@ def test_divergence_is_reported_not_raised():
 def test_every_optimizer_and_activation_learns(optimizer, lr, activation):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
-    network = build_mlp([64, 32, 16, 10], rng, activation=activation, init="he", pixel_max=data.pixel_max)
-    result = fit(network, data, epochs=15, batch_size=32, rng=rng, schedule=make_schedule("cosine", lr, 15),
+    network = build_mlp(Architecture([64, 32, 16, 10], activation=activation, pixel_max=data.pixel_max), rng, init="he")
+    result = fit(network, data, TrainingOptions(epochs=15), rng=rng, schedule=make_schedule("cosine", lr, 15),
                  optimizer=make_optimizer(optimizer, network.trainable))
     assert result.history[-1]["val_acc"] > 0.85, (optimizer, activation, result.history[-1])
 
@@ -78,8 +86,8 @@ def test_label_smoothing_trains_and_keeps_validation_loss_plain():
 def test_a_trained_network_carries_its_activation_and_input_scaling(tmp_path):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
-    network = build_mlp([64, 32, 10], rng, activation="relu", init="he", pixel_max=data.pixel_max)
-    fit(network, data, epochs=5, batch_size=32, rng=rng, schedule=make_schedule("constant", 0.1, 5))
+    network = build_mlp(Architecture([64, 32, 10], activation="relu", pixel_max=data.pixel_max), rng, init="he")
+    fit(network, data, TrainingOptions(epochs=5), rng=rng, schedule=make_schedule("constant", 0.1, 5))
     _, accuracy = nn_core.evaluate(network, data.X_test, data.y_test)
     # Raw integer pixels are scaled by the network itself; so are float images in [0, 1].
     assert np.mean(network.predict(data.X_test) == data.y_test) == accuracy
@@ -127,7 +135,7 @@ def test_a_network_file_that_does_not_fit_together_is_refused_naming_the_layer(t
     import json
 
     rng = np.random.default_rng(0)
-    network = build_mlp([6, 5, 3], rng)
+    network = build_mlp(Architecture([6, 5, 3]), rng)
     nn_core.save_network(tmp_path / "good.npz", network)
     with np.load(tmp_path / "good.npz") as f:
         arrays = dict(f)
@@ -150,9 +158,9 @@ def test_a_finite_explosion_is_divergence_unless_told_otherwise():
 
     def exploding(diverge_factor):
         rng = np.random.default_rng(0)
-        network = build_mlp([64, 32, 10], rng, init_scale=100, pixel_max=data.pixel_max)
-        return fit(network, data, epochs=3, batch_size=32, schedule=make_schedule("constant", 1e6, 3), rng=rng,
-                   diverge_factor=diverge_factor)
+        network = build_mlp(Architecture([64, 32, 10], pixel_max=data.pixel_max), rng, init_scale=100)
+        return fit(network, data, TrainingOptions(epochs=3, diverge_factor=diverge_factor),
+                   schedule=make_schedule("constant", 1e6, 3), rng=rng)
 
     stopped = exploding(10.0)
     assert stopped.diverged and len(stopped.history) == 1 and np.isfinite(stopped.history[0]["val_loss"])

@@ -1,7 +1,7 @@
 """Hydra loads launchers only from the hydra_plugins namespace package: this
-makes experiments.launcher.ParallelLauncher (the code to read) one of them."""
+makes experiments.sweep.launcher.ParallelLauncher (the code to read) one of them."""
 
-from experiments import launcher
+from experiments.sweep import launcher
 
 
 class ParallelLauncher(launcher.ParallelLauncher):

@@ -53,6 +53,15 @@ RULES = {
     "data.fallback": Boolean(),
 }
 
+# Keys that say how a run is carried out, not what it computes, and keys that say
+# where its data is, not what the data is. Read by resume (it may change the first
+# kind, and `epochs`), by compare (runs differing only in these and the seed are
+# one configuration) and by the run folders' names (conf/config.yaml leaves them out).
+HOW_IT_RUNS = ("blas_threads", "save_weights", "resume")
+WHERE_THE_DATA_IS = ("data.root", "data.mirrors", "data.fallback")
+NOT_HYPERPARAMETERS = HOW_IT_RUNS + WHERE_THE_DATA_IS
+RESUMABLE_CHANGES = (*HOW_IT_RUNS, "epochs")  # a resumed run may grow its epochs
+
 # Config groups whose options are registry entries: group -> registry.
 GROUPS = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
@@ -111,3 +120,16 @@ def check_config(cfg: DictConfig) -> None:
                 problems.append(f"{key} does not apply to data={data_name} (its keys: {', '.join(sorted(takes))})")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
+    """Refuse to continue a run with a config other than the one it started with
+    (saved and current: the configs as nested dicts), or with fewer epochs than it has done."""
+    old, new = flatten(saved), flatten(current)
+    differ = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    problems = [f"{k}: the run has {old.get(k)!r}, this resume {new.get(k)!r}" for k in differ]
+    if new["epochs"] < epochs_done:
+        problems.append(f"epochs={new['epochs']} is fewer than the {epochs_done} the run has already finished")
+    if problems:
+        raise ConfigError("cannot resume: the config differs from the run's own (resume with its overrides, or none):\n  "
+                          + "\n  ".join(problems))

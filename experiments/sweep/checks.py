@@ -1,4 +1,6 @@
-"""Hydra callbacks around a sweep (registered in conf/config.yaml)."""
+"""Checks before a sweep starts and its summary at the end (a Hydra callback,
+registered in conf/config.yaml). Refusals are one line and exit 2, before any job
+starts; the checks of one configuration are experiments.run.checks'."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run_files import Status, read_result
-from experiments.signals import sigterm_as_interrupt
+from experiments.run import exits
+from experiments.run.checks import check_data, claim, refuse
+from experiments.run.files import Status
 
 log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
@@ -43,7 +45,7 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     Returns the jobs' configs and one line per bad job, naming it by number and overrides."""
     from hydra import compose
 
-    from experiments.config_rules import ConfigError, check_config
+    from experiments.run.config_rules import ConfigError, check_config
 
     configs, problems = [], []
     for number, overrides in enumerate(grid_jobs(list(config.hydra.overrides.task))):
@@ -56,61 +58,9 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
-def refuse(message: str, *args) -> NoReturn:
-    """A mistake in what was asked: one line and exit 2, before anything starts.
-    (Hydra turns a callback's exceptions into warnings; only an exit stops it.)"""
-    log.error(message, *args)
-    raise SystemExit(2)
-
-
-def check_data(data: dict, sweep: bool) -> None:
-    """Make sure a data set is there (downloading it once for all jobs), or
-    stop the run or sweep with one message before anything starts.
-
-    data : a job's `data` config as a dict, e.g. {"name": "mnist", "root": None, ...}.
-    sweep : say here that the jobs will fall back to the sample (a single run says it as it loads).
-    """
-    import nn_core
-    from nn_core.datasets import DATASETS, DataNotFound
-
-    options = dict(data)
-    spec = DATASETS.get(options.pop("name"))
-    if spec is None or spec.locate is None or (options.get("fallback") and not sweep):
-        return  # nothing to fetch, or a single run that cannot fail for want of data: it looks once, as it loads
-    try:
-        spec.locate(**options)
-    except DataNotFound as error:
-        if not options.get("fallback"):
-            refuse("%s", error)
-        log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
-    except nn_core.DataError as error:
-        refuse("%s", error)
-
-
-# Set once Hydra has composed the config and handed over to a run or sweep: an
-# exit before that is Hydra refusing the command line (see experiments.train.cli).
-hydra_accepted_the_command = False
-
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
-RUN_FILE = ".run.lock"  # a run's claim on its directory
 SWEEP_TAKEN = ("already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
                "default (a new timestamped folder) or name an empty one.")
-RUN_TAKEN = ("already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
-             "default (a new timestamped folder) or name a new one.")
-
-
-def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None:
-    """Take `folder` by creating folder/marker exclusively, before anything else
-    is written there: of two processes racing for one folder exactly one wins,
-    and the other is refused with `taken`."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / marker, "x") as f:
-            f.write(content)
-    except FileExistsError:
-        refuse("%s=%s %s", key, folder, taken)
-    except OSError as error:
-        refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
 
 
 def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
@@ -124,43 +74,17 @@ def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
                sweep_dir, " ".join(launched), " ".join(overrides))
 
 
-def job_config(config: DictConfig) -> DictConfig:
-    """The task's config as the train function sees it: everything but `hydra`."""
-    return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+class SweepChecks(Callback):
+    """Checks a sweep before any job starts (every job's config is valid, the
+    data is there, the folder is new or, for resume=true, the same sweep's),
+    logs each job's end, and ends the sweep with its leaderboard and the jobs
+    that went wrong.
 
-
-class SweepGuard(Callback):
-    """Checks a run or a sweep before anything is written (the config is valid,
-    for a sweep every job's; the data is there; the directory is new), and ends
-    every sweep with its leaderboard and the jobs that went wrong.
-
-    Hydra turns a callback's exceptions into warnings; only an exit stops the run.
+    Hydra turns a callback's exceptions into warnings; only an exit stops the sweep.
     """
 
-    def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        from experiments.config_rules import ConfigError, check_config
-
-        global hydra_accepted_the_command
-        hydra_accepted_the_command = True
-        try:
-            check_config(job_config(config))
-        except ConfigError as error:
-            refuse("%s", error)
-        with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
-            check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
-        run_dir = Path(config.hydra.run.dir)
-        if not config.resume:
-            claim(run_dir, RUN_FILE, "", "hydra.run.dir", RUN_TAKEN)
-            return
-        if not (run_dir / RUN_FILE).is_file():
-            refuse("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
-        if (read_result(run_dir) or {}).get("status") == Status.COMPLETED:
-            log.info("%s: the run has already completed; nothing to resume, nothing changed", run_dir)
-            raise SystemExit(0)
-
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        global hydra_accepted_the_command
-        hydra_accepted_the_command = True
+        exits.accept_command()
         if "optuna" in str(config.hydra.sweeper.get("_target_", "")):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 
@@ -195,7 +119,7 @@ class SweepGuard(Callback):
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from experiments.compare import load_runs, ranking, unsuccessful_runs
+        from experiments.results.runs import load_runs, ranking, unsuccessful_runs
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
@@ -209,4 +133,4 @@ class SweepGuard(Callback):
         for _, r in unsuccessful_runs(runs).iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"].splitlines()[0])
         if (runs["status"] == Status.FAILED).any():
-            raise SystemExit(1)  # the sweep's results are all on disk; the exit code says not all succeeded
+            raise SystemExit(exits.ExitCode.FAILED)  # the sweep's results are all on disk; the exit code says not all succeeded

@@ -31,8 +31,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict
 
-from experiments.run_files import record_death
-from experiments.signals import STOP_SIGNALS, interrupt_for
+from experiments.run.files import record_death
+from experiments.run.signals import STOP_SIGNALS, interrupt_for
 
 log = logging.getLogger(__name__)
 

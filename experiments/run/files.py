@@ -5,7 +5,8 @@
     model.npz       the trained network (nn_core.save_network), written atomically
     result.json     written last, atomically: status and final numbers
 
-RunFiles is their one owner: train writes through it, compare reads what it wrote.
+RunFiles is their one writer; read_result and read_epochs are their readers,
+which experiments.results.runs builds its tables on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 from pathlib import Path
 
 import nn_core
+from nn_core.files import write_atomically
 
 METRICS_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 
@@ -39,13 +41,37 @@ class Status(str, enum.Enum):
         return self.value
 
 
+RESULT_FILE = "result.json"
+ALREADY_COMPLETED = "%s: the run has already completed; nothing to resume, nothing changed"
+
+
+def load_result(run_dir: Path) -> dict:
+    """A run's result.json as written. Raises FileNotFoundError when it has none
+    (yet), ValueError (naming the reason) when it is unreadable or not a JSON object."""
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+        raise ValueError(str(error)) from None
+    if not isinstance(result, dict):
+        raise ValueError("not a JSON object")
+    return result
+
+
 def read_result(run_dir: Path) -> dict | None:
     """A run's result.json as written, or None when it has none (yet) or it is unreadable."""
     try:
-        result = json.loads((Path(run_dir) / "result.json").read_text())
+        return load_result(run_dir)
     except (OSError, ValueError):
         return None
-    return result if isinstance(result, dict) else None
+
+
+def completed_result(run_dir: Path) -> dict | None:
+    """The run's result.json if it says the run completed: then there is nothing to resume."""
+    result = read_result(run_dir)
+    return result if result and result.get("status") == Status.COMPLETED else None
 
 
 class WriteError(OSError):
@@ -59,13 +85,10 @@ def _csv_line(row: dict) -> bytes:
 
 
 def write_aside(path: Path, content: bytes) -> None:
-    """Write a whole file under a temporary name and rename it: readers see it complete or not at all."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write a whole file atomically (nn_core.files): readers see it complete or not at all."""
     try:
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: f.write(content))
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
 
 
@@ -101,7 +124,7 @@ def record_death(run_dir: Path, reason: str, since: float) -> None:
     older than `since` (a time.time()) is from an earlier launch and is replaced.
     """
     run_dir = Path(run_dir)
-    result_file = run_dir / "result.json"
+    result_file = run_dir / RESULT_FILE
     if result_file.is_file() and result_file.stat().st_mtime >= since:
         return  # the run had its last word before it died
     try:
@@ -180,4 +203,4 @@ class RunFiles:
     def finish(self, result: dict) -> None:
         """Close metrics.csv and write result.json, the run's last word."""
         os.close(self._fd)
-        write_aside(self.dir / "result.json", result_json(result))
+        write_aside(self.dir / RESULT_FILE, result_json(result))

@@ -4,7 +4,8 @@ Each registry entry becomes one option of its group, holding its name and its
 settings' defaults, so `optimizer=adam optimizer.beta1=0.8` works and a setting
 the chosen option does not take is refused by Hydra. Imported before any config
 is composed (experiments.train, and the tests that compose in-process).
-Also registers the resolver that `--help` uses to list every key.
+Also registers the resolvers that conf/config.yaml uses: `keys_help` (--help lists
+every key) and `not_hyperparameters` (left out of run folders' names).
 """
 
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from experiments.config_rules import GROUPS
+from experiments.run.config_rules import GROUPS, NOT_HYPERPARAMETERS
 
 
 def register() -> None:
@@ -46,9 +47,9 @@ def _comments(path: Path) -> dict:
 def keys_help() -> str:
     """Every key: its meaning (the config files' comments, the registries' docs)
     and what it allows (the config rules): one source for each, printed by --help."""
-    from experiments.config_rules import RULES
+    from experiments.run.config_rules import RULES
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
+    conf = Path(__file__).resolve().parents[2] / "conf"
     meanings = _comments(conf / "config.yaml")
     meanings["data.name"] = "the data set, chosen as a config group: data=NAME"
     for data_file in sorted((conf / "data").glob("*.yaml"), key=lambda f: f.stem != "mnist"):  # mnist's words first
@@ -66,3 +67,4 @@ def keys_help() -> str:
 
 
 OmegaConf.register_new_resolver("keys_help", keys_help, replace=True)
+OmegaConf.register_new_resolver("not_hyperparameters", lambda *more: [*NOT_HYPERPARAMETERS, *more], replace=True)

@@ -1,0 +1,102 @@
+"""Figures of runs: learning curves per configuration (mean over seeds with a
+band), and a heatmap for a grid over two hyperparameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, varying_hyperparameters
+
+
+def run_label(row, varying) -> str:
+    return ", ".join(f"{k}={row[k]}" for k in varying) or Path(row["run"]).name
+
+
+LEGEND_MAX = 12  # configurations named in a legend; more are drawn but left unnamed
+
+
+def _draw_curves(axes, curves: pd.DataFrame, highlighted) -> None:
+    """One line per configuration label in `curves` on the accuracy and loss axes:
+    the mean over seeds with a min-max band; labels not in `highlighted` faint and grey."""
+    for label, group in curves.groupby("label", sort=True):
+        shown = label in highlighted
+        for ax, metric in zip(axes, ("val_acc", "val_loss")):
+            by_epoch = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            style = {"marker": ".", "label": label} if shown else {"color": "0.75", "linewidth": 0.8, "zorder": 0}
+            (line,) = ax.plot(by_epoch.index, by_epoch["mean"], **style)
+            if shown and group["run"].nunique() > 1:
+                ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=line.get_color(), alpha=0.2)
+
+
+def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None, facet: str | None = None) -> None:
+    """Validation accuracy and loss against epoch, one line per configuration
+    (the mean over its seeds, with a band from the lowest to the highest seed),
+    labelled by the hyperparameters that vary; for a grid over exactly two
+    hyperparameters, a heatmap of best validation accuracy (seed means).
+
+    top : draw only the N best configurations (by mean best_val_acc) in colour, the rest faint.
+    facet : one row of plots per value of this hyperparameter (no heatmap then).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    varying = varying_hyperparameters(runs)
+    configuration = [c for c in varying if c not in NOT_A_CONFIGURATION and c != facet]
+    labels = {r["run"]: run_label(r, configuration) for _, r in runs.iterrows()}
+    curves = history.assign(label=history["run"].map(labels))
+    order = (runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
+             .groupby("label")["score"].mean().sort_values(ascending=False).index.tolist())
+    highlighted = set(order[:top] if top else order)
+    grid = None if facet else _grid(runs, varying)
+    panels = sorted(runs[facet].dropna().unique().tolist(), key=str) if facet else [None]
+    columns = 3 if grid is not None else 2
+    fig, axes = plt.subplots(len(panels), columns, figsize=(5.5 * columns, 4.2 * len(panels)), squeeze=False)
+    for row, value in zip(axes, panels):
+        runs_here = set(runs["run"] if value is None else runs.loc[runs[facet] == value, "run"])
+        _draw_curves(row, curves[curves["run"].isin(runs_here)], highlighted)
+        for ax, name in zip(row, ("validation accuracy", "validation loss")):
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+            if value is not None:
+                ax.set_title(f"{facet}={value}")
+        named = [label for label in order if label in highlighted and label in set(curves.loc[curves["run"].isin(runs_here), "label"])]
+        if 0 < len(named) <= LEGEND_MAX:
+            handles, texts = row[0].get_legend_handles_labels()
+            by_text = dict(zip(texts, handles))
+            row[0].legend([by_text[t] for t in named], named, fontsize="small", loc="lower right",
+                          title=f"best {top} of {len(order)}" if top and top < len(order) else None)
+    if grid is not None:
+        ax = axes[0][2]
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), grid.columns)
+        ax.set_yticks(range(grid.shape[0]), grid.index)
+        ax.set_xlabel(grid.columns.name)
+        ax.set_ylabel(grid.index.name)
+        seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
+        ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+        middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
+        for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small")
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
+    """Best validation accuracy over a grid of exactly two hyperparameters
+    (besides seeds), the mean over seeds in each cell."""
+    keys = [c for c in varying if c not in NOT_A_CONFIGURATION]
+    if len(keys) != 2:
+        return None
+    rows, cols = keys
+    values = runs.assign(**{RANK_BY: pd.to_numeric(runs[RANK_BY])})
+    # Failed or diverged cells stay in the grid, as blanks.
+    return values.pivot_table(index=rows, columns=cols, values=RANK_BY, aggfunc="mean", dropna=False).sort_index().sort_index(axis=1)

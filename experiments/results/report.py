@@ -1,0 +1,80 @@
+"""The HTML report: one self-contained page (figures embedded, nothing fetched)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.results.figures import plot
+from experiments.results.runs import RANK_BY, readable, leaderboard, ranking, unsuccessful_runs
+
+
+REPORT_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
+"""
+# Counts the page's images once loaded, so a headless browser's DOM dump says whether any is broken.
+REPORT_CHECK = """
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  document.body.dataset.images = images.length;
+  document.body.dataset.broken = images.filter(i => !i.complete || i.naturalWidth === 0).length;
+});
+"""
+
+
+def _png_data_uri(path: Path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -> None:
+    """One self-contained HTML page (figures embedded, nothing fetched): the
+    ranking, the learning curves (and heatmap), the inspection figures of the
+    best run, the runs that did not complete, and the commands behind the sweeps."""
+    import html
+    import tempfile
+
+    from experiments.results import inspection
+
+    board = ranking(runs)
+    best_run = Path(leaderboard(runs)["run"].iloc[0]) if runs[RANK_BY].notna().any() else None
+    sections = [f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
+                f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
+                "(the test set chose nothing).</p>",
+                "<h2>Ranking</h2>", readable(board, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-")]
+    commands = []
+    # a sweep's own sweep.json, those of sweeps inside the folder, or that of the sweep a job belongs to
+    sweep_files = {f for path in map(Path, paths) for f in (*path.rglob("sweep.json"), path.parent / "sweep.json")}
+    for sweep_file in sorted(f for f in sweep_files if f.is_file()):
+        try:
+            commands.append("python -m experiments.train " + " ".join(json.loads(sweep_file.read_text())["command"][1:]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    if commands:
+        sections += ["<h2>Commands</h2>", "<pre>" + html.escape("\n".join(commands)) + "</pre>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        curves = Path(tmp) / "curves.png"
+        plot(runs, history, curves)
+        sections += ["<h2>Learning curves</h2>", f'<img alt="learning curves" src="{_png_data_uri(curves)}">']
+        if best_run is not None and (best_run / "model.npz").is_file():
+            inspection.inspect_run(best_run, Path(tmp) / "inspect")
+            sections.append(f"<h2>Inside the best run: {html.escape(best_run.name)}</h2>")
+            for figure in ("confusion", "mistakes", "first_layer"):
+                if (Path(tmp) / "inspect" / f"{figure}.png").is_file():
+                    sections.append(f'<img alt="{figure}" src="{_png_data_uri(Path(tmp) / "inspect" / f"{figure}.png")}">')
+    unsuccessful = unsuccessful_runs(runs)
+    if len(unsuccessful):
+        items = "".join(f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} {html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
+                        for _, r in unsuccessful.iterrows())
+        sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
+            f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>")
+    Path(path).write_text(page, encoding="utf-8")

@@ -1,0 +1,270 @@
+"""Runs as tables: finding run directories, loading them, grouping seeds, ranking.
+
+The one reader of what experiments.run.files writes. From Python, `load_runs(path)` gives one row per run and `load_history(path)`
+one row per run and epoch; `path` may be one run, a sweep, or runs/ as a whole.
+Runs that are unfinished or broken are kept, with the reason in `problem`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.run.config_rules import NOT_HYPERPARAMETERS
+from experiments.run.files import METRICS_COLUMNS, RESULT_FILE, Status, load_result
+
+RESULT_COLUMNS = [
+    "status", "data_used", "n_train", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
+    "best_epoch", "stopped_early", "wall_time_s", "error",
+]
+NUMERIC_RESULTS = [
+    "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed", "best_epoch", "wall_time_s",
+]
+RANK_BY = "best_val_acc"
+STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
+
+
+def find_run_dirs(path) -> list[Path]:
+    """Every directory under `path` (or `path` itself) that a run wrote into."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run, sweep or folder")
+    markers = ("metrics.csv", RESULT_FILE, ".hydra/config.yaml")
+    dirs = {p.parent for marker in markers[:2] for p in path.rglob(marker)}
+    dirs |= {p.parent.parent for p in path.rglob(markers[2])}
+    return sorted(dirs)
+
+
+def _read_history(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """metrics.csv as a DataFrame of complete rows, and what is wrong with it, if anything."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return None, "no metrics.csv"
+    try:
+        history = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        return None, f"metrics.csv is unreadable ({type(e).__name__}: {str(e).strip()[:80]})"
+    missing = [c for c in METRICS_COLUMNS if c not in history.columns]
+    if missing:
+        return None, f"metrics.csv lacks columns {', '.join(missing)}"
+    numeric = history[METRICS_COLUMNS].apply(pd.to_numeric, errors="coerce")
+    # NaN losses are a diverged run's honest record; a missing epoch or accuracy is damage.
+    complete = numeric[["epoch", "train_acc", "val_acc", "epoch_time_s"]].notna().all(axis=1)
+    problem = None
+    if not complete.all():
+        problem = f"metrics.csv has {int((~complete).sum())} damaged or truncated row(s), left out"
+    return numeric[complete].astype({"epoch": int}), problem
+
+
+def _read_result(run_dir: Path) -> tuple[dict, str | None]:
+    """result.json, checked for what a table needs, and what is wrong with it, if anything."""
+    try:
+        result = load_result(run_dir)
+    except FileNotFoundError:
+        metrics = run_dir / "metrics.csv"
+        if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
+            return {"status": Status.RUNNING}, "no result.json yet: still running"
+        return {"status": Status.INCOMPLETE}, "no result.json: the run stopped before finishing (killed, or still starting)"
+    except ValueError as e:
+        return {"status": Status.BROKEN}, f"result.json is unreadable ({e})"
+    # A value of the wrong type (edited by hand, written by another tool) is
+    # dropped and named, so that one bad file cannot break a table of hundreds.
+    wrong = [k for k in NUMERIC_RESULTS if not (result.get(k) is None or _is_number(result[k]))]
+    if result.get("status") not in {s.value for s in Status}:
+        wrong.append("status")
+    if wrong:
+        problem = "result.json has " + ", ".join(f"{k}={result.get(k)!r}" for k in wrong) + " of the wrong type"
+        result = {k: v for k, v in result.items() if k not in wrong}
+        result.setdefault("status", Status.BROKEN)
+        return result, problem
+    return result, None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _hyperparameters(run_dir: Path, result: dict) -> dict:
+    if isinstance(result.get("hyperparameters"), dict):
+        config = result["hyperparameters"]
+    else:
+        try:
+            from omegaconf import OmegaConf
+
+            config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+        except Exception:  # no or damaged snapshot: the run is still listed, without its config
+            return {}
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+    # Lists (hidden=[256,128]) become text so that columns can be compared and grouped.
+    return {k: str(v).replace(" ", "") if isinstance(v, list) else v for k, v in flat.items()}
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
+    """A run's summary row, its hyperparameters, and its metrics (None if unreadable)."""
+    result, result_problem = _read_result(run_dir)
+    history, history_problem = _read_history(run_dir)
+    row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
+    if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
+        row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
+    if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
+        # an unfinished run still has curves; its best epoch is, as in result.json, the lowest validation loss
+        row["best_val_acc"] = history["val_acc"].loc[history["val_loss"].idxmin()] if history["val_loss"].notna().any() else None
+        row["final_val_acc"] = history["val_acc"].iloc[-1]
+        row["epochs_completed"] = len(history)
+    row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
+    return row, _hyperparameters(run_dir, result), history
+
+
+def _run_dirs(paths):
+    return [run_dir for path in paths for run_dir in find_run_dirs(path)]
+
+
+def load_runs(*paths) -> pd.DataFrame:
+    """One row per run: `run` (its directory), the result.json fields, every
+    hyperparameter as a column (nested keys as `data.name`), and `problem`."""
+    rows, columns = [], {}
+    for run_dir in _run_dirs(paths):
+        row, hyperparameters, _ = read_run(run_dir)
+        rows.append({**row, **hyperparameters})
+        columns.update(dict.fromkeys(hyperparameters))
+    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *columns])
+
+
+def load_history(*paths) -> pd.DataFrame:
+    """One row per run and epoch: `run`, every hyperparameter, every metrics.csv column."""
+    frames = []
+    for run_dir in _run_dirs(paths):
+        row, hyperparameters, history = read_run(run_dir)
+        if history is None or history.empty:
+            continue  # load_runs lists the run and says why
+        # A per-epoch column (lr under a schedule) wins over the configured value of
+        # the same name, which is kept as <name>_config.
+        clashing = {f"{k}_config" if k in history.columns else k: v for k, v in hyperparameters.items()}
+        frames.append(history.assign(run=row["run"], **clashing))
+    if not frames:
+        return pd.DataFrame(columns=["run", *METRICS_COLUMNS])
+    history = pd.concat(frames, ignore_index=True)
+    return history[["run", *[c for c in history.columns if c != "run"]]]
+
+
+def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns whose value is not the same in every run."""
+    fixed = {"run", "problem", *RESULT_COLUMNS}
+    return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
+
+
+# Runs that differ only in these are one configuration (experiments.run.config_rules).
+NOT_A_CONFIGURATION = {"seed", *NOT_HYPERPARAMETERS}
+SUMMARY_METRICS = ("best_val_acc", "test_acc")
+
+
+def readable(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Hyperparameter values as typed: 0.001 rather than 0.0010 or 1e-03 padded out."""
+    return frame.assign(**{c: frame[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v) for c in columns})
+
+
+def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
+    """What a comparison shows: one row per configuration where some configuration
+    has several seeds (summarize), else, or with per_run, one row per run (leaderboard)."""
+    if not per_run:
+        summary = summarize(runs)
+        if (summary["n_seeds"] > 1).any():
+            return summary
+    return leaderboard(runs)
+
+
+def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    """One row per configuration (runs differing only in seed and in keys that
+    never change results), ranked by mean best validation accuracy.
+
+    Columns: the hyperparameters that vary; n_seeds; for each metric
+    <metric>_mean, <metric>_std (sample standard deviation) and <metric>_ci95
+    (half-width of the 95% confidence interval of the mean, Student's t);
+    p_vs_best, Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of the
+    configuration's best_val_acc against the top configuration's; and
+    tied_with_best, p_vs_best >= 0.05: not distinguishable from the best at the
+    95% level. Both need at least 2 seeds on each side (else empty).
+    """
+    import numpy as np
+    from scipy import stats
+
+    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    ranked = runs[runs[RANK_BY].notna()]
+    groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
+    rows, samples = [], []
+    for key, group in groups:
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row["n_seeds"] = len(group)
+        for metric in metrics:
+            values = pd.to_numeric(group[metric], errors="coerce").dropna()
+            n, std = len(values), values.std(ddof=1) if len(values) > 1 else np.nan
+            row[f"{metric}_mean"] = values.mean() if n else np.nan
+            row[f"{metric}_std"] = std
+            row[f"{metric}_ci95"] = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n) if n > 1 else np.nan
+        rows.append(row)
+        samples.append(pd.to_numeric(group[RANK_BY]).to_numpy(dtype=float))
+    table = pd.DataFrame(rows)
+    table["_samples"] = samples
+    table = table.sort_values(f"{RANK_BY}_mean", ascending=False, kind="stable").reset_index(drop=True)
+    best = table["_samples"].iloc[0]
+
+    def p_vs_best(values):
+        if len(values) < 2 or len(best) < 2:
+            return np.nan
+        if np.ptp(values) == 0 and np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
+            return 1.0 if values[0] == best[0] else 0.0
+        with warnings.catch_warnings():  # scipy warns when one side's seeds agree to the last digit; Welch's test still holds
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return stats.ttest_ind(values, best, equal_var=False).pvalue
+
+    table["p_vs_best"] = [p_vs_best(v) for v in table["_samples"]]
+    table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return readable(table.drop(columns="_samples"), keys)
+
+
+def mixed_data(runs: pd.DataFrame) -> bool:
+    """True when the runs did not all train on the same data, or some trained
+    on other data than they were configured for (MNIST's fallback to the sample)."""
+    used = runs["data_used"].dropna()
+    configured = runs.loc[used.index, "data.name"] if "data.name" in runs else used
+    return used.nunique() > 1 or (used != configured).any()
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """Ranked runs (best validation accuracy first), showing only what varies."""
+    varying = varying_hyperparameters(runs)
+    ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
+    data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
+    columns = [*varying, *data_columns, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
+    board = readable(ranked[columns].reset_index(drop=True), varying)
+    board.index = pd.RangeIndex(1, len(board) + 1, name="rank")
+    return board
+
+
+def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that did not complete cleanly (failed, diverged, interrupted,
+    unfinished, or with damaged files), with a `reason` column saying why."""
+    def reason(r):
+        if isinstance(r["error"], str):
+            return r["error"]
+        if isinstance(r["problem"], str):
+            return r["problem"]
+        if r["status"] == Status.DIVERGED:
+            return "loss became NaN, infinite or exploded (diverge_factor)"
+        return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""
+
+    bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]
+    return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
+
+
+def latest(root="runs") -> Path:
+    """The most recently started sweep or single run under root (their names are their start times)."""
+    root = Path(root)
+    candidates = [p for p in (*root.glob("multirun/*"), *root.glob("*")) if p.is_dir() and p.name != "multirun"]
+    if not candidates:
+        raise FileNotFoundError(f"{root}: no runs or sweeps yet")
+    return max(candidates, key=lambda p: p.stat().st_mtime)

@@ -1,0 +1,1 @@
+"""Running one configuration: the task, its files, its config rules and signals."""

@@ -1,0 +1,103 @@
+"""Checks before a run starts (a Hydra callback, registered in conf/config.yaml):
+its config is valid, its data is there, its folder is new or, for resume=true,
+an earlier run's. Each refusal is one line and exit 2, before anything is written.
+The same checks serve a sweep's jobs (experiments.sweep.checks).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import NoReturn
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.run import exits
+from experiments.run.files import ALREADY_COMPLETED, completed_result
+from experiments.run.signals import sigterm_as_interrupt
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = ".run.lock"  # a run's claim on its directory
+RUN_TAKEN = ("already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
+             "default (a new timestamped folder) or name a new one.")
+
+
+def refuse(message: str, *args) -> NoReturn:
+    """A mistake in what was asked: one line and exit 2, before anything starts.
+    (Hydra turns a callback's exceptions into warnings; only an exit stops it.)"""
+    log.error(message, *args)
+    raise SystemExit(exits.ExitCode.USAGE)
+
+
+def check_config_or_refuse(config: DictConfig) -> None:
+    from experiments.run.config_rules import ConfigError, check_config
+
+    try:
+        check_config(config)
+    except ConfigError as error:
+        refuse("%s", error)
+
+
+def check_data(data: dict, sweep: bool) -> None:
+    """Make sure a data set is there (downloading it once for all jobs), or
+    stop the run or sweep with one message before anything starts.
+
+    data : a job's `data` config as a dict, e.g. {"name": "mnist", "root": None, ...}.
+    sweep : say here that the jobs will fall back to the sample (a single run says it as it loads).
+    """
+    import nn_core
+    from nn_core.datasets import DATASETS, DataNotFound
+
+    options = dict(data)
+    spec = DATASETS.get(options.pop("name"))
+    if spec is None or spec.locate is None or (options.get("fallback") and not sweep):
+        return  # nothing to fetch, or a single run that cannot fail for want of data: it looks once, as it loads
+    try:
+        with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
+            spec.locate(**options)
+    except DataNotFound as error:
+        if not options.get("fallback"):
+            refuse("%s", error)
+        log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
+    except nn_core.DataError as error:
+        refuse("%s", error)
+
+
+def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None:
+    """Take `folder` by creating folder/marker exclusively, before anything else
+    is written there: of two processes racing for one folder exactly one wins,
+    and the other is refused with `taken`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / marker, "x") as f:
+            f.write(content)
+    except FileExistsError:
+        refuse("%s=%s %s", key, folder, taken)
+    except OSError as error:
+        refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    """The task's config as the train function sees it: everything but `hydra`."""
+    return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+
+
+class RunChecks(Callback):
+    """A single run is checked before anything is written: its config, its data,
+    and its folder (new, or an earlier run's for resume=true)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        exits.accept_command()
+        check_config_or_refuse(task_config(config))
+        check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
+        run_dir = Path(config.hydra.run.dir)
+        if not config.resume:
+            claim(run_dir, RUN_FILE, "", "hydra.run.dir", RUN_TAKEN)
+            return
+        if not (run_dir / RUN_FILE).is_file():
+            refuse("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
+        if completed_result(run_dir):
+            log.info(ALREADY_COMPLETED, run_dir)
+            raise SystemExit(exits.ExitCode.OK)

@@ -1,0 +1,44 @@
+"""How a command ends: its exit codes, said once.
+
+    0    the run, or every job of the sweep, completed (or diverged: a result, not a fault)
+    1    a run or some job of a sweep failed; its result.json says why
+    2    the command asked for something not allowed; one line said what, nothing was started
+    130  stopped by Ctrl-C (128 + SIGINT); every file written so far is whole
+    143  stopped by SIGTERM (128 + SIGTERM), the same way
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+
+from experiments.run.signals import Terminated
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 128 + signal.SIGINT
+    TERMINATED = 128 + signal.SIGTERM
+
+
+def for_interrupt(interrupt: BaseException) -> ExitCode:
+    """The code of a stop: SIGTERM's (Terminated) or Ctrl-C's (any other KeyboardInterrupt)."""
+    return ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+
+
+def for_signal_name(name: str) -> ExitCode:
+    """The code of a stop recorded by name in result.json ("SIGTERM", "SIGINT")."""
+    return ExitCode.TERMINATED if name == "SIGTERM" else ExitCode.INTERRUPTED
+
+
+# Hydra exits 1 both when it refuses a command line (a malformed override, an unknown
+# key) and when a run it started fails. Our checks note here that Hydra accepted the
+# command, as they start; an exit 1 before that is a refusal, and becomes USAGE.
+command_accepted = False
+
+
+def accept_command() -> None:
+    global command_accepted
+    command_accepted = True

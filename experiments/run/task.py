@@ -1,0 +1,330 @@
+"""One configuration, trained: the story of a run, from its config to its files.
+
+    train(cfg, run_dir): check, load the data, build, fit, score, save
+
+Writes into run_dir, through experiments.run.files.RunFiles: metrics.csv (a
+row per epoch as it ends), checkpoint.npz (until the run completes), model.npz
+and result.json (last). What ends a run (completed, diverged, interrupted,
+failed) is recorded by RunRecord, whatever it was. The process around it (Hydra,
+signals, exit codes) is experiments/train.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups)
+import nn_core
+from experiments.run import signals
+from experiments.run.config_rules import ConfigError, check_config, check_resumable
+from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
+from experiments.run.signals import Terminated, sigterm_as_interrupt, signals_held
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Run one configuration into run_dir and return the contents of result.json.
+
+    Ctrl-C or SIGTERM at any point ends with status "interrupted", keeping the
+    epochs already in metrics.csv and the weights as they were; any other
+    error is recorded as status "failed" and raised again. A checkpoint after
+    every epoch lets resume=true continue an interrupted, failed or killed run
+    exactly where it stopped (a requeued SLURM job does so by itself); a
+    completed run is left as it is.
+    """
+    from threadpoolctl import threadpool_limits
+
+    check_config(cfg)  # a bad config is refused before the directory is touched
+    hyperparameters = OmegaConf.to_container(cfg, resolve=True)
+    resume = cfg.resume or requeued()
+    if resume and (done := completed_result(run_dir)):
+        log.info(ALREADY_COMPLETED, run_dir)
+        return done
+    saved = checkpoint_to_resume(run_dir, hyperparameters) if resume else None
+    files = RunFiles(run_dir, resume_epochs=saved["epoch"] if saved else (0 if resume else None))
+    with RunRecord(files, cfg, hyperparameters) as run:
+        data = run.data = load_data(cfg)
+        run.result["data"] = data.describe()
+        check_memory(cfg, data)
+        run.result["blas_threads"] = blas_threads(cfg)
+        with threadpool_limits(limits=run.result["blas_threads"]):
+            network, optimizer, schedule, rng = build(cfg, data)
+            run.network = network
+            progress = None
+            if saved:
+                progress = nn_core.load_checkpoint(files.checkpoint, network, optimizer, rng)
+                log.info("%sresuming after epoch %d of %d from %s", run.job, progress.epoch, cfg.epochs, files.checkpoint)
+            fitted = nn_core.fit(
+                network, data, training_options(cfg), schedule=schedule, rng=rng, optimizer=optimizer, progress=progress,
+                on_epoch_end=run.record_epoch, on_checkpoint=lambda state: run.save_checkpoint(optimizer, rng, state),
+            )
+            run.fitted(fitted)
+            if not fitted.diverged:
+                # The test set is scored once, after every choice was made on validation.
+                run.result["test_loss"], run.result["test_acc"] = nn_core.evaluate(network, data.X_test, data.y_test)
+    return run.result
+
+
+# -- what a run is made of --------------------------------------------------------------------------
+
+def settings(node: DictConfig) -> dict:
+    """A config group's settings, without its `name`: what its registry entry is built with."""
+    options = OmegaConf.to_container(node, resolve=True)
+    options.pop("name")
+    return options
+
+
+def architecture(cfg: DictConfig, data: nn_core.Dataset) -> nn_core.Architecture:
+    """The network the config describes, for this data: [n_features, *hidden, n_classes]."""
+    hidden = OmegaConf.to_object(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
+    return nn_core.Architecture(
+        sizes=(data.n_features, *hidden, data.n_classes), activation=cfg.activation, dropout=cfg.dropout,
+        batch_norm=cfg.batch_norm, pixel_max=data.pixel_max,
+    )
+
+
+# TrainingOptions' fields are config keys of the same name, but for these.
+OPTION_KEYS = {"shift": "augment.shift", "flip": "augment.flip"}
+
+
+def training_options(cfg: DictConfig) -> nn_core.TrainingOptions:
+    return nn_core.TrainingOptions(**{f.name: OmegaConf.select(cfg, OPTION_KEYS.get(f.name, f.name))
+                                      for f in fields(nn_core.TrainingOptions)})
+
+
+def build(cfg: DictConfig, data: nn_core.Dataset):
+    """The network, optimiser and schedule a config describes, each from its registry,
+    and the generator that shuffles (and draws dropout masks and augmentations)."""
+    init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    network = nn_core.build_mlp(architecture(cfg, data), init_rng, init=cfg.init, init_scale=cfg.init_scale,
+                                dtype=np.dtype(cfg.dtype).type)
+    optimizer = nn_core.make_optimizer(cfg.optimizer.name, network.trainable, **settings(cfg.optimizer))
+    schedule = nn_core.make_schedule(cfg.schedule.name, cfg.lr, cfg.epochs, **settings(cfg.schedule))
+    return network, optimizer, schedule, shuffle_rng
+
+
+def load_data(cfg: DictConfig) -> nn_core.Dataset:
+    with sweep_said_it_once(job_prefix()):
+        data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
+    log.info("data %s from %s: %d train, %d validation, %d test, %d features",
+             data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features)
+    warn_if_preset_misfits(data)
+    return data
+
+
+# -- resuming ---------------------------------------------------------------------------------------
+
+def requeued() -> bool:
+    """True in a SLURM job started again after a preemption, a timeout or
+    `scontrol requeue`: SLURM runs its script from the start, and the run resumes."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
+def checkpoint_to_resume(run_dir: Path, hyperparameters: dict) -> dict | None:
+    """The scalars of the run's checkpoint, once its config is known to match; None without one."""
+    checkpoint = Path(run_dir) / "checkpoint.npz"
+    if not checkpoint.is_file():
+        return None
+    saved = nn_core.read_checkpoint_info(checkpoint)
+    check_resumable(saved["hyperparameters"], hyperparameters, saved["epoch"])
+    return saved
+
+
+# -- the run's record, whatever ends it -------------------------------------------------------------
+
+class RunRecord:
+    """A run's files as it goes, and its outcome, whatever ends it: `with
+    RunRecord(...) as run:` around the work. Each finished epoch goes into
+    metrics.csv and the run's history together; at the end, however it came
+    (completed, diverged, Ctrl-C, SIGTERM, a scheduler's exit, an error), the
+    weights (if kept) and result.json are written, under held signals.
+    """
+
+    def __init__(self, files: RunFiles, cfg: DictConfig, hyperparameters: dict):
+        self.files, self.cfg, self.hyperparameters = files, cfg, hyperparameters
+        self.history = list(files.previous_epochs)
+        self.result = {"status": Status.FAILED, "test_acc": None, "test_loss": None}
+        self.network = self.data = None
+        self.job = job_prefix()
+        self.started = time.perf_counter()
+
+    def record_epoch(self, row: dict) -> None:
+        with signals_held():  # into metrics.csv and result.json's count together, never one without the other
+            self.files.append_epoch(row)
+            self.history.append(row)
+        log.info(self.job + format_epoch(row, self.cfg.epochs))
+        signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
+
+    def save_checkpoint(self, optimizer, rng, progress) -> None:
+        with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built
+            self.files.save_checkpoint(self.network, optimizer, rng, progress, hyperparameters=self.hyperparameters)
+
+    def fitted(self, fitted: nn_core.FitResult) -> None:
+        self.result.update(status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
+                           weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early)
+        if fitted.stopped_early:
+            log.info("early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
+                     len(self.history), self.cfg.patience, fitted.weights_epoch)
+
+    def __enter__(self) -> "RunRecord":
+        self._sigterm = sigterm_as_interrupt()
+        self._sigterm.__enter__()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        self._sigterm.__exit__(kind, error, traceback)
+        if error is not None:
+            self.ended_by(error)
+        with signals_held():  # a second Ctrl-C or SIGTERM waits until the files are whole
+            self.finish()
+        return isinstance(error, KeyboardInterrupt) or (isinstance(error, Exception) and "error" not in self.result)
+
+    def ended_by(self, error: BaseException) -> None:
+        """What an exception that ended the run means for its status."""
+        if isinstance(error, KeyboardInterrupt):
+            self.result.update(status=Status.INTERRUPTED, signal="SIGTERM" if isinstance(error, Terminated) else "SIGINT")
+        elif isinstance(error, SystemExit):  # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
+            self.result.update(status=Status.INTERRUPTED, signal="preempted or timed out")
+        elif signals.pending:  # the interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError
+            self.result.update(status=Status.INTERRUPTED, signal=signal.Signals(signals.pending[-1]).name)
+        else:
+            self.result["error"] = f"{type(error).__name__}: {error}"
+        if self.result["status"] == Status.INTERRUPTED:
+            signals.pending.clear()
+
+    def finish(self) -> None:
+        result, files = self.result, self.files
+        if self.cfg.save_weights and self.network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
+            try:
+                files.save_network(self.network, data=self.data.name)
+            except WriteError as error:  # recorded, and the run's other files still written
+                result.update(status=Status.FAILED, error=f"WriteError: {error}")
+        result.update(epoch_summary(self.history))
+        result["wall_time_s"] = time.perf_counter() - self.started  # of this session, when resumed
+        result["hyperparameters"] = self.hyperparameters
+        files.finish(result)
+        if result["status"] in (Status.COMPLETED, Status.DIVERGED):
+            files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
+
+
+# -- where and how it runs --------------------------------------------------------------------------
+
+def blas_threads(cfg: DictConfig) -> int:
+    """Threads for this run's matrix products: `blas_threads` if set; else, in a
+    SLURM job, the cores it was given (reserved for it); else one.
+
+    Why one: measured on 2 cores (README "Performance"), a second thread makes an
+    idle machine's epochs 15-45% shorter but, the moment another process is busy
+    on one core, 2-4x longer at every network size tried, while one thread does
+    not notice the neighbour. Laptops and shared nodes are rarely idle; and with
+    one thread per run, a sweep runs one job per core.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if cfg.blas_threads:
+        return cfg.blas_threads
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    if "SlurmLauncher" in launcher.get("_target_", "") and launcher.get("cpus_per_task"):
+        return launcher.cpus_per_task
+    return 1
+
+
+def optimizer_state_copies(cfg: DictConfig) -> int:
+    """Weight-sized arrays the chosen optimiser keeps (velocities, moments),
+    counted on a one-weight layer, so a new optimiser needs no entry here."""
+    probe = nn_core.Dense(np.zeros((1, 1)), np.zeros(1))
+    optimizer = nn_core.make_optimizer(cfg.optimizer.name, [probe], **settings(cfg.optimizer))
+    return sum(1 for name in optimizer.state() if name.endswith(".W"))
+
+
+def available_memory() -> int:
+    """Bytes this process could still allocate: MemAvailable, else physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
+    """Refuse, before allocating, a network that cannot fit: its parameters, their
+    gradients, optimiser state and best-epoch copy, and what its layers keep for
+    a training batch and an evaluation chunk (Architecture.units_kept_per_row)."""
+    network = architecture(cfg, data)
+    n_params = network.n_parameters()
+    copies = 2 + optimizer_state_copies(cfg) + (1 if cfg.patience else 0)  # weights, gradients, state, best
+    rows = cfg.batch_size + nn_core.training.EVAL_CHUNK
+    needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + rows * network.units_kept_per_row())
+    available = available_memory()
+    if needed > 0.9 * available:
+        raise ConfigError(
+            f"invalid config:\n  hidden={list(network.sizes[1:-1])} with batch_size={cfg.batch_size} needs about "
+            f"{needed / 2**30:.1f} GiB ({n_params:,} parameters x {copies} copies, and the activations); "
+            f"{available / 2**30:.1f} GiB is available. Make hidden or batch_size smaller."
+        )
+
+
+# -- what it says as it goes ------------------------------------------------------------------------
+
+def job_prefix() -> str:
+    """'job 3: ' in a sweep, so that parallel jobs' log lines can be told apart."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"job {HydraConfig.get().job.num}: "
+    return ""
+
+
+@contextmanager
+def sweep_said_it_once(job: str):
+    """In a sweep's job, keep nn_core.datasets' warnings (the fallback to the bundled
+    sample) to the one line the sweep logged before its first job."""
+    datasets_log = logging.getLogger("nn_core.datasets")
+    level = datasets_log.level
+    if job:
+        datasets_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        datasets_log.setLevel(level)
+
+
+def warn_if_preset_misfits(data: nn_core.Dataset) -> None:
+    """A preset (+experiment=NAME) tuned for one data set but run on another
+    (+experiment=mnist_sample data=digits) gets a warning naming both."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    preset = HydraConfig.get().runtime.choices.get("experiment")
+    path = Path(__file__).resolve().parents[2] / "conf" / "experiment" / f"{preset}.yaml"
+    if not preset or not path.is_file():
+        return
+    defaults = OmegaConf.load(path).get("defaults", [])
+    tuned_for = next((d["override /data"] for d in defaults if isinstance(d, DictConfig) and "override /data" in d), None)
+    if tuned_for and tuned_for != data.name:
+        log.warning(
+            "+experiment=%s was tuned for data=%s; this run trains on %s (%d training samples), "
+            "with the preset's other settings (data.val_size among them) unchanged",
+            preset, tuned_for, data.name, len(data.y_train),
+        )
+
+
+def format_epoch(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  train_acc {row['train_acc']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  {row['epoch_time_s']:.2f}s"
+    )
