@@ -1,6 +1,9 @@
-"""Adding a concept is one registry entry: the rules, the config groups, the
-training and the gradient check pick it up with nothing else changed."""
+"""Adding a concept is one entry where it belongs: the rules, the config groups, the
+training, saving and the gradient check pick it up with nothing else changed
+(README "Extending" says the same, concept by concept)."""
 
+import dataclasses
+import json
 from numbers import Real
 
 import numpy as np
@@ -8,6 +11,7 @@ import pytest
 from helpers import assert_gradients_match_finite_differences, composed
 
 import experiments.run.config_groups as config_groups
+import nn_core
 from experiments.run.config_rules import RULES, ConfigError, check_config
 from experiments.run.task import train
 from nn_core.constraints import Interval
@@ -57,3 +61,49 @@ def test_an_optimizer_with_a_new_setting_is_one_entry(monkeypatch, tmp_path):
         check_config(composed("optimizer=clipped_sgd", "+optimizer.momentum=0.9"))
     result = train(cfg, tmp_path)
     assert result["status"] == "completed" and result["hyperparameters"]["optimizer"] == {"name": "clipped_sgd", "clip": 0.01, "weight_decay": 0.0}
+
+
+class GaussianNoise:
+    """Adds Normal(0, sigma^2) noise to each hidden unit in training (a regulariser); nothing in evaluation."""
+
+    params: dict = {}
+    kept_per_unit = 1  # the noisy output
+
+    def __init__(self, sigma: float):
+        self.sigma = sigma
+
+    def forward(self, x, train=False, rng=None):
+        return x + rng.normal(0.0, self.sigma, x.shape).astype(x.dtype) if train else x
+
+    def backward(self, delta):
+        return delta
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyArchitecture(Architecture):
+    """What adding the switch to nn_core.network.Architecture is: a field, and a line in hidden_block."""
+
+    noise: float = 0.0
+
+    def hidden_block(self, units, dtype=np.float32):
+        block = super().hidden_block(units, dtype)
+        return block + [GaussianNoise(self.noise)] if self.noise else block
+
+
+def test_a_new_layer_with_a_config_switch_is_its_class_its_switch_and_its_rule(monkeypatch, tmp_path):
+    # The switch in the architecture (here by subclassing, in the code a field of Architecture) and its rule:
+    monkeypatch.setattr(nn_core, "Architecture", NoisyArchitecture)
+    monkeypatch.setitem(RULES, "noise", Interval(Real, 0, None))
+    # The gradient check, the memory estimate and the config rules take it with no other change:
+    assert_gradients_match_finite_differences(NoisyArchitecture([5, 6, 5, 4], "tanh", noise=0.1))
+    plain, noisy = Architecture([784, 128, 10]), NoisyArchitecture([784, 128, 10], noise=0.1)
+    assert noisy.units_kept_per_row() == plain.units_kept_per_row() + 128
+    with pytest.raises(ConfigError, match=r"noise=-1 is not allowed: must be a finite number >= 0"):
+        check_config(composed("data=digits", "+noise=-1"))
+    # The command line's task builds, trains and saves it (its key in conf/config.yaml; here added with +):
+    cfg = composed("data=digits", "epochs=4", "lr=0.5", "+noise=0.1")
+    check_config(cfg)
+    result = train(cfg, tmp_path)
+    assert result["status"] == "completed" and result["best_val_acc"] > 0.5
+    with np.load(tmp_path / "model.npz") as saved:
+        assert json.loads(str(saved["architecture"]))["noise"] == 0.1  # the saved network describes itself

@@ -91,12 +91,46 @@ def test_schedules():
         make_schedule("linear", 1.0, 4)
 
 
-@pytest.mark.parametrize("registry, make", [(OPTIMIZERS, "optimizer"), (SCHEDULES, "schedule")])
-def test_every_registered_setting_is_taken_by_what_it_builds(registry, make):
-    """A registry entry's settings, at their defaults, build without error; one it does not list is refused."""
-    layers = [Dense(np.zeros((3, 2)), np.zeros(2))]
-    for name, entry in registry.items():
-        built = make_optimizer(name, layers, **entry.defaults()) if make == "optimizer" else make_schedule(name, 0.1, 5, **entry.defaults())
-        assert built is not None
-        with pytest.raises(ValueError, match=f"{make} {name} takes"):
-            make_optimizer(name, layers, no_such_setting=1) if make == "optimizer" else make_schedule(name, 0.1, 5, no_such_setting=1)
+def another_allowed_value(setting):
+    """A value the setting allows other than its default."""
+    default = setting.default
+    for candidate in (default + 1, default * 2 + 0.1, default / 2, 0.5, 1e-3):
+        if candidate != default and setting.allowed.allows(candidate):
+            return candidate
+    raise AssertionError(f"no other allowed value found for {setting}")
+
+
+def optimizer_trajectory(name, **settings):
+    """The weights after three steps on fixed gradients, from fixed weights."""
+    rng = np.random.default_rng(0)
+    layer = Dense(rng.normal(size=(3, 2)), rng.normal(size=2))
+    optimizer = make_optimizer(name, [layer], **settings)
+    for _ in range(3):
+        layer.grads["W"][...] = rng.normal(size=(3, 2)) * 1e-3  # small: Adam's eps then shows
+        layer.grads["b"][...] = rng.normal(size=2) * 1e-3
+        optimizer.step([layer], 0.1)
+    return np.concatenate([layer.params["W"].ravel(), layer.params["b"]])
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_setting_changes_what_it_does(name):
+    """Each setting a registry entry lists reaches what it builds: another allowed
+    value gives other weights after three steps; a setting it does not list is refused."""
+    entry = OPTIMIZERS[name]
+    default = optimizer_trajectory(name, **entry.defaults())
+    for setting_name, setting in entry.settings.items():
+        changed = optimizer_trajectory(name, **{**entry.defaults(), setting_name: another_allowed_value(setting)})
+        assert not np.array_equal(changed, default), f"optimizer {name} ignores {setting_name}"
+    with pytest.raises(ValueError, match=f"optimizer {name} takes"):
+        make_optimizer(name, [Dense(np.zeros((3, 2)), np.zeros(2))], no_such_setting=1)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedule_setting_changes_what_it_does(name):
+    entry = SCHEDULES[name]
+    default = [make_schedule(name, 0.1, 40, **entry.defaults())(e) for e in range(40)]
+    for setting_name, setting in entry.settings.items():
+        schedule = make_schedule(name, 0.1, 40, **{**entry.defaults(), setting_name: another_allowed_value(setting)})
+        assert [schedule(e) for e in range(40)] != default, f"schedule {name} ignores {setting_name}"
+    with pytest.raises(ValueError, match=f"schedule {name} takes"):
+        make_schedule(name, 0.1, 5, no_such_setting=1)

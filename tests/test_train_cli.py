@@ -41,7 +41,9 @@ def test_digits_run_writes_every_file(tmp_path):
     assert result["status"] == "completed" and result["epochs_completed"] == result["weights_epoch"] == 4
     assert result["hyperparameters"]["lr"] == 0.5 and result["hyperparameters"]["data"]["name"] == "digits"
     assert result["final_val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
-    assert result["best_val_acc"] == pytest.approx(max(float(r["val_acc"]) for r in rows))
+    # The best epoch is the one of lowest validation loss (what early stopping keeps), and best_val_acc is its accuracy.
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    assert result["best_epoch"] == int(best["epoch"]) and result["best_val_acc"] == pytest.approx(float(best["val_acc"]))
     assert 0.5 < result["test_acc"] <= 1
     network, about = load_network(run_dir / "model.npz")
     assert [layer.params["W"].shape for layer in network.trainable] == [(64, 32), (32, 10)]

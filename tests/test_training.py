@@ -1,5 +1,7 @@
 """fit: learning, reproducibility, early stopping, divergence, dropout, augmentation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -69,8 +71,12 @@ def test_dropout_and_augmentation_train_and_leave_evaluation_alone():
     data = load_digits_dataset()
     result = train(data, epochs=20, dropout=0.2, shift=1)
     assert result.history[-1]["val_acc"] > 0.8
-    # Evaluation is deterministic: dropout is off outside training.
-    assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(result.network, data.X_val, data.y_val)
+    # Dropout is off outside training: the network scores exactly as the same weights without Dropout layers.
+    weights = [(layer.params["W"], layer.params["b"]) for layer in result.network.trainable]
+    without_dropout = nn_core.assemble(weights, dataclasses.replace(result.network.architecture, dropout=0.0))
+    assert any(isinstance(layer, nn_core.Dropout) for layer in result.network.layers)
+    np.testing.assert_array_equal(result.network.predict_proba(data.X_val), without_dropout.predict_proba(data.X_val))
+    assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(without_dropout, data.X_val, data.y_val)
 
 
 def test_label_smoothing_trains_and_keeps_validation_loss_plain():

@@ -85,12 +85,12 @@ def settings(node: DictConfig) -> dict:
 
 
 def architecture(cfg: DictConfig, data: nn_core.Dataset) -> nn_core.Architecture:
-    """The network the config describes, for this data: [n_features, *hidden, n_classes]."""
+    """The network the config describes, for this data: sizes [n_features, *hidden,
+    n_classes] and the data's pixel_max; every other Architecture field (activation,
+    dropout, batch_norm, a new layer's switch) from the config key of its name."""
     hidden = OmegaConf.to_object(cfg.hidden) if OmegaConf.is_list(cfg.hidden) else [cfg.hidden]
-    return nn_core.Architecture(
-        sizes=(data.n_features, *hidden, data.n_classes), activation=cfg.activation, dropout=cfg.dropout,
-        batch_norm=cfg.batch_norm, pixel_max=data.pixel_max,
-    )
+    switches = {f.name: cfg[f.name] for f in fields(nn_core.Architecture) if f.name not in ("sizes", "pixel_max")}
+    return nn_core.Architecture(sizes=(data.n_features, *hidden, data.n_classes), pixel_max=data.pixel_max, **switches)
 
 
 # TrainingOptions' fields are config keys of the same name, but for these.
