@@ -15,6 +15,7 @@ float32, PyTorch at its default thread count) and only when installed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -51,9 +52,13 @@ def load_samples(folder, n, seed=0):
 
 
 def setup_nn_core(X, y, hidden, lr, batch_size, dropout=0.0, shift=0, checkpoint=False, batch_norm=False):
-    """An epoch as experiments.train runs it; `checkpoint`: then its checkpoint written, as after every epoch of a run."""
+    """An epoch as experiments.train runs it; `checkpoint`: then its checkpoint written,
+    as after every epoch of a run."""
     rng = np.random.default_rng(0)
-    network = nn_core.build_mlp(nn_core.Architecture([X.shape[1], hidden, N_CLASSES], pixel_max=255.0, dropout=dropout, batch_norm=batch_norm), rng)
+    network = nn_core.build_mlp(
+        nn_core.Architecture([X.shape[1], hidden, N_CLASSES], pixel_max=255.0, dropout=dropout, batch_norm=batch_norm),
+        rng,
+    )
     optimizer = nn_core.SGD(network.trainable)
     augment = nn_core.Augment(X, shift=shift) if shift else None
     path = Path(tempfile.mkdtemp()) / "checkpoint.npz"
@@ -94,7 +99,9 @@ def setup_torch(X, y, hidden, lr, batch_size):
     torch.manual_seed(0)
     Xt = torch.from_numpy(nn_core.scale_pixels(X, 255.0))
     yt = torch.from_numpy(y.astype(np.int64))
-    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, N_CLASSES))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(X.shape[1], hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, N_CLASSES)
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -115,8 +122,15 @@ def setup_sklearn(X, y, hidden, lr, batch_size):
 
     Xf = nn_core.scale_pixels(X, 255.0)
     model = MLPClassifier(
-        hidden_layer_sizes=(hidden,), activation="logistic", solver="sgd", learning_rate_init=lr,
-        batch_size=batch_size, momentum=0.0, nesterovs_momentum=False, alpha=0.0, random_state=0,
+        hidden_layer_sizes=(hidden,),
+        activation="logistic",
+        solver="sgd",
+        learning_rate_init=lr,
+        batch_size=batch_size,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        random_state=0,
     )
     classes = np.arange(N_CLASSES)
 
@@ -129,14 +143,18 @@ def setup_sklearn(X, y, hidden, lr, batch_size):
 
 
 # What each option adds to an nn_core epoch (targets: a checkpoint at most 3%, augmentation 25%).
-OPTIONS = {"augment.shift=2": {"shift": 2}, "dropout=0.2": {"dropout": 0.2}, "batch_norm=true": {"batch_norm": True},
-           "checkpoint": {"checkpoint": True}}
+OPTIONS = {
+    "augment.shift=2": {"shift": 2},
+    "dropout=0.2": {"dropout": 0.2},
+    "batch_norm=true": {"batch_norm": True},
+    "checkpoint": {"checkpoint": True},
+}
 TRAINERS = {
     "nn_core": setup_nn_core,
     "floor (matmuls only)": setup_floor,
     "pytorch": setup_torch,
     "scikit-learn": setup_sklearn,
-    **{f"nn_core, {name}": (lambda options: lambda *a: setup_nn_core(*a, **options))(options) for name, options in OPTIONS.items()},
+    **{f"nn_core, {name}": functools.partial(setup_nn_core, **options) for name, options in OPTIONS.items()},
 }
 OPTIONAL = {"pytorch": "torch", "scikit-learn": "sklearn"}
 # Timed again with a busy neighbour: a process spinning on one core, as a browser or another run would.
@@ -190,9 +208,26 @@ def epoch_table(args) -> pd.DataFrame:
                     for name in names:
                         if condition == "busy" and name not in BUSY_TRAINERS:
                             continue
-                        worker = [sys.executable, "-m", "benchmarks.bench", "--worker", name, "--batch-sizes", str(batch_size),
-                                  "--epochs", str(args.epochs), "--samples", str(args.samples), "--hidden", str(args.hidden),
-                                  "--lr", str(args.lr), "--threads", str(args.threads), *(["--data", args.data] if args.data else [])]
+                        worker = [
+                            sys.executable,
+                            "-m",
+                            "benchmarks.bench",
+                            "--worker",
+                            name,
+                            "--batch-sizes",
+                            str(batch_size),
+                            "--epochs",
+                            str(args.epochs),
+                            "--samples",
+                            str(args.samples),
+                            "--hidden",
+                            str(args.hidden),
+                            "--lr",
+                            str(args.lr),
+                            "--threads",
+                            str(args.threads),
+                            *(["--data", args.data] if args.data else []),
+                        ]
                         proc = subprocess.run(worker, capture_output=True, text=True, check=True)
                         times.setdefault((batch_size, name, condition), []).extend(json.loads(proc.stdout))
             finally:
@@ -204,8 +239,11 @@ def epoch_table(args) -> pd.DataFrame:
         median = statistics.median(seconds)
         row = rows.setdefault((batch_size, name), {"batch_size": batch_size, "trainer": name})
         row[f"{condition}_s"] = median
-        print(f"  batch {batch_size:>4}  {name:<26} {condition}: median {median:.3f} s/epoch "
-              f"(min {min(seconds):.3f}, max {max(seconds):.3f})", file=sys.stderr)
+        print(
+            f"  batch {batch_size:>4}  {name:<26} {condition}: median {median:.3f} s/epoch "
+            f"(min {min(seconds):.3f}, max {max(seconds):.3f})",
+            file=sys.stderr,
+        )
     table = pd.DataFrame(list(rows.values()))
     table["samples_per_s"] = args.samples / table["idle_s"]
     ours = table[table.trainer == "nn_core"].set_index("batch_size")["idle_s"]
@@ -244,8 +282,16 @@ runpy.run_module("experiments.train", run_name="__main__")
 def peak_memory_mb(folder: Path, workdir: Path) -> float:
     """Peak resident memory of one epoch of experiments.train on the folder's data."""
     proc = subprocess.run(
-        [sys.executable, "-c", PEAK_MEMORY_RUNNER, f"data.root={folder}", "epochs=1", f"hydra.run.dir={workdir / 'memory_run'}"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            PEAK_MEMORY_RUNNER,
+            f"data.root={folder}",
+            "epochs=1",
+            f"hydra.run.dir={workdir / 'memory_run'}",
+        ],
+        capture_output=True,
+        text=True,
     )
     found = re.search(r"VmHWM_kB (\d+)", proc.stderr)
     if proc.returncode != 0 or not found:
@@ -267,13 +313,18 @@ def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8, rounds=1) -> pd.Da
     one job per core; the two take turns `rounds` times and each keeps its median wall time."""
     seeds = "seed=" + ",".join(map(str, range(jobs)))
     common = ["-m", seeds, f"data.root={folder}", f"epochs={epochs}"]
-    launchers = {"sequential (hydra/launcher=basic)": ["hydra/launcher=basic"], "parallel, one job per core (default)": []}
+    launchers = {
+        "sequential (hydra/launcher=basic)": ["hydra/launcher=basic"],
+        "parallel, one job per core (default)": [],
+    }
     walls = {name: [] for name in launchers}
     for round_ in range(rounds):
         for i, (name, launcher) in enumerate(launchers.items()):
             start = time.perf_counter()
             sweep_dir = workdir / f"sweep{round_}_{i}"
-            subprocess.run(train_command(*common, *launcher, f"hydra.sweep.dir={sweep_dir}"), capture_output=True, check=True)
+            subprocess.run(
+                train_command(*common, *launcher, f"hydra.sweep.dir={sweep_dir}"), capture_output=True, check=True
+            )
             walls[name].append(time.perf_counter() - start)
             print(f"  {name}: {walls[name][-1]:.1f} s", file=sys.stderr)
     table = pd.DataFrame([{"sweep": name, "jobs": jobs, "wall_s": statistics.median(w)} for name, w in walls.items()])
@@ -283,43 +334,76 @@ def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8, rounds=1) -> pd.Da
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", metavar="DIR", help="IDX folder, or 'sample' for the bundled MNIST sample, repeated up to --samples; default: random data")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="IDX folder, or 'sample' for the bundled MNIST sample, repeated up to --samples; default: random data",
+    )
     parser.add_argument("--samples", type=int, default=60000, help="training samples per epoch (default 60000)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per trainer and round, after a warm-up (default 3)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs per trainer and round, after a warm-up (default 3)"
+    )
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads of nn_core and the floor (default 1, as experiments.train)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads of nn_core and the floor (default 1, as experiments.train)"
+    )
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and start-up measurements")
     parser.add_argument("--rounds", type=int, default=2, help="times each trainer is run, in turn (default 2)")
-    parser.add_argument("--sweep", action="store_true", help="also time an 8-job sweep, sequential vs the default launcher (one job per core)")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also time an 8-job sweep, sequential vs the default launcher (one job per core)",
+    )
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each sweep job (default 10)")
-    parser.add_argument("--sweep-rounds", type=int, default=3, help="times the two sweeps take turns; medians are shown (default 3)")
+    parser.add_argument(
+        "--sweep-rounds", type=int, default=3, help="times the two sweeps take turns; medians are shown (default 3)"
+    )
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)
 
     X, y = load_samples(args.data, args.samples)
     if args.worker:
-        print(json.dumps(time_epochs(args.worker, X, y, args.hidden, args.lr, args.batch_sizes[0], args.epochs, args.threads)))
+        print(
+            json.dumps(
+                time_epochs(args.worker, X, y, args.hidden, args.lr, args.batch_sizes[0], args.epochs, args.threads)
+            )
+        )
         return 0
-    print(f"{len(y)} samples x {X.shape[1]} features ({'from ' + args.data if args.data else 'random'}), "
-          f"network {X.shape[1]}-{args.hidden}-{N_CLASSES}, float32, {os.cpu_count()} cores, nn_core and floor on "
-          f"{args.threads} BLAS thread(s), PyTorch at its default; median of "
-          f"{args.rounds} x {args.epochs} epochs, each trainer in its own process", flush=True)
+    print(
+        f"{len(y)} samples x {X.shape[1]} features ({'from ' + args.data if args.data else 'random'}), "
+        f"network {X.shape[1]}-{args.hidden}-{N_CLASSES}, float32, {os.cpu_count()} cores, nn_core and floor on "
+        f"{args.threads} BLAS thread(s), PyTorch at its default; median of "
+        f"{args.rounds} x {args.epochs} epochs, each trainer in its own process",
+        flush=True,
+    )
     table = epoch_table(args)
     ratio = lambda v: "" if pd.isna(v) else f"{v:.2f}x"  # noqa: E731
     seconds = lambda v: "" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
-    print(table.to_string(index=False, formatters={
-        "idle_s": seconds, "busy_s": seconds, "samples_per_s": "{:,.0f}".format, "vs_nn_core": ratio, "busy_vs_idle": ratio,
-    }))
+    print(
+        table.to_string(
+            index=False,
+            formatters={
+                "idle_s": seconds,
+                "busy_s": seconds,
+                "samples_per_s": "{:,.0f}".format,
+                "vs_nn_core": ratio,
+                "busy_vs_idle": ratio,
+            },
+        )
+    )
     for batch_size, group in table.groupby("batch_size"):
         t = group.set_index("trainer")
         idle = t["idle_s"]
         summary = [f"batch {batch_size}: nn_core takes {idle['nn_core'] / idle['floor (matmuls only)']:.2f}x the floor"]
-        summary += [f"{idle[name] / idle['nn_core']:.2f}x faster than {name}" for name in ("pytorch", "scikit-learn") if name in idle]
+        summary += [
+            f"{idle[name] / idle['nn_core']:.2f}x faster than {name}"
+            for name in ("pytorch", "scikit-learn")
+            if name in idle
+        ]
         summary += [f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour"]
-        summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}"
-                    for option in OPTIONS]
+        summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}" for option in OPTIONS]
         print(", ".join(summary))
 
     if not args.skip_process or args.sweep:
@@ -328,12 +412,24 @@ def main(argv=None) -> int:
             folder = tmp / "idx"
             write_idx_folder(folder, X, y)
             if not args.skip_process:
-                print(f"\npeak memory of experiments.train, one epoch on {len(y)} samples: {peak_memory_mb(folder, tmp):.0f} MB resident")
-                print(f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
-                      f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s")
+                print(
+                    f"\npeak memory of experiments.train, one epoch on {len(y)} samples: "
+                    f"{peak_memory_mb(folder, tmp):.0f} MB resident"
+                )
+                print(
+                    f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
+                    f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s"
+                )
             if args.sweep:
-                print(f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each), median of {args.sweep_rounds} turns:")
-                print(sweep_timing(folder, tmp, args.sweep_epochs, rounds=args.sweep_rounds).to_string(index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}))
+                print(
+                    f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each), "
+                    f"median of {args.sweep_rounds} turns:"
+                )
+                print(
+                    sweep_timing(folder, tmp, args.sweep_epochs, rounds=args.sweep_rounds).to_string(
+                        index=False, formatters={"wall_s": "{:.1f}".format, "vs_sequential": "{:.2f}x".format}
+                    )
+                )
     return 0
 
 

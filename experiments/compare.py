@@ -17,7 +17,14 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.runs import (
-    RANK_BY, RESULT_COLUMNS, latest, load_history, load_runs, mixed_data, ranking, unsuccessful_runs,
+    RANK_BY,
+    RESULT_COLUMNS,
+    latest,
+    load_history,
+    load_runs,
+    mixed_data,
+    ranking,
+    unsuccessful_runs,
     varying_hyperparameters,
 )
 
@@ -44,18 +51,41 @@ def _as_table(frame: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", default=["latest"],
-                        help="runs, sweeps or folders of them, or 'latest' (default): the newest sweep or run under runs/")
-    parser.add_argument("--csv", metavar="FILE", nargs="?", const="leaderboard.csv",
-                        help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)")
-    parser.add_argument("--plot", metavar="FILE.png", nargs="?", const="curves.png",
-                        help="draw learning curves and a heatmap for a 2-D grid (a bare name goes into the compared folder; default curves.png)")
-    parser.add_argument("--html", metavar="FILE.html", nargs="?", const="report.html",
-                        help="write a self-contained report page (a bare name goes into the compared folder; default report.html)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=["latest"],
+        help="runs, sweeps or folders of them, or 'latest' (default): the newest sweep or run under runs/",
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        nargs="?",
+        const="leaderboard.csv",
+        help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        nargs="?",
+        const="curves.png",
+        help="draw learning curves and a heatmap for a 2-D grid "
+        "(a bare name goes into the compared folder; default curves.png)",
+    )
+    parser.add_argument(
+        "--html",
+        metavar="FILE.html",
+        nargs="?",
+        const="report.html",
+        help="write a self-contained report page (a bare name goes into the compared folder; default report.html)",
+    )
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
     parser.add_argument("--facet", metavar="KEY", help="--plot: one row of curves per value of this hyperparameter")
-    parser.add_argument("--runs", action="store_true",
-                        help="one row per run even where runs differ only in seed (default: one row per configuration)")
+    parser.add_argument(
+        "--runs",
+        action="store_true",
+        help="one row per run even where runs differ only in seed (default: one row per configuration)",
+    )
     args = parser.parse_args(argv)
     try:
         paths = [latest() if p == "latest" else Path(p) for p in args.paths]
@@ -66,22 +96,33 @@ def main(argv=None) -> int:
         parser.error(f"no runs found under {', '.join(map(str, paths))}")
     # Output files named without a folder go beside the runs they describe.
     home = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
-    targets = {o: (home / t if t and Path(t).name == t else Path(t) if t else None)
-               for o, t in (("--csv", args.csv), ("--plot", args.plot), ("--html", args.html))}
+    targets = {
+        o: (home / t if t and Path(t).name == t else Path(t) if t else None)
+        for o, t in (("--csv", args.csv), ("--plot", args.plot), ("--html", args.html))
+    }
     for option, target in targets.items():
         if target and not target.resolve().parent.is_dir():
             parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
 
     if args.facet and args.facet not in runs:
-        parser.error(f"--facet {args.facet}: not a hyperparameter of these runs (they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})")
+        parser.error(
+            f"--facet {args.facet}: not a hyperparameter of these runs "
+            f"(they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})"
+        )
     board = ranking(runs, per_run=args.runs)
     shown = board.head(args.top) if args.top else board
     # Run directories relative to the folder they share, so the table stays narrow.
     common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
     if common and "run" in shown:
         shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
-    with pd.option_context("display.width", shutil.get_terminal_size((160, 24)).columns, "display.max_columns", None,
-                           "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.width",
+        shutil.get_terminal_size((160, 24)).columns,
+        "display.max_columns",
+        None,
+        "display.max_colwidth",
+        60,
+    ):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
         print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
         print(_as_table(shown))
@@ -89,7 +130,10 @@ def main(argv=None) -> int:
             hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()
             print("\nhyperparameters:\n" + hyperparameters.to_string())
         if mixed_data(runs):
-            print("\nnote: these runs did not all train on the data they were configured for, or on the same data: see data_used, n_train")
+            print(
+                "\nnote: these runs did not all train on the data they were configured for, "
+                "or on the same data: see data_used, n_train"
+            )
         unsuccessful = unsuccessful_runs(runs)
         if len(unsuccessful):
             print(f"\n{len(unsuccessful)} run(s) failed, diverged, interrupted, unfinished or damaged:")

@@ -20,8 +20,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.inspect", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run directory (holding model.npz)")
     parser.add_argument("--out", type=Path, help="folder for the figures (default: RUN/inspect)")
-    parser.add_argument("--image", type=Path, metavar="FILE.png",
-                        help="predict one image file: any size, greyscale or colour, either polarity")
+    parser.add_argument(
+        "--image",
+        type=Path,
+        metavar="FILE.png",
+        help="predict one image file: any size, greyscale or colour, either polarity",
+    )
     args = parser.parse_args(argv)
     if not (args.run / "model.npz").is_file():
         parser.error(f"{args.run}: no model.npz (not a run directory, or a run with save_weights=false)")

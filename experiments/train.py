@@ -73,13 +73,29 @@ def main(cfg: DictConfig) -> float:
         raise
     status = result["status"]
     if status == Status.INTERRUPTED:
-        log.warning("interrupted by %s after %d epochs; metrics kept in %s", result["signal"], result["epochs_completed"], run_dir)
+        log.warning(
+            "interrupted by %s after %d epochs; metrics kept in %s",
+            result["signal"],
+            result["epochs_completed"],
+            run_dir,
+        )
         raise SystemExit(exits.for_signal_name(result["signal"]))
     if status == Status.DIVERGED:
-        log.warning("diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
-                    "the untrained network's; see %s", result["epochs_completed"], cfg.diverge_factor, run_dir)
+        log.warning(
+            "diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
+            "the untrained network's; see %s",
+            result["epochs_completed"],
+            cfg.diverge_factor,
+            run_dir,
+        )
     else:
-        log.info("test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)", result["test_acc"], result["test_loss"], result["best_val_acc"], run_dir)
+        log.info(
+            "test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)",
+            result["test_acc"],
+            result["test_loss"],
+            result["best_val_acc"],
+            run_dir,
+        )
     return result["best_val_acc"] or 0.0
 
 
@@ -89,8 +105,11 @@ def cli() -> None:
         if flag in sys.argv[1:]:
             following = sys.argv[sys.argv.index(flag) + 1 :]
             if not following or following[0].split("=")[0] not in ("install", "uninstall", "query"):
-                print(f"{flag} takes install=SHELL, uninstall=SHELL or query=SHELL (bash, zsh or fish); "
-                      f'e.g. eval "$(mnist-train -sc install=bash)"', file=sys.stderr)
+                print(
+                    f"{flag} takes install=SHELL, uninstall=SHELL or query=SHELL (bash, zsh or fish); "
+                    f'e.g. eval "$(mnist-train -sc install=bash)"',
+                    file=sys.stderr,
+                )
                 raise SystemExit(ExitCode.USAGE)
     try:
         signals.honour_interrupts()  # one that came during the imports is raised here, before anything started
@@ -105,10 +124,14 @@ def cli() -> None:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
         # result.json), or a run stopped before it started (nothing was written).
         sweep = "-m" in sys.argv or "--multirun" in sys.argv
-        print("interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
-              file=sys.stderr)
+        print(
+            "interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
+            file=sys.stderr,
+        )
         if sweep:
-            raise SystemExit(exits.for_interrupt(interrupt)) from None  # through the interpreter's exit, which stops joblib's idle workers
+            raise SystemExit(
+                exits.for_interrupt(interrupt)
+            ) from None  # through the interpreter's exit, which stops joblib's idle workers
         exit_interrupted(exits.for_interrupt(interrupt))
 
 

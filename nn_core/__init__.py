@@ -1,6 +1,6 @@
 """A multilayer perceptron for MNIST written from scratch in NumPy.
 
-    from nn_core import load_dataset, Architecture, build_mlp, make_schedule, fit, evaluate
+from nn_core import load_dataset, Architecture, build_mlp, make_schedule, fit, evaluate
 """
 
 from nn_core.augment import Augment
@@ -14,10 +14,44 @@ from nn_core.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, make_optimizer, make
 from nn_core.training import FitResult, Progress, TrainingOptions, evaluate, fit, train_epoch
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "Adam", "Architecture", "Augment", "BatchNorm", "DATASETS", "DataError", "Dataset", "Dense", "DownloadError",
-    "Dropout", "FitResult", "INITS", "Network", "OPTIMIZERS", "SCHEDULES", "SGD", "assemble", "build_mlp",
-    "cross_entropy", "download", "evaluate", "fit", "load_dataset", "load_digits_dataset", "load_idx",
-    "load_idx_dataset", "load_idx_pair", "load_network", "load_checkpoint", "read_checkpoint_info",
-    "save_checkpoint", "Progress", "TrainingOptions", "make_optimizer", "make_schedule", "save_network",
-    "scale_pixels", "train_epoch",
+    "ACTIVATIONS",
+    "Activation",
+    "Adam",
+    "Architecture",
+    "Augment",
+    "BatchNorm",
+    "DATASETS",
+    "DataError",
+    "Dataset",
+    "Dense",
+    "DownloadError",
+    "Dropout",
+    "FitResult",
+    "INITS",
+    "Network",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "assemble",
+    "build_mlp",
+    "cross_entropy",
+    "download",
+    "evaluate",
+    "fit",
+    "load_dataset",
+    "load_digits_dataset",
+    "load_idx",
+    "load_idx_dataset",
+    "load_idx_pair",
+    "load_network",
+    "load_checkpoint",
+    "read_checkpoint_info",
+    "save_checkpoint",
+    "Progress",
+    "TrainingOptions",
+    "make_optimizer",
+    "make_schedule",
+    "save_network",
+    "scale_pixels",
+    "train_epoch",
 ]

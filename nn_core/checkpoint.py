@@ -69,7 +69,9 @@ def load_network(path) -> tuple[Network, dict]:
             if name in checked:
                 continue
             if name not in f.files:  # the other layers' arrays (batch norm's)
-                raise DataError(f"{path}: {name} is missing (the architecture has batch_norm={network.architecture.batch_norm})")
+                raise DataError(
+                    f"{path}: {name} is missing (the architecture has batch_norm={network.architecture.batch_norm})"
+                )
             if f[name].shape != array.shape:
                 raise DataError(f"{path}: {name} has shape {f[name].shape}; the sizes {sizes} need {array.shape}")
             array[...] = f[name]
@@ -81,9 +83,14 @@ def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator,
     buffers, the random generator's state (shuffling, dropout, augmentation), the
     early-stopping bookkeeping and, with patience, the best epoch's weights."""
     scalars = {
-        "epoch": progress.epoch, "start_val_loss": progress.start_val_loss, "best_val_loss": progress.best_val_loss, "best_epoch": progress.best_epoch,
+        "epoch": progress.epoch,
+        "start_val_loss": progress.start_val_loss,
+        "best_val_loss": progress.best_val_loss,
+        "best_epoch": progress.best_epoch,
         "epochs_without_improvement": progress.epochs_without_improvement,
-        "has_best_weights": progress.best_weights is not None, "rng": rng.bit_generator.state, **about,
+        "has_best_weights": progress.best_weights is not None,
+        "rng": rng.bit_generator.state,
+        **about,
     }
     arrays = {**network.arrays(), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
     arrays.update({f"best.{name}": value for name, value in (progress.best_weights or {}).items()})
@@ -108,5 +115,11 @@ def load_checkpoint(path, network: Network, optimizer, rng: np.random.Generator)
         if info["has_best_weights"]:
             best = {name: f[f"best.{name}"] for name in network.arrays()}
     rng.bit_generator.state = info["rng"]
-    return Progress(info["epoch"], info["start_val_loss"], info["best_val_loss"], info["best_epoch"],
-                    info["epochs_without_improvement"], best)
+    return Progress(
+        info["epoch"],
+        info["start_val_loss"],
+        info["best_val_loss"],
+        info["best_epoch"],
+        info["epochs_without_improvement"],
+        best,
+    )

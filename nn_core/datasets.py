@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -115,8 +115,11 @@ class Dataset:
     def describe(self) -> dict:
         """What result.json records of the data a run actually used."""
         return {
-            "name": self.name, "source": self.source,
-            "n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test),
+            "name": self.name,
+            "source": self.source,
+            "n_train": len(self.y_train),
+            "n_val": len(self.y_val),
+            "n_test": len(self.y_test),
         }
 
     @property
@@ -148,7 +151,9 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
     """
     root = Path(root).expanduser() if root else default_data_root(source.name)
     if root.exists() and not root.is_dir():
-        raise DataError(f"data.root={root} is a file; it must be the folder that holds (or will hold) the four IDX files")
+        raise DataError(
+            f"data.root={root} is a file; it must be the folder that holds (or will hold) the four IDX files"
+        )
     for folder in (root, *map(Path, source.system_dirs)):
         found = [_find_file(folder, f) for f in IDX_FILES]
         if all(found):
@@ -171,7 +176,8 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
             f"No {source.name} data: the four IDX files ({', '.join(IDX_FILES)}) are not in "
             f"{looked_in}, and downloading failed.\n{failures[0]}\n"
             f"To go on offline: put the four files in a folder and pass data.root=DIR, "
-            f"or train on the bundled real digits with data=mnist_sample (or scikit-learn's 8x8 ones with data=digits).",
+            f"or train on the bundled real digits with data=mnist_sample "
+            f"(or scikit-learn's 8x8 ones with data=digits).",
             reason=failures[0].splitlines()[-1].strip(),
         )
     return paths
@@ -212,7 +218,14 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_s
         )
     X_train, X_val, y_train, y_val = split_validation(X_train, y_train, val_size, split_seed)
     return Dataset(
-        source.name, X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=255.0,
+        source.name,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        pixel_max=255.0,
         source=str(Path(train_images).parent.resolve()),
     )
 
@@ -249,7 +262,14 @@ def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
     X_rest, X_test, y_rest, y_test = split_validation(X, y, test_size, split_seed, key="data.test_size")
     X_train, X_val, y_train, y_val = split_validation(X_rest, y_rest, val_size, split_seed)
     return Dataset(
-        "digits", X_train, y_train, X_val, y_val, X_test, y_test, pixel_max=16.0,
+        "digits",
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        pixel_max=16.0,
         source="sklearn.datasets.load_digits",
     )
 
@@ -270,17 +290,22 @@ _IDX_OPTIONS = ("root", "val_size", "split_seed", "mirrors")
 # A new data set is one entry here and one YAML file; the config rules read this.
 DATASETS = {
     "mnist": DatasetSpec(
-        load_mnist, (*_IDX_OPTIONS, "fallback"),  # MNIST, 60,000 + 10,000 digits (downloaded)
+        load_mnist,
+        (*_IDX_OPTIONS, "fallback"),  # MNIST, 60,000 + 10,000 digits (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(MNIST, root, mirrors),
     ),
     "mnist_sample": DatasetSpec(
-        lambda **o: load_idx_dataset(SAMPLE, **o), ("val_size", "split_seed"),  # the 10,000 + 10,000 real digits shipped here
+        lambda **o: load_idx_dataset(SAMPLE, **o),
+        ("val_size", "split_seed"),  # the 10,000 + 10,000 real digits shipped here
     ),
     "fashion_mnist": DatasetSpec(
-        lambda **o: load_idx_dataset(FASHION_MNIST, **o), _IDX_OPTIONS,  # Fashion-MNIST, 60,000 + 10,000 (downloaded)
+        lambda **o: load_idx_dataset(FASHION_MNIST, **o),
+        _IDX_OPTIONS,  # Fashion-MNIST, 60,000 + 10,000 (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(FASHION_MNIST, root, mirrors),
     ),
-    "digits": DatasetSpec(load_digits_dataset, ("test_size", "val_size", "split_seed")),  # scikit-learn's 1,797 8x8 digits
+    "digits": DatasetSpec(
+        load_digits_dataset, ("test_size", "val_size", "split_seed")
+    ),  # scikit-learn's 1,797 8x8 digits
 }
 
 

@@ -70,8 +70,9 @@ def remove_stale_parts(root: Path, older_than_s: float = STALE_PART_S) -> None:
             pass  # another process's, or already gone
 
 
-def download(filename: str, md5: str, mirrors: list[str], root: str | Path, timeout: float = 30.0,
-             deadline: float = 600.0) -> Path:
+def download(
+    filename: str, md5: str, mirrors: list[str], root: str | Path, timeout: float = 30.0, deadline: float = 600.0
+) -> Path:
     """Fetch `filename` into `root`, trying each mirror URL prefix in turn.
 
     timeout : seconds one read may wait; deadline : seconds one file may take

@@ -8,8 +8,9 @@ sees the old file or the whole new one, never half of one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 
 def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:

@@ -86,8 +86,7 @@ def load_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
         allowed = (LABELS_MAGIC, IMAGES_MAGIC) if expected_magic is None else (expected_magic,)
         if magic not in allowed:
             raise DataError(
-                f"{path}: magic number {magic} is not an MNIST IDX file "
-                f"(expected {' or '.join(map(str, allowed))})"
+                f"{path}: magic number {magic} is not an MNIST IDX file (expected {' or '.join(map(str, allowed))})"
             )
         ndim = magic & 0xFF
         dims = _read(stream, 4 * ndim, path)
@@ -124,18 +123,14 @@ def load_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[np.
         )
     if labels.size and labels.max() > 9:
         bad = int(np.argmax(labels > 9))
-        raise DataError(
-            f"{labels_path}: label {int(labels[bad])} at index {bad} is outside 0-9"
-        )
+        raise DataError(f"{labels_path}: label {int(labels[bad])} at index {bad} is outside 0-9")
     return images.reshape(len(images), -1), labels.astype(np.int64)
 
 
 def save_idx(path: str | Path, array: np.ndarray) -> None:
     """Write a uint8 array as IDX (gzip when the name ends in .gz); for tests and tools."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     payload = header + array.tobytes()
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wb") as f:

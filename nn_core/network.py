@@ -1,7 +1,8 @@
 """A multilayer perceptron: what it is (Architecture), its layers, its loss,
 and its forward and backward pass.
 
-    images (n, d) -> scale to [0, 1] -> [Dense, (BatchNorm), activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
+    images (n, d) -> scale to [0, 1]
+        -> [Dense, (BatchNorm), activation, (Dropout)] x len(hidden) -> Dense -> logits (n, 10)
 
 The network carries its Architecture, input scaling included, so `predict` and
 `evaluate` cannot disagree with how it was trained, and building, saving,
@@ -71,8 +72,12 @@ class Architecture:
         """Every number the network is made of: the Dense layers' weights and biases,
         and the other layers' params and state (batch norm's gamma, beta, mean, var)."""
         dense = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]))
-        other = sum(a.size for block in self.hidden_blocks() for layer in block
-                    for a in (*layer.params.values(), *getattr(layer, "state", {}).values()))
+        other = sum(
+            a.size
+            for block in self.hidden_blocks()
+            for layer in block
+            for a in (*layer.params.values(), *getattr(layer, "state", {}).values())
+        )
         return dense + other
 
     def units_kept_per_row(self) -> int:
@@ -88,7 +93,7 @@ class Architecture:
         return {**asdict(self), "sizes": list(self.sizes)}
 
     @classmethod
-    def from_description(cls, description: dict) -> "Architecture":
+    def from_description(cls, description: dict) -> Architecture:
         """From what describe() wrote (other keys ignored; a switch a file predates takes its default)."""
         return cls(**{f.name: description[f.name] for f in fields(cls) if f.name in description})
 
@@ -187,8 +192,10 @@ def build_mlp(architecture: Architecture, rng, init="normal", init_scale=1.0, dt
     std_of = INITS[init]
     sizes = architecture.sizes
     weights = [
-        (rng.normal(0.0, init_scale * std_of(fan_in, fan_out), size=(fan_in, fan_out)).astype(dtype),
-         np.zeros(fan_out, dtype=dtype))
+        (
+            rng.normal(0.0, init_scale * std_of(fan_in, fan_out), size=(fan_in, fan_out)).astype(dtype),
+            np.zeros(fan_out, dtype=dtype),
+        )
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
     ]
     return assemble(weights, architecture)

@@ -141,14 +141,17 @@ class Adam:
         self.t = int(arrays["t"])
 
 
-_WEIGHT_DECAY = Setting(0.0, Interval(Real, 0, None, closed="left"), "L2 penalty added to the weights' gradient (not biases)")
+_WEIGHT_DECAY = Setting(
+    0.0, Interval(Real, 0, None, closed="left"), "L2 penalty added to the weights' gradient (not biases)"
+)
 _MOMENTUM = Setting(0.9, Interval(Real, 0, 1, closed="left"), "velocity v <- momentum * v + gradient")
 
 OPTIMIZERS = {
     "sgd": RegistryEntry(SGD, {"weight_decay": _WEIGHT_DECAY}, "plain minibatch SGD"),
     "momentum": RegistryEntry(SGD, {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY}, "SGD with momentum"),
     "nesterov": RegistryEntry(
-        functools.partial(SGD, nesterov=True), {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY},
+        functools.partial(SGD, nesterov=True),
+        {"momentum": _MOMENTUM, "weight_decay": _WEIGHT_DECAY},
         "SGD with Nesterov momentum",
     ),
     "adam": RegistryEntry(

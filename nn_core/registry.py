@@ -6,8 +6,8 @@ nn_core.constraints and its meaning). The config groups, the config rules,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)

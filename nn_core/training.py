@@ -77,8 +77,9 @@ class FitResult:
     stopped_early: bool = False
 
 
-def train_epoch(network: Network, X, y, *, optimizer, lr, batch_size, rng, augment: Augment | None = None,
-                label_smoothing=0.0):
+def train_epoch(
+    network: Network, X, y, *, optimizer, lr, batch_size, rng, augment: Augment | None = None, label_smoothing=0.0
+):
     """One pass over (X, y) in a fresh random order, updating the network's parameters.
 
     X : (n, d) raw pixels (uint8), scaled by 1 / network.pixel_max per batch.
@@ -163,8 +164,15 @@ def fit(
             start = time.perf_counter()
             lr = schedule(epoch)
             train_loss, train_acc = train_epoch(
-                network, data.X_train, data.y_train, optimizer=optimizer, lr=lr,
-                batch_size=options.batch_size, rng=rng, augment=augment, label_smoothing=options.label_smoothing,
+                network,
+                data.X_train,
+                data.y_train,
+                optimizer=optimizer,
+                lr=lr,
+                batch_size=options.batch_size,
+                rng=rng,
+                augment=augment,
+                label_smoothing=options.label_smoothing,
             )
             val_loss, val_acc = evaluate(network, data.X_val, data.y_val)
             row = {

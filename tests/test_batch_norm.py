@@ -37,7 +37,9 @@ def test_a_network_with_batch_norm_agrees_with_pytorch():
     network = build_mlp(Architecture([6, 5, 3], activation="relu", batch_norm=True), rng, dtype=np.float64)
     dense1, norm, _, dense2 = network.layers
     norm.params["gamma"][:], norm.params["beta"][:] = rng.normal(size=5), rng.normal(size=5)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.ReLU(), torch.nn.Linear(5, 3)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.ReLU(), torch.nn.Linear(5, 3)
+    ).double()
     with torch.no_grad():
         for ours, theirs in ((dense1, model[0]), (dense2, model[3])):
             theirs.weight.copy_(torch.from_numpy(ours.params["W"].T))
@@ -50,8 +52,12 @@ def test_a_network_with_batch_norm_agrees_with_pytorch():
     theirs = torch.nn.functional.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y))
     theirs.backward()
     np.testing.assert_allclose(loss, theirs.item(), rtol=1e-14)
-    for ours, grad in ((dense1.grads["W"], model[0].weight.grad.numpy().T), (norm.grads["gamma"], model[1].weight.grad.numpy()),
-                       (norm.grads["beta"], model[1].bias.grad.numpy()), (dense2.grads["W"], model[3].weight.grad.numpy().T)):
+    for ours, grad in (
+        (dense1.grads["W"], model[0].weight.grad.numpy().T),
+        (norm.grads["gamma"], model[1].weight.grad.numpy()),
+        (norm.grads["beta"], model[1].bias.grad.numpy()),
+        (dense2.grads["W"], model[3].weight.grad.numpy().T),
+    ):
         np.testing.assert_allclose(ours, grad, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(norm.state["mean"], model[1].running_mean.numpy(), rtol=1e-14)
     np.testing.assert_allclose(norm.state["var"], model[1].running_var.numpy(), rtol=1e-14)
@@ -62,7 +68,9 @@ def test_a_network_with_batch_norm_agrees_with_pytorch():
 def test_a_saved_network_keeps_its_running_averages(tmp_path):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
-    network = build_mlp(Architecture([64, 32, 10], activation="relu", pixel_max=data.pixel_max, batch_norm=True), rng, init="he")
+    network = build_mlp(
+        Architecture([64, 32, 10], activation="relu", pixel_max=data.pixel_max, batch_norm=True), rng, init="he"
+    )
     nn_core.fit(network, data, TrainingOptions(epochs=3), schedule=make_schedule("constant", 0.1, 3), rng=rng)
     assert network.layers[1].state["var"].std() > 0  # the running averages moved
     nn_core.save_network(tmp_path / "model.npz", network)

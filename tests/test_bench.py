@@ -1,14 +1,31 @@
 """The benchmark entry point runs and reports every figure (its timings are not asserted)."""
 
 import pytest
+
 from helpers import MNIST_SAMPLE, run_cli
 
 
 @pytest.mark.slow
 def test_bench_prints_the_table_with_ratios(tmp_path):
     proc = run_cli(
-        "benchmarks.bench", "--data", str(MNIST_SAMPLE), "--samples", "3000", "--batch-sizes", "64",
-        "--epochs", "1", "--rounds", "1", "--sweep", "--sweep-epochs", "1", "--sweep-rounds", "1", cwd=tmp_path, check=0,
+        "benchmarks.bench",
+        "--data",
+        str(MNIST_SAMPLE),
+        "--samples",
+        "3000",
+        "--batch-sizes",
+        "64",
+        "--epochs",
+        "1",
+        "--rounds",
+        "1",
+        "--sweep",
+        "--sweep-epochs",
+        "1",
+        "--sweep-rounds",
+        "1",
+        cwd=tmp_path,
+        check=0,
     )
     out = proc.stdout
     assert "3000 samples x 784 features (from" in out
@@ -18,5 +35,9 @@ def test_bench_prints_the_table_with_ratios(tmp_path):
     assert "checkpoint adds" in out and "augment.shift=2 adds" in out and "batch_norm=true adds" in out
     assert "peak memory of experiments.train" in out and "MB resident" in out
     assert "start-up: 'experiments.train --help'" in out
-    sweep = out[out.index("8 equal jobs"):]
-    assert "sequential (hydra/launcher=basic)" in sweep and "parallel, one job per core (default)" in sweep and "1.00x" in sweep
+    sweep = out[out.index("8 equal jobs") :]
+    assert (
+        "sequential (hydra/launcher=basic)" in sweep
+        and "parallel, one job per core (default)" in sweep
+        and "1.00x" in sweep
+    )

@@ -5,9 +5,9 @@ run where the exit code and what the user sees are the point.
 """
 
 import pytest
-from helpers import composed, run_cli
 
 from experiments.run.config_rules import ConfigError, check_config
+from helpers import composed, run_cli
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,10 @@ from experiments.run.config_rules import ConfigError, check_config
         ("epochs=true", "epochs=True is not allowed: must be an integer >= 1"),
         ("activation=softplus", "activation='softplus' is not allowed: must be one of sigmoid, tanh, relu"),
         ("dtype=float16", "dtype='float16' is not allowed: must be one of float32, float64"),
-        ("data.val_size=1.5", "data.val_size=1.5 is not allowed: must be an integer count >= 1 or a fraction in (0, 1)"),
+        (
+            "data.val_size=1.5",
+            "data.val_size=1.5 is not allowed: must be an integer count >= 1 or a fraction in (0, 1)",
+        ),
         ("+foo=1", "unknown config key 'foo'"),
         ("+data.test_size=5", "data.test_size does not apply to data=mnist"),
     ],
@@ -37,7 +40,9 @@ def test_bad_value_is_named_with_its_rule(override, expected):
 
 def test_bad_values_end_the_run_before_loading_data(tmp_path):
     # data.root points nowhere and fallback is off: had the run got as far as loading, it would say so.
-    proc = run_cli("experiments.train", "data.root=/nonexistent", "data.fallback=false", "lr=-1", "batch_size=2.5", cwd=tmp_path)
+    proc = run_cli(
+        "experiments.train", "data.root=/nonexistent", "data.fallback=false", "lr=-1", "batch_size=2.5", cwd=tmp_path
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "lr=-1 is not allowed: must be a finite number > 0" in output
@@ -55,7 +60,10 @@ def test_corrupt_data_file_is_named(tmp_path, idx_folder):
 
 def test_missing_data_without_fallback_explains_how_to_go_offline(tmp_path, mirror):
     proc = run_cli(
-        "experiments.train", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false",
+        "experiments.train",
+        f"data.root={tmp_path / 'empty'}",
+        f"data.mirrors=[{mirror.url}]",
+        "data.fallback=false",
         cwd=tmp_path,
     )
     output = proc.stdout + proc.stderr
@@ -69,7 +77,11 @@ def test_download_through_the_cli(tmp_path, idx_folder, mirror):
     for path in idx_folder.iterdir():
         mirror.files[path.name] = path.read_bytes()
     proc = run_cli(
-        "experiments.train", f"data.root={tmp_path / 'cache'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false", cwd=tmp_path
+        "experiments.train",
+        f"data.root={tmp_path / 'cache'}",
+        f"data.mirrors=[{mirror.url}]",
+        "data.fallback=false",
+        cwd=tmp_path,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2

@@ -1,9 +1,9 @@
 """Every shipped config composes and passes the config rules (no training)."""
 
 import pytest
-from helpers import CONF, composed
 
 from experiments.run.config_rules import ConfigError, check_config
+from helpers import CONF, composed
 
 
 @pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml")))
@@ -22,7 +22,13 @@ def test_every_preset_is_valid(experiment):
 
 def test_defaults_are_the_classic_network():
     cfg = composed()
-    assert (cfg.hidden, cfg.activation, cfg.init, cfg.init_scale, cfg.optimizer.name) == (128, "sigmoid", "normal", 1.0, "sgd")
+    assert (cfg.hidden, cfg.activation, cfg.init, cfg.init_scale, cfg.optimizer.name) == (
+        128,
+        "sigmoid",
+        "normal",
+        1.0,
+        "sgd",
+    )
     assert (cfg.schedule.name, cfg.dropout, cfg.augment.shift, cfg.augment.flip) == ("constant", 0.0, 0, False)
     assert (cfg.lr, cfg.batch_size, cfg.epochs, cfg.data.name) == (0.1, 32, 10, "mnist")
 

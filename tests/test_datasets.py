@@ -5,9 +5,9 @@ import hashlib
 
 import numpy as np
 import pytest
-from helpers import write_idx_folder
 
 import nn_core.datasets as datasets
+from helpers import write_idx_folder
 from nn_core.datasets import IDX_FILES, IdxSource, load_digits_dataset, load_idx_dataset
 from nn_core.idx import DataError
 from nn_core.network import scale_pixels
@@ -18,6 +18,7 @@ def fake_source(folder, system_dirs=()):
     md5 = {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in IDX_FILES}
     return IdxSource("fake", mirrors=("http://127.0.0.1:9/",), md5=md5, system_dirs=system_dirs)
 
+
 def test_a_users_folder_is_used_without_md5_or_network(idx_folder):
     data = load_idx_dataset("mnist", root=idx_folder, val_size=10)
     assert data.X_train.shape == (50, 784) and data.X_val.shape == (10, 784)
@@ -25,12 +26,14 @@ def test_a_users_folder_is_used_without_md5_or_network(idx_folder):
     # stratified: every class keeps its share in validation
     assert sorted(np.bincount(data.y_val)) == [1] * 10
 
+
 def test_decompressed_files_are_found_too(tmp_path):
     folder = write_idx_folder(tmp_path / "raw")
     for name in IDX_FILES:
         (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress((folder / name).read_bytes()))
         (folder / name).unlink()
     assert load_idx_dataset("mnist", root=folder, val_size=0.2).X_val.shape == (12, 784)
+
 
 def test_missing_files_are_downloaded_into_root_then_cached(tmp_path, idx_folder, mirror):
     for name in IDX_FILES:
@@ -44,10 +47,12 @@ def test_missing_files_are_downloaded_into_root_then_cached(tmp_path, idx_folder
     assert len(mirror.requests) == 4  # served from the cache
     np.testing.assert_array_equal(first.X_train, second.X_train)
 
+
 def test_system_copy_is_found(tmp_path, idx_folder):
     source = fake_source(idx_folder, system_dirs=(str(idx_folder),))
     data = load_idx_dataset(source, root=tmp_path / "empty", val_size=10)
     assert len(data.y_test) == 20
+
 
 def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, mirror):
     source = IdxSource("fake", mirrors=(), md5={n: "0" * 32 for n in IDX_FILES})
@@ -57,15 +62,18 @@ def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, m
     assert str(tmp_path / "nowhere") in message and "404" in message
     assert "data=digits" in message and "data.root=DIR" in message
 
+
 def test_corrupt_file_in_a_folder_names_it(idx_folder):
     path = idx_folder / IDX_FILES[2]
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(DataError, match="t10k-images"):
         load_idx_dataset("mnist", root=idx_folder, val_size=10)
 
+
 def test_default_cache_follows_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(datasets.DATA_HOME_ENV, str(tmp_path))
     assert datasets.default_data_root("mnist") == tmp_path / "mnist"
+
 
 def test_digits_split_is_seeded_and_sized():
     a, b = load_digits_dataset(split_seed=3), load_digits_dataset(split_seed=3)
@@ -74,9 +82,11 @@ def test_digits_split_is_seeded_and_sized():
     np.testing.assert_array_equal(a.y_val, b.y_val)
     assert not np.array_equal(a.y_val, load_digits_dataset(split_seed=4).y_val)
 
+
 def test_val_size_too_large_is_refused(idx_folder):
     with pytest.raises(DataError, match="data.val_size=60 gives 60 validation samples out of 60"):
         load_idx_dataset("mnist", root=idx_folder, val_size=60)
+
 
 def test_scale_pixels_maps_to_unit_interval():
     X = np.array([[0, 128, 255]], dtype=np.uint8)

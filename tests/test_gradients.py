@@ -3,14 +3,16 @@ every registered activation (a new one is checked with no new test)."""
 
 import numpy as np
 import pytest
-from helpers import assert_gradients_match_finite_differences
 
+from helpers import assert_gradients_match_finite_differences
 from nn_core.layers import ACTIVATIONS
 from nn_core.network import Architecture, build_mlp, cross_entropy
 
 
-@pytest.mark.parametrize("dropout, smoothing, batch_norm", [
-    (0.0, 0.0, False), (0.3, 0.0, False), (0.0, 0.2, False), (0.0, 0.0, True), (0.3, 0.0, True)])
+@pytest.mark.parametrize(
+    "dropout, smoothing, batch_norm",
+    [(0.0, 0.0, False), (0.3, 0.0, False), (0.0, 0.2, False), (0.0, 0.0, True), (0.3, 0.0, True)],
+)
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("hidden", [[7], [6, 5]])
 def test_every_gradient_matches_finite_differences(activation, hidden, dropout, smoothing, batch_norm):

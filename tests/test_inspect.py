@@ -7,18 +7,27 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import run_cli
 
 import nn_core
 from experiments.compare import main as compare_main
 from experiments.results import inspection
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("inspect")
-    run_cli("experiments.train", "-m", "data=mnist_sample", "epochs=2", "hidden=16",
-            "lr=0.1,0.5", "seed=0,1", cwd=cwd, check=0)
+    run_cli(
+        "experiments.train",
+        "-m",
+        "data=mnist_sample",
+        "epochs=2",
+        "hidden=16",
+        "lr=0.1,0.5",
+        "seed=0,1",
+        cwd=cwd,
+        check=0,
+    )
     (sweep_dir,) = (cwd / "runs" / "multirun").iterdir()
     return sweep_dir
 
@@ -33,7 +42,10 @@ def test_inspect_writes_its_figures_and_agrees_with_the_run(sweep, tmp_path):
     numbers = inspection.inspect_run(run, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"confusion.png", "mistakes.png", "first_layer.png", "per_class.csv"}
     assert numbers["confusion"].sum() == 10000 and numbers["test_accuracy"] == pytest.approx(results[run]["test_acc"])
-    assert numbers["per_class"]["test_samples"].tolist() == np.bincount(nn_core.load_dataset("mnist_sample").y_test).tolist()
+    assert (
+        numbers["per_class"]["test_samples"].tolist()
+        == np.bincount(nn_core.load_dataset("mnist_sample").y_test).tolist()
+    )
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -67,13 +79,28 @@ def test_the_html_report_renders_in_a_real_browser(sweep, tmp_path):
     text = page.read_text()
     assert "<table" in text and "n_seeds" in text and "python -m experiments.train -m" in text
     assert "http://" not in text and "https://" not in text  # nothing fetched: it opens offline
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(["chromium", *flags, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        ["chromium", *flags, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert '<body data-images="4" data-broken="0">' in dom  # curves, confusion, mistakes, first layer: all decoded
     assert dom.count("<tr") >= 3
-    subprocess.run(["chromium", *flags, "--window-size=1200,1600", f"--screenshot={tmp_path / 'shot.png'}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        ["chromium", *flags, "--window-size=1200,1600", f"--screenshot={tmp_path / 'shot.png'}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert (tmp_path / "shot.png").stat().st_size > 50_000  # a page, not a blank

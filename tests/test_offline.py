@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from helpers import MNIST_SAMPLE, run_cli, single_run_dir
 
 import nn_core
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_runs
+from helpers import MNIST_SAMPLE, run_cli, single_run_dir
 from nn_core.datasets import IDX_FILES, load_dataset
 
 
@@ -51,7 +51,11 @@ def test_the_quick_start_trains_on_real_digits_with_no_network(tmp_path, mirror)
     result = json.loads((single_run_dir(tmp_path) / "result.json").read_text())
     assert result["status"] == "completed" and result["epochs_completed"] == 10
     assert result["data"] == {
-        "name": "mnist_sample", "source": str(MNIST_SAMPLE.resolve()), "n_train": 8333, "n_val": 1667, "n_test": 10000,
+        "name": "mnist_sample",
+        "source": str(MNIST_SAMPLE.resolve()),
+        "n_train": 8333,
+        "n_val": 1667,
+        "n_test": 10000,
     }
     assert result["hyperparameters"]["data"]["name"] == "mnist"  # what was asked for stays on record
     assert result["test_acc"] >= 0.90, result
@@ -68,8 +72,14 @@ def test_result_records_the_folder_actually_read(tmp_path, idx_folder, monkeypat
 
 def test_a_sweep_without_data_fails_once_before_any_job(tmp_path, mirror):
     proc = run_cli(
-        "experiments.train", "-m", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]",
-        "data.fallback=false", "lr=0.01,0.1,1", "hidden=64,128,256", cwd=tmp_path,
+        "experiments.train",
+        "-m",
+        f"data.root={tmp_path / 'empty'}",
+        f"data.mirrors=[{mirror.url}]",
+        "data.fallback=false",
+        "lr=0.01,0.1,1",
+        "hidden=64,128,256",
+        cwd=tmp_path,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
@@ -79,8 +89,14 @@ def test_a_sweep_without_data_fails_once_before_any_job(tmp_path, mirror):
 
 def test_a_sweep_that_falls_back_warns_once_and_compare_shows_it(tmp_path, mirror, capsys):
     proc = run_cli(
-        "experiments.train", "-m", f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]",
-        "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0,
+        "experiments.train",
+        "-m",
+        f"data.root={tmp_path / 'empty'}",
+        f"data.mirrors=[{mirror.url}]",
+        "epochs=1",
+        "lr=0.1,0.5",
+        cwd=tmp_path,
+        check=0,
     )
     output = proc.stdout + proc.stderr
     launcher_lines = [line for line in output.splitlines() if "bundled MNIST sample" in line]

@@ -86,7 +86,9 @@ def test_schedules():
     step = make_schedule("step", 1.0, 10, step_size=3, gamma=0.5)
     assert [step(e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
     cosine = make_schedule("cosine", 1.0, 4)
-    assert [cosine(e) for e in range(4)] == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
+    assert [cosine(e) for e in range(4)] == pytest.approx(
+        [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2]
+    )
     with pytest.raises(ValueError, match="schedule"):
         make_schedule("linear", 1.0, 4)
 

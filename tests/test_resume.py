@@ -9,19 +9,36 @@ import time
 
 import numpy as np
 import pytest
+
 from helpers import metrics, run_cli, weights
 
 # Every kind of state a run carries: optimiser moments, dropout and shift draws, batch norm's
 # running averages, early stopping's best weights.
-RUN = ["data=mnist_sample", "hidden=16", "epochs=25", "optimizer=adam", "lr=0.003", "dropout=0.1", "augment.shift=1",
-       "batch_norm=true", "patience=10"]
+RUN = [
+    "data=mnist_sample",
+    "hidden=16",
+    "epochs=25",
+    "optimizer=adam",
+    "lr=0.003",
+    "dropout=0.1",
+    "augment.shift=1",
+    "batch_norm=true",
+    "patience=10",
+]
 
 
 def start_and_stop(cwd, args, run_dir, signum, after_rows=4):
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
-    while not ((run_dir / "metrics.csv").is_file() and len((run_dir / "metrics.csv").read_text().splitlines()) > after_rows):
+    while not (
+        (run_dir / "metrics.csv").is_file() and len((run_dir / "metrics.csv").read_text().splitlines()) > after_rows
+    ):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
         time.sleep(0.02)
     os.killpg(proc.pid, signum)
@@ -69,10 +86,14 @@ def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path,
 
 @pytest.mark.slow
 def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
-    sweep = ["-m", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15",
-             "seed=0,1,2,3"]
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *sweep], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    sweep = ["-m", "hydra.sweep.dir=sweep", "data=mnist_sample", "hidden=16", "epochs=15", "seed=0,1,2,3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *sweep],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not list((tmp_path / "sweep").glob("*/result.json")):  # a first job done, others running or waiting
         assert proc.poll() is None and time.monotonic() < deadline
@@ -80,8 +101,11 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     # The jobs then running were not in the launcher's process group: they recorded `interrupted`.
-    finished = {p.parent.name: p.read_text() for p in (tmp_path / "sweep").glob("*/result.json")
-                if json.loads(p.read_text())["status"] == "completed"}
+    finished = {
+        p.parent.name: p.read_text()
+        for p in (tmp_path / "sweep").glob("*/result.json")
+        if json.loads(p.read_text())["status"] == "completed"
+    }
     assert 0 < len(finished) < 4
 
     refused = run_cli("experiments.train", *sweep[:-1], "seed=0,1", "resume=true", cwd=tmp_path)

@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from helpers import composed
 
 import nn_core
 from experiments.run.config_rules import ConfigError, check_resumable
@@ -20,8 +19,17 @@ from experiments.run.files import (
     read_result,
     record_death,
 )
+from helpers import composed
 
-ROW = {"epoch": 1, "lr": 0.1, "train_loss": 2.0, "train_acc": 0.5, "val_loss": 1.5, "val_acc": 0.6, "epoch_time_s": 0.01}
+ROW = {
+    "epoch": 1,
+    "lr": 0.1,
+    "train_loss": 2.0,
+    "train_acc": 0.5,
+    "val_loss": 1.5,
+    "val_acc": 0.6,
+    "epoch_time_s": 0.01,
+}
 
 
 def row(epoch):
@@ -107,8 +115,15 @@ def test_a_checkpoint_restores_weights_optimizer_generator_and_progress(tmp_path
     network, optimizer, rng = start()
     options = nn_core.TrainingOptions(epochs=2, patience=5)
     schedule = nn_core.make_schedule("constant", 0.01, 4)
-    nn_core.fit(network, data, options, schedule=schedule, rng=rng, optimizer=optimizer,
-                on_checkpoint=lambda state: nn_core.save_checkpoint(tmp_path / "c.npz", network, optimizer, rng, state, note=1))
+    nn_core.fit(
+        network,
+        data,
+        options,
+        schedule=schedule,
+        rng=rng,
+        optimizer=optimizer,
+        on_checkpoint=lambda state: nn_core.save_checkpoint(tmp_path / "c.npz", network, optimizer, rng, state, note=1),
+    )
     assert nn_core.read_checkpoint_info(tmp_path / "c.npz")["note"] == 1
 
     restored, restored_optimizer, restored_rng = start()

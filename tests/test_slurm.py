@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+
 from helpers import metrics, run_cli, weights
 
 
@@ -25,16 +26,27 @@ def slurm_missing() -> str | None:
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(slurm_missing() is not None, reason=str(slurm_missing()))]
 
 RUN = ["data=mnist_sample", "hidden=64", "epochs=40"]
-SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+SLURM = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.partition=cpu",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+]
 
 
 def test_a_requeued_job_resumes_and_ends_as_if_never_stopped(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "-m", *SLURM, "hydra.sweep.dir=sweep", *RUN, "seed=0,1"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("sweep/0_*/metrics.csv")) or len(next(tmp_path.glob("sweep/0_*/metrics.csv")).read_text().splitlines()) <= 3:
+    while (
+        not list(tmp_path.glob("sweep/0_*/metrics.csv"))
+        or len(next(tmp_path.glob("sweep/0_*/metrics.csv")).read_text().splitlines()) <= 3
+    ):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
         time.sleep(0.05)
     (job_0,) = [p.name for p in (tmp_path / "sweep" / ".submitit").glob("*_0")]  # e.g. 12_0: array job 12, task 0

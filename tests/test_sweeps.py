@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REPO, run_cli
 from hydra import compose, initialize_config_dir
 
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_history, load_runs
+from helpers import REPO, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -29,7 +29,15 @@ def joblib_sweep(tmp_path_factory):
     """4 jobs on digits, 2 at a time (the default launcher), as a user would launch them."""
     cwd = tmp_path_factory.mktemp("sweep")
     proc = run_cli(
-        "experiments.train", "-m", "hydra.launcher.n_jobs=2", "data=digits", "epochs=3", "lr=0.1,0.5", "hidden=16,32", cwd=cwd, check=0,
+        "experiments.train",
+        "-m",
+        "hydra.launcher.n_jobs=2",
+        "data=digits",
+        "epochs=3",
+        "lr=0.1,0.5",
+        "hidden=16,32",
+        cwd=cwd,
+        check=0,
     )
     (sweep,) = sweep_dirs(cwd)
     return sweep, proc.stdout + proc.stderr
@@ -40,8 +48,10 @@ def test_multirun_writes_one_named_directory_per_job(joblib_sweep):
     assert (sweep / "multirun.yaml").is_file()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == [
-        "0_data=digits,epochs=3,hidden=16,lr=0.1", "1_data=digits,epochs=3,hidden=32,lr=0.1",
-        "2_data=digits,epochs=3,hidden=16,lr=0.5", "3_data=digits,epochs=3,hidden=32,lr=0.5",
+        "0_data=digits,epochs=3,hidden=16,lr=0.1",
+        "1_data=digits,epochs=3,hidden=32,lr=0.1",
+        "2_data=digits,epochs=3,hidden=16,lr=0.5",
+        "3_data=digits,epochs=3,hidden=32,lr=0.5",
     ]
     for job in jobs:
         result = json.loads((sweep / job / "result.json").read_text())
@@ -122,9 +132,20 @@ def test_a_failing_job_does_not_lose_the_others(tmp_path):
 
 
 def test_a_sweep_directory_is_never_reused(tmp_path):
-    run_cli("experiments.train", "-m", "data=digits", "epochs=1", "lr=0.1,0.2", "hydra.sweep.dir=sweep", cwd=tmp_path, check=0)
+    run_cli(
+        "experiments.train",
+        "-m",
+        "data=digits",
+        "epochs=1",
+        "lr=0.1,0.2",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        check=0,
+    )
     before = sorted(p.name for p in (tmp_path / "sweep").iterdir())
-    proc = run_cli("experiments.train", "-m", "data=digits", "epochs=1", "lr=0.3", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    proc = run_cli(
+        "experiments.train", "-m", "data=digits", "epochs=1", "lr=0.3", "hydra.sweep.dir=sweep", cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert "already holds a sweep" in proc.stdout + proc.stderr
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == before
@@ -132,7 +153,16 @@ def test_a_sweep_directory_is_never_reused(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher(tmp_path):
-    run_cli("experiments.train", "-m", "hydra/launcher=submitit_local", "data=digits", "epochs=1", "lr=0.1,0.5", cwd=tmp_path, check=0)
+    run_cli(
+        "experiments.train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "data=digits",
+        "epochs=1",
+        "lr=0.1,0.5",
+        cwd=tmp_path,
+        check=0,
+    )
     (sweep,) = sweep_dirs(tmp_path)
     assert load_runs(sweep)["status"].tolist() == ["completed", "completed"]
     # submitit_local starts every job at once: one thread each keeps jobs x threads within the cores
@@ -141,7 +171,9 @@ def test_submitit_local_launcher(tmp_path):
 
 def test_slurm_launcher_config_composes():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=cpu"], return_hydra_config=True)
+        cfg = compose(
+            "config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=cpu"], return_hydra_config=True
+        )
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.partition == "cpu" and cfg.hydra.launcher.cpus_per_task == 2
 
@@ -149,8 +181,13 @@ def test_slurm_launcher_config_composes():
 @pytest.mark.slow
 def test_optuna_search_maximises_the_returned_objective(tmp_path):
     proc = run_cli(
-        "experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.n_trials=3",
-        cwd=tmp_path, check=0,
+        "experiments.train",
+        "hparams_search=optuna",
+        "data=digits",
+        "epochs=2",
+        "hydra.sweeper.n_trials=3",
+        cwd=tmp_path,
+        check=0,
     )
     (sweep,) = sweep_dirs(tmp_path)
     runs = load_runs(sweep)
@@ -176,7 +213,11 @@ def running_sweep(tmp_path, *overrides, started=2):
     returns the launcher's process and its jobs' processes (forked from joblib's workers)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while len([m for m in tmp_path.glob("sweep/*/metrics.csv") if len(m.read_text().splitlines()) > 3]) < started:
@@ -187,8 +228,10 @@ def running_sweep(tmp_path, *overrides, started=2):
 
 def gone(pids, timeout=10) -> bool:
     deadline = time.monotonic() + timeout
-    while any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
-              for p in pids):
+    while any(
+        Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
+        for p in pids
+    ):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
@@ -208,7 +251,9 @@ def test_stopping_a_sweep_stops_every_job_the_orderly_way(tmp_path, signum, code
     runs = load_runs(tmp_path / "sweep")
     assert runs["status"].tolist() == ["interrupted", "interrupted"]  # the third job never started
     assert (runs["epochs_completed"] >= 3).all()
-    assert {json.loads((tmp_path / r / "result.json").read_text())["signal"] for r in runs["run"]} == {signal.Signals(signum).name}
+    assert {json.loads((tmp_path / r / "result.json").read_text())["signal"] for r in runs["run"]} == {
+        signal.Signals(signum).name
+    }
     assert gone([*jobs, *children(proc.pid)]), "a process of the sweep outlived it"
 
 
@@ -243,7 +288,10 @@ def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sw
     assert runs.loc[str(root / "typed"), "status"] == "broken"
     assert compare_main([str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"{root / 'typed'}: broken: result.json has" in out and f"{root / 'folder_json'}: incomplete: no result.json" in out
+    assert (
+        f"{root / 'typed'}: broken: result.json has" in out
+        and f"{root / 'folder_json'}: incomplete: no result.json" in out
+    )
 
     for argv, message in (
         (["--top", "-3"], "'-3' is not a whole number >= 1"),
@@ -283,8 +331,20 @@ def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(joblib
 def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "experiments.train", "-m", "data=digits", "epochs=1", f"lr={lr}", "hydra.sweep.dir=same"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "experiments.train",
+                "-m",
+                "data=digits",
+                "epochs=1",
+                f"lr={lr}",
+                "hydra.sweep.dir=same",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for lr in (0.1, 0.2)
     ]
@@ -300,9 +360,19 @@ def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best()
 
     acc = {("0.1", 64): [0.90, 0.91, 0.92], ("0.1", 32): [0.905, 0.915, 0.91], ("1", 64): [0.50, 0.52, 0.51]}
     rows = [
-        {"run": f"r{lr}{hidden}{seed}", "status": "completed", "best_val_acc": value, "test_acc": value - 0.01,
-         "problem": None, "lr": float(lr), "hidden": hidden, "seed": seed, "blas_threads": 1 + seed % 2}
-        for (lr, hidden), values in acc.items() for seed, value in enumerate(values)
+        {
+            "run": f"r{lr}{hidden}{seed}",
+            "status": "completed",
+            "best_val_acc": value,
+            "test_acc": value - 0.01,
+            "problem": None,
+            "lr": float(lr),
+            "hidden": hidden,
+            "seed": seed,
+            "blas_threads": 1 + seed % 2,
+        }
+        for (lr, hidden), values in acc.items()
+        for seed, value in enumerate(values)
     ]
     table = summarize(pd.DataFrame(rows))
     assert list(table.columns[:3]) == ["lr", "hidden", "n_seeds"]  # seed and thread counts are not configurations
@@ -318,8 +388,7 @@ def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best()
 
 
 def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys):
-    run_cli("experiments.train", "-m", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1",
-            cwd=tmp_path, check=0)
+    run_cli("experiments.train", "-m", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1", cwd=tmp_path, check=0)
     (sweep,) = sweep_dirs(tmp_path)
     assert compare_main([str(sweep), "--plot", "--csv"]) == 0
     out = capsys.readouterr().out
@@ -338,14 +407,23 @@ def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         compare_main([str(sweep), "--facet", "momentum", "--plot"])
-    assert info.value.code == 2 and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
+    assert (
+        info.value.code == 2
+        and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
 def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(tmp_path):
     import optuna
 
-    search = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.storage=sqlite:///search.db"]
+    search = [
+        "experiments.train",
+        "hparams_search=optuna",
+        "data=digits",
+        "epochs=2",
+        "hydra.sweeper.storage=sqlite:///search.db",
+    ]
 
     def finished():
         try:
@@ -354,8 +432,13 @@ def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(t
             return 0
         return sum(t.state.is_finished() for t in study.trials)
 
-    proc = subprocess.Popen([sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not ((tmp_path / "search.db").is_file() and finished()):  # the study has recorded a trial
         assert proc.poll() is None and time.monotonic() < deadline
@@ -370,8 +453,16 @@ def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(t
     assert finished() == 4
 
     # Two launches on one machine share the study: each runs its part toward its own total.
-    both = [subprocess.Popen([sys.executable, "-m", *search, "hydra.sweeper.n_trials=6"], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", *search, "hydra.sweeper.n_trials=6"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs
     assert finished() == 8

@@ -11,14 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli, single_run_dir
 
+from helpers import run_cli, single_run_dir
 from nn_core import load_network
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 RESULT_KEYS = {
-    "status", "epochs_completed", "best_val_acc", "final_val_acc", "test_acc", "test_loss",
-    "wall_time_s", "hyperparameters",
+    "status",
+    "epochs_completed",
+    "best_val_acc",
+    "final_val_acc",
+    "test_acc",
+    "test_loss",
+    "wall_time_s",
+    "hyperparameters",
 }
 
 
@@ -43,7 +49,9 @@ def test_digits_run_writes_every_file(tmp_path):
     assert result["final_val_acc"] == pytest.approx(float(rows[-1]["val_acc"]))
     # The best epoch is the one of lowest validation loss (what early stopping keeps), and best_val_acc is its accuracy.
     best = min(rows, key=lambda r: float(r["val_loss"]))
-    assert result["best_epoch"] == int(best["epoch"]) and result["best_val_acc"] == pytest.approx(float(best["val_acc"]))
+    assert result["best_epoch"] == int(best["epoch"]) and result["best_val_acc"] == pytest.approx(
+        float(best["val_acc"])
+    )
     assert 0.5 < result["test_acc"] <= 1
     network, about = load_network(run_dir / "model.npz")
     assert [layer.params["W"].shape for layer in network.trainable] == [(64, 32), (32, 10)]
@@ -65,7 +73,15 @@ def test_mnist_sample_reaches_reference_accuracy(tmp_path):
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     def metrics(seed, name):
-        run_cli("experiments.train", "data=digits", "epochs=3", f"seed={seed}", f"hydra.run.dir={name}", cwd=tmp_path, check=0)
+        run_cli(
+            "experiments.train",
+            "data=digits",
+            "epochs=3",
+            f"seed={seed}",
+            f"hydra.run.dir={name}",
+            cwd=tmp_path,
+            check=0,
+        )
         return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in read_metrics(tmp_path / name)]
 
     first, again, other = metrics(7, "a"), metrics(7, "b"), metrics(8, "c")
@@ -89,7 +105,10 @@ def test_divergence_is_a_result_not_a_crash(tmp_path):
 def test_interrupt_keeps_rows_and_says_interrupted(tmp_path, signum, code, name):
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "data=digits", "epochs=100000", "hydra.run.dir=run"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     metrics = tmp_path / "run" / "metrics.csv"
     deadline = time.monotonic() + 60
@@ -114,9 +133,19 @@ def test_interrupted_download_leaves_nothing_that_passes_for_complete(tmp_path, 
     mirror.stall[name] = 1000
     cache = tmp_path / "cache"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", f"data.root={cache}", f"data.mirrors=[{mirror.url}]",
-         f"data.fallback={str(fallback).lower()}", "hydra.run.dir=run"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            f"data.root={cache}",
+            f"data.mirrors=[{mirror.url}]",
+            f"data.fallback={str(fallback).lower()}",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not (cache.is_dir() and any(cache.iterdir())):  # the download has begun
@@ -147,8 +176,11 @@ def test_a_run_directory_is_never_shared(tmp_path):
 def test_a_run_that_fails_its_checks_leaves_no_directory(tmp_path, mirror):
     for args, message in (
         (["lr=-1"], "lr=-1 is not allowed"),
-        (["lr=${oc.env:NO_SUCH_VARIABLE}"], "lr cannot be resolved: KeyError raised while resolving interpolation: "
-                                            "\"Environment variable 'NO_SUCH_VARIABLE' not found\""),
+        (
+            ["lr=${oc.env:NO_SUCH_VARIABLE}"],
+            "lr cannot be resolved: KeyError raised while resolving interpolation: "
+            "\"Environment variable 'NO_SUCH_VARIABLE' not found\"",
+        ),
         ([f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false"], "No mnist data"),
     ):
         proc = run_cli("experiments.train", *args, cwd=tmp_path)
@@ -165,9 +197,21 @@ def test_default_run_directories_are_distinct(tmp_path):
 
 def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_path):
     run_cli(
-        "experiments.train", "data=digits", "hidden=[32,16]", "activation=tanh", "init=xavier", "optimizer=adam",
-        "lr=0.01", "schedule=step", "schedule.step_size=2", "schedule.gamma=0.9", "epochs=60", "patience=3", "dtype=float64",
-        cwd=tmp_path, check=0,
+        "experiments.train",
+        "data=digits",
+        "hidden=[32,16]",
+        "activation=tanh",
+        "init=xavier",
+        "optimizer=adam",
+        "lr=0.01",
+        "schedule=step",
+        "schedule.step_size=2",
+        "schedule.gamma=0.9",
+        "epochs=60",
+        "patience=3",
+        "dtype=float64",
+        cwd=tmp_path,
+        check=0,
     )
     run_dir = single_run_dir(tmp_path)
     rows = read_metrics(run_dir)
@@ -188,7 +232,11 @@ def test_mnist_sample_preset_reaches_98_5_percent(tmp_path):
     run_cli("experiments.train", "+experiment=mnist_sample", cwd=tmp_path, check=0, timeout=900)
     result = read_result(single_run_dir(tmp_path))
     hyperparameters = result["hyperparameters"]
-    assert hyperparameters["hidden"] == [1024, 512] and hyperparameters["augment"]["shift"] == 2 and hyperparameters["batch_norm"]
+    assert (
+        hyperparameters["hidden"] == [1024, 512]
+        and hyperparameters["augment"]["shift"] == 2
+        and hyperparameters["batch_norm"]
+    )
     assert result["data"]["name"] == "mnist_sample" and result["data"]["n_train"] == 9000
     assert result["test_acc"] >= 0.985, result
 
@@ -197,7 +245,9 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (FASHION / "t10k-labels-idx1-ubyte.gz").is_file(), reason="apt-get install dataset-fashion-mnist")
+@pytest.mark.skipif(
+    not (FASHION / "t10k-labels-idx1-ubyte.gz").is_file(), reason="apt-get install dataset-fashion-mnist"
+)
 def test_fashion_mnist_preset_reaches_90_5_percent(tmp_path):
     run_cli("experiments.train", "+experiment=fashion_mnist", cwd=tmp_path, check=0, timeout=900)
     result = read_result(single_run_dir(tmp_path))
@@ -212,7 +262,9 @@ def test_history_keeps_each_epochs_scheduled_lr(tmp_path):
     run_cli("experiments.train", "data=digits", "epochs=4", "schedule=cosine", "lr=0.2", cwd=tmp_path, check=0)
     history = load_history(tmp_path / "runs")
     assert history["lr"].tolist() == pytest.approx([float(r["lr"]) for r in read_metrics(single_run_dir(tmp_path))])
-    assert history["lr"].tolist() == pytest.approx([0.2, 0.2 * (1 + np.cos(np.pi / 4)) / 2, 0.1, 0.2 * (1 + np.cos(3 * np.pi / 4)) / 2])
+    assert history["lr"].tolist() == pytest.approx(
+        [0.2, 0.2 * (1 + np.cos(np.pi / 4)) / 2, 0.1, 0.2 * (1 + np.cos(3 * np.pi / 4)) / 2]
+    )
     assert (history["lr_config"] == 0.2).all()
 
 
@@ -231,15 +283,20 @@ def test_paths_and_sizes_that_cannot_work_get_one_line_each(tmp_path):
 
 def test_a_preset_on_other_data_is_warned_about(tmp_path):
     proc = run_cli("experiments.train", "+experiment=mnist_sample", "data=digits", "epochs=1", cwd=tmp_path, check=0)
-    assert "+experiment=mnist_sample was tuned for data=mnist_sample; this run trains on digits (437 training samples)" in proc.stdout + proc.stderr
+    assert (
+        "+experiment=mnist_sample was tuned for data=mnist_sample; this run trains on digits (437 training samples)"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_early_stopping_says_which_epoch_it_kept(tmp_path):
     proc = run_cli("experiments.train", "data=digits", "lr=8", "epochs=60", "patience=2", cwd=tmp_path, check=0)
     result = read_result(single_run_dir(tmp_path))
     assert result["stopped_early"]
-    assert (f"early stopping after epoch {result['epochs_completed']}: no lower validation loss for 2 epochs; "
-            f"keeping epoch {result['weights_epoch']}'s weights") in proc.stdout + proc.stderr
+    assert (
+        f"early stopping after epoch {result['epochs_completed']}: no lower validation loss for 2 epochs; "
+        f"keeping epoch {result['weights_epoch']}'s weights"
+    ) in proc.stdout + proc.stderr
 
 
 def test_shell_completion_without_a_shell_is_one_line(tmp_path):
@@ -252,7 +309,10 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
     """Whether it lands during the imports or the first epochs: exit 130, one line, no traceback."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "data=digits", "epochs=100000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
@@ -261,12 +321,15 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
     assert "interrupted" in output and "Traceback" not in output and "each job's result.json" not in output
 
 
-@pytest.mark.parametrize("override, message", [
-    ("lr=[1,", "no viable alternative at input '[1,'"),
-    ("lrr=0.1", "Key 'lrr' is not in struct"),
-    ("data=cifar", "Could not find 'data/cifar'"),
-    ("optimizer.beta1=0.8", "Key 'beta1' is not in struct"),  # a setting of adam, not of the default sgd
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("lr=[1,", "no viable alternative at input '[1,'"),
+        ("lrr=0.1", "Key 'lrr' is not in struct"),
+        ("data=cifar", "Could not find 'data/cifar'"),
+        ("optimizer.beta1=0.8", "Key 'beta1' is not in struct"),  # a setting of adam, not of the default sgd
+    ],
+)
 def test_what_hydra_refuses_is_its_one_message_and_exit_2(tmp_path, override, message):
     proc = run_cli("experiments.train", override, cwd=tmp_path)
     output = proc.stdout + proc.stderr
@@ -296,8 +359,14 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp_path, small_disk):
     # 64-1000-1000-10: a checkpoint of about 8 MB cannot fit; the metrics rows and result.json can
-    proc = run_cli("experiments.train", "data=digits", "hidden=[1000,1000]", "epochs=5",
-                   f"hydra.run.dir={small_disk / 'run'}", cwd=tmp_path)
+    proc = run_cli(
+        "experiments.train",
+        "data=digits",
+        "hidden=[1000,1000]",
+        "epochs=5",
+        f"hydra.run.dir={small_disk / 'run'}",
+        cwd=tmp_path,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert f"cannot write {small_disk / 'run' / 'checkpoint.npz'}: No space left on device" in output
@@ -307,7 +376,10 @@ def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp
     rows = read_metrics(small_disk / "run")
     assert len(rows) == result["epochs_completed"] == 1 and all(rows[0].values())  # the finished epoch, whole
     assert sorted(p.name for p in (small_disk / "run").iterdir() if not p.name.startswith(".")) == [
-        "metrics.csv", "result.json", "train.log"]  # no partial checkpoint or model
+        "metrics.csv",
+        "result.json",
+        "train.log",
+    ]  # no partial checkpoint or model
     assert not list((small_disk / "run").glob(".*.tmp"))
 
 
@@ -331,11 +403,10 @@ def test_a_signal_during_the_final_save_waits_for_the_files(tmp_path):
 def test_an_early_ctrl_c_that_goes_astray_still_ends_the_run_as_interrupted(tmp_path, monkeypatch, how):
     """Seen at start-up: Ctrl-C inside a library's broad `except` vanished (the run trained on), and
     inside a compiled module's import it came out as 'ImportError: initialization failed'."""
-    from helpers import composed
-
     import nn_core
     from experiments.run import signals
     from experiments.run.task import train
+    from helpers import composed
 
     load = nn_core.load_dataset
 

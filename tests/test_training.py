@@ -19,8 +19,16 @@ from nn_core import (
 
 def train(data, epochs=5, seed=0, lr=0.5, dtype=np.float32, dropout=0.0, **options):
     rng = np.random.default_rng(seed)
-    network = build_mlp(Architecture([data.n_features, 32, 10], dropout=dropout, pixel_max=data.pixel_max), rng, dtype=dtype)
-    return fit(network, data, TrainingOptions(epochs=epochs, **options), schedule=make_schedule("constant", lr, epochs), rng=rng)
+    network = build_mlp(
+        Architecture([data.n_features, 32, 10], dropout=dropout, pixel_max=data.pixel_max), rng, dtype=dtype
+    )
+    return fit(
+        network,
+        data,
+        TrainingOptions(epochs=epochs, **options),
+        schedule=make_schedule("constant", lr, epochs),
+        rng=rng,
+    )
 
 
 def test_loss_falls_and_accuracy_rises_on_digits():
@@ -62,8 +70,14 @@ def test_every_optimizer_and_activation_learns(optimizer, lr, activation):
     data = load_digits_dataset()
     rng = np.random.default_rng(0)
     network = build_mlp(Architecture([64, 32, 16, 10], activation=activation, pixel_max=data.pixel_max), rng, init="he")
-    result = fit(network, data, TrainingOptions(epochs=15), rng=rng, schedule=make_schedule("cosine", lr, 15),
-                 optimizer=make_optimizer(optimizer, network.trainable))
+    result = fit(
+        network,
+        data,
+        TrainingOptions(epochs=15),
+        rng=rng,
+        schedule=make_schedule("cosine", lr, 15),
+        optimizer=make_optimizer(optimizer, network.trainable),
+    )
     assert result.history[-1]["val_acc"] > 0.85, (optimizer, activation, result.history[-1])
 
 
@@ -76,7 +90,9 @@ def test_dropout_and_augmentation_train_and_leave_evaluation_alone():
     without_dropout = nn_core.assemble(weights, dataclasses.replace(result.network.architecture, dropout=0.0))
     assert any(isinstance(layer, nn_core.Dropout) for layer in result.network.layers)
     np.testing.assert_array_equal(result.network.predict_proba(data.X_val), without_dropout.predict_proba(data.X_val))
-    assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(without_dropout, data.X_val, data.y_val)
+    assert nn_core.evaluate(result.network, data.X_val, data.y_val) == nn_core.evaluate(
+        without_dropout, data.X_val, data.y_val
+    )
 
 
 def test_label_smoothing_trains_and_keeps_validation_loss_plain():
@@ -129,7 +145,9 @@ def test_augment_shifts_by_up_to_shift_pixels_and_flips(flip):
             image = images[row].reshape(6, 6)
             candidates = {
                 (dy, dx, mirrored)
-                for dy in range(-2, 3) for dx in range(-2, 3) for mirrored in ([False, True] if flip else [False])
+                for dy in range(-2, 3)
+                for dx in range(-2, 3)
+                for mirrored in ([False, True] if flip else [False])
                 if np.array_equal(out.reshape(6, 6), shifted(image[:, ::-1] if mirrored else image, dy, dx))
             }
             assert len(candidates) == 1, (row, out)
@@ -146,7 +164,10 @@ def test_a_network_file_that_does_not_fit_together_is_refused_naming_the_layer(t
     with np.load(tmp_path / "good.npz") as f:
         arrays = dict(f)
     np.savez(tmp_path / "shapes.npz", **{**arrays, "W2": np.zeros((4, 3), np.float32)})
-    np.savez(tmp_path / "activation.npz", **{**arrays, "architecture": np.array(json.dumps({"sizes": [6, 5, 3], "activation": "swish"}))})
+    np.savez(
+        tmp_path / "activation.npz",
+        **{**arrays, "architecture": np.array(json.dumps({"sizes": [6, 5, 3], "activation": "swish"}))},
+    )
     np.savez(tmp_path / "missing.npz", **{k: v for k, v in arrays.items() if k != "b2"})
     (tmp_path / "text.npz").write_text("not a zip")
     for name, message in (
@@ -165,8 +186,13 @@ def test_a_finite_explosion_is_divergence_unless_told_otherwise():
     def exploding(diverge_factor):
         rng = np.random.default_rng(0)
         network = build_mlp(Architecture([64, 32, 10], pixel_max=data.pixel_max), rng, init_scale=100)
-        return fit(network, data, TrainingOptions(epochs=3, diverge_factor=diverge_factor),
-                   schedule=make_schedule("constant", 1e6, 3), rng=rng)
+        return fit(
+            network,
+            data,
+            TrainingOptions(epochs=3, diverge_factor=diverge_factor),
+            schedule=make_schedule("constant", 1e6, 3),
+            rng=rng,
+        )
 
     stopped = exploding(10.0)
     assert stopped.diverged and len(stopped.history) == 1 and np.isfinite(stopped.history[0]["val_loss"])

@@ -49,8 +49,13 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
     configuration = [c for c in varying if c not in NOT_A_CONFIGURATION and c != facet]
     labels = {r["run"]: run_label(r, configuration) for _, r in runs.iterrows()}
     curves = history.assign(label=history["run"].map(labels))
-    order = (runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
-             .groupby("label")["score"].mean().sort_values(ascending=False).index.tolist())
+    order = (
+        runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
+        .groupby("label")["score"]
+        .mean()
+        .sort_values(ascending=False)
+        .index.tolist()
+    )
     highlighted = set(order[:top] if top else order)
     grid = None if facet else _grid(runs, varying)
     panels = sorted(runs[facet].dropna().unique().tolist(), key=str) if facet else [None]
@@ -66,12 +71,21 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
             ax.grid(alpha=0.3)
             if value is not None:
                 ax.set_title(f"{facet}={value}")
-        named = [label for label in order if label in highlighted and label in set(curves.loc[curves["run"].isin(runs_here), "label"])]
+        named = [
+            label
+            for label in order
+            if label in highlighted and label in set(curves.loc[curves["run"].isin(runs_here), "label"])
+        ]
         if 0 < len(named) <= LEGEND_MAX:
             handles, texts = row[0].get_legend_handles_labels()
             by_text = dict(zip(texts, handles))
-            row[0].legend([by_text[t] for t in named], named, fontsize="small", loc="lower right",
-                          title=f"best {top} of {len(order)}" if top and top < len(order) else None)
+            row[0].legend(
+                [by_text[t] for t in named],
+                named,
+                fontsize="small",
+                loc="lower right",
+                title=f"best {top} of {len(order)}" if top and top < len(order) else None,
+            )
     if grid is not None:
         ax = axes[0][2]
         image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
@@ -83,7 +97,9 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
         ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
         middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
         for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small")
+            ax.text(
+                j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small"
+            )
         fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -99,4 +115,8 @@ def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
     rows, cols = keys
     values = runs.assign(**{RANK_BY: pd.to_numeric(runs[RANK_BY])})
     # Failed or diverged cells stay in the grid, as blanks.
-    return values.pivot_table(index=rows, columns=cols, values=RANK_BY, aggfunc="mean", dropna=False).sort_index().sort_index(axis=1)
+    return (
+        values.pivot_table(index=rows, columns=cols, values=RANK_BY, aggfunc="mean", dropna=False)
+        .sort_index()
+        .sort_index(axis=1)
+    )

@@ -52,26 +52,45 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     probabilities = network.predict_proba(data.X_test)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(data.y_test, predicted, data.n_classes)
-    per_class = pd.DataFrame({
-        "class": range(data.n_classes),
-        "test_samples": matrix.sum(axis=1),
-        "accuracy": np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1),
-    })
+    per_class = pd.DataFrame(
+        {
+            "class": range(data.n_classes),
+            "test_samples": matrix.sum(axis=1),
+            "accuracy": np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1),
+        }
+    )
     per_class.to_csv(out_dir / "per_class.csv", index=False)
     side = square_side(data.n_features)
 
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.2, 1]})
     image = ax.imshow(matrix, cmap="Blues")
-    ax.set(xlabel="predicted class", ylabel="true class", xticks=range(data.n_classes), yticks=range(data.n_classes),
-           title=f"confusion matrix, {len(data.y_test):,} test images of {data.name}")
+    ax.set(
+        xlabel="predicted class",
+        ylabel="true class",
+        xticks=range(data.n_classes),
+        yticks=range(data.n_classes),
+        title=f"confusion matrix, {len(data.y_test):,} test images of {data.name}",
+    )
     for (i, j), count in np.ndenumerate(matrix):
         if count:
-            ax.text(j, i, str(count), ha="center", va="center", fontsize="x-small",
-                    color="w" if count > matrix.max() / 2 else "k")
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize="x-small",
+                color="w" if count > matrix.max() / 2 else "k",
+            )
     fig.colorbar(image, ax=ax)
     bars.barh(per_class["class"], per_class["accuracy"], color="tab:blue")
-    bars.set(xlim=(max(0.0, per_class["accuracy"].min() - 0.05), 1), yticks=range(data.n_classes),
-             xlabel="test accuracy", ylabel="class", title=f"per class (overall {np.mean(predicted == data.y_test):.4f})")
+    bars.set(
+        xlim=(max(0.0, per_class["accuracy"].min() - 0.05), 1),
+        yticks=range(data.n_classes),
+        xlabel="test accuracy",
+        ylabel="class",
+        title=f"per class (overall {np.mean(predicted == data.y_test):.4f})",
+    )
     bars.invert_yaxis()
     for c, accuracy in zip(per_class["class"], per_class["accuracy"]):
         bars.text(accuracy, c, f" {accuracy:.3f}", va="center", fontsize="small")
@@ -90,8 +109,11 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
             ax.axis("off")
         for ax, index in zip(np.ravel(axes), worst):
             ax.imshow(data.X_test[index].reshape(side, side), cmap="gray_r")
-            ax.set_title(f"true {data.y_test[index]}, said {predicted[index]}\n{probabilities[index, predicted[index]]:.0%} sure",
-                         fontsize="small")
+            ax.set_title(
+                f"true {data.y_test[index]}, said {predicted[index]}\n"
+                f"{probabilities[index, predicted[index]]:.0%} sure",
+                fontsize="small",
+            )
         fig.suptitle("the test images it gets most confidently wrong")
         fig.tight_layout()
         fig.savefig(out_dir / "mistakes.png", dpi=100)
@@ -112,7 +134,12 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
         fig.tight_layout()
         fig.savefig(out_dir / "first_layer.png", dpi=100)
         plt.close(fig)
-    return {"confusion": matrix, "per_class": per_class, "mistakes": worst, "test_accuracy": float(np.mean(predicted == data.y_test))}
+    return {
+        "confusion": matrix,
+        "per_class": per_class,
+        "mistakes": worst,
+        "test_accuracy": float(np.mean(predicted == data.y_test)),
+    }
 
 
 def read_image(path: Path, side: int) -> np.ndarray:

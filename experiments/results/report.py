@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.figures import plot
-from experiments.results.runs import RANK_BY, readable, leaderboard, ranking, unsuccessful_runs
-
+from experiments.results.runs import RANK_BY, leaderboard, ranking, readable, unsuccessful_runs
 
 REPORT_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
@@ -46,16 +45,21 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
 
     board = ranking(runs)
     best_run = Path(leaderboard(runs)["run"].iloc[0]) if runs[RANK_BY].notna().any() else None
-    sections = [f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
-                f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
-                "(the test set chose nothing).</p>",
-                "<h2>Ranking</h2>", readable(board, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-")]
+    sections = [
+        f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
+        f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
+        "(the test set chose nothing).</p>",
+        "<h2>Ranking</h2>",
+        readable(board, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-"),
+    ]
     commands = []
     # a sweep's own sweep.json, those of sweeps inside the folder, or that of the sweep a job belongs to
     sweep_files = {f for path in map(Path, paths) for f in (*path.rglob("sweep.json"), path.parent / "sweep.json")}
     for sweep_file in sorted(f for f in sweep_files if f.is_file()):
         try:
-            commands.append("python -m experiments.train " + " ".join(json.loads(sweep_file.read_text())["command"][1:]))
+            commands.append(
+                "python -m experiments.train " + " ".join(json.loads(sweep_file.read_text())["command"][1:])
+            )
         except (OSError, ValueError, KeyError, TypeError):
             pass
     if commands:
@@ -69,12 +73,19 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
             sections.append(f"<h2>Inside the best run: {html.escape(best_run.name)}</h2>")
             for figure in ("confusion", "mistakes", "first_layer"):
                 if (Path(tmp) / "inspect" / f"{figure}.png").is_file():
-                    sections.append(f'<img alt="{figure}" src="{_png_data_uri(Path(tmp) / "inspect" / f"{figure}.png")}">')
+                    sections.append(
+                        f'<img alt="{figure}" src="{_png_data_uri(Path(tmp) / "inspect" / f"{figure}.png")}">'
+                    )
     unsuccessful = unsuccessful_runs(runs)
     if len(unsuccessful):
-        items = "".join(f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} {html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
-                        for _, r in unsuccessful.iterrows())
+        items = "".join(
+            f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} "
+            f"{html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
+            for _, r in unsuccessful.iterrows()
+        )
         sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
-            f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>")
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
+        f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"
+    )
     Path(path).write_text(page, encoding="utf-8")

@@ -1,7 +1,8 @@
 """Runs as tables: finding run directories, loading them, grouping seeds, ranking.
 
-The one reader of what experiments.run.files writes. From Python, `load_runs(path)` gives one row per run and `load_history(path)`
-one row per run and epoch; `path` may be one run, a sweep, or runs/ as a whole.
+The one reader of what experiments.run.files writes. From Python, `load_runs(path)`
+gives one row per run and `load_history(path)` one row per run and epoch; `path`
+may be one run, a sweep, or runs/ as a whole.
 Runs that are unfinished or broken are kept, with the reason in `problem`.
 """
 
@@ -17,11 +18,27 @@ from experiments.run.config_rules import NOT_HYPERPARAMETERS
 from experiments.run.files import METRICS_COLUMNS, RESULT_FILE, Status, load_result
 
 RESULT_COLUMNS = [
-    "status", "data_used", "n_train", "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed",
-    "best_epoch", "stopped_early", "wall_time_s", "error",
+    "status",
+    "data_used",
+    "n_train",
+    "best_val_acc",
+    "final_val_acc",
+    "test_acc",
+    "test_loss",
+    "epochs_completed",
+    "best_epoch",
+    "stopped_early",
+    "wall_time_s",
+    "error",
 ]
 NUMERIC_RESULTS = [
-    "best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed", "best_epoch", "wall_time_s",
+    "best_val_acc",
+    "final_val_acc",
+    "test_acc",
+    "test_loss",
+    "epochs_completed",
+    "best_epoch",
+    "wall_time_s",
 ]
 RANK_BY = "best_val_acc"
 STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
@@ -67,7 +84,9 @@ def _read_result(run_dir: Path) -> tuple[dict, str | None]:
         metrics = run_dir / "metrics.csv"
         if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
             return {"status": Status.RUNNING}, "no result.json yet: still running"
-        return {"status": Status.INCOMPLETE}, "no result.json: the run stopped before finishing (killed, or still starting)"
+        return {
+            "status": Status.INCOMPLETE
+        }, "no result.json: the run stopped before finishing (killed, or still starting)"
     except ValueError as e:
         return {"status": Status.BROKEN}, f"result.json is unreadable ({e})"
     # A value of the wrong type (edited by hand, written by another tool) is
@@ -111,7 +130,9 @@ def read_run(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
         row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
     if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
         # an unfinished run still has curves; its best epoch is, as in result.json, the lowest validation loss
-        row["best_val_acc"] = history["val_acc"].loc[history["val_loss"].idxmin()] if history["val_loss"].notna().any() else None
+        row["best_val_acc"] = (
+            history["val_acc"].loc[history["val_loss"].idxmin()] if history["val_loss"].notna().any() else None
+        )
         row["final_val_acc"] = history["val_acc"].iloc[-1]
         row["epochs_completed"] = len(history)
     row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
@@ -216,7 +237,9 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
             return np.nan
         if np.ptp(values) == 0 and np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
             return 1.0 if values[0] == best[0] else 0.0
-        with warnings.catch_warnings():  # scipy warns when one side's seeds agree to the last digit; Welch's test still holds
+        with (
+            warnings.catch_warnings()
+        ):  # scipy warns when one side's seeds agree to the last digit; Welch's test still holds
             warnings.simplefilter("ignore", RuntimeWarning)
             return stats.ttest_ind(values, best, equal_var=False).pvalue
 
@@ -239,7 +262,17 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     varying = varying_hyperparameters(runs)
     ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
     data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
-    columns = [*varying, *data_columns, "status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_time_s", "run"]
+    columns = [
+        *varying,
+        *data_columns,
+        "status",
+        "best_val_acc",
+        "final_val_acc",
+        "test_acc",
+        "epochs_completed",
+        "wall_time_s",
+        "run",
+    ]
     board = readable(ranked[columns].reset_index(drop=True), varying)
     board.index = pd.RangeIndex(1, len(board) + 1, name="rank")
     return board
@@ -248,6 +281,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs that did not complete cleanly (failed, diverged, interrupted,
     unfinished, or with damaged files), with a `reason` column saying why."""
+
     def reason(r):
         if isinstance(r["error"], str):
             return r["error"]

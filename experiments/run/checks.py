@@ -20,8 +20,10 @@ from experiments.run.signals import sigterm_as_interrupt
 log = logging.getLogger(__name__)
 
 RUN_FILE = ".run.lock"  # a run's claim on its directory
-RUN_TAKEN = ("already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
-             "default (a new timestamped folder) or name a new one.")
+RUN_TAKEN = (
+    "already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
+    "default (a new timestamped folder) or name a new one."
+)
 
 
 def refuse(message: str, *args) -> NoReturn:

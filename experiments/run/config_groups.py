@@ -62,7 +62,10 @@ def keys_help() -> str:
         for name, entry in registry.items():
             lines.append(f"  {group}={name:<{15 - len(group)}} {entry.doc}")
             for setting, spec in entry.settings.items():
-                lines.append(f"    {group}.{setting:<{11 - len(group)}} {spec.doc} (default {spec.default}); allowed: {spec.allowed}")
+                lines.append(
+                    f"    {group}.{setting:<{11 - len(group)}} {spec.doc} "
+                    f"(default {spec.default}); allowed: {spec.allowed}"
+                )
     return "\n".join(lines).replace("$", "$$")  # the help template is a string.Template
 
 

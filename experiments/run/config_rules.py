@@ -131,5 +131,7 @@ def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
     if new["epochs"] < epochs_done:
         problems.append(f"epochs={new['epochs']} is fewer than the {epochs_done} the run has already finished")
     if problems:
-        raise ConfigError("cannot resume: the config differs from the run's own (resume with its overrides, or none):\n  "
-                          + "\n  ".join(problems))
+        raise ConfigError(
+            "cannot resume: the config differs from the run's own (resume with its overrides, or none):\n  "
+            + "\n  ".join(problems)
+        )

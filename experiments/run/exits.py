@@ -1,10 +1,10 @@
 """How a command ends: its exit codes, said once.
 
-    0    the run, or every job of the sweep, completed (or diverged: a result, not a fault)
-    1    a run or some job of a sweep failed; its result.json says why
-    2    the command asked for something not allowed; one line said what, nothing was started
-    130  stopped by Ctrl-C (128 + SIGINT); every file written so far is whole
-    143  stopped by SIGTERM (128 + SIGTERM), the same way
+0    the run, or every job of the sweep, completed (or diverged: a result, not a fault)
+1    a run or some job of a sweep failed; its result.json says why
+2    the command asked for something not allowed; one line said what, nothing was started
+130  stopped by Ctrl-C (128 + SIGINT); every file written so far is whole
+143  stopped by SIGTERM (128 + SIGTERM), the same way
 """
 
 from __future__ import annotations

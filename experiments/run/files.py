@@ -155,7 +155,9 @@ class RunFiles:
         header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"
         if resume_epochs is not None and self.metrics.is_file():
             self.previous_epochs = read_epochs(self.metrics, resume_epochs)
-            kept = self.metrics.read_bytes().splitlines(keepends=True)[1 : resume_epochs + 1]  # as written, to the digit
+            kept = self.metrics.read_bytes().splitlines(keepends=True)[
+                1 : resume_epochs + 1
+            ]  # as written, to the digit
             write_aside(self.metrics, header + b"".join(kept))
             self._fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND)
             return
@@ -180,7 +182,8 @@ class RunFiles:
             raise WriteError(f"cannot write {self.metrics}: {error.strerror or error}") from None
 
     def append_epoch(self, row: dict) -> None:
-        """One row of metrics.csv, on disk as soon as it is written, so a crashed or interrupted run keeps every finished epoch."""
+        """One row of metrics.csv, on disk as soon as it is written, so a crashed or
+        interrupted run keeps every finished epoch."""
         self._append(_csv_line(row))
 
     def _guarded(self, path: Path, write) -> None:
@@ -198,7 +201,10 @@ class RunFiles:
         return self.dir / "checkpoint.npz"
 
     def save_checkpoint(self, network, optimizer, rng, progress, **about) -> None:
-        self._guarded(self.checkpoint, lambda: nn_core.save_checkpoint(self.checkpoint, network, optimizer, rng, progress, **about))
+        self._guarded(
+            self.checkpoint,
+            lambda: nn_core.save_checkpoint(self.checkpoint, network, optimizer, rng, progress, **about),
+        )
 
     def finish(self, result: dict) -> None:
         """Close metrics.csv and write result.json, the run's last word."""

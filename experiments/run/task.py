@@ -27,7 +27,7 @@ import nn_core
 from experiments.run import signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
-from experiments.run.signals import Terminated, sigterm_as_interrupt, signals_held
+from experiments.run.signals import Terminated, signals_held, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             progress = None
             if saved:
                 progress = nn_core.load_checkpoint(files.checkpoint, network, optimizer, rng)
-                log.info("%sresuming after epoch %d of %d from %s", run.job, progress.epoch, cfg.epochs, files.checkpoint)
+                log.info(
+                    "%sresuming after epoch %d of %d from %s", run.job, progress.epoch, cfg.epochs, files.checkpoint
+                )
             fitted = nn_core.fit(
-                network, data, training_options(cfg), schedule=schedule, rng=rng, optimizer=optimizer, progress=progress,
-                on_epoch_end=run.record_epoch, on_checkpoint=lambda state: run.save_checkpoint(optimizer, rng, state),
+                network,
+                data,
+                training_options(cfg),
+                schedule=schedule,
+                rng=rng,
+                optimizer=optimizer,
+                progress=progress,
+                on_epoch_end=run.record_epoch,
+                on_checkpoint=lambda state: run.save_checkpoint(optimizer, rng, state),
             )
             run.fitted(fitted)
             if not fitted.diverged:
@@ -76,6 +85,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 # -- what a run is made of --------------------------------------------------------------------------
+
 
 def settings(node: DictConfig) -> dict:
     """A config group's settings, without its `name`: what its registry entry is built with."""
@@ -98,16 +108,18 @@ OPTION_KEYS = {"shift": "augment.shift", "flip": "augment.flip"}
 
 
 def training_options(cfg: DictConfig) -> nn_core.TrainingOptions:
-    return nn_core.TrainingOptions(**{f.name: OmegaConf.select(cfg, OPTION_KEYS.get(f.name, f.name))
-                                      for f in fields(nn_core.TrainingOptions)})
+    return nn_core.TrainingOptions(
+        **{f.name: OmegaConf.select(cfg, OPTION_KEYS.get(f.name, f.name)) for f in fields(nn_core.TrainingOptions)}
+    )
 
 
 def build(cfg: DictConfig, data: nn_core.Dataset):
     """The network, optimiser and schedule a config describes, each from its registry,
     and the generator that shuffles (and draws dropout masks and augmentations)."""
     init_rng, shuffle_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
-    network = nn_core.build_mlp(architecture(cfg, data), init_rng, init=cfg.init, init_scale=cfg.init_scale,
-                                dtype=np.dtype(cfg.dtype).type)
+    network = nn_core.build_mlp(
+        architecture(cfg, data), init_rng, init=cfg.init, init_scale=cfg.init_scale, dtype=np.dtype(cfg.dtype).type
+    )
     optimizer = nn_core.make_optimizer(cfg.optimizer.name, network.trainable, **settings(cfg.optimizer))
     schedule = nn_core.make_schedule(cfg.schedule.name, cfg.lr, cfg.epochs, **settings(cfg.schedule))
     return network, optimizer, schedule, shuffle_rng
@@ -116,13 +128,21 @@ def build(cfg: DictConfig, data: nn_core.Dataset):
 def load_data(cfg: DictConfig) -> nn_core.Dataset:
     with sweep_said_it_once(job_prefix()):
         data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
-    log.info("data %s from %s: %d train, %d validation, %d test, %d features",
-             data.name, data.source, len(data.y_train), len(data.y_val), len(data.y_test), data.n_features)
+    log.info(
+        "data %s from %s: %d train, %d validation, %d test, %d features",
+        data.name,
+        data.source,
+        len(data.y_train),
+        len(data.y_val),
+        len(data.y_test),
+        data.n_features,
+    )
     warn_if_preset_misfits(data)
     return data
 
 
 # -- resuming ---------------------------------------------------------------------------------------
+
 
 def requeued() -> bool:
     """True in a SLURM job started again after a preemption, a timeout or
@@ -141,6 +161,7 @@ def checkpoint_to_resume(run_dir: Path, hyperparameters: dict) -> dict | None:
 
 
 # -- the run's record, whatever ends it -------------------------------------------------------------
+
 
 class RunRecord:
     """A run's files as it goes, and its outcome, whatever ends it: `with
@@ -170,13 +191,20 @@ class RunRecord:
             self.files.save_checkpoint(self.network, optimizer, rng, progress, hyperparameters=self.hyperparameters)
 
     def fitted(self, fitted: nn_core.FitResult) -> None:
-        self.result.update(status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
-                           weights_epoch=fitted.weights_epoch, stopped_early=fitted.stopped_early)
+        self.result.update(
+            status=Status.DIVERGED if fitted.diverged else Status.COMPLETED,
+            weights_epoch=fitted.weights_epoch,
+            stopped_early=fitted.stopped_early,
+        )
         if fitted.stopped_early:
-            log.info("early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
-                     len(self.history), self.cfg.patience, fitted.weights_epoch)
+            log.info(
+                "early stopping after epoch %d: no lower validation loss for %d epochs; keeping epoch %d's weights",
+                len(self.history),
+                self.cfg.patience,
+                fitted.weights_epoch,
+            )
 
-    def __enter__(self) -> "RunRecord":
+    def __enter__(self) -> RunRecord:
         self._sigterm = sigterm_as_interrupt()
         self._sigterm.__enter__()
         return self
@@ -192,10 +220,16 @@ class RunRecord:
     def ended_by(self, error: BaseException) -> None:
         """What an exception that ended the run means for its status."""
         if isinstance(error, KeyboardInterrupt):
-            self.result.update(status=Status.INTERRUPTED, signal="SIGTERM" if isinstance(error, Terminated) else "SIGINT")
-        elif isinstance(error, SystemExit):  # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
+            self.result.update(
+                status=Status.INTERRUPTED, signal="SIGTERM" if isinstance(error, Terminated) else "SIGINT"
+            )
+        elif isinstance(
+            error, SystemExit
+        ):  # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
             self.result.update(status=Status.INTERRUPTED, signal="preempted or timed out")
-        elif signals.pending:  # the interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError
+        elif (
+            signals.pending
+        ):  # the interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError
             self.result.update(status=Status.INTERRUPTED, signal=signal.Signals(signals.pending[-1]).name)
         else:
             self.result["error"] = f"{type(error).__name__}: {error}"
@@ -204,7 +238,11 @@ class RunRecord:
 
     def finish(self) -> None:
         result, files = self.result, self.files
-        if self.cfg.save_weights and self.network is not None and result["status"] in (Status.COMPLETED, Status.INTERRUPTED):
+        if (
+            self.cfg.save_weights
+            and self.network is not None
+            and result["status"] in (Status.COMPLETED, Status.INTERRUPTED)
+        ):
             try:
                 files.save_network(self.network, data=self.data.name)
             except WriteError as error:  # recorded, and the run's other files still written
@@ -218,6 +256,7 @@ class RunRecord:
 
 
 # -- where and how it runs --------------------------------------------------------------------------
+
 
 def blas_threads(cfg: DictConfig) -> int:
     """Threads for this run's matrix products: `blas_threads` if set; else, in a
@@ -278,6 +317,7 @@ def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
 
 # -- what it says as it goes ------------------------------------------------------------------------
 
+
 def job_prefix() -> str:
     """'job 3: ' in a sweep, so that parallel jobs' log lines can be told apart."""
     from hydra.core.hydra_config import HydraConfig
@@ -314,12 +354,17 @@ def warn_if_preset_misfits(data: nn_core.Dataset) -> None:
     if not preset or not path.is_file():
         return
     defaults = OmegaConf.load(path).get("defaults", [])
-    tuned_for = next((d["override /data"] for d in defaults if isinstance(d, DictConfig) and "override /data" in d), None)
+    tuned_for = next(
+        (d["override /data"] for d in defaults if isinstance(d, DictConfig) and "override /data" in d), None
+    )
     if tuned_for and tuned_for != data.name:
         log.warning(
             "+experiment=%s was tuned for data=%s; this run trains on %s (%d training samples), "
             "with the preset's other settings (data.val_size among them) unchanged",
-            preset, tuned_for, data.name, len(data.y_train),
+            preset,
+            tuned_for,
+            data.name,
+            len(data.y_train),
         )
 
 

@@ -59,8 +59,10 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
 
 
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
-SWEEP_TAKEN = ("already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
-               "default (a new timestamped folder) or name an empty one.")
+SWEEP_TAKEN = (
+    "already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
+    "default (a new timestamped folder) or name an empty one."
+)
 
 
 def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
@@ -70,8 +72,12 @@ def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
     except (OSError, ValueError, KeyError):
         refuse("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
     if launched != overrides:
-        refuse("cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
-               sweep_dir, " ".join(launched), " ".join(overrides))
+        refuse(
+            "cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
+            sweep_dir,
+            " ".join(launched),
+            " ".join(overrides),
+        )
 
 
 class SweepChecks(Callback):
@@ -97,8 +103,11 @@ class SweepChecks(Callback):
             refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
         configs, problems = check_grid(config)
         if problems:
-            refuse("invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
-                   len(problems), "\n  ".join(problems))
+            refuse(
+                "invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
+                len(problems),
+                "\n  ".join(problems),
+            )
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
             check_data(data, sweep=True)
@@ -127,10 +136,18 @@ class SweepChecks(Callback):
             log.warning("sweep %s: no job wrote a run", sweep_dir)
             return
         board = ranking(runs).drop(columns="run", errors="ignore")
-        log.info("sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
-                 sweep_dir, len(runs), runs["status"].value_counts().to_dict(), min(SUMMARY_ROWS, len(board)),
-                 board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"), sweep_dir)
+        log.info(
+            "sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
+            sweep_dir,
+            len(runs),
+            runs["status"].value_counts().to_dict(),
+            min(SUMMARY_ROWS, len(board)),
+            board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
+            sweep_dir,
+        )
         for _, r in unsuccessful_runs(runs).iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"].splitlines()[0])
         if (runs["status"] == Status.FAILED).any():
-            raise SystemExit(exits.ExitCode.FAILED)  # the sweep's results are all on disk; the exit code says not all succeeded
+            raise SystemExit(
+                exits.ExitCode.FAILED
+            )  # the sweep's results are all on disk; the exit code says not all succeeded

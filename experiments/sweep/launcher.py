@@ -22,8 +22,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -54,7 +54,9 @@ class ParallelLauncher(Launcher):
     def start_workers(self) -> None:
         from joblib import Parallel, delayed
 
-        Parallel(n_jobs=self.n_workers, backend="loky")(delayed(import_modules)(self.preload) for _ in range(self.n_workers))
+        Parallel(n_jobs=self.n_workers, backend="loky")(
+            delayed(import_modules)(self.preload) for _ in range(self.n_workers)
+        )
 
     @property
     def n_workers(self) -> int:
@@ -70,7 +72,9 @@ class ParallelLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         n_jobs = self.n_workers
-        log.info("launching %d job(s), %d at a time, into %s", len(job_overrides), min(n_jobs, len(job_overrides)), sweep_dir)
+        log.info(
+            "launching %d job(s), %d at a time, into %s", len(job_overrides), min(n_jobs, len(job_overrides)), sweep_dir
+        )
         for number, overrides in enumerate(job_overrides, initial_job_idx):
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
 
@@ -79,8 +83,10 @@ class ParallelLauncher(Launcher):
         def stop(signum, frame):
             if not stopped:
                 stopped.append(signum)
-                log.warning("%s: stopping every job (each records how far it got); no further job starts",
-                            signal.Signals(signum).name)
+                log.warning(
+                    "%s: stopping every job (each records how far it got); no further job starts",
+                    signal.Signals(signum).name,
+                )
                 for worker in multiprocessing.active_children():  # joblib's workers pass it on to their job
                     os.kill(worker.pid, signum)
 
@@ -90,7 +96,13 @@ class ParallelLauncher(Launcher):
                 if stopped:
                     return
                 yield delayed(run_job_in_own_process)(
-                    number, overrides, self.hydra_context, self.config, self.task_function, singleton_state, self.preload
+                    number,
+                    overrides,
+                    self.hydra_context,
+                    self.config,
+                    self.task_function,
+                    singleton_state,
+                    self.preload,
                 )
 
         previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
@@ -125,7 +137,9 @@ def _stop_worker(signum, frame) -> None:
             os.kill(_running_job.pid, signum)
 
 
-def run_job_in_own_process(number, overrides, hydra_context, config, task_function, singleton_state, preload=()) -> JobReturn:
+def run_job_in_own_process(
+    number, overrides, hydra_context, config, task_function, singleton_state, preload=()
+) -> JobReturn:
     """In a pool worker: run one job in a forked child and wait for it. A stop
     signal reaching the worker is passed on to the child once, and the worker
     starts no further job. A child that dies without returning gets a
@@ -167,13 +181,24 @@ def run_job_in_own_process(number, overrides, hydra_context, config, task_functi
         if returned is None and child.exitcode < 0:
             name = signal.Signals(-child.exitcode).name
             reason = f"the job's process was killed by {name}" + (
-                " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else "")
+                " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else ""
+            )
             record_death(run_dir, reason, since=started)
             log.error("job %d (%s): %s; the other jobs go on", number, run_dir, reason)
         # An interrupted job (exit 130 or 143) has written its own result.json.
-    status, value = returned or (JobStatus.COMPLETED, math.nan)  # a job that did not answer failed: NaN, as any failed job
-    return JobReturn(overrides=list(overrides), cfg=job_config, hydra_cfg=job_config, working_dir=os.getcwd(),
-                     task_name=job_config.hydra.job.name, status=status, _return_value=value)
+    status, value = returned or (
+        JobStatus.COMPLETED,
+        math.nan,
+    )  # a job that did not answer failed: NaN, as any failed job
+    return JobReturn(
+        overrides=list(overrides),
+        cfg=job_config,
+        hydra_cfg=job_config,
+        working_dir=os.getcwd(),
+        task_name=job_config.hydra.job.name,
+        status=status,
+        _return_value=value,
+    )
 
 
 def import_modules(names: Sequence[str]) -> None:
@@ -191,8 +216,13 @@ def _job_process(send, hydra_context, job_config, task_function) -> None:
     code = 0
     try:
         HydraConfig.instance().set_config(job_config)
-        returned = run_job(hydra_context=hydra_context, config=job_config, task_function=task_function,
-                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        returned = run_job(
+            hydra_context=hydra_context,
+            config=job_config,
+            task_function=task_function,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
         send.send((returned.status, returned._return_value))  # the JobReturn's configs are the worker's already
     except SystemExit as exit_:  # an interrupted run (130, 143): its files say so
         code = exit_.code if isinstance(exit_.code, int) else 1

@@ -31,8 +31,14 @@ class ResumableOptunaSweeper(OptunaSweeper):
                 pass
             else:
                 finished = sum(1 for t in study.trials if t.state.is_finished())
-                log.info("study %s in %s has %d finished trials of n_trials=%d; running the other %d",
-                         search.study_name, search.storage, finished, search.n_trials, max(0, search.n_trials - finished))
+                log.info(
+                    "study %s in %s has %d finished trials of n_trials=%d; running the other %d",
+                    search.study_name,
+                    search.storage,
+                    finished,
+                    search.n_trials,
+                    max(0, search.n_trials - finished),
+                )
                 search.n_trials = max(0, search.n_trials - finished)
                 search.job_idx = len(study.trials)
         return super().sweep(arguments)
