@@ -1,6 +1,6 @@
 """Adding a concept is one entry where it belongs: the rules, the config groups, the
 training, saving and the gradient check pick it up with nothing else changed
-(README "Extending" says the same, concept by concept)."""
+(docs/extending.md says the same, concept by concept)."""
 
 import dataclasses
 import json

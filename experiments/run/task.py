@@ -262,7 +262,7 @@ def blas_threads(cfg: DictConfig) -> int:
     """Threads for this run's matrix products: `blas_threads` if set; else, in a
     SLURM job, the cores it was given (reserved for it); else one.
 
-    Why one: measured on 2 cores (README "Performance"), a second thread makes an
+    Why one: measured on 2 cores (docs/performance.md), a second thread makes an
     idle machine's epochs 15-45% shorter but, the moment another process is busy
     on one core, 2-4x longer at every network size tried, while one thread does
     not notice the neighbour. Laptops and shared nodes are rarely idle; and with
