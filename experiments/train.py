@@ -18,7 +18,6 @@ if __name__ == "__main__" or sys.argv[0].endswith("mnist-train"):
     signals.hold_interrupts()  # a Ctrl-C while the libraries below load (about a second) waits for cli()
 
 import logging
-import math
 import os
 from pathlib import Path
 
@@ -60,10 +59,10 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(exits.for_interrupt(interrupt)) from None
     except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            # One failed job must not stop the sweep: its result.json records the
-            # error, the sweep's summary lists it, and NaN tells Optuna the trial failed.
+            # Raised on to Hydra, which makes the job's JobReturn FAILED with this error
+            # (what every sweeper reads); its result.json records it too.
             (log.error if isinstance(error, SAID_IN_A_LINE) else log.exception)("run failed: %s", error)
-            return math.nan
+            raise
         if isinstance(error, WriteError):  # the machine's fault
             log.error("%s; the run stopped, keeping every complete file it had (status failed)", error)
             raise SystemExit(ExitCode.FAILED) from None

@@ -24,3 +24,19 @@ def second_mirror():
     m = Mirror()
     yield m
     m.close()
+
+
+@pytest.fixture
+def fresh_hydra_version_base():
+    """Hydra's version base is process-wide, and tests that composed this project's config
+    left it at 1.3; a launcher's jobs inherit the launching process's. Tests of Hydra's own
+    apps start as a fresh process would (version base unset), and leave it as they found it."""
+    from hydra import version
+    from hydra.core.singleton import Singleton
+
+    state = Singleton.get_state()
+    base = version.VersionBase.instance()
+    before, base.version_base = base.version_base, version._UNSPECIFIED_
+    yield
+    base.version_base = before
+    Singleton.set_state(state)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,52 @@ def assert_gradients_match_finite_differences(architecture: Architecture, smooth
                 value[index] = saved
                 numeric[index] = (plus - minus) / (2 * eps)
             np.testing.assert_allclose(grad[key], numeric, rtol=1e-5, atol=1e-8, err_msg=key)
+
+
+# -- processes of a sweep ----------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running_sweep(tmp_path, *overrides, started=2, epochs_done=3):
+    """A sweep launched as a user would (into tmp_path/sweep), once `started` of its jobs
+    have finished `epochs_done` epochs; returns the launcher's process and its jobs' processes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while (
+        len([m for m in tmp_path.glob("sweep/*/metrics.csv") if len(m.read_text().splitlines()) > epochs_done])
+        < started
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    return proc, children(proc.pid)
+
+
+def gone(pids, timeout=10) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(
+        Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
+        for p in pids
+    ):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -1,4 +1,5 @@
-"""Sweeps through the real CLI (joblib, submitit, Optuna) and comparing their runs."""
+"""Sweeps through the real CLI (the default launcher, submitit, Optuna) and comparing their runs.
+The launcher's own behaviour (deaths, signals, busy workers, Hydra's contract): test_launcher.py."""
 
 import json
 import os
@@ -7,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -25,7 +25,7 @@ def sweep_dirs(cwd):
 
 
 @pytest.fixture(scope="module")
-def joblib_sweep(tmp_path_factory):
+def grid_sweep(tmp_path_factory):
     """4 jobs on digits, 2 at a time (the default launcher), as a user would launch them."""
     cwd = tmp_path_factory.mktemp("sweep")
     proc = run_cli(
@@ -43,8 +43,8 @@ def joblib_sweep(tmp_path_factory):
     return sweep, proc.stdout + proc.stderr
 
 
-def test_multirun_writes_one_named_directory_per_job(joblib_sweep):
-    sweep, _ = joblib_sweep
+def test_multirun_writes_one_named_directory_per_job(grid_sweep):
+    sweep, _ = grid_sweep
     assert (sweep / "multirun.yaml").is_file()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == [
@@ -60,14 +60,14 @@ def test_multirun_writes_one_named_directory_per_job(joblib_sweep):
         assert (sweep / job / "metrics.csv").is_file() and (sweep / job / "model.npz").is_file()
 
 
-def test_the_sweep_ends_with_its_leaderboard(joblib_sweep):
-    _, output = joblib_sweep
+def test_the_sweep_ends_with_its_leaderboard(grid_sweep):
+    _, output = grid_sweep
     assert "4 runs, by status: {'completed': 4}" in output
     assert "best_val_acc" in output
 
 
-def test_load_runs_and_history(joblib_sweep):
-    sweep, _ = joblib_sweep
+def test_load_runs_and_history(grid_sweep):
+    sweep, _ = grid_sweep
     runs = load_runs(sweep)
     assert len(runs) == 4
     assert sorted(zip(runs["hidden"], runs["lr"])) == [(16, 0.1), (16, 0.5), (32, 0.1), (32, 0.5)]
@@ -80,8 +80,8 @@ def test_load_runs_and_history(joblib_sweep):
     assert len(load_runs(sweep.parents[1])) == 4
 
 
-def test_compare_cli_ranks_shows_what_varies_and_writes_csv_and_png(joblib_sweep, tmp_path, capsys):
-    sweep, _ = joblib_sweep
+def test_compare_cli_ranks_shows_what_varies_and_writes_csv_and_png(grid_sweep, tmp_path, capsys):
+    sweep, _ = grid_sweep
     assert compare_main([str(sweep), "--csv", str(tmp_path / "board.csv"), "--plot", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[1].split()
@@ -91,8 +91,8 @@ def test_compare_cli_ranks_shows_what_varies_and_writes_csv_and_png(joblib_sweep
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_compare_lists_broken_runs_with_reasons(joblib_sweep, tmp_path, capsys):
-    sweep, _ = joblib_sweep
+def test_compare_lists_broken_runs_with_reasons(grid_sweep, tmp_path, capsys):
+    sweep, _ = grid_sweep
     good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
     root = tmp_path / "runs"
     for name in ("good", "no_result", "garbage_csv", "truncated_csv", "bad_json"):
@@ -195,84 +195,8 @@ def test_optuna_search_maximises_the_returned_objective(tmp_path):
     assert f"Best value: {runs['best_val_acc'].max()}" in proc.stdout + proc.stderr
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def running_sweep(tmp_path, *overrides, started=2):
-    """A sweep launched as a user would, once `started` of its jobs have finished 3 epochs;
-    returns the launcher's process and its jobs' processes (forked from joblib's workers)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while len([m for m in tmp_path.glob("sweep/*/metrics.csv") if len(m.read_text().splitlines()) > 3]) < started:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
-        time.sleep(0.05)
-    return proc, [job for worker in children(proc.pid) for job in children(worker)]
-
-
-def gone(pids, timeout=10) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(
-        Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
-        for p in pids
-    ):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_stopping_a_sweep_stops_every_job_the_orderly_way(tmp_path, signum, code):
-    proc, jobs = running_sweep(tmp_path, "data=digits", "epochs=100000", "lr=0.1,0.2,0.3")
-    assert len(jobs) == 2
-    if signum == signal.SIGINT:
-        os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal sends: the whole process group
-    else:
-        proc.send_signal(signum)  # what `kill` or a scheduler sends: the launcher alone
-    output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == code and "Traceback" not in output, output
-    runs = load_runs(tmp_path / "sweep")
-    assert runs["status"].tolist() == ["interrupted", "interrupted"]  # the third job never started
-    assert (runs["epochs_completed"] >= 3).all()
-    assert {json.loads((tmp_path / r / "result.json").read_text())["signal"] for r in runs["run"]} == {
-        signal.Signals(signum).name
-    }
-    assert gone([*jobs, *children(proc.pid)]), "a process of the sweep outlived it"
-
-
-@pytest.mark.slow
-def test_a_killed_job_is_recorded_as_failed_and_the_others_go_on(tmp_path):
-    """What the kernel does when memory runs out: SIGKILL to the job's process."""
-    proc, jobs = running_sweep(tmp_path, "data=digits", "epochs=400", "hidden=64", "lr=0.1,0.2,0.3")
-    os.kill(jobs[0], signal.SIGKILL)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "Traceback" not in output, output
-    runs = load_runs(tmp_path / "sweep")
-    assert sorted(runs["status"]) == ["completed", "completed", "failed"]
-    killed = runs[runs["status"] == "failed"].iloc[0]
-    assert "killed by SIGKILL" in killed["error"] and 3 <= killed["epochs_completed"] < 400
-    assert output.count("killed by SIGKILL") == 2 and "by status" in output  # said as it happened, and in the summary
-
-
-def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sweep, tmp_path, capsys):
-    sweep, _ = joblib_sweep
+def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(grid_sweep, tmp_path, capsys):
+    sweep, _ = grid_sweep
     good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
     root = tmp_path / "runs"
     for name in ("good", "typed", "folder_json"):
@@ -303,8 +227,8 @@ def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(joblib_sw
         assert info.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_a_running_sweep_reports_progress_and_labels_each_jobs_lines(joblib_sweep):
-    sweep, output = joblib_sweep
+def test_a_running_sweep_reports_progress_and_labels_each_jobs_lines(grid_sweep):
+    sweep, output = grid_sweep
     assert "4/4 jobs of the sweep done" in output
     for job in range(4):
         assert f"job {job}: epoch 3/3" in output
@@ -312,8 +236,8 @@ def test_a_running_sweep_reports_progress_and_labels_each_jobs_lines(joblib_swee
     assert f"the full table: python -m experiments.compare {sweep.relative_to(sweep.parents[2])}" in output
 
 
-def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(joblib_sweep, monkeypatch, capsys):
-    sweep, _ = joblib_sweep
+def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(grid_sweep, monkeypatch, capsys):
+    sweep, _ = grid_sweep
     monkeypatch.chdir(sweep.parents[2])
     assert compare_main(["--csv", "--plot"]) == 0
     out = capsys.readouterr().out

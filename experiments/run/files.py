@@ -117,11 +117,12 @@ def epoch_summary(history: list[dict]) -> dict:
     }
 
 
-def record_death(run_dir: Path, reason: str, since: float) -> None:
-    """Write result.json for a run whose process died without writing one
-    (killed by SIGKILL, or by the kernel for want of memory): status failed,
-    the reason, and what its metrics.csv and checkpoint kept. A result.json
-    older than `since` (a time.time()) is from an earlier launch and is replaced.
+def record_death(run_dir: Path, reason: str, since: float, status: Status = Status.FAILED, **fields) -> None:
+    """Write result.json for a run that ended without writing one: killed by
+    SIGKILL or by the kernel for want of memory (status failed, the reason as its
+    error), or stopped by a signal before its files existed (status interrupted,
+    `signal=...`); with what its metrics.csv kept. A result.json older than
+    `since` (a time.time()) is from an earlier launch and is replaced.
     """
     run_dir = Path(run_dir)
     result_file = run_dir / RESULT_FILE
@@ -131,7 +132,9 @@ def record_death(run_dir: Path, reason: str, since: float) -> None:
         history = read_epochs(run_dir / "metrics.csv")
     except (OSError, ValueError, KeyError):
         history = []
-    result = {"status": Status.FAILED, "error": reason, "test_acc": None, "test_loss": None, **epoch_summary(history)}
+    result = {"status": status, "test_acc": None, "test_loss": None, **fields, **epoch_summary(history)}
+    if status == Status.FAILED:
+        result["error"] = reason
     run_dir.mkdir(parents=True, exist_ok=True)
     write_aside(result_file, result_json(result))
 

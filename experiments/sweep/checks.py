@@ -22,22 +22,24 @@ log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
 
 
-def grid_jobs(task_overrides: list[str]) -> list[list[str]]:
-    """Every job of a grid sweep as its list of overrides, in Hydra's order.
+def grid_jobs(overrides: list[str]) -> list[list[str]]:
+    """Every job of a grid sweep as its list of overrides, in Hydra's order (that
+    of its basic sweeper: the product of each key's values, a key given twice
+    taking its last values in its first place).
 
     Discrete sweeps (`lr=0.1,1`, `choice(...)`, `range(...)`) are expanded;
     a sweeper's own search spaces (`interval(...)`) are left to the sweeper.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    choices = []
-    for override in OverridesParser.create().parse_overrides(task_overrides):
+    choices = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
         key = override.get_key_element()
         if not override.is_sweep_override():
-            choices.append([f"{key}={override.get_value_element_as_str()}"])
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
         elif override.is_discrete_sweep():
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-    return [list(job) for job in itertools.product(*choices)]
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+    return [list(job) for job in itertools.product(*choices.values())]
 
 
 def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:

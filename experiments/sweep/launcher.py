@@ -1,14 +1,30 @@
-"""The default launcher of sweeps (-m, hydra/launcher=parallel): jobs run side
-by side, one per core, through joblib's process pool like Hydra's joblib
-launcher, but each job in a process of its own, forked from the pool's worker:
+"""The default launcher of sweeps (-m, hydra/launcher=parallel): up to one job
+per core, each in a process of its own, forked from the launching process the
+moment a core frees up.
 
-- a job whose process dies (the kernel's out-of-memory killer, `kill -9`) is
-  recorded as failed, with the signal, and every other job runs on. (With the
-  pool's worker itself running the job, its death breaks the whole pool: joblib
-  ends the sweep with TerminatedWorkerError, killing the healthy jobs.)
-- SIGTERM or Ctrl-C to the launcher reaches each running job exactly once: each
-  records `interrupted` and keeps its checkpoint (resume=true continues the
-  sweep); no further job starts; no process is left behind; exit 143 or 130.
+Why this shape. Forked from the process that composed the sweep, a job starts
+with every module already imported (Hydra, NumPy, scikit-learn, the task) and
+its config already composed: it pays only the fork and its own files. A job
+whose process dies (the kernel's out-of-memory killer, `kill -9`) takes nothing
+else with it: the launcher writes its result.json (`failed`, with the signal),
+hands Hydra a FAILED JobReturn, and starts the next job. There are no pool
+workers whose death could end the sweep. If the launcher itself dies, each job
+gets SIGTERM from the kernel (PR_SET_PDEATHSIG), records `interrupted` and its
+checkpoint, and `resume=true` continues the sweep.
+
+SIGTERM or Ctrl-C to the launcher reaches each running job exactly once (jobs
+are in process groups of their own, so a terminal's Ctrl-C comes through the
+launcher): each records `interrupted`, no further job starts, no process is
+left behind, and the launcher exits 143 or 130.
+
+Two interfaces:
+- `launch(job_overrides, initial_job_idx)`, Hydra's Launcher API: every job of a
+  batch, the next one started as soon as one ends, JobReturns in job order, as
+  Hydra's own launchers make them (the task's config without `hydra`, status
+  FAILED with the error for a job that failed or died).
+- `jobs()`, for a sweeper that decides as results arrive (ask-and-tell):
+  `submit()` queues a job, `free` says how many more would start at once,
+  `next_result()` waits for the next job to end and returns its JobReturn.
 """
 
 from __future__ import annotations
@@ -16,188 +32,244 @@ from __future__ import annotations
 import ctypes
 import importlib
 import logging
-import math
 import multiprocessing
 import os
+import pickle
 import signal
-import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
-from omegaconf import open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from experiments.run.files import record_death
-from experiments.run.signals import STOP_SIGNALS, interrupt_for
+from experiments.run import exits
+from experiments.run.files import Status, record_death
+from experiments.run.signals import STOP_SIGNALS, interrupt_for, raise_stop, signals_held
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ParallelLauncherConf:
+    """hydra/launcher=parallel (registered by hydra_plugins/mnist_from_scratch/parallel_launcher.py)."""
+
+    _target_: str = "hydra_plugins.mnist_from_scratch.parallel_launcher.ParallelLauncher"
+    # Jobs at once; -1 = one per core (each run uses one BLAS thread: docs/performance.md).
+    n_jobs: int = -1
+    # Modules every job imports as it starts, imported once by the launcher before the first job
+    # is forked: scikit-learn (the validation split) alone takes about 1.2 s a job otherwise.
+    preload: list = field(default_factory=lambda: ["sklearn.model_selection", "threadpoolctl"])
+    # Modules the sweep's summary needs (experiments/sweep/checks.py), imported once the last
+    # job has started, while the launcher waits for them, instead of after the last one (0.9 s).
+    parent_preload: list = field(default_factory=lambda: ["experiments.results.runs", "scipy.stats"])
 
 
 class ParallelLauncher(Launcher):
     def __init__(self, n_jobs: int = -1, preload: Sequence[str] = (), parent_preload: Sequence[str] = ()) -> None:
         self.n_jobs = n_jobs  # jobs at once; -1: one per core
-        self.preload = list(preload)  # modules each worker imports once, so that its forked jobs start with them
-        self.parent_preload = list(parent_preload)  # modules the sweep's end needs, imported while the jobs run
+        self.preload = list(preload)  # modules every job needs: imported once, before the first job is forked
+        self.parent_preload = list(parent_preload)  # what the sweep's end needs, imported once the last job started
         self.config = self.hydra_context = self.task_function = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
-        # A worker takes 1.5 s to start (Python, then `preload`); Hydra, on one core,
-        # still checks every job's config before it calls launch: start them meanwhile.
-        self.starting_workers = threading.Thread(target=self.start_workers, name="start-workers")
-        self.starting_workers.start()
-
-    def start_workers(self) -> None:
-        from joblib import Parallel, delayed
-
-        Parallel(n_jobs=self.n_workers, backend="loky")(
-            delayed(import_modules)(self.preload) for _ in range(self.n_workers)
-        )
 
     @property
     def n_workers(self) -> int:
         return self.n_jobs if self.n_jobs > 0 else os.cpu_count()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from joblib import Parallel, delayed
-        from joblib.externals.loky import get_reusable_executor
-
-        self.starting_workers.join()  # the same pool of workers runs the jobs
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        n_jobs = self.n_workers
+        returns = {}
         log.info(
-            "launching %d job(s), %d at a time, into %s", len(job_overrides), min(n_jobs, len(job_overrides)), sweep_dir
+            "launching %d job(s), %d at a time, into %s",
+            len(job_overrides),
+            min(self.n_workers, len(job_overrides)),
+            self.config.hydra.sweep.dir,
         )
-        for number, overrides in enumerate(job_overrides, initial_job_idx):
-            log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-
-        stopped = []  # the signal that stops the sweep
-
-        def stop(signum, frame):
-            if not stopped:
-                stopped.append(signum)
-                log.warning(
-                    "%s: stopping every job (each records how far it got); no further job starts",
-                    signal.Signals(signum).name,
-                )
-                for worker in multiprocessing.active_children():  # joblib's workers pass it on to their job
-                    os.kill(worker.pid, signum)
-
-        def jobs():
-            singleton_state = Singleton.get_state()
+        with self.jobs() as jobs:
             for number, overrides in enumerate(job_overrides, initial_job_idx):
-                if stopped:
-                    return
-                yield delayed(run_job_in_own_process)(
-                    number,
-                    overrides,
-                    self.hydra_context,
-                    self.config,
-                    self.task_function,
-                    singleton_state,
-                    self.preload,
-                )
+                jobs.submit(overrides, number)
+            while jobs.pending:
+                number, returned = jobs.next_result()
+                returns[number] = returned
+        return [returns[number] for number in sorted(returns)]
 
-        previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
-        # This process only waits while the jobs run: it imports what the sweep's end
-        # needs meanwhile (the summary's pandas and scipy: 0.9 s after the last job otherwise).
-        threading.Thread(target=import_modules, args=(self.parent_preload,), name="parent-preload").start()
+    def jobs(self) -> RunningJobs:
+        setup_globals()
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        import_modules(self.preload)
+        return RunningJobs(self, self.n_workers)
+
+
+@dataclass
+class Job:
+    number: int
+    overrides: list
+    config: DictConfig  # the job's whole config, `hydra` included
+    process: multiprocessing.Process
+    answer: object  # the read end of the pipe the job sends its JobReturn through
+    started: float  # time.time(), to tell this launch's result.json from an earlier one's
+
+    @property
+    def run_dir(self) -> Path:
+        return _run_dir(self.config)
+
+
+class RunningJobs:
+    """The jobs of a sweep: queued ones, and up to `n_workers` running. A context
+    manager: inside it SIGTERM and Ctrl-C stop every running job once and start
+    no other; on leaving, every job has ended, and a stop is raised as
+    KeyboardInterrupt (Terminated for SIGTERM)."""
+
+    def __init__(self, launcher: ParallelLauncher, n_workers: int):
+        self.launcher, self.n_workers = launcher, n_workers
+        self.queued: deque = deque()
+        self.running: dict[int, Job] = {}
+        self.stopped: list[int] = []  # the signal that stopped the sweep
+        self.announced = False
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted that have not ended."""
+        return len(self.queued) + len(self.running)
+
+    @property
+    def free(self) -> int:
+        """How many more jobs would start at once if submitted now."""
+        return 0 if self.stopped else max(0, self.n_workers - self.pending)
+
+    def submit(self, overrides: Sequence[str], number: int) -> None:
+        """Queue a job; it starts as soon as fewer than n_workers jobs run."""
+        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
+        self.queued.append((list(overrides), number))
+        self._start_queued()
+
+    def next_result(self) -> tuple[int, JobReturn]:
+        """Wait for a running job to end; return its number and JobReturn
+        (status FAILED with the error for a job that failed or died)."""
+        self._start_queued()
+        if not self.running:
+            raise RuntimeError("no job is running") if not self.stopped else interrupt_for(self.stopped[0])
+        ready = wait([job.answer for job in self.running.values()])
+        job = next(job for job in self.running.values() if job.answer in ready)
+        returned = self._collect(job)
+        del self.running[job.number]
+        self._start_queued()
+        if not self.running and not self.queued:
+            import_modules(self.launcher.parent_preload)  # while the sweep's end is still to come
+        return job.number, returned
+
+    # -- the jobs' processes -------------------------------------------------------------------------
+
+    def _start_queued(self) -> None:
+        while self.queued and len(self.running) < self.n_workers and not self.stopped:
+            overrides, number = self.queued.popleft()
+            self._start(overrides, number)
+
+    def _start(self, overrides: list, number: int) -> None:
+        launcher = self.launcher
+        config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
+        with open_dict(config):
+            config.hydra.job.id = f"{config.hydra.job.name}_{number}"
+            config.hydra.job.num = number
+        fork = multiprocessing.get_context("fork")
+        answer, send = fork.Pipe(duplex=False)
+        process = fork.Process(
+            target=_job_process, args=(send, launcher.hydra_context, config, launcher.task_function), daemon=False
+        )
+        # A stop signal waits until the job's process exists and is listed, so that it reaches the job too.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            # Each worker holds its next job, so that it starts as the last one ends (a round
-            # trip to this process takes 0.1 s); a worker that got a stop signal starts none.
-            returns = Parallel(n_jobs=n_jobs, backend="loky", pre_dispatch="2*n_jobs")(jobs())
+            process.start()
+            self.running[number] = Job(number, overrides, config, process, answer, time.time())
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        # The workers exit (0.4 s: their interpreters tear down) while the parent
-        # sums the sweep up, instead of after it, when Python would wait for them.
-        get_reusable_executor(reuse=True).shutdown(wait=False)
-        if stopped:
-            raise interrupt_for(stopped[0])
-        return returns
-
-
-# A pool worker's state across the jobs it runs (one worker per process).
-_running_job = None  # the process of the job it runs now, if any
-_stopped_by = None  # the first stop signal the worker got: passed on to its job; no job starts after it
-
-
-def _stop_worker(signum, frame) -> None:
-    global _stopped_by
-    if _stopped_by is None:
-        _stopped_by = signum
-        if _running_job is not None:
-            os.kill(_running_job.pid, signum)
-
-
-def run_job_in_own_process(
-    number, overrides, hydra_context, config, task_function, singleton_state, preload=()
-) -> JobReturn:
-    """In a pool worker: run one job in a forked child and wait for it. A stop
-    signal reaching the worker is passed on to the child once, and the worker
-    starts no further job. A child that dies without returning gets a
-    result.json saying how it died; the sweep gets NaN for it, as for any failed job."""
-    global _running_job
-    import_modules(preload)  # in the worker once (a no-op after), not in every forked job
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(job_config):
-        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{number}"
-        job_config.hydra.job.num = number
-    HydraConfig.instance().set_config(job_config)
-    run_dir = Path(str(job_config.hydra.sweep.dir)) / str(job_config.hydra.sweep.subdir)
-
-    fork = multiprocessing.get_context("fork")
-    receive, send = fork.Pipe(duplex=False)
-    child = fork.Process(target=_job_process, args=(send, hydra_context, job_config, task_function))
-    started = time.time()
-    # A stop signal waits until the job's process exists, so that it reaches the job.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    for s in STOP_SIGNALS:
-        signal.signal(s, _stop_worker)
-    if _stopped_by is None:
-        child.start()
-        _running_job = child
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    returned = None
-    if _running_job is None:  # queued behind a job that was stopped
-        log.warning("job %d not started: %s stopped the sweep", number, signal.Signals(_stopped_by).name)
-    else:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
+
+    def _collect(self, job: Job) -> JobReturn:
+        """The ended job's JobReturn: as its process sent it, or made here for a process that died."""
         try:
-            returned = receive.recv()
-        except EOFError:  # the child ended without an answer: killed, or interrupted
-            pass
-        _running_job = None
-        child.join()
-        if returned is None and child.exitcode < 0:
-            name = signal.Signals(-child.exitcode).name
+            returned = job.answer.recv()
+        except EOFError:  # ended without an answer: killed, or stopped by a signal
+            returned = None
+        job.answer.close()
+        job.process.join()
+        if returned is not None:
+            return returned
+        code = job.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
             reason = f"the job's process was killed by {name}" + (
                 " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else ""
             )
-            record_death(run_dir, reason, since=started)
-            log.error("job %d (%s): %s; the other jobs go on", number, run_dir, reason)
-        # An interrupted job (exit 130 or 143) has written its own result.json.
-    status, value = returned or (
-        JobStatus.COMPLETED,
-        math.nan,
-    )  # a job that did not answer failed: NaN, as any failed job
+            record_death(job.run_dir, reason, since=job.started)
+            log.error("job %d (%s): %s; the other jobs go on", job.number, job.run_dir, reason)
+        elif code in (exits.ExitCode.INTERRUPTED, exits.ExitCode.TERMINATED):  # its result.json says so
+            reason = f"the job was interrupted by {'SIGTERM' if code == exits.ExitCode.TERMINATED else 'SIGINT'}"
+        else:
+            reason = f"the job's process ended with exit code {code} without a result"
+        return failed_return(job.config, RuntimeError(reason))
+
+    def stop(self, signum, frame=None) -> None:
+        """SIGTERM or Ctrl-C: pass it once to every running job; start none after."""
+        if self.stopped:
+            return
+        self.stopped.append(signum)
+        log.warning(
+            "%s: stopping every job (each records how far it got); no further job starts", signal.Signals(signum).name
+        )
+        for job in self.running.values():
+            try:
+                os.kill(job.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> RunningJobs:
+        self.previous = {s: signal.signal(s, self.stop) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if isinstance(error, KeyboardInterrupt) and not self.stopped:  # raised before our handler was asked
+            self.stop(signal.SIGTERM if type(error).__name__ == "Terminated" else signal.SIGINT)
+        while self.running:  # each running job ends the orderly way, then this does
+            number = next(iter(self.running))
+            self._collect(self.running.pop(number))
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        if self.stopped:
+            for _, number in self.queued:
+                log.warning("job %d not started: %s stopped the sweep", number, signal.Signals(self.stopped[0]).name)
+            if error is None:
+                raise interrupt_for(self.stopped[0])
+
+
+def failed_return(config: DictConfig, error: BaseException) -> JobReturn:
+    """A JobReturn for a job whose process could not send its own, as Hydra's
+    run_job makes one for a task that raised: status FAILED, the error as its value."""
+    from hydra import version
+
+    output_dir = os.path.abspath(_run_dir(config))
+    hydra_cfg = OmegaConf.masked_copy(config, ["hydra"])
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.hydra.runtime.output_dir = output_dir
+    chdir = config.hydra.job.chdir  # unset: Hydra changes into the job's folder before version_base 1.2
+    if chdir is None:
+        chdir = not version.base_at_least("1.2")
     return JobReturn(
-        overrides=list(overrides),
-        cfg=job_config,
-        hydra_cfg=job_config,
-        working_dir=os.getcwd(),
-        task_name=job_config.hydra.job.name,
-        status=status,
-        _return_value=value,
+        overrides=OmegaConf.to_container(config.hydra.overrides.task),
+        cfg=OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]),
+        hydra_cfg=hydra_cfg,
+        working_dir=output_dir if chdir else os.getcwd(),
+        task_name=config.hydra.job.name,
+        status=JobStatus.FAILED,
+        _return_value=error,
     )
 
 
@@ -207,14 +279,17 @@ def import_modules(names: Sequence[str]) -> None:
 
 
 def _job_process(send, hydra_context, job_config, task_function) -> None:
-    """The forked child: one job, then exit without running the worker's exit handlers."""
-    os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the worker, so it arrives once
+    """The forked job: run it as Hydra's run_job does, send its JobReturn, and exit
+    without running the launcher's exit handlers. A stop signal at any moment ends
+    it as interrupted (exit 130 or 143), with a result.json that says so."""
+    started = time.time()
+    os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the launcher, so it arrives once
     _die_with_parent(signal.SIGTERM)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the worker as it forked
+    for s in STOP_SIGNALS:  # from its first instant: a SIGTERM with the default action would kill it unrecorded
+        signal.signal(s, raise_stop)
     code = 0
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
         HydraConfig.instance().set_config(job_config)
         returned = run_job(
             hydra_context=hydra_context,
@@ -223,9 +298,13 @@ def _job_process(send, hydra_context, job_config, task_function) -> None:
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
-        send.send((returned.status, returned._return_value))  # the JobReturn's configs are the worker's already
-    except SystemExit as exit_:  # an interrupted run (130, 143): its files say so
-        code = exit_.code if isinstance(exit_.code, int) else 1
+        send.send(_picklable(returned))
+    except (KeyboardInterrupt, SystemExit) as stop:  # the run's own files say how far it got; if it had none yet:
+        code = int(exits.for_interrupt(stop)) if isinstance(stop, KeyboardInterrupt) else _exit_code(stop)
+        if code in (exits.ExitCode.INTERRUPTED, exits.ExitCode.TERMINATED):
+            name = "SIGTERM" if code == exits.ExitCode.TERMINATED else "SIGINT"
+            with signals_held():
+                record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=name)
     except BaseException:
         log.exception("job process failed")
         code = 1
@@ -233,8 +312,27 @@ def _job_process(send, hydra_context, job_config, task_function) -> None:
     os._exit(code)
 
 
+def _exit_code(exit_: SystemExit) -> int:
+    return exit_.code if isinstance(exit_.code, int) else 1
+
+
+def _run_dir(config: DictConfig) -> Path:
+    return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+
+
+def _picklable(returned: JobReturn) -> JobReturn:
+    """The JobReturn, its error replaced by a RuntimeError of the same text if it cannot be sent as it is."""
+    if returned.status == JobStatus.FAILED:
+        try:
+            pickle.dumps(returned._return_value)
+        except Exception:
+            error = returned._return_value
+            returned._return_value = RuntimeError(f"{type(error).__name__}: {error}")
+    return returned
+
+
 def _die_with_parent(signum: int) -> None:
-    """Linux: get `signum` when the worker dies, so a job never outlives its sweep."""
+    """Linux: get `signum` when the launcher dies, so a job never outlives its sweep."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):

@@ -1,0 +1,51 @@
+"""The default sweeper of grids (-m key=a,b other=c,d; hydra/sweeper=grid).
+
+Like Hydra's basic sweeper, it runs every combination of the comma-separated
+values, in Hydra's order and numbering, in batches of `max_batch_size` (all at
+once by default: the launcher runs one per core). Two differences:
+
+- a job that failed does not end the sweep: its result.json says why, the
+  other jobs run, and the sweep's summary lists it and exits 1 (Hydra's basic
+  sweeper raises the first failed job's error once its batch is done);
+- the jobs are not composed a second time before launching: the sweep's checks
+  (experiments/sweep/checks.py) composed and checked every one, from the same
+  list of jobs (grid_jobs).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import OmegaConf
+
+from experiments.sweep.checks import grid_jobs
+
+log = logging.getLogger(__name__)
+
+
+class GridSweeper(Sweeper):
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None):
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})  # overrides swept besides the command line's, as Hydra's basic sweeper takes
+        self.config = self.hydra_context = self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list:
+        jobs = grid_jobs([*(f"{key}={value}" for key, value in self.params.items()), *arguments])
+        size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else max(len(jobs), 1)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        return [
+            self.launcher.launch(jobs[first : first + size], initial_job_idx=first)
+            for first in range(0, len(jobs), size)
+        ]
