@@ -327,7 +327,12 @@ def sweep_timing(folder: Path, workdir: Path, epochs, jobs=8, rounds=1) -> pd.Da
             )
             walls[name].append(time.perf_counter() - start)
             print(f"  {name}: {walls[name][-1]:.1f} s", file=sys.stderr)
-    table = pd.DataFrame([{"sweep": name, "jobs": jobs, "wall_s": statistics.median(w)} for name, w in walls.items()])
+    table = pd.DataFrame(
+        [
+            {"sweep": name, "jobs": jobs, "wall_s": statistics.median(w), "range_s": f"{min(w):.1f}-{max(w):.1f}"}
+            for name, w in walls.items()
+        ]
+    )
     table["vs_sequential"] = table["wall_s"] / table["wall_s"].iloc[0]
     return table
 

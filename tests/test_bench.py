@@ -1,4 +1,4 @@
-"""The benchmark entry point runs and reports every figure (its timings are not asserted)."""
+"""The benchmark entry points run and report every figure (their timings are not asserted)."""
 
 import pytest
 
@@ -41,3 +41,24 @@ def test_bench_prints_the_table_with_ratios(tmp_path):
         and "parallel, one job per core (default)" in sweep
         and "1.00x" in sweep
     )
+
+
+@pytest.mark.slow
+def test_launcher_bench_prints_every_figure(tmp_path):
+    proc = run_cli(
+        "benchmarks.launcher",
+        "--rounds",
+        "1",
+        "--sweep-samples",
+        "3000",
+        "--sweep-epochs",
+        "1",
+        cwd=tmp_path,
+        check=0,
+    )
+    out = proc.stdout
+    assert "ours (hydra/launcher=parallel)" in out and "Hydra's joblib launcher" in out
+    assert "job_cpu_besides_epochs_s" in out and "first_epoch_s" in out
+    assert "a single run (data=digits epochs=1): first epoch after" in out
+    assert "the workers were in jobs" in out and "% of their time until the last job started" in out
+    assert "parallel, one job per core (default)" in out and "1.00x" in out

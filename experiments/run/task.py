@@ -249,6 +249,7 @@ class RunRecord:
                 result.update(status=Status.FAILED, error=f"WriteError: {error}")
         result.update(epoch_summary(self.history))
         result["wall_time_s"] = time.perf_counter() - self.started  # of this session, when resumed
+        result["process_time_s"] = time.process_time()  # CPU of the process: from its start, or a sweep job's fork
         result["hyperparameters"] = self.hyperparameters
         files.finish(result)
         if result["status"] in (Status.COMPLETED, Status.DIVERGED):

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits
-from experiments.run.checks import check_data, claim, refuse
+from experiments.run.checks import check_data, claim, refuse, task_config
 from experiments.run.files import Status
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,21 @@ def grid_jobs(overrides: list[str]) -> list[list[str]]:
 
 
 def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
-    """Compose every job of the sweep and check it against the config rules.
-    Returns the jobs' configs and one line per bad job, naming it by number and overrides."""
-    from hydra import compose
+    """Compose every job of the sweep, as the launcher will run it, and check it
+    against the config rules. Returns the jobs' task configs and one line per bad
+    job, naming it by number and overrides. The composed configs are handed to the
+    launcher (launcher.composed_jobs), which would otherwise compose each again."""
+    from hydra.core.global_hydra import GlobalHydra
 
     from experiments.run.config_rules import ConfigError, check_config
+    from experiments.sweep.launcher import composed_jobs
 
+    loader = GlobalHydra.instance().config_loader()
     configs, problems = [], []
     for number, overrides in enumerate(grid_jobs(list(config.hydra.overrides.task))):
-        configs.append(compose(config.hydra.job.config_name, overrides=overrides))
+        composed = loader.load_sweep_config(config, overrides)
+        composed_jobs[tuple(overrides)] = composed
+        configs.append(task_config(composed))
         try:
             check_config(configs[-1])
         except ConfigError as error:
