@@ -4,10 +4,8 @@ The launcher's own behaviour (deaths, signals, busy workers, Hydra's contract): 
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -178,23 +176,6 @@ def test_slurm_launcher_config_composes():
     assert cfg.hydra.launcher.partition == "cpu" and cfg.hydra.launcher.cpus_per_task == 2
 
 
-@pytest.mark.slow
-def test_optuna_search_maximises_the_returned_objective(tmp_path):
-    proc = run_cli(
-        "experiments.train",
-        "hparams_search=optuna",
-        "data=digits",
-        "epochs=2",
-        "hydra.sweeper.n_trials=3",
-        cwd=tmp_path,
-        check=0,
-    )
-    (sweep,) = sweep_dirs(tmp_path)
-    runs = load_runs(sweep)
-    assert len(runs) == 3 and (runs["status"] == "completed").all()
-    assert f"Best value: {runs['best_val_acc'].max()}" in proc.stdout + proc.stderr
-
-
 def test_compare_names_wrongly_typed_results_and_refuses_bad_arguments(grid_sweep, tmp_path, capsys):
     sweep, _ = grid_sweep
     good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
@@ -335,58 +316,3 @@ def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys
         info.value.code == 2
         and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
     )
-
-
-@pytest.mark.slow
-def test_an_optuna_search_in_sqlite_resumes_toward_its_total_and_can_be_shared(tmp_path):
-    import optuna
-
-    search = [
-        "experiments.train",
-        "hparams_search=optuna",
-        "data=digits",
-        "epochs=2",
-        "hydra.sweeper.storage=sqlite:///search.db",
-    ]
-
-    def finished():
-        try:
-            study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 'search.db'}")
-        except KeyError:  # not created yet
-            return 0
-        return sum(t.state.is_finished() for t in study.trials)
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not ((tmp_path / "search.db").is_file() and finished()):  # the study has recorded a trial
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # the laptop lid: no chance to clean up
-    proc.wait()
-    before = finished()
-    assert 1 <= before < 4
-
-    again = run_cli(*search, "hydra.sweeper.n_trials=4", cwd=tmp_path, check=0)
-    assert f"has {before} finished trials of n_trials=4; running the other {4 - before}" in again.stdout + again.stderr
-    assert finished() == 4
-
-    # Two launches on one machine share the study: each runs its part toward its own total.
-    both = [
-        subprocess.Popen(
-            [sys.executable, "-m", *search, "hydra.sweeper.n_trials=6"],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=300)[0] for p in both]
-    assert [p.returncode for p in both] == [0, 0], outputs
-    assert finished() == 8

@@ -66,6 +66,55 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
+def is_search(config: DictConfig) -> bool:
+    """True for a search by our Optuna sweeper (hparams_search=optuna), whose jobs are not a grid."""
+    return str(config.hydra.sweeper.get("_target_", "")).endswith("OptunaSearch")
+
+
+def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
+    """Check an Optuna search before its first trial: its settings and search space
+    (refused at once when they cannot run), then every value at the edges of the
+    space against the config rules. Returns the configs checked and one line per bad value."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    from experiments.run.config_rules import ConfigError, check_config
+    from experiments.sweep.search import OptunaSearch, SearchError, edge_values, open_study
+
+    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    settings.pop("_target_", None)
+    try:
+        fixed, space, _, _ = OptunaSearch(**settings).check(list(config.hydra.overrides.task))
+    except (SearchError, TypeError) as error:
+        refuse("invalid search: %s", error)
+    loader = GlobalHydra.instance().config_loader()
+    base = task_config(loader.load_sweep_config(config, fixed))
+    configs, problems = [base], []
+    for key, values in edge_values(space).items():
+        for value in values:
+            if OmegaConf.is_dict(OmegaConf.select(base, key)):  # a config group (optimizer=adam): compose it
+                try:
+                    candidate = task_config(loader.load_sweep_config(config, [*fixed, f"{key}={value}"]))
+                except HydraException as error:  # an option the group does not have
+                    problems.append(f"{key}={value}: {str(error).splitlines()[0]}")
+                    continue
+            else:
+                candidate = base.copy()
+                OmegaConf.update(candidate, key, value, force_add=True)
+            try:
+                check_config(candidate)
+            except ConfigError as error:
+                reasons = "; ".join(r.strip() for r in str(error).splitlines()[1:])
+                problems.append(f"{key}={value}: {reasons}")
+            configs.append(candidate)
+    if not problems:  # last: opening a storage may create it
+        try:
+            open_study(settings.get("study_name", "search"), settings.get("storage"), settings.get("direction"))
+        except SearchError as error:
+            refuse("invalid search: %s", error)
+    return configs, problems
+
+
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
 SWEEP_TAKEN = (
     "already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
@@ -99,7 +148,7 @@ class SweepChecks(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         exits.accept_command()
-        if "optuna" in str(config.hydra.sweeper.get("_target_", "")):
+        if is_search(config):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -109,11 +158,16 @@ class SweepChecks(Callback):
             check_sweep_resumable(sweep_dir, overrides)
         elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
             refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
-        configs, problems = check_grid(config)
+        if is_search(config):
+            configs, problems = check_search(config)
+        else:
+            configs, problems = check_grid(config)
         if problems:
+            what = "values of the search space" if is_search(config) else "job(s)"
             refuse(
-                "invalid sweep: %d job(s) would fail their config check; no job was started:\n  %s",
+                "invalid sweep: %d %s would fail their config check; no job was started:\n  %s",
                 len(problems),
+                what,
                 "\n  ".join(problems),
             )
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}

@@ -1,0 +1,288 @@
+"""Searches with Optuna (hparams_search=optuna; hydra/sweeper=optuna_search).
+
+    python -m experiments.train hparams_search=optuna data=digits
+    python -m experiments.train hparams_search=optuna 'lr=tag(log, interval(0.01, 1))' hidden=choice(64,128)
+
+The search space is written in Hydra's override grammar, in the sweeper's
+`params` or on the command line: `interval(a, b)` (a float, or an int when both
+ends are ints), `tag(log, interval(a, b))` (on a log scale), `choice(a, b, c)`
+or `a,b,c` (one of them), `range(start, stop, step)` (ints). Plain overrides
+are passed to every trial.
+
+Ask and tell: each trial is asked from the study the moment a worker of the
+launcher is free and told the moment its job ends (on the default launcher,
+through its jobs(); on any other launcher, in batches of `n_jobs`), so no trial
+waits for a batch and the sampler sees every result as it arrives. A job that
+failed or died is told as FAIL; its result.json says why.
+
+With a storage (a SQLite file, `sqlite:///search.db`, on one machine; Optuna's
+journal file, `journal:///shared/search.log`, on a cluster's shared disk) every
+finished trial is kept: launched again, a search continues toward its
+n_trials, counting the trials already finished and numbering its jobs after
+the study's trials, and its sampler is seeded anew (from `seed` and the number
+of trials so far) so that it never repeats the trials it had already asked.
+Two launches with one storage share the study.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+# Optuna's samplers and pruners by the names a config uses; each takes its own
+# keyword arguments as settings (sampler.n_startup_trials=5), checked against its signature.
+SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler", "cmaes": "CmaEsSampler"}
+DIRECTIONS = ("maximize", "minimize")
+
+
+class SearchError(ValueError):
+    """A search that cannot run as configured; the message names the setting and what is allowed."""
+
+
+@dataclass
+class OptunaSearchConf:
+    """hydra/sweeper=optuna_search (registered by hydra_plugins/mnist_from_scratch/optuna_search.py)."""
+
+    _target_: str = "hydra_plugins.mnist_from_scratch.optuna_search.OptunaSearch"
+    direction: str = "maximize"  # of what the task returns (the run's best validation accuracy)
+    study_name: str = "search"
+    storage: str | None = None  # sqlite:///search.db (one machine) or journal:///path/search.log (shared disk)
+    n_trials: int = 20  # finished trials the study should hold, counting those of earlier launches
+    n_jobs: int | None = None  # trials in flight at once; None = as many as the launcher runs
+    sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
+    params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
+
+
+def sampler_class(name: str):
+    import optuna
+
+    if name not in SAMPLERS:
+        raise SearchError(f"hydra.sweeper.sampler.name={name!r} is not one of {', '.join(SAMPLERS)}")
+    return getattr(optuna.samplers, SAMPLERS[name])
+
+
+def check_settings(what: str, cls, settings: dict) -> None:
+    allowed = [p for p in inspect.signature(cls).parameters if p not in ("self", "search_space")]
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise SearchError(f"{what} does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
+
+
+def parse_space(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
+    """The trials' fixed overrides, and the search space as {key: Optuna distribution}."""
+    import optuna.distributions as d
+
+    lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *arguments]
+    try:
+        overrides = OverridesParser.create().parse_overrides(lines)
+    except Exception as error:  # Hydra's grammar errors: the first line says where
+        raise SearchError(f"the search space does not parse: {str(error).splitlines()[0]}") from None
+    fixed, space = [], {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            fixed.append(f"{key}={override.get_value_element_as_str()}")
+            continue
+        space[key] = distribution(override, d)
+    return fixed, space
+
+
+def distribution(override: Override, d):
+    """The Optuna distribution of one swept key."""
+    key, value = override.get_key_element(), override.value()
+    if isinstance(value, IntervalSweep):
+        log_scale = "log" in value.tags
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return d.IntDistribution(value.start, value.end, log=log_scale)
+        if not value.start < value.end:
+            raise SearchError(f"{key}: interval({value.start}, {value.end}) is empty")
+        return d.FloatDistribution(float(value.start), float(value.end), log=log_scale)
+    if isinstance(value, RangeSweep):
+        values = list(override.sweep_iterator())
+        if not values:
+            raise SearchError(f"{key}: range({value.start}, {value.stop}, {value.step}) is empty")
+        return d.CategoricalDistribution(values)
+    if isinstance(value, ChoiceSweep):
+        return d.CategoricalDistribution([OmegaConf.to_object(v) if OmegaConf.is_config(v) else v for v in value.list])
+    raise SearchError(f"{key}: Optuna cannot search {override.input_line!r}; use interval, choice or range")
+
+
+def edge_values(space: dict) -> dict:
+    """The values at the edges of the search space, to check before a trial runs:
+    every choice, and both ends of an interval."""
+    edges = {}
+    for key, dist in space.items():
+        edges[key] = list(dist.choices) if hasattr(dist, "choices") else [dist.low, dist.high]
+    return edges
+
+
+def override_value(value) -> str:
+    """A value as Hydra's override grammar reads it back."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(override_value, value)) + "]"
+    return str(value)
+
+
+def open_storage(storage: str | None):
+    """None (in memory), an RDB URL (sqlite:///search.db) or a journal file (journal:///path/search.log)."""
+    import optuna
+
+    if storage is None or not storage.startswith("journal://"):
+        return storage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(str(storage_file(storage))))
+
+
+def storage_file(storage: str | None) -> Path | None:
+    """The file a SQLite or journal storage keeps the study in (None for others)."""
+    for scheme in ("sqlite:///", "journal://"):
+        if storage and storage.startswith(scheme) and storage != scheme:
+            return Path(storage.removeprefix(scheme))
+    return None
+
+
+def open_study(name: str, storage: str | None, direction: str, sampler=None):
+    import optuna
+
+    if direction not in DIRECTIONS:
+        raise SearchError(f"hydra.sweeper.direction={direction!r} is not one of {', '.join(DIRECTIONS)}")
+    try:
+        if storage_file(storage):  # the folder the user named for it, made as a run's folder is
+            storage_file(storage).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.create_study(
+            study_name=name, storage=open_storage(storage), direction=direction, sampler=sampler, load_if_exists=True
+        )
+    except Exception as error:  # a path that cannot be created, a file that is not a database, a bad URL
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason})") from None
+
+
+class OptunaSearch(Sweeper):
+    def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, n_jobs=None,
+                 sampler=None, params=None):  # fmt: skip
+        self.direction, self.study_name, self.storage = direction, study_name, storage
+        self.n_trials, self.n_jobs = n_trials, n_jobs
+        self.sampler = dict(sampler or {"name": "tpe"})
+        self.params = dict(params or {})
+        self.config = self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def check(self, arguments: Sequence[str]):
+        """Everything that can be wrong before a trial runs: n_trials, the sampler and its
+        settings, the search space. Returns (fixed overrides, space, sampler class, its settings)."""
+        if not (isinstance(self.n_trials, int) and self.n_trials >= 1):
+            raise SearchError(f"hydra.sweeper.n_trials={self.n_trials!r} must be an integer >= 1")
+        if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
+            raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
+        settings = dict(self.sampler)
+        cls = sampler_class(settings.pop("name", "tpe"))
+        check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
+        fixed, space = parse_space(self.params, arguments)
+        if not space:
+            raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
+        if cls.__name__ == "GridSampler":
+            if any(not hasattr(dist, "choices") for dist in space.values()):
+                raise SearchError("sampler grid searches choices and ranges only, not intervals")
+            settings["search_space"] = {key: list(dist.choices) for key, dist in space.items()}
+            points = math.prod(len(dist.choices) for dist in space.values())
+            if self.n_trials > points:
+                log.info("the grid has %d points: n_trials=%d becomes %d", points, self.n_trials, points)
+                self.n_trials = points
+        return fixed, space, cls, settings
+
+    def sweep(self, arguments: list[str]) -> None:
+        fixed, space, cls, settings = self.check(arguments)
+        study = open_study(self.study_name, self.storage, self.direction)
+        finished = sum(1 for t in study.trials if t.state.is_finished())
+        remaining = max(0, self.n_trials - finished)
+        if study.trials:
+            log.info("study %s in %s has %d finished trials of n_trials=%d; running the other %d",
+                     self.study_name, self.storage, finished, self.n_trials, remaining)  # fmt: skip
+            if "seed" in settings and settings["seed"] is not None:  # never the trials already asked again
+                settings["seed"] = settings["seed"] * 1_000_003 + len(study.trials)
+        study.sampler = cls(**settings)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
+        if hasattr(self.launcher, "jobs"):
+            self.ask_and_tell(study, fixed, space, remaining)
+        else:
+            self.in_batches(study, fixed, space, remaining)
+        self.report(study)
+
+    def overrides(self, trial, fixed: list[str], space: dict) -> list[str]:
+        return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space)]
+
+    def ask_and_tell(self, study, fixed, space, remaining: int) -> None:
+        """Each trial asked as a worker frees up and told as its job ends."""
+        in_flight, asked = {}, 0
+        with self.launcher.jobs() as jobs:
+            while asked < remaining or jobs.pending:
+                while asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
+                    trial = study.ask(space)
+                    jobs.submit(self.overrides(trial, fixed, space), trial.number)
+                    in_flight[trial.number] = trial
+                    asked += 1
+                number, returned = jobs.next_result()
+                tell(study, in_flight.pop(number), returned)
+
+    def in_batches(self, study, fixed, space, remaining: int) -> None:
+        """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
+        size = self.n_jobs or 1
+        while remaining > 0:
+            trials = [study.ask(space) for _ in range(min(size, remaining))]
+            batch = [self.overrides(trial, fixed, space) for trial in trials]
+            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+            for trial, returned in zip(trials, returns):
+                tell(study, trial, returned)
+            remaining -= len(trials)
+
+    def report(self, study) -> None:
+        import optuna
+
+        completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if completed:
+            best = study.best_trial
+            log.info("best trial %d: value %.4f with %s", best.number, best.value, best.params)
+        else:
+            log.warning("study %s has no completed trial", self.study_name)
+
+
+def tell(study, trial, returned) -> None:
+    """Tell Optuna how a trial's job ended: its value, or FAIL for a job that failed, died or returned no number."""
+    import optuna
+
+    value = returned.return_value if returned.status == JobStatus.COMPLETED else None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = None
+    try:
+        if value is None or not math.isfinite(value):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+    except RuntimeError as error:
+        # The grid sampler calls study.stop() once every point was tried, which Optuna allows
+        # only inside study.optimize(); the trial is told all the same, and the search asks no more.
+        if "Study.stop" not in str(error):
+            raise

@@ -1,0 +1,165 @@
+"""Searches with Optuna (hparams_search=optuna; experiments/sweep/search.py) through
+the real command line: trials asked as workers free up, a storage that resumes
+and is shared without repeating a trial, and every bad input refused before a trial."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from experiments.results.runs import load_runs
+from helpers import run_cli
+
+SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2"]
+
+
+def study(tmp_path, name="mlp"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'search.db'}")
+
+
+def finished(tmp_path) -> int:
+    try:
+        return sum(t.state.is_finished() for t in study(tmp_path).trials)
+    except KeyError:  # not created yet
+        return 0
+
+
+def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
+    proc = run_cli(
+        *SEARCH, "hydra.sweeper.n_trials=6", "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s",
+        cwd=tmp_path, check=0,
+    )  # fmt: skip
+    runs = load_runs(tmp_path / "s")
+    assert len(runs) == 6 and (runs["status"] == "completed").all()
+    trials = study(tmp_path).trials
+    best = max(t.value for t in trials)
+    assert best == runs["best_val_acc"].max() and f"value {best:.4f}" in proc.stdout + proc.stderr
+    # Not in batches: some trial started while a trial asked before it was still running.
+    assert any(
+        later.datetime_start < earlier.datetime_complete for i, later in enumerate(trials) for earlier in trials[:i]
+    )
+    # Each job's folder is its trial's number, and its overrides the trial's parameters.
+    for trial in trials:
+        (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
+        assert f"lr={trial.params['lr']}" in folder.name and f"optimizer={trial.params['optimizer']}" in folder.name
+
+
+def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_trial(tmp_path):
+    storage = "hydra.sweeper.storage=sqlite:///search.db"
+    run_cli(*SEARCH, storage, "hydra.sweeper.n_trials=3", cwd=tmp_path, check=0)
+    again = run_cli(*SEARCH, storage, "hydra.sweeper.n_trials=5", cwd=tmp_path, check=0)
+    assert "has 3 finished trials of n_trials=5; running the other 2" in again.stdout + again.stderr
+    params = [tuple(sorted(t.params.items())) for t in study(tmp_path).trials]
+    assert len(params) == 5 and len(set(params)) == 5, params  # the sampler did not start over
+
+
+def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path):
+    # 2000 validation digits is more than digits has: those trials fail.
+    proc = run_cli(
+        *SEARCH, "data.val_size=choice(100,2000)", "hydra.sweeper.n_trials=6", "hydra.sweeper.storage=sqlite:///search.db",
+        "hydra.sweeper.sampler.seed=1", cwd=tmp_path,
+    )  # fmt: skip
+    states = {t.params["data.val_size"]: t.state for t in study(tmp_path).trials}
+    assert states == {100: optuna.trial.TrialState.COMPLETE, 2000: optuna.trial.TrialState.FAIL}, states
+    assert len(study(tmp_path).trials) == 6 and proc.returncode == 1  # the summary lists the failures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["random", "cmaes"])
+def test_samplers_by_name_with_their_settings(tmp_path, sampler):
+    run_cli(
+        *SEARCH, f"hydra.sweeper.sampler.name={sampler}", "~hydra.sweeper.sampler.n_startup_trials",
+        "hydra.sweeper.params.optimizer=sgd", "hydra.sweeper.params.hidden=32", "hydra.sweeper.params.batch_size=32",
+        "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=sqlite:///search.db", cwd=tmp_path, check=0,
+    )  # fmt: skip
+    trials = study(tmp_path).trials
+    assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert set(trials[0].params) == {"lr", "init_scale"}
+
+
+def test_a_grid_sampler_tries_every_combination_once(tmp_path):
+    grid = ["hydra.sweeper.sampler.name=grid", "~hydra.sweeper.sampler.n_startup_trials", "hydra.sweeper.params=null"]
+    space = ["lr=choice(0.1,0.5)", "hidden=16,32"]
+    storage = "hydra.sweeper.storage=sqlite:///search.db"
+    run_cli(SEARCH[0], "-m", *SEARCH[1:], *grid, *space, "hydra.sweeper.n_trials=9", storage, cwd=tmp_path, check=0)
+    assert sorted((t.params["lr"], t.params["hidden"]) for t in study(tmp_path).trials) == [
+        (0.1, 16), (0.1, 32), (0.5, 16), (0.5, 32)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("hydra.sweeper.sampler.name=bayes", "hydra.sweeper.sampler.name='bayes' is not one of tpe, random, grid"),
+        ("+hydra.sweeper.sampler.n_startup=3", "does not take n_startup; it takes"),
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be an integer >= 1"),
+        ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
+        ("lrr=interval(0.1,1)", "unknown config key 'lrr'"),
+        ("lr=interval(-1,1)", "lr=-1.0 is not allowed: must be a finite number > 0"),
+        ("optimizer=choice(sgd,rmsprop)", "optimizer=rmsprop: In 'config': Could not find 'optimizer/rmsprop'"),
+        ("hydra.sweeper.storage=sqlite:///a_file/x.db", "hydra.sweeper.storage=sqlite:///a_file/x.db cannot be opened"),
+    ],
+)
+def test_a_search_that_cannot_run_is_refused_in_one_line_before_any_trial(tmp_path, override, message):
+    (tmp_path / "a_file").write_text("not a folder")
+    proc = run_cli(*SEARCH, override, "hydra.sweep.dir=s", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and message in output and "Traceback" not in output, output
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_a_search_in_sqlite_resumes_after_a_kill_and_two_launches_share_it(tmp_path):
+    search = [*SEARCH, "hydra.sweeper.storage=sqlite:///search.db"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *search, "hydra.sweeper.n_trials=4"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    # A job's result.json first (the study's tables exist by then: reading the file while the
+    # search creates them would race it), then the study's record of a finished trial.
+    while not (list(tmp_path.glob("runs/multirun/*/*/result.json")) and finished(tmp_path)):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the laptop lid: no chance to clean up
+    proc.wait()
+    before = finished(tmp_path)
+    assert 1 <= before < 4
+
+    again = run_cli(*search, "hydra.sweeper.n_trials=4", cwd=tmp_path, check=0)
+    assert f"has {before} finished trials of n_trials=4; running the other {4 - before}" in again.stdout + again.stderr
+    assert finished(tmp_path) == 4
+
+    # Two launches on one machine share the study: each runs its part toward its own total.
+    both = [  # each into a folder of its own: started in the same microsecond, two default folders would be one
+        subprocess.Popen(
+            [sys.executable, "-m", *search, "hydra.sweeper.n_trials=6", f"hydra.sweep.dir=launch{i}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    assert finished(tmp_path) == 8
+
+
+@pytest.mark.slow
+def test_a_journal_file_storage_for_a_shared_disk(tmp_path):
+    run_cli(*SEARCH, "hydra.sweeper.n_trials=2", "hydra.sweeper.storage=journal://search.log", cwd=tmp_path, check=0)
+    again = run_cli(*SEARCH, "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=journal://search.log", cwd=tmp_path)
+    assert "has 2 finished trials of n_trials=3; running the other 1" in again.stdout + again.stderr
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = JournalStorage(JournalFileBackend(str(tmp_path / "search.log")))
+    assert len(optuna.load_study(study_name="mlp", storage=journal).trials) == 3
