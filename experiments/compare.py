@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     ):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
         print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
-        print(_as_table(shown))
+        print(_as_table(shown) if len(shown) else "no run completed: nothing to rank")
         if len(runs) == 1:  # one run: what it was
             hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()
             print("\nhyperparameters:\n" + hyperparameters.to_string())
@@ -136,7 +136,10 @@ def main(argv=None) -> int:
             )
         unsuccessful = unsuccessful_runs(runs)
         if len(unsuccessful):
-            print(f"\n{len(unsuccessful)} run(s) failed, diverged, interrupted, unfinished or damaged:")
+            print(
+                f"\n{len(unsuccessful)} run(s) not ranked "
+                "(failed, diverged, interrupted, pruned, unfinished or damaged):"
+            )
             for _, r in unsuccessful.iterrows():
                 lines = str(r["reason"]).splitlines()
                 more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""

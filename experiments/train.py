@@ -79,6 +79,8 @@ def main(cfg: DictConfig) -> float:
             run_dir,
         )
         raise SystemExit(exits.for_signal_name(result["signal"]))
+    if status == Status.PRUNED:
+        return result["best_val_acc"] or 0.0  # the search that pruned it knows; RunRecord said so
     if status == Status.DIVERGED:
         log.warning(
             "diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "

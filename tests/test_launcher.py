@@ -100,9 +100,9 @@ def test_a_sweeper_learns_each_result_as_it_arrives_and_a_freed_core_starts_the_
 
 
 def test_a_grid_keeps_every_core_busy_when_jobs_differ_in_length(hydra_sweep_runner, tmpdir):
-    """One long job and six short ones on 2 workers: the short ones all run beside the long one."""
+    """One long job (3 s) and six short ones (0.1 s) on 2 workers: the short ones all run beside the long one."""
     (returns,) = sweep_in_process(
-        hydra_sweep_runner, tmpdir, sleeper, "hydra/sweeper=grid", "bar=150,10,10,10,10,10,10"
+        hydra_sweep_runner, tmpdir, sleeper, "hydra/sweeper=grid", "bar=300,10,10,10,10,10,10"
     )
     (start_long, end_long), *short = (returned.return_value for returned in returns)
     assert all(start_long <= start < end <= end_long for start, end in short)

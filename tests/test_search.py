@@ -2,6 +2,7 @@
 the real command line: trials asked as workers free up, a storage that resumes
 and is shared without repeating a trial, and every bad input refused before a trial."""
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ import optuna
 import pytest
 
 from experiments.results.runs import load_runs
-from helpers import run_cli
+from experiments.run.task import train
+from helpers import composed, run_cli
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2"]
 
@@ -97,6 +99,8 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
         ("hydra.sweeper.sampler.name=bayes", "hydra.sweeper.sampler.name='bayes' is not one of tpe, random, grid"),
         ("+hydra.sweeper.sampler.n_startup=3", "does not take n_startup; it takes"),
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be an integer >= 1"),
+        ("hydra.sweeper.pruner.name=asha", "hydra.sweeper.pruner.name='asha' is not one of none, median, halving"),
+        ("+hydra.sweeper.pruner.warmup=2", "hydra.sweeper.pruner.name=none does not take warmup"),
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
         ("lrr=interval(0.1,1)", "unknown config key 'lrr'"),
         ("lr=interval(-1,1)", "lr=-1.0 is not allowed: must be a finite number > 0"),
@@ -163,3 +167,41 @@ def test_a_journal_file_storage_for_a_shared_disk(tmp_path):
 
     journal = JournalStorage(JournalFileBackend(str(tmp_path / "search.log")))
     assert len(optuna.load_study(study_name="mlp", storage=journal).trials) == 3
+
+
+def test_a_pruned_trial_stops_after_the_epoch_it_was_judged_keeps_its_files_and_is_never_resumed(tmp_path):
+    proc = run_cli(
+        *SEARCH, "epochs=12", "hydra.sweeper.n_trials=10", "hydra.sweeper.pruner.name=median",
+        "+hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s",
+        cwd=tmp_path, check=0,
+    )  # fmt: skip
+    trials = {t.number: t for t in study(tmp_path).trials}
+    pruned = [n for n, t in trials.items() if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "the median pruner stopped no trial"
+    runs = load_runs(tmp_path / "s")
+    for number in pruned:
+        (run_dir,) = (tmp_path / "s").glob(f"{number}_*")
+        result = json.loads((run_dir / "result.json").read_text())
+        judged = max(trials[number].intermediate_values)  # the last epoch Optuna was told of
+        assert result["status"] == "pruned" and result["epochs_completed"] == judged < 12
+        assert len((run_dir / "metrics.csv").read_text().splitlines()) == 1 + judged
+        assert (run_dir / "model.npz").is_file() and not (run_dir / "checkpoint.npz").exists()
+        # Finished: resume=true leaves it as it is.
+        before = (run_dir / "result.json").read_text()
+        overrides = (run_dir / ".hydra" / "overrides.yaml").read_text().replace("- ", "").split()
+        overrides = [o for o in overrides if not o.startswith("hparams_search")]
+        assert train(composed(*overrides, "resume=true"), run_dir)["status"] == "pruned"
+        assert (run_dir / "result.json").read_text() == before
+    # Never ranked, however good its best epoch; listed apart, with the epoch it stopped after.
+    output = proc.stdout + proc.stderr
+    assert set(runs["status"]) == {"completed", "pruned"} and "pruned by the search after epoch" in output
+    board = output[output.index("the best") : output.index("the full table")]
+    assert "pruned" not in board
+
+
+def test_pruning_needs_a_launcher_that_reports_each_epoch(tmp_path):
+    proc = run_cli(
+        *SEARCH, "hydra.sweeper.pruner.name=median", "hydra/launcher=basic", "hydra.sweep.dir=s", cwd=tmp_path
+    )
+    assert proc.returncode == 2 and "needs a launcher that reports each epoch" in proc.stdout + proc.stderr
+    assert not (tmp_path / "s").exists()

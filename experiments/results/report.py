@@ -44,7 +44,8 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
     from experiments.results import inspection
 
     board = ranking(runs)
-    best_run = Path(leaderboard(runs)["run"].iloc[0]) if runs[RANK_BY].notna().any() else None
+    ranked = leaderboard(runs)
+    best_run = Path(ranked["run"].iloc[0]) if len(ranked) else None
     sections = [
         f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
         f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "

@@ -213,7 +213,9 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     from scipy import stats
 
     keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
-    ranked = runs[runs[RANK_BY].notna()]
+    ranked = rankable(runs)
+    if ranked.empty:
+        return pd.DataFrame(columns=[*keys, "n_seeds"], index=pd.RangeIndex(0, name="rank"))
     groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
     rows, samples = [], []
     for key, group in groups:
@@ -260,7 +262,7 @@ def mixed_data(runs: pd.DataFrame) -> bool:
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Ranked runs (best validation accuracy first), showing only what varies."""
     varying = varying_hyperparameters(runs)
-    ranked = runs[runs[RANK_BY].notna()].sort_values(RANK_BY, ascending=False, kind="stable")
+    ranked = rankable(runs).sort_values(RANK_BY, ascending=False, kind="stable")
     data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
     columns = [
         *varying,
@@ -278,8 +280,14 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     return board
 
 
+def rankable(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs a ranking compares: those that completed. An interrupted or pruned run's
+    best epoch is one of fewer epochs than the others had, and would rank it by epochs it never ran."""
+    return runs[(runs["status"] == Status.COMPLETED) & runs[RANK_BY].notna()]
+
+
 def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs that did not complete cleanly (failed, diverged, interrupted,
+    """The runs that did not complete cleanly (failed, diverged, interrupted, pruned,
     unfinished, or with damaged files), with a `reason` column saying why."""
 
     def reason(r):
@@ -289,6 +297,8 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return r["problem"]
         if r["status"] == Status.DIVERGED:
             return "loss became NaN, infinite or exploded (diverge_factor)"
+        if r["status"] == Status.PRUNED:
+            return f"pruned by the search after epoch {r['epochs_completed']:.0f}"
         return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""
 
     bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]

@@ -31,6 +31,7 @@ class Status(str, enum.Enum):
     COMPLETED = "completed"
     DIVERGED = "diverged"  # a loss became NaN or infinite
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    PRUNED = "pruned"  # stopped by a search that judged it would not catch up; finished, never resumed
     FAILED = "failed"  # an error; result.json says which
     # Only ever inferred by readers of a directory without a (readable) result.json:
     RUNNING = "running"
@@ -42,7 +43,7 @@ class Status(str, enum.Enum):
 
 
 RESULT_FILE = "result.json"
-ALREADY_COMPLETED = "%s: the run has already completed; nothing to resume, nothing changed"
+ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
 def load_result(run_dir: Path) -> dict:
@@ -69,9 +70,9 @@ def read_result(run_dir: Path) -> dict | None:
 
 
 def completed_result(run_dir: Path) -> dict | None:
-    """The run's result.json if it says the run completed: then there is nothing to resume."""
+    """The run's result.json if it says the run completed or was pruned: then there is nothing to resume."""
     result = read_result(run_dir)
-    return result if result and result.get("status") == Status.COMPLETED else None
+    return result if result and result.get("status") in (Status.COMPLETED, Status.PRUNED) else None
 
 
 class WriteError(OSError):

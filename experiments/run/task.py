@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
-from experiments.run import signals
+from experiments.run import reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
 from experiments.run.signals import Terminated, signals_held, sigterm_as_interrupt
@@ -185,6 +185,8 @@ class RunRecord:
             self.history.append(row)
         log.info(self.job + format_epoch(row, self.cfg.epochs))
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
+        if reporting.report(row["epoch"], row["val_acc"]):
+            raise reporting.Pruned()
 
     def save_checkpoint(self, optimizer, rng, progress) -> None:
         with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built
@@ -215,21 +217,24 @@ class RunRecord:
             self.ended_by(error)
         with signals_held():  # a second Ctrl-C or SIGTERM waits until the files are whole
             self.finish()
-        return isinstance(error, KeyboardInterrupt) or (isinstance(error, Exception) and "error" not in self.result)
+        return isinstance(error, (KeyboardInterrupt, reporting.Pruned)) or (
+            isinstance(error, Exception) and "error" not in self.result
+        )
 
     def ended_by(self, error: BaseException) -> None:
         """What an exception that ended the run means for its status."""
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, reporting.Pruned):
+            self.result.update(status=Status.PRUNED, weights_epoch=len(self.history))
+            log.info("%spruned after epoch %d: the search judged it would not catch up", self.job, len(self.history))
+        elif isinstance(error, KeyboardInterrupt):
             self.result.update(
                 status=Status.INTERRUPTED, signal="SIGTERM" if isinstance(error, Terminated) else "SIGINT"
             )
-        elif isinstance(
-            error, SystemExit
-        ):  # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
+        elif isinstance(error, SystemExit):
+            # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
             self.result.update(status=Status.INTERRUPTED, signal="preempted or timed out")
-        elif (
-            signals.pending
-        ):  # the interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError
+        elif signals.pending:
+            # the interrupt came out as another error: Ctrl-C inside a compiled module's import is an ImportError
             self.result.update(status=Status.INTERRUPTED, signal=signal.Signals(signals.pending[-1]).name)
         else:
             self.result["error"] = f"{type(error).__name__}: {error}"
@@ -241,7 +246,7 @@ class RunRecord:
         if (
             self.cfg.save_weights
             and self.network is not None
-            and result["status"] in (Status.COMPLETED, Status.INTERRUPTED)
+            and result["status"] in (Status.COMPLETED, Status.INTERRUPTED, Status.PRUNED)
         ):
             try:
                 files.save_network(self.network, data=self.data.name)
@@ -252,7 +257,7 @@ class RunRecord:
         result["process_time_s"] = time.process_time()  # CPU of the process: from its start, or a sweep job's fork
         result["hyperparameters"] = self.hyperparameters
         files.finish(result)
-        if result["status"] in (Status.COMPLETED, Status.DIVERGED):
+        if result["status"] in (Status.COMPLETED, Status.DIVERGED, Status.PRUNED):
             files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
 
 

@@ -84,7 +84,13 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
     settings.pop("_target_", None)
     try:
-        fixed, space, _, _ = OptunaSearch(**settings).check(list(config.hydra.overrides.task))
+        search = OptunaSearch(**settings)
+        fixed, space, _, _ = search.check(list(config.hydra.overrides.task))
+        if search.prunes and not str(config.hydra.launcher.get("_target_", "")).endswith("ParallelLauncher"):
+            raise SearchError(
+                f"hydra.sweeper.pruner.name={search.pruner['name']} needs a launcher that reports each epoch "
+                "(hydra/launcher=parallel, the default)"
+            )
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
     loader = GlobalHydra.instance().config_loader()
@@ -208,7 +214,7 @@ class SweepChecks(Callback):
             sweep_dir,
         )
         for _, r in unsuccessful_runs(runs).iterrows():
-            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], r["reason"].splitlines()[0])
+            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
         if (runs["status"] == Status.FAILED).any():
             raise SystemExit(
                 exits.ExitCode.FAILED

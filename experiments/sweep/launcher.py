@@ -22,9 +22,12 @@ Two interfaces:
   batch, the next one started as soon as one ends, JobReturns in job order, as
   Hydra's own launchers make them (the task's config without `hydra`, status
   FAILED with the error for a job that failed or died).
-- `jobs()`, for a sweeper that decides as results arrive (ask-and-tell):
+- `jobs(judge)`, for a sweeper that decides as results arrive (ask-and-tell):
   `submit()` queues a job, `free` says how many more would start at once,
   `next_result()` waits for the next job to end and returns its JobReturn.
+  With `judge(number, epoch, value) -> bool`, each job reports its objective
+  after every epoch (experiments/run/reporting.py) and waits for the verdict:
+  True stops it there, as pruned.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from experiments.run import exits
+from experiments.run import exits, reporting
 from experiments.run.files import Status, record_death
 from experiments.run.signals import STOP_SIGNALS, interrupt_for, raise_stop, signals_held
 
@@ -105,7 +108,7 @@ class ParallelLauncher(Launcher):
                 returns[number] = returned
         return [returns[number] for number in sorted(returns)]
 
-    def jobs(self) -> RunningJobs:
+    def jobs(self, judge=None) -> RunningJobs:
         setup_globals()
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -113,7 +116,7 @@ class ParallelLauncher(Launcher):
         # What is here now stays put: a forked job's garbage collections do not touch it, so
         # copy-on-write does not copy it into every job.
         gc.freeze()
-        return RunningJobs(self, self.n_workers)
+        return RunningJobs(self, self.n_workers, judge)
 
 
 @dataclass
@@ -122,8 +125,10 @@ class Job:
     overrides: list
     config: DictConfig  # the job's whole config, `hydra` included
     process: multiprocessing.Process
-    answer: object  # the read end of the pipe the job sends its JobReturn through
+    answer: object  # the launcher's end of the pipe the job sends its JobReturn (and reports) through
     started: float  # time.time(), to tell this launch's result.json from an earlier one's
+    returned: JobReturn | None = None  # received while reading reports
+    ended_early: bool = False  # its pipe closed while reading reports
 
     @property
     def run_dir(self) -> Path:
@@ -136,8 +141,8 @@ class RunningJobs:
     no other; on leaving, every job has ended, and a stop is raised as
     KeyboardInterrupt (Terminated for SIGTERM)."""
 
-    def __init__(self, launcher: ParallelLauncher, n_workers: int):
-        self.launcher, self.n_workers = launcher, n_workers
+    def __init__(self, launcher: ParallelLauncher, n_workers: int, judge=None):
+        self.launcher, self.n_workers, self.judge = launcher, n_workers, judge
         self.queued: deque = deque()
         self.running: dict[int, Job] = {}
         self.stopped: list[int] = []  # the signal that stopped the sweep
@@ -165,8 +170,11 @@ class RunningJobs:
         self._start_queued()
         if not self.running:
             raise RuntimeError("no job is running") if not self.stopped else interrupt_for(self.stopped[0])
-        ready = wait([job.answer for job in self.running.values()])
-        job = next(job for job in self.running.values() if job.answer in ready)
+        while True:
+            ready = wait([job.answer for job in self.running.values()])
+            job = next(job for job in self.running.values() if job.answer in ready)
+            if not (self.judge and job.answer.poll() and self._judged(job)):
+                break
         returned = self._collect(job)
         del self.running[job.number]
         log.debug("job %d ended", job.number)
@@ -192,9 +200,11 @@ class RunningJobs:
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
         fork = multiprocessing.get_context("fork")
-        answer, send = fork.Pipe(duplex=False)
+        answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
         process = fork.Process(
-            target=_job_process, args=(send, launcher.hydra_context, config, launcher.task_function), daemon=False
+            target=_job_process,
+            args=(send, launcher.hydra_context, config, launcher.task_function, self.judge is not None),
+            daemon=False,
         )
         # A stop signal waits until the job's process exists and is listed, so that it reaches the job too.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -205,10 +215,28 @@ class RunningJobs:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
 
+    def _judged(self, job: Job) -> bool:
+        """Answer a job's report of an epoch with the judge's verdict; False when what
+        came is not a report (the job's JobReturn, or the end of its pipe)."""
+        try:
+            message = job.answer.recv()
+        except EOFError:
+            job.ended_early = True
+            return False
+        if not (isinstance(message, tuple) and message[:1] == ("epoch",)):
+            job.returned = message
+            return False
+        _, epoch, value = message
+        try:
+            job.answer.send(bool(self.judge(job.number, epoch, value)) and not self.stopped)
+        except (BrokenPipeError, ConnectionResetError):  # it died while it waited
+            pass
+        return True
+
     def _collect(self, job: Job) -> JobReturn:
         """The ended job's JobReturn: as its process sent it, or made here for a process that died."""
         try:
-            returned = job.answer.recv()
+            returned = job.returned if job.returned is not None else None if job.ended_early else job.answer.recv()
         except EOFError:  # ended without an answer: killed, or stopped by a signal
             returned = None
         job.answer.close()
@@ -290,7 +318,7 @@ def import_modules(names: Sequence[str]) -> None:
         importlib.import_module(name)
 
 
-def _job_process(send, hydra_context, job_config, task_function) -> None:
+def _job_process(send, hydra_context, job_config, task_function, judged=False) -> None:
     """The forked job: run it as Hydra's run_job does, send its JobReturn, and exit
     without running the launcher's exit handlers. A stop signal at any moment ends
     it as interrupted (exit 130 or 143), with a result.json that says so."""
@@ -302,6 +330,8 @@ def _job_process(send, hydra_context, job_config, task_function) -> None:
     code = 0
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
+        if judged:
+            reporting.connect(send)
         HydraConfig.instance().set_config(job_config)
         returned = run_job(
             hydra_context=hydra_context,

@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 # Optuna's samplers and pruners by the names a config uses; each takes its own
 # keyword arguments as settings (sampler.n_startup_trials=5), checked against its signature.
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler", "cmaes": "CmaEsSampler"}
+PRUNERS = {
+    "none": "NopPruner",
+    "median": "MedianPruner",
+    "halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+}
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -62,6 +68,9 @@ class OptunaSearchConf:
     n_trials: int = 20  # finished trials the study should hold, counting those of earlier launches
     n_jobs: int | None = None  # trials in flight at once; None = as many as the launcher runs
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
+    # Stops losing trials after an epoch, judged on each epoch's validation accuracy:
+    # none | median | halving | hyperband, with the Optuna pruner's own settings.
+    pruner: dict = field(default_factory=lambda: {"name": "none"})
     params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
 
 
@@ -71,6 +80,14 @@ def sampler_class(name: str):
     if name not in SAMPLERS:
         raise SearchError(f"hydra.sweeper.sampler.name={name!r} is not one of {', '.join(SAMPLERS)}")
     return getattr(optuna.samplers, SAMPLERS[name])
+
+
+def pruner_class(name: str):
+    import optuna
+
+    if name not in PRUNERS:
+        raise SearchError(f"hydra.sweeper.pruner.name={name!r} is not one of {', '.join(PRUNERS)}")
+    return getattr(optuna.pruners, PRUNERS[name])
 
 
 def check_settings(what: str, cls, settings: dict) -> None:
@@ -172,10 +189,11 @@ def open_study(name: str, storage: str | None, direction: str, sampler=None):
 
 class OptunaSearch(Sweeper):
     def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, n_jobs=None,
-                 sampler=None, params=None):  # fmt: skip
+                 sampler=None, pruner=None, params=None):  # fmt: skip
         self.direction, self.study_name, self.storage = direction, study_name, storage
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.sampler = dict(sampler or {"name": "tpe"})
+        self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
         self.config = self.launcher = None
 
@@ -197,6 +215,10 @@ class OptunaSearch(Sweeper):
         settings = dict(self.sampler)
         cls = sampler_class(settings.pop("name", "tpe"))
         check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
+        pruning = dict(self.pruner)
+        pruner = pruner_class(pruning.pop("name", "none"))
+        check_settings(f"hydra.sweeper.pruner.name={self.pruner.get('name', 'none')}", pruner, pruning)
+        self.make_pruner = lambda: pruner(**pruning)
         fixed, space = parse_space(self.params, arguments)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
@@ -213,6 +235,12 @@ class OptunaSearch(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         fixed, space, cls, settings = self.check(arguments)
         study = open_study(self.study_name, self.storage, self.direction)
+        study.pruner = self.make_pruner()
+        if self.prunes and not hasattr(self.launcher, "jobs"):
+            raise SearchError(
+                f"hydra.sweeper.pruner.name={self.pruner['name']} needs a launcher that reports each epoch "
+                "(hydra/launcher=parallel, the default); this one runs jobs in batches"
+            )
         finished = sum(1 for t in study.trials if t.state.is_finished())
         remaining = max(0, self.n_trials - finished)
         if study.trials:
@@ -232,10 +260,23 @@ class OptunaSearch(Sweeper):
     def overrides(self, trial, fixed: list[str], space: dict) -> list[str]:
         return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space)]
 
+    @property
+    def prunes(self) -> bool:
+        return self.pruner.get("name", "none") != "none"
+
     def ask_and_tell(self, study, fixed, space, remaining: int) -> None:
-        """Each trial asked as a worker frees up and told as its job ends."""
-        in_flight, asked = {}, 0
-        with self.launcher.jobs() as jobs:
+        """Each trial asked as a worker frees up and told as its job ends; with a pruner,
+        judged after each of its epochs on that epoch's validation accuracy."""
+        in_flight, pruned, asked = {}, set(), 0
+
+        def judge(number: int, epoch: int, value: float) -> bool:
+            trial = in_flight[number]
+            trial.report(value, epoch)
+            if trial.should_prune():
+                pruned.add(number)
+            return number in pruned
+
+        with self.launcher.jobs(judge if self.prunes else None) as jobs:
             while asked < remaining or jobs.pending:
                 while asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
                     trial = study.ask(space)
@@ -243,7 +284,7 @@ class OptunaSearch(Sweeper):
                     in_flight[trial.number] = trial
                     asked += 1
                 number, returned = jobs.next_result()
-                tell(study, in_flight.pop(number), returned)
+                tell(study, in_flight.pop(number), returned, pruned=number in pruned)
 
     def in_batches(self, study, fixed, space, remaining: int) -> None:
         """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
@@ -267,10 +308,14 @@ class OptunaSearch(Sweeper):
             log.warning("study %s has no completed trial", self.study_name)
 
 
-def tell(study, trial, returned) -> None:
-    """Tell Optuna how a trial's job ended: its value, or FAIL for a job that failed, died or returned no number."""
+def tell(study, trial, returned, pruned: bool = False) -> None:
+    """Tell Optuna how a trial's job ended: PRUNED, its value, or FAIL for a job that
+    failed, died or returned no number."""
     import optuna
 
+    if pruned and returned.status == JobStatus.COMPLETED:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
     value = returned.return_value if returned.status == JobStatus.COMPLETED else None
     try:
         value = float(value)
