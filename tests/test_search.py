@@ -205,3 +205,25 @@ def test_pruning_needs_a_launcher_that_reports_each_epoch(tmp_path):
     )
     assert proc.returncode == 2 and "needs a launcher that reports each epoch" in proc.stdout + proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_the_same_grid_with_one_option_added_runs_successive_halving(tmp_path):
+    grid = ["-m", "data=digits", "epochs=12", "lr=0.01,0.05,0.2,1", "hidden=16,64", "seed=0,1"]
+    proc = run_cli("experiments.train", *grid, "hydra.sweeper.pruner.name=halving", "hydra.sweep.dir=s", cwd=tmp_path)
+    runs = load_runs(tmp_path / "s")
+    assert len(runs) == 16 and (runs["epochs_completed"] >= 1).all()  # every configuration started
+    pruned = runs[runs["status"] == "pruned"]
+    assert len(pruned) >= 4 and (pruned["epochs_completed"] < 12).all()
+    assert set(runs["status"]) == {"completed", "pruned"} and proc.returncode == 0
+    assert f"{len(pruned)} of 16 jobs pruned by halving" in proc.stdout + proc.stderr
+
+
+def test_a_grid_pruner_that_cannot_run_is_refused_before_any_job(tmp_path):
+    grid = ["-m", "data=digits", "epochs=2", "lr=0.1,0.2", "hydra.sweep.dir=s"]
+    for extra, message in (
+        (["hydra.sweeper.pruner.name=asha"], "hydra.sweeper.pruner.name='asha' is not one of none, median"),
+        (["hydra/launcher=basic", "hydra.sweeper.pruner.name=halving"], "needs a launcher that reports each epoch"),
+    ):
+        proc = run_cli("experiments.train", *grid, *extra, cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stdout + proc.stderr
+        assert not (tmp_path / "s").exists()

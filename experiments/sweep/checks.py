@@ -66,6 +66,17 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
+def check_grid_pruner(config: DictConfig) -> None:
+    from experiments.sweep.search import SearchError, check_pruning
+
+    pruner = config.hydra.sweeper.get("pruner")
+    if pruner is not None:
+        try:
+            check_pruning(OmegaConf.to_container(pruner, resolve=True), config.hydra.launcher)
+        except SearchError as error:
+            refuse("invalid sweep: %s", error)
+
+
 def is_search(config: DictConfig) -> bool:
     """True for a search by our Optuna sweeper (hparams_search=optuna), whose jobs are not a grid."""
     return str(config.hydra.sweeper.get("_target_", "")).endswith("OptunaSearch")
@@ -79,18 +90,13 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     from hydra.errors import HydraException
 
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.search import OptunaSearch, SearchError, edge_values, open_study
+    from experiments.sweep.search import OptunaSearch, SearchError, check_pruning, edge_values, open_study
 
     settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
     settings.pop("_target_", None)
     try:
-        search = OptunaSearch(**settings)
-        fixed, space, _, _ = search.check(list(config.hydra.overrides.task))
-        if search.prunes and not str(config.hydra.launcher.get("_target_", "")).endswith("ParallelLauncher"):
-            raise SearchError(
-                f"hydra.sweeper.pruner.name={search.pruner['name']} needs a launcher that reports each epoch "
-                "(hydra/launcher=parallel, the default)"
-            )
+        fixed, space, _, _ = OptunaSearch(**settings).check(list(config.hydra.overrides.task))
+        check_pruning(settings.get("pruner") or {}, config.hydra.launcher)
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
     loader = GlobalHydra.instance().config_loader()
@@ -167,6 +173,7 @@ class SweepChecks(Callback):
         if is_search(config):
             configs, problems = check_search(config)
         else:
+            check_grid_pruner(config)
             configs, problems = check_grid(config)
         if problems:
             what = "values of the search space" if is_search(config) else "job(s)"

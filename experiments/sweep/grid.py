@@ -10,6 +10,13 @@ once by default: the launcher runs one per core). Two differences:
 - the jobs are not composed a second time before launching: the sweep's checks
   (experiments/sweep/checks.py) composed and checked every one, from the same
   list of jobs (grid_jobs).
+
+With a pruner (`hydra.sweeper.pruner.name=halving`, or median, hyperband) every
+configuration starts and the worse are stopped as they go: each job is judged
+after every epoch on its validation accuracy against the jobs that reached that
+epoch before it (Optuna's pruners, on a study kept in memory), and a stopped
+job records status pruned. Successive halving over a grid, from the same
+command with one option added.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class GridSweeper(Sweeper):
-    def __init__(self, max_batch_size: int | None = None, params: dict | None = None):
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None, pruner: dict | None = None):
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})  # overrides swept besides the command line's, as Hydra's basic sweeper takes
+        self.pruner = dict(pruner or {"name": "none"})
         self.config = self.hydra_context = self.launcher = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
@@ -45,7 +53,39 @@ class GridSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.pruner.get("name", "none") != "none":
+            return [self.with_pruning(jobs)]
         return [
             self.launcher.launch(jobs[first : first + size], initial_job_idx=first)
             for first in range(0, len(jobs), size)
         ]
+
+    def with_pruning(self, jobs: list[list[str]]) -> list:
+        """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
+        import optuna
+
+        from experiments.sweep.search import check_settings, pruner_class, tell
+
+        settings = dict(self.pruner)
+        cls = pruner_class(settings.pop("name"))
+        check_settings(f"hydra.sweeper.pruner.name={self.pruner['name']}", cls, settings)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", pruner=cls(**settings))
+        trials, pruned, returns = {}, set(), {}
+
+        def judge(number: int, epoch: int, value: float) -> bool:
+            trials[number].report(value, epoch)
+            if trials[number].should_prune():
+                pruned.add(number)
+            return number in pruned
+
+        with self.launcher.jobs(judge) as running:
+            for number, overrides in enumerate(jobs):
+                trials[number] = study.ask()
+                running.submit(overrides, number)
+            while running.pending:
+                number, returned = running.next_result()
+                tell(study, trials[number], returned, pruned=number in pruned)
+                returns[number] = returned
+        log.info("%d of %d jobs pruned by %s", len(pruned), len(jobs), self.pruner["name"])
+        return [returns[number] for number in sorted(returns)]

@@ -37,7 +37,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,18 @@ def pruner_class(name: str):
     if name not in PRUNERS:
         raise SearchError(f"hydra.sweeper.pruner.name={name!r} is not one of {', '.join(PRUNERS)}")
     return getattr(optuna.pruners, PRUNERS[name])
+
+
+def check_pruning(pruner: dict, launcher: DictConfig) -> None:
+    """A pruner by name with its settings, on a launcher that reports each epoch (ours)."""
+    settings = dict(pruner)
+    name = settings.pop("name", "none")
+    check_settings(f"hydra.sweeper.pruner.name={name}", pruner_class(name), settings)
+    if name != "none" and not str(launcher.get("_target_", "")).endswith("ParallelLauncher"):
+        raise SearchError(
+            f"hydra.sweeper.pruner.name={name} needs a launcher that reports each epoch "
+            "(hydra/launcher=parallel, the default)"
+        )
 
 
 def check_settings(what: str, cls, settings: dict) -> None:

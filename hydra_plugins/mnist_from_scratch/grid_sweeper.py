@@ -2,7 +2,7 @@
 makes experiments.sweep.grid.GridSweeper (the code to read) one of them, and
 registers it as `hydra/sweeper=grid` for any Hydra app."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
@@ -18,6 +18,8 @@ class GridSweeperConf:
     _target_: str = "hydra_plugins.mnist_from_scratch.grid_sweeper.GridSweeper"
     max_batch_size: int | None = None  # jobs handed to the launcher at once; None = all (it runs one per core)
     params: dict | None = None
+    # none, or halving | median | hyperband (with the Optuna pruner's settings): stop the worse jobs as they go
+    pruner: dict = field(default_factory=lambda: {"name": "none"})
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="mnist_from_scratch")
