@@ -195,10 +195,9 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def running_sweep(tmp_path, *overrides, started=2, epochs_done=3):
-    """A sweep launched as a user would (into tmp_path/sweep), once `started` of its jobs
-    have finished `epochs_done` epochs; returns the launcher's process and its jobs' processes."""
-    proc = subprocess.Popen(
+def launch_sweep(tmp_path, *overrides) -> subprocess.Popen:
+    """A sweep launched as a user would, into tmp_path/sweep, in a session of its own."""
+    return subprocess.Popen(
         [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -206,6 +205,12 @@ def running_sweep(tmp_path, *overrides, started=2, epochs_done=3):
         text=True,
         start_new_session=True,
     )
+
+
+def running_sweep(tmp_path, *overrides, started=2, epochs_done=3):
+    """launch_sweep, once `started` of its jobs have finished `epochs_done` epochs;
+    returns the launcher's process and its jobs' processes."""
+    proc = launch_sweep(tmp_path, *overrides)
     deadline = time.monotonic() + 60
     while (
         len([m for m in tmp_path.glob("sweep/*/metrics.csv") if len(m.read_text().splitlines()) > epochs_done])

@@ -8,8 +8,6 @@ Hydra's own test suite for launchers: test_launcher_contract.py."""
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from hydra.core.utils import JobStatus
 
 from experiments.results.runs import load_runs
 from experiments.sweep.grid import GridSweeper
-from helpers import children, gone, run_cli, running_sweep
+from helpers import children, gone, launch_sweep, run_cli, running_sweep
 
 pytestmark = pytest.mark.usefixtures("fresh_hydra_version_base")
 
@@ -153,17 +151,6 @@ def test_a_job_killed_mid_epoch_is_recorded_as_failed_and_the_others_go_on(tmp_p
     assert output.count("killed by SIGKILL") == 2 and "by status" in output  # said as it happened, and in the summary
 
 
-def launch(tmp_path, *overrides):
-    return subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", "-m", "hydra.sweep.dir=sweep", *overrides],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def first_job_process(proc, timeout=60) -> int:
     """The pid of the launcher's first job, the moment it exists (before the job has loaded its data)."""
     deadline = time.monotonic() + timeout
@@ -175,7 +162,7 @@ def first_job_process(proc, timeout=60) -> int:
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGKILL, "failed"), (signal.SIGTERM, "interrupted")])
 def test_a_job_killed_or_stopped_as_it_starts_has_its_result_and_the_others_still_run(tmp_path, signum, status):
-    proc = launch(tmp_path, "data=mnist_sample", "epochs=1", "hidden=16", "lr=0.1,0.2,0.3")
+    proc = launch_sweep(tmp_path, "data=mnist_sample", "epochs=1", "hidden=16", "lr=0.1,0.2,0.3")
     os.kill(first_job_process(proc), signum)
     output, _ = proc.communicate(timeout=120)
     assert "Traceback" not in output, output
@@ -191,7 +178,7 @@ def test_when_the_launcher_is_killed_its_jobs_record_interrupted_and_resume_fini
     if when == "mid-epoch":
         proc, jobs = running_sweep(tmp_path, *overrides)
     else:
-        proc = launch(tmp_path, *overrides)
+        proc = launch_sweep(tmp_path, *overrides)
         jobs = [first_job_process(proc)]
     os.kill(proc.pid, signal.SIGKILL)  # the process that runs the jobs
     proc.communicate(timeout=30)
