@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat  # compat: Hydra finds our launcher plugin (hydra_plugins/) only on a real path
+	$(PY) -m pip install --quiet -e '.[dev,dashboard]' --config-settings editable_mode=compat  # compat: Hydra finds our launcher plugin (hydra_plugins/) only on a real path
 	touch $(STAMP)
 
 train: $(STAMP)

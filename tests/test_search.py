@@ -227,3 +227,42 @@ def test_a_grid_pruner_that_cannot_run_is_refused_before_any_job(tmp_path):
         proc = run_cli("experiments.train", *grid, *extra, cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stdout + proc.stderr
         assert not (tmp_path / "s").exists()
+
+
+def test_optuna_dashboard_opens_a_stored_search(tmp_path):
+    """The README's command, on 127.0.0.1: the study and its trials are there, through the dashboard's HTTP API."""
+    import shutil
+    import socket
+    import urllib.request
+
+    dashboard = shutil.which("optuna-dashboard", path=os.path.dirname(sys.executable))
+    if dashboard is None:
+        pytest.skip("optuna-dashboard is not installed (pip install .[dashboard])")
+    run_cli(*SEARCH, "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=sqlite:///search.db", cwd=tmp_path, check=0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [dashboard, "sqlite:///search.db", "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.2)
+        (summary,) = studies
+        assert summary["study_name"] == "mlp"
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=5
+        ) as response:
+            trials = json.load(response)["trials"]
+        assert len(trials) == 3 and {t["state"] for t in trials} == {"Complete"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
