@@ -26,6 +26,7 @@ Two launches with one storage share the study.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import logging
 import math
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 # Optuna's samplers and pruners by the names a config uses; each takes its own
 # keyword arguments as settings (sampler.n_startup_trials=5), checked against its signature.
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler", "cmaes": "CmaEsSampler"}
+SAMPLERS_NEED = {"cmaes": "cmaes"}  # a sampler's own package, which Optuna imports only when it first samples
 PRUNERS = {
     "none": "NopPruner",
     "median": "MedianPruner",
@@ -79,6 +81,8 @@ def sampler_class(name: str):
 
     if name not in SAMPLERS:
         raise SearchError(f"hydra.sweeper.sampler.name={name!r} is not one of {', '.join(SAMPLERS)}")
+    if name in SAMPLERS_NEED and importlib.util.find_spec(SAMPLERS_NEED[name]) is None:
+        raise SearchError(f"hydra.sweeper.sampler.name={name} needs the {SAMPLERS_NEED[name]} package (pip install it)")
     return getattr(optuna.samplers, SAMPLERS[name])
 
 
