@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
 from experiments.results.runs import (
     RANK_BY,
     RESULT_COLUMNS,
@@ -134,6 +135,11 @@ def main(argv=None) -> int:
                 "\nnote: these runs did not all train on the data they were configured for, "
                 "or on the same data: see data_used, n_train"
             )
+        learned = importance(runs)
+        if learned is not None:
+            print(f"\nhow much each hyperparameter mattered to {RANK_BY} (fANOVA importance, "
+                  f"mean and range over {IMPORTANCE_SEEDS} forests):")  # fmt: skip
+            print(learned.to_string(float_format=lambda v: f"{v:.3f}"))
         unsuccessful = unsuccessful_runs(runs)
         if len(unsuccessful):
             print(
@@ -152,6 +158,9 @@ def main(argv=None) -> int:
 
         plot(runs, load_history(*paths), targets["--plot"], top=args.top, facet=args.facet)
         print(f"plot written to {targets['--plot']}")
+        parallel = targets["--plot"].with_name(targets["--plot"].stem + "_parallel.png")
+        if plot_parallel_coordinates(runs, parallel):
+            print(f"parallel coordinates written to {parallel}")
     if targets["--html"]:
         from experiments.results.report import report
 

@@ -266,3 +266,20 @@ def test_optuna_dashboard_opens_a_stored_search(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_what_the_search_learned_importance_and_parallel_coordinates(tmp_path, capsys):
+    from experiments.compare import main as compare_main
+
+    proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=8", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    assert "how much each hyperparameter mattered (fANOVA importance" in proc.stdout + proc.stderr  # the summary
+    assert (
+        compare_main([str(tmp_path / "s"), "--plot", str(tmp_path / "c.png"), "--html", str(tmp_path / "r.html")]) == 0
+    )
+    out = capsys.readouterr().out
+    table = out[out.index("fANOVA importance") :]
+    for key in ("lr", "hidden", "batch_size", "init_scale", "optimizer.name"):
+        assert f"\n{key} " in table
+    assert (tmp_path / "c_parallel.png").stat().st_size > 10_000
+    page = (tmp_path / "r.html").read_text()
+    assert "What the runs say about the hyperparameters" in page and 'alt="parallel coordinates"' in page

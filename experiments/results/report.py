@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.figures import plot
+from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
 from experiments.results.runs import RANK_BY, leaderboard, ranking, readable, unsuccessful_runs
 
 REPORT_STYLE = """
@@ -69,6 +70,16 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         curves = Path(tmp) / "curves.png"
         plot(runs, history, curves)
         sections += ["<h2>Learning curves</h2>", f'<img alt="learning curves" src="{_png_data_uri(curves)}">']
+        learned, parallel = importance(runs), Path(tmp) / "parallel.png"
+        if plot_parallel_coordinates(runs, parallel):
+            sections += ["<h2>What the runs say about the hyperparameters</h2>"]
+            if learned is not None:
+                sections += [
+                    f"<p>How much each mattered to {RANK_BY}: fANOVA importance, the mean and range over "
+                    f"{IMPORTANCE_SEEDS} forests.</p>",
+                    learned.to_html(float_format=lambda v: f"{v:.3f}"),
+                ]
+            sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')
         if best_run is not None and (best_run / "model.npz").is_file():
             inspection.inspect_run(best_run, Path(tmp) / "inspect")
             sections.append(f"<h2>Inside the best run: {html.escape(best_run.name)}</h2>")

@@ -220,6 +220,12 @@ class SweepChecks(Callback):
             board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
             sweep_dir,
         )
+        from experiments.results.learned import importance
+
+        learned = importance(runs)
+        if learned is not None:
+            log.info("how much each hyperparameter mattered (fANOVA importance, mean and range):\n%s",
+                     learned.to_string(float_format=lambda v: f"{v:.3f}"))  # fmt: skip
         for _, r in unsuccessful_runs(runs).iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
         if (runs["status"] == Status.FAILED).any():
