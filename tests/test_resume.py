@@ -78,7 +78,7 @@ def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path,
     run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
     proc = run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
-    assert "already completed; nothing to resume, nothing changed" in proc.stdout + proc.stderr
+    assert "already finished (completed or pruned); nothing to resume, nothing changed" in proc.stdout + proc.stderr
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
     proc = run_cli("experiments.train", *RUN, "hydra.run.dir=elsewhere", "resume=true", cwd=tmp_path)
     assert proc.returncode == 2 and "holds no run to resume" in proc.stdout + proc.stderr
