@@ -96,7 +96,9 @@ def test_the_html_report_renders_in_a_real_browser(sweep, tmp_path):
         text=True,
         timeout=120,
     ).stdout
-    assert '<body data-images="4" data-broken="0">' in dom  # curves, confusion, mistakes, first layer: all decoded
+    assert (
+        '<body data-images="5" data-broken="0">' in dom
+    )  # curves, parallel coordinates, confusion, mistakes, first layer: all decoded
     assert dom.count("<tr") >= 3
     subprocess.run(
         ["chromium", *flags, "--window-size=1200,1600", f"--screenshot={tmp_path / 'shot.png'}", page.as_uri()],
