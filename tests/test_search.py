@@ -50,6 +50,7 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
         assert f"lr={trial.params['lr']}" in folder.name and f"optimizer={trial.params['optimizer']}" in folder.name
 
 
+@pytest.mark.slow
 def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_trial(tmp_path):
     storage = "hydra.sweeper.storage=sqlite:///search.db"
     run_cli(*SEARCH, storage, "hydra.sweeper.n_trials=3", cwd=tmp_path, check=0)
@@ -207,6 +208,7 @@ def test_pruning_needs_a_launcher_that_reports_each_epoch(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_the_same_grid_with_one_option_added_runs_successive_halving(tmp_path):
     grid = ["-m", "data=digits", "epochs=12", "lr=0.01,0.05,0.2,1", "hidden=16,64", "seed=0,1"]
     proc = run_cli("experiments.train", *grid, "hydra.sweeper.pruner.name=halving", "hydra.sweep.dir=s", cwd=tmp_path)
@@ -229,6 +231,7 @@ def test_a_grid_pruner_that_cannot_run_is_refused_before_any_job(tmp_path):
         assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_optuna_dashboard_opens_a_stored_search(tmp_path):
     """The README's command, on 127.0.0.1: the study and its trials are there, through the dashboard's HTTP API."""
     import shutil
@@ -268,6 +271,7 @@ def test_optuna_dashboard_opens_a_stored_search(tmp_path):
         server.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_what_the_search_learned_importance_and_parallel_coordinates(tmp_path, capsys):
     from experiments.compare import main as compare_main
 

@@ -203,7 +203,7 @@ class RunningJobs:
         answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
         process = fork.Process(
             target=_job_process,
-            args=(send, launcher.hydra_context, config, launcher.task_function, self.judge is not None),
+            args=(send, launcher.hydra_context, config, launcher.task_function, self.judge is not None, os.getpid()),
             daemon=False,
         )
         # A stop signal waits until the job's process exists and is listed, so that it reaches the job too.
@@ -318,13 +318,15 @@ def import_modules(names: Sequence[str]) -> None:
         importlib.import_module(name)
 
 
-def _job_process(send, hydra_context, job_config, task_function, judged=False) -> None:
+def _job_process(send, hydra_context, job_config, task_function, judged=False, launcher_pid=None) -> None:
     """The forked job: run it as Hydra's run_job does, send its JobReturn, and exit
     without running the launcher's exit handlers. A stop signal at any moment ends
     it as interrupted (exit 130 or 143), with a result.json that says so."""
     started = time.time()
     os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the launcher, so it arrives once
     _die_with_parent(signal.SIGTERM)
+    if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
+        os.kill(os.getpid(), signal.SIGTERM)  # held until the handlers below are in place
     for s in STOP_SIGNALS:  # from its first instant: a SIGTERM with the default action would kill it unrecorded
         signal.signal(s, raise_stop)
     code = 0
