@@ -64,28 +64,22 @@ class GridSweeper(Sweeper):
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
 
-        from experiments.sweep.search import check_settings, pruner_class, tell
+        from experiments.sweep.search import Judge, check_settings, pruner_class, tell
 
         settings = dict(self.pruner)
         cls = pruner_class(settings.pop("name"))
         check_settings(f"hydra.sweeper.pruner.name={self.pruner['name']}", cls, settings)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=cls(**settings))
-        trials, pruned, returns = {}, set(), {}
-
-        def judge(number: int, epoch: int, value: float) -> bool:
-            trials[number].report(value, epoch)
-            if trials[number].should_prune():
-                pruned.add(number)
-            return number in pruned
-
+        trials, returns = {}, {}
+        judge = Judge(trials)
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):
                 trials[number] = study.ask()
                 running.submit(overrides, number)
             while running.pending:
                 number, returned = running.next_result()
-                tell(study, trials[number], returned, pruned=number in pruned)
+                tell(study, trials[number], returned, pruned=number in judge.pruned)
                 returns[number] = returned
-        log.info("%d of %d jobs pruned by %s", len(pruned), len(jobs), self.pruner["name"])
+        log.info("%d of %d jobs pruned by %s", len(judge.pruned), len(jobs), self.pruner["name"])
         return [returns[number] for number in sorted(returns)]

@@ -283,15 +283,8 @@ class OptunaSearch(Sweeper):
     def ask_and_tell(self, study, fixed, space, remaining: int) -> None:
         """Each trial asked as a worker frees up and told as its job ends; with a pruner,
         judged after each of its epochs on that epoch's validation accuracy."""
-        in_flight, pruned, asked = {}, set(), 0
-
-        def judge(number: int, epoch: int, value: float) -> bool:
-            trial = in_flight[number]
-            trial.report(value, epoch)
-            if trial.should_prune():
-                pruned.add(number)
-            return number in pruned
-
+        in_flight, asked = {}, 0
+        judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             while asked < remaining or jobs.pending:
                 while asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
@@ -300,7 +293,7 @@ class OptunaSearch(Sweeper):
                     in_flight[trial.number] = trial
                     asked += 1
                 number, returned = jobs.next_result()
-                tell(study, in_flight.pop(number), returned, pruned=number in pruned)
+                tell(study, in_flight.pop(number), returned, pruned=number in judge.pruned)
 
     def in_batches(self, study, fixed, space, remaining: int) -> None:
         """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
@@ -322,6 +315,22 @@ class OptunaSearch(Sweeper):
             log.info("best trial %d: value %.4f with %s", best.number, best.value, best.params)
         else:
             log.warning("study %s has no completed trial", self.study_name)
+
+
+class Judge:
+    """The launcher's judge (jobs(judge)) for a study with a pruner: each job's trial is
+    told the value its job reported after an epoch, and the pruner decides whether it stops."""
+
+    def __init__(self, trials: dict):
+        self.trials = trials  # job number -> its Optuna trial, filled in as jobs are submitted
+        self.pruned: set[int] = set()
+
+    def __call__(self, number: int, epoch: int, value: float) -> bool:
+        trial = self.trials[number]
+        trial.report(value, epoch)
+        if trial.should_prune():
+            self.pruned.add(number)
+        return number in self.pruned
 
 
 def tell(study, trial, returned, pruned: bool = False) -> None:
