@@ -50,6 +50,22 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
         assert f"lr={trial.params['lr']}" in folder.name and f"optimizer={trial.params['optimizer']}" in folder.name
 
 
+def test_a_search_in_batches_waits_for_each_batch_and_asks_the_same_trials_on_every_launch(tmp_path):
+    def launch(name):
+        run_cli(
+            *SEARCH, "hydra.sweeper.batches=true", "hydra.sweeper.n_trials=6", "hydra.launcher.n_jobs=2",
+            f"hydra.sweeper.study_name={name}", "hydra.sweeper.storage=sqlite:///search.db", f"hydra.sweep.dir={name}",
+            cwd=tmp_path, check=0,
+        )  # fmt: skip
+        return study(tmp_path, name).trials
+
+    first, second = launch("a"), launch("b")
+    for later in first[2:]:  # trials 2k and 2k+1 start only once both trials of the batch before have ended
+        batch = later.number // 2 * 2
+        assert all(t.datetime_complete <= later.datetime_start for t in first[batch - 2 : batch])
+    assert [t.params for t in first] == [t.params for t in second]
+
+
 @pytest.mark.slow
 def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_trial(tmp_path):
     storage = "hydra.sweeper.storage=sqlite:///search.db"

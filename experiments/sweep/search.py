@@ -69,6 +69,9 @@ class OptunaSearchConf:
     storage: str | None = None  # sqlite:///search.db (one machine) or journal:///path/search.log (shared disk)
     n_trials: int = 20  # finished trials the study should hold, counting those of earlier launches
     n_jobs: int | None = None  # trials in flight at once; None = as many as the launcher runs
+    # Ask n_jobs trials, wait for all of them, ask again (as hydra-optuna-sweeper does): slower, but the
+    # sampler sees the results in the same order on every launch, so the same seed asks the same trials.
+    batches: bool = False
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     # Stops losing trials after an epoch, judged on each epoch's validation accuracy:
     # none | median | halving | hyperband, with the Optuna pruner's own settings.
@@ -205,9 +208,9 @@ def open_study(name: str, storage: str | None, direction: str, sampler=None):
 
 class OptunaSearch(Sweeper):
     def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, n_jobs=None,
-                 sampler=None, pruner=None, params=None):  # fmt: skip
+                 batches=False, sampler=None, pruner=None, params=None):  # fmt: skip
         self.direction, self.study_name, self.storage = direction, study_name, storage
-        self.n_trials, self.n_jobs = n_trials, n_jobs
+        self.n_trials, self.n_jobs, self.batches = n_trials, n_jobs, batches
         self.sampler = dict(sampler or {"name": "tpe"})
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
@@ -282,12 +285,14 @@ class OptunaSearch(Sweeper):
 
     def ask_and_tell(self, study, fixed, space, remaining: int) -> None:
         """Each trial asked as a worker frees up and told as its job ends; with a pruner,
-        judged after each of its epochs on that epoch's validation accuracy."""
+        judged after each of its epochs on that epoch's validation accuracy. With `batches`,
+        the next trials are asked only once every trial in flight has ended."""
         in_flight, asked = {}, 0
         judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             while asked < remaining or jobs.pending:
-                while asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
+                may_ask = not (self.batches and in_flight)
+                while may_ask and asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
                     trial = study.ask(space)
                     jobs.submit(self.overrides(trial, fixed, space), trial.number)
                     in_flight[trial.number] = trial
