@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dashboard]' --config-settings editable_mode=compat  # compat: Hydra finds our launcher plugin (hydra_plugins/) only on a real path
+	$(PY) -m pip install --quiet -e '.[dev,dashboard]'  # hatchling's editable install: this folder on the path, where Hydra finds our plugins
 	touch $(STAMP)
 
 train: $(STAMP)

@@ -58,15 +58,21 @@ def job_overheads(sweep_dir: Path) -> list[float]:
     return overheads
 
 
-def busy_share(lines: list[str], workers: int) -> float:
-    """Share of the workers' time spent in jobs from the first job's start to the last one's
-    (the launcher's debug lines 'job N starts' and 'job N ended')."""
+def job_times(lines: list[str]) -> tuple[dict, dict]:
+    """{job number: when it started}, {job number: when it ended}, in seconds since the epoch,
+    from the launcher's debug lines 'job N starts' and 'job N ended'."""
     starts, ends = {}, {}
     for line in lines:
         stamp, found = LOG_TIME.match(line), re.search(r"\] job (\d+) (starts|ended)$", line.strip())
         if stamp and found:
             when = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
             (starts if found.group(2) == "starts" else ends)[int(found.group(1))] = when
+    return starts, ends
+
+
+def busy_share(lines: list[str], workers: int) -> float:
+    """Share of the workers' time spent in jobs from the first job's start to the last one's."""
+    starts, ends = job_times(lines)
     first, last = min(starts.values()), max(starts.values())
     busy = sum(max(0.0, min(ends[job], last) - max(start, first)) for job, start in starts.items())
     return busy / (workers * (last - first))

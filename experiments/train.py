@@ -20,16 +20,19 @@ if __name__ == "__main__" or sys.argv[0].endswith("mnist-train"):
 import logging
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import nn_core
-from experiments.run import exits
+from experiments.run import exits, resume
+from experiments.run.checks import withdraw
+from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
 from experiments.run.exits import ExitCode
-from experiments.run.files import Status, WriteError
+from experiments.run.files import RESULT_FILE, Status, WriteError, completed_result
 from experiments.run.task import train
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 SAID_IN_A_LINE = (ConfigError, nn_core.DataError, nn_core.DownloadError, WriteError)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
@@ -51,12 +54,11 @@ def main(cfg: DictConfig) -> float:
     logging.raiseExceptions = False
     try:
         result = train(cfg, run_dir)
-    except KeyboardInterrupt as interrupt:  # it came as the run started, or waited while its files were saved
-        if (run_dir / "result.json").is_file():
-            log.warning("interrupted while saving; every file in %s is complete", run_dir)
-        else:
-            log.warning("interrupted as the run started, before its first epoch; nothing was trained (%s)", run_dir)
-        raise SystemExit(exits.for_interrupt(interrupt)) from None
+    except KeyboardInterrupt as interrupt:  # it came as the run started, or as it ended
+        result = completed_result(run_dir)
+        if result is None:
+            stopped_outside_epochs(run_dir, interrupt)
+        log.info("%s came as the run finished; it stands as completed", exits.signal_name(interrupt))
     except Exception as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # Raised on to Hydra, which makes the job's JobReturn FAILED with this error
@@ -68,15 +70,20 @@ def main(cfg: DictConfig) -> float:
             raise SystemExit(ExitCode.FAILED) from None
         if isinstance(error, SAID_IN_A_LINE):
             log.error("%s", error)  # a user's mistake, not a bug: no traceback
+            if not cfg.resume:  # refused, if only once it had started: it leaves nothing behind
+                withdraw(run_dir, f"{hydra_cfg.job.name}.log")
             raise SystemExit(ExitCode.USAGE) from None
         raise
+    signals.ignore_stops()  # result.json says how the run ended; the exit code must agree
     status = result["status"]
     if status == Status.INTERRUPTED:
+        go_on = f"; to go on: {resume.continue_command(run_dir, sweep=False)}" if hydra_cfg.mode == RunMode.RUN else ""
         log.warning(
-            "interrupted by %s after %d epochs; metrics kept in %s",
+            "interrupted by %s after %d epochs; metrics kept in %s%s",
             result["signal"],
             result["epochs_completed"],
             run_dir,
+            go_on,
         )
         raise SystemExit(exits.for_signal_name(result["signal"]))
     if status == Status.PRUNED:
@@ -100,6 +107,15 @@ def main(cfg: DictConfig) -> float:
     return result["best_val_acc"] or 0.0
 
 
+def stopped_outside_epochs(run_dir: Path, interrupt: KeyboardInterrupt) -> NoReturn:
+    """Exit 130 or 143 for a stop that came as the run started, or while its files were saved."""
+    if (run_dir / RESULT_FILE).is_file():
+        log.warning("interrupted while saving; every file in %s is complete", run_dir)
+    else:
+        log.warning("interrupted as the run started, before its first epoch; nothing was trained (%s)", run_dir)
+    raise SystemExit(exits.for_interrupt(interrupt)) from None
+
+
 def cli() -> None:
     """The command line (python -m experiments.train, or the mnist-train script)."""
     for flag in ("--shell-completion", "-sc"):  # Hydra answers a bare flag with a traceback
@@ -112,6 +128,7 @@ def cli() -> None:
                     file=sys.stderr,
                 )
                 raise SystemExit(ExitCode.USAGE)
+    sys.argv[1:] = resume.with_saved_overrides(sys.argv[1:])  # resume=true: the run's or sweep's own overrides
     try:
         signals.honour_interrupts()  # one that came during the imports is raised here, before anything started
         main()
@@ -125,10 +142,10 @@ def cli() -> None:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
         # result.json), or a run stopped before it started (nothing was written).
         sweep = "-m" in sys.argv or "--multirun" in sys.argv
-        print(
-            "interrupted: " + ("each job's result.json says how far it got" if sweep else "the run had not started"),
-            file=sys.stderr,
-        )
+        said = "each job's result.json says how far it got" if sweep else "the run had not started"
+        if sweep and resume.continue_with:
+            said += f"; to go on: {resume.continue_with}"
+        print(f"interrupted: {said}", file=sys.stderr)
         if sweep:
             raise SystemExit(
                 exits.for_interrupt(interrupt)

@@ -310,7 +310,28 @@ DATASETS = {
 
 
 def load_dataset(name: str, **options) -> Dataset:
-    """The data set registered as `name` (see DATASETS), loaded with its options."""
+    """The data set registered as `name` (see DATASETS), loaded with its options
+    (or the one keep_loaded() kept, for the same arguments)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name].load(**options)
+    return _kept.get(_key(name, options)) or DATASETS[name].load(**options)
+
+
+# Data sets loaded once and kept for the processes forked afterwards: a sweep's launcher
+# loads its jobs' data set before it forks them, and no job loads and splits it again.
+_kept: dict[str, Dataset] = {}
+
+
+def _key(name: str, options: dict) -> str:
+    return repr((name, sorted(options.items())))
+
+
+def keep_loaded(name: str, **options) -> Dataset:
+    """Load a data set and keep it: load_dataset(name, **options) returns this one from
+    now on, in this process and in those it forks. Its arrays are made read-only, so
+    that no run can change the data of the runs after it."""
+    data = load_dataset(name, **options)
+    for array in (data.X_train, data.y_train, data.X_val, data.y_val, data.X_test, data.y_test):
+        array.flags.writeable = False
+    _kept[_key(name, options)] = data
+    return data

@@ -92,3 +92,18 @@ def test_scale_pixels_maps_to_unit_interval():
     X = np.array([[0, 128, 255]], dtype=np.uint8)
     scaled = scale_pixels(X, 255.0)
     assert scaled.dtype == np.float32 and scaled.min() == 0 and scaled.max() == 1
+
+
+def test_a_kept_data_set_is_what_later_loads_get_and_no_run_can_change_it(monkeypatch):
+    """A sweep's launcher keeps its jobs' data set before forking them (keep_loaded): each job's
+    load_dataset with the same arguments gets it, and it is read-only."""
+    monkeypatch.setattr(datasets, "_kept", {})
+    options = {"test_size": 0.2, "val_size": 100, "split_seed": 0}
+    kept = datasets.keep_loaded("digits", **options)
+    assert datasets.load_dataset("digits", **options) is kept
+    other = datasets.load_dataset("digits", **{**options, "val_size": 200})
+    assert other is not kept and len(other.y_val) == 200
+    fresh = load_digits_dataset(**options)
+    np.testing.assert_array_equal(kept.X_train, fresh.X_train)  # the same data as loading it anew
+    with pytest.raises(ValueError, match="read-only"):
+        kept.X_train[0, 0] = 1

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,12 +28,14 @@ RUN = [
 ]
 
 
-def start_and_stop(cwd, args, run_dir, signum, after_rows=4):
+def start_and_stop(cwd, args, run_dir, signum, after_rows=4) -> str:
+    """Start a run, stop it with `signum` once it has `after_rows` epochs; return what it printed."""
+    output = cwd / "output.txt"
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.train", *args],
         cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
@@ -43,6 +46,11 @@ def start_and_stop(cwd, args, run_dir, signum, after_rows=4):
         time.sleep(0.02)
     os.killpg(proc.pid, signum)
     proc.wait(timeout=60)
+    return output.read_text()
+
+
+def files_of(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +63,11 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("signum", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_stopped_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, signum):
     run_dir = tmp_path / "run"
-    start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signum)
+    said = start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signum)
     assert (run_dir / "checkpoint.npz").is_file()
-    proc = run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
+    if signum == signal.SIGTERM:  # the run said how to go on, and that command is all it takes
+        assert f"to go on: python -m experiments.train hydra.run.dir={run_dir} resume=true" in said
+    proc = run_cli("experiments.train", f"hydra.run.dir={run_dir}", "resume=true", cwd=tmp_path, check=0)
     assert "resuming after epoch" in proc.stdout + proc.stderr
     assert metrics(run_dir) == metrics(uninterrupted)  # no epoch run twice, none lost, same numbers
     for a, b in zip(weights(run_dir), weights(uninterrupted)):
@@ -71,10 +81,14 @@ def test_a_stopped_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, sign
 def test_resume_needs_the_same_config_and_leaves_a_completed_run_alone(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     start_and_stop(tmp_path, [*RUN, "hydra.run.dir=run"], run_dir, signal.SIGKILL)
+    before = files_of(run_dir)
     proc = run_cli("experiments.train", *RUN, "hidden=32", "lr=0.01", "hydra.run.dir=run", "resume=true", cwd=tmp_path)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "cannot resume" in output and "Traceback" not in output
     assert "hidden: the run has 16, this resume 32" in output and "lr: the run has 0.003, this resume 0.01" in output
+    assert files_of(run_dir) == before  # refused: not a byte changed, .hydra/ included
+    proc = run_cli("experiments.train", "hydra.run.dir=run", "resume=true", "hidden=32", cwd=tmp_path)
+    assert proc.returncode == 2 and "hidden: the run has 16, this resume 32" in proc.stdout + proc.stderr
     run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
     proc = run_cli("experiments.train", *RUN, "hydra.run.dir=run", "resume=true", cwd=tmp_path, check=0)
@@ -110,7 +124,9 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
 
     refused = run_cli("experiments.train", *sweep[:-1], "seed=0,1", "resume=true", cwd=tmp_path)
     assert refused.returncode == 2 and "cannot resume" in refused.stdout + refused.stderr
-    run_cli("experiments.train", *sweep, "resume=true", cwd=tmp_path, check=0)
+    said = run_cli("experiments.train", "-m", "hydra.sweep.dir=sweep", "resume=true", cwd=tmp_path, check=0)
+    counts = [int(n) for n in re.findall(r"(\d)/4 jobs of the sweep done", said.stdout + said.stderr)]
+    assert len(counts) == 4 and min(counts) >= len(finished) and max(counts) == 4, counts
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == [f"{i}_data=mnist_sample,epochs=15,hidden=16,seed={i}" for i in range(4)]  # the first launch's names
     for name, text in finished.items():

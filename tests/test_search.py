@@ -91,7 +91,7 @@ def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path):
 @pytest.mark.parametrize("sampler", ["random", "cmaes"])
 def test_samplers_by_name_with_their_settings(tmp_path, sampler):
     run_cli(
-        *SEARCH, f"hydra.sweeper.sampler.name={sampler}", "~hydra.sweeper.sampler.n_startup_trials",
+        *SEARCH, f"hydra.sweeper.sampler.name={sampler}",
         "hydra.sweeper.params.optimizer=sgd", "hydra.sweeper.params.hidden=32", "hydra.sweeper.params.batch_size=32",
         "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=sqlite:///search.db", cwd=tmp_path, check=0,
     )  # fmt: skip
@@ -101,7 +101,7 @@ def test_samplers_by_name_with_their_settings(tmp_path, sampler):
 
 
 def test_a_grid_sampler_tries_every_combination_once(tmp_path):
-    grid = ["hydra.sweeper.sampler.name=grid", "~hydra.sweeper.sampler.n_startup_trials", "hydra.sweeper.params=null"]
+    grid = ["hydra.sweeper.sampler.name=grid", "hydra.sweeper.params=null"]
     space = ["lr=choice(0.1,0.5)", "hidden=16,32"]
     storage = "hydra.sweeper.storage=sqlite:///search.db"
     run_cli(SEARCH[0], "-m", *SEARCH[1:], *grid, *space, "hydra.sweeper.n_trials=9", storage, cwd=tmp_path, check=0)

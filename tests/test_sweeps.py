@@ -217,6 +217,22 @@ def test_a_running_sweep_reports_progress_and_labels_each_jobs_lines(grid_sweep)
     assert f"the full table: python -m experiments.compare {sweep.relative_to(sweep.parents[2])}" in output
 
 
+def test_progress_counts_the_jobs_that_ended_not_those_left_to_resume(tmp_path, caplog):
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from experiments.sweep.checks import SweepChecks
+
+    (tmp_path / "sweep.json").write_text(json.dumps({"jobs": 3, "overrides": []}))
+    for job, status in enumerate(["completed", "interrupted", "failed"]):
+        (tmp_path / f"{job}_x").mkdir()
+        (tmp_path / f"{job}_x" / "result.json").write_text(json.dumps({"status": status}))
+    config = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "sweep": {"dir": str(tmp_path)}, "job": {"num": 2}}})
+    with caplog.at_level("INFO"):
+        SweepChecks().on_job_end(config, None)
+    assert "job 2 finished: 2/3 jobs of the sweep done" in caplog.text  # the interrupted one is still to come
+
+
 def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(grid_sweep, monkeypatch, capsys):
     sweep, _ = grid_sweep
     monkeypatch.chdir(sweep.parents[2])

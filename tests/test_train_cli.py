@@ -182,11 +182,17 @@ def test_a_run_that_fails_its_checks_leaves_no_directory(tmp_path, mirror):
             "\"Environment variable 'NO_SUCH_VARIABLE' not found\"",
         ),
         ([f"data.root={tmp_path / 'empty'}", f"data.mirrors=[{mirror.url}]", "data.fallback=false"], "No mnist data"),
+        (["data=digits", "data.val_size=2000"], "gives 2000 validation samples out of 1437"),  # seen as data loads
     ):
         proc = run_cli("experiments.train", *args, cwd=tmp_path)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 2 and message in output and "Traceback" not in output, output
     assert not (tmp_path / "runs").exists()
+    # A folder the user named that was there before keeps what it held, and only that.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    run_cli("experiments.train", "data=digits", "data.val_size=2000", "hydra.run.dir=mine", cwd=tmp_path, check=2)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_default_run_directories_are_distinct(tmp_path):
@@ -397,6 +403,35 @@ def test_a_signal_during_the_final_save_waits_for_the_files(tmp_path):
                 written.append("whole file")
         assert written == ["whole file"]
     assert signal.getsignal(signal.SIGINT) is usual  # the usual handling is back
+
+
+# Runs the command line with a SIGTERM sent to itself as the run's files are saved, or just after.
+STOPPED_AS_IT_FINISHES = """
+import os, signal, sys
+import experiments.run.files as files
+import experiments.train as command
+
+when, sys.argv[1:] = sys.argv[1], sys.argv[2:]
+stop = lambda: os.kill(os.getpid(), signal.SIGTERM)
+if when == "while its files are saved":
+    finish = files.RunFiles.finish
+    files.RunFiles.finish = lambda self, result: (stop(), finish(self, result))
+else:
+    train = command.train
+    command.train = lambda *args: (train(*args), stop())[0]
+command.cli()
+"""
+
+
+@pytest.mark.parametrize("when", ["while its files are saved", "just after"])
+def test_a_stop_that_comes_as_the_run_finishes_leaves_it_completed_and_exit_0(tmp_path, when):
+    proc = subprocess.run(
+        [sys.executable, "-c", STOPPED_AS_IT_FINISHES, when, "data=digits", "epochs=2", "hydra.run.dir=run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert (proc.returncode, result["status"]) == (0, "completed"), proc.stderr
+    assert "SIGTERM came as the run finished" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("how", ["swallowed by a library", "turned into an ImportError"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS
-from experiments.run.files import METRICS_COLUMNS, RESULT_FILE, Status, load_result
+from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, load_result
 
 RESULT_COLUMNS = [
     "status",
@@ -49,7 +49,7 @@ def find_run_dirs(path) -> list[Path]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run, sweep or folder")
-    markers = ("metrics.csv", RESULT_FILE, ".hydra/config.yaml")
+    markers = (METRICS_FILE, RESULT_FILE, ".hydra/config.yaml")
     dirs = {p.parent for marker in markers[:2] for p in path.rglob(marker)}
     dirs |= {p.parent.parent for p in path.rglob(markers[2])}
     return sorted(dirs)
@@ -57,7 +57,7 @@ def find_run_dirs(path) -> list[Path]:
 
 def _read_history(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
     """metrics.csv as a DataFrame of complete rows, and what is wrong with it, if anything."""
-    path = run_dir / "metrics.csv"
+    path = run_dir / METRICS_FILE
     if not path.is_file():
         return None, "no metrics.csv"
     try:
@@ -81,7 +81,7 @@ def _read_result(run_dir: Path) -> tuple[dict, str | None]:
     try:
         result = load_result(run_dir)
     except FileNotFoundError:
-        metrics = run_dir / "metrics.csv"
+        metrics = run_dir / METRICS_FILE
         if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
             return {"status": Status.RUNNING}, "no result.json yet: still running"
         return {

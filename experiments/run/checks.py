@@ -7,6 +7,7 @@ The same checks serve a sweep's jobs (experiments.sweep.checks).
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,12 +15,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits
-from experiments.run.files import ALREADY_COMPLETED, completed_result
+from experiments.run.files import ALREADY_COMPLETED, METRICS_FILE, RESULT_FILE, completed_result
 from experiments.run.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
 RUN_FILE = ".run.lock"  # a run's claim on its directory
+MADE_FOLDERS = "the run made its folder, from "  # what RUN_FILE holds when the claim created the folder
 RUN_TAKEN = (
     "already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
     "default (a new timestamped folder) or name a new one."
@@ -81,6 +83,41 @@ def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None
         refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
 
 
+def withdraw(run_dir: Path, log_file: str) -> None:
+    """Take back a run's claim on its folder after a refusal that could only be made
+    once the run had started (a data set too small for the validation split asked):
+    the folder goes if the claim made it, else what the run wrote into it."""
+    try:
+        claim_said = (run_dir / RUN_FILE).read_text()
+    except OSError:
+        return
+    if claim_said.startswith(MADE_FOLDERS):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        made = Path(claim_said.removeprefix(MADE_FOLDERS).strip())
+        for parent in run_dir.parents:  # runs/, if the claim made it too and no other run is in it
+            if parent == made.parent or not parent.is_relative_to(made):
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        return
+    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    for name in (log_file, RESULT_FILE, METRICS_FILE, RUN_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def check_resumable_or_refuse(run_dir: Path, config: DictConfig) -> None:
+    """Refuse, before Hydra rewrites the run's .hydra/ record, to resume a run with another config."""
+    from experiments.run.config_rules import ConfigError
+    from experiments.run.task import checkpoint_to_resume
+
+    try:
+        checkpoint_to_resume(run_dir, OmegaConf.to_container(task_config(config), resolve=True))
+    except ConfigError as error:
+        refuse("%s", error)
+
+
 def task_config(config: DictConfig) -> DictConfig:
     """The task's config as the train function sees it: everything but `hydra`."""
     return OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
@@ -96,10 +133,17 @@ class RunChecks(Callback):
         check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         run_dir = Path(config.hydra.run.dir)
         if not config.resume:
-            claim(run_dir, RUN_FILE, "", "hydra.run.dir", RUN_TAKEN)
+            made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+            claim(
+                run_dir, RUN_FILE, f"{MADE_FOLDERS}{made[-1].absolute()}\n" if made else "", "hydra.run.dir", RUN_TAKEN
+            )
             return
         if not (run_dir / RUN_FILE).is_file():
-            refuse("hydra.run.dir=%s holds no run to resume; name the folder of an earlier run", run_dir)
+            from experiments.sweep.checks import SWEEP_FILE
+
+            sweep = " (it holds a sweep: add -m)" if (run_dir / SWEEP_FILE).is_file() else ""
+            refuse("hydra.run.dir=%s holds no run to resume%s; name the folder of an earlier run", run_dir, sweep)
         if completed_result(run_dir):
             log.info(ALREADY_COMPLETED, run_dir)
             raise SystemExit(exits.ExitCode.OK)
+        check_resumable_or_refuse(run_dir, config)

@@ -17,6 +17,13 @@ from omegaconf import OmegaConf
 from experiments.run.config_rules import GROUPS, NOT_HYPERPARAMETERS
 
 
+def config_dir() -> Path:
+    """The Hydra configs: conf/ inside the experiments package where it was installed from a
+    wheel, else conf/ beside it (a checkout, or an editable install of one)."""
+    package = Path(__file__).resolve().parents[1]
+    return next(d for d in (package / "conf", package.parent / "conf") if (d / "config.yaml").is_file())
+
+
 def register() -> None:
     """Store every registry entry as an option of its group (again after a registry changed)."""
     for group, registry in GROUPS.items():
@@ -49,7 +56,7 @@ def keys_help() -> str:
     and what it allows (the config rules): one source for each, printed by --help."""
     from experiments.run.config_rules import RULES
 
-    conf = Path(__file__).resolve().parents[2] / "conf"
+    conf = config_dir()
     meanings = _comments(conf / "config.yaml")
     meanings["data.name"] = "the data set, chosen as a config group: data=NAME"
     for data_file in sorted((conf / "data").glob("*.yaml"), key=lambda f: f.stem != "mnist"):  # mnist's words first

@@ -28,6 +28,11 @@ def for_interrupt(interrupt: BaseException) -> ExitCode:
     return ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
 
 
+def signal_name(interrupt: BaseException) -> str:
+    """ "SIGTERM" or "SIGINT": the signal an interrupt came from, as result.json records it."""
+    return signal.Signals(for_interrupt(interrupt) - 128).name
+
+
 def for_signal_name(name: str) -> ExitCode:
     """The code of a stop recorded by name in result.json ("SIGTERM", "SIGINT")."""
     return ExitCode.TERMINATED if name == "SIGTERM" else ExitCode.INTERRUPTED

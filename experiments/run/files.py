@@ -43,6 +43,7 @@ class Status(str, enum.Enum):
 
 
 RESULT_FILE = "result.json"
+METRICS_FILE = "metrics.csv"
 ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
@@ -130,7 +131,7 @@ def record_death(run_dir: Path, reason: str, since: float, status: Status = Stat
     if result_file.is_file() and result_file.stat().st_mtime >= since:
         return  # the run had its last word before it died
     try:
-        history = read_epochs(run_dir / "metrics.csv")
+        history = read_epochs(run_dir / METRICS_FILE)
     except (OSError, ValueError, KeyError):
         history = []
     result = {"status": status, "test_acc": None, "test_loss": None, **fields, **epoch_summary(history)}
@@ -154,7 +155,7 @@ class RunFiles:
 
     def __init__(self, run_dir: Path, resume_epochs: int | None = None):
         self.dir = Path(run_dir)
-        self.metrics = self.dir / "metrics.csv"
+        self.metrics = self.dir / METRICS_FILE
         self.previous_epochs: list[dict] = []
         header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"
         if resume_epochs is not None and self.metrics.is_file():

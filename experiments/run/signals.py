@@ -39,8 +39,10 @@ def hold_interrupts() -> None:
 
 
 def honour_interrupts() -> None:
-    """From here on Ctrl-C raises KeyboardInterrupt; one that came during the imports is raised now."""
-    signal.signal(signal.SIGINT, raise_stop)
+    """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM Terminated; a Ctrl-C that came
+    during the imports is raised now."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
@@ -63,18 +65,26 @@ def sigterm_as_interrupt():
 
 
 @contextmanager
-def signals_held():
+def signals_held(then_raise: bool = True):
     """Ctrl-C and SIGTERM wait until the block ends (a few milliseconds of
-    saving), then are raised: a file being written is never cut short by them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    saving), then are raised: a file being written is never cut short by them.
+    With then_raise=False they are only noted, in the list the block is given."""
     arrived = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
     previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in STOP_SIGNALS}
     try:
-        yield
+        yield arrived
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if arrived:
+    if arrived and then_raise:
         raise interrupt_for(arrived[0])
+
+
+def ignore_stops() -> None:
+    """From here on Ctrl-C and SIGTERM are ignored: a run's outcome is on disk and the
+    process only has to exit; a stop now would make its exit code contradict result.json."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)

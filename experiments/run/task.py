@@ -24,10 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
-from experiments.run import reporting, signals
+from experiments.run import exits, reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
-from experiments.run.signals import Terminated, signals_held, sigterm_as_interrupt
+from experiments.run.signals import signals_held, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,12 @@ class RunRecord:
         self._sigterm.__exit__(kind, error, traceback)
         if error is not None:
             self.ended_by(error)
-        with signals_held():  # a second Ctrl-C or SIGTERM waits until the files are whole
+        # A (second) Ctrl-C or SIGTERM waits until the files are whole; one that comes as a
+        # finished run saves changes nothing: the run is over, and its files say how it ended.
+        with signals_held(then_raise=error is not None) as arrived:
             self.finish()
+        if arrived and error is None:
+            log.info("%s came as the run finished; its files are whole", signal.Signals(arrived[0]).name)
         return isinstance(error, (KeyboardInterrupt, reporting.Pruned)) or (
             isinstance(error, Exception) and "error" not in self.result
         )
@@ -227,9 +231,7 @@ class RunRecord:
             self.result.update(status=Status.PRUNED, weights_epoch=len(self.history))
             log.info("%spruned after epoch %d: the search judged it would not catch up", self.job, len(self.history))
         elif isinstance(error, KeyboardInterrupt):
-            self.result.update(
-                status=Status.INTERRUPTED, signal="SIGTERM" if isinstance(error, Terminated) else "SIGINT"
-            )
+            self.result.update(status=Status.INTERRUPTED, signal=exits.signal_name(error))
         elif isinstance(error, SystemExit):
             # a scheduler's handler ending the job (submitit: SLURM preempts it or its time is up)
             self.result.update(status=Status.INTERRUPTED, signal="preempted or timed out")
@@ -356,7 +358,7 @@ def warn_if_preset_misfits(data: nn_core.Dataset) -> None:
     if not HydraConfig.initialized():
         return
     preset = HydraConfig.get().runtime.choices.get("experiment")
-    path = Path(__file__).resolve().parents[2] / "conf" / "experiment" / f"{preset}.yaml"
+    path = experiments.run.config_groups.config_dir() / "experiment" / f"{preset}.yaml"
     if not preset or not path.is_file():
         return
     defaults = OmegaConf.load(path).get("defaults", [])

@@ -14,9 +14,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run import exits
+from experiments.run import exits, resume
 from experiments.run.checks import check_data, claim, refuse, task_config
-from experiments.run.files import Status
+from experiments.run.files import RESULT_FILE, Status, read_result
+from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
@@ -134,19 +135,42 @@ SWEEP_TAKEN = (
 )
 
 
+def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
+    """The overrides a sweep was launched with (resume=true aside), from its sweep.json; None without one."""
+    try:
+        return list(json.loads((sweep_dir / SWEEP_FILE).read_text())["overrides"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
     """A sweep resumes only with the overrides it was launched with (so its jobs keep their numbers and folders)."""
-    try:
-        launched = json.loads((sweep_dir / SWEEP_FILE).read_text())["overrides"]
-    except (OSError, ValueError, KeyError):
+    launched = saved_sweep_overrides(sweep_dir)
+    if launched is None:
         refuse("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
     if launched != overrides:
         refuse(
-            "cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s",
+            "cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s\n"
+            "(with no overrides, resume=true continues the sweep as it was launched)",
             sweep_dir,
-            " ".join(launched),
-            " ".join(overrides),
+            " ".join(launched) or "(none)",
+            " ".join(overrides) or "(none)",
         )
+
+
+def keep_for_the_jobs(data: dict) -> None:
+    """Load the one data set every job trains on, here, before the jobs are forked: they
+    share it (copy-on-write) instead of each loading and splitting it again."""
+    import nn_core.datasets
+
+    options = dict(data)
+    try:
+        logging.getLogger("nn_core.datasets").setLevel(logging.ERROR)  # the fallback was said above
+        nn_core.datasets.keep_loaded(options.pop("name"), **options)
+    except Exception as error:  # each job loads it itself then, and says what is wrong
+        log.debug("the jobs' data set was not loaded ahead: %s", error)
+    finally:
+        logging.getLogger("nn_core.datasets").setLevel(logging.NOTSET)
 
 
 class SweepChecks(Callback):
@@ -186,6 +210,11 @@ class SweepChecks(Callback):
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
             check_data(data, sweep=True)
+        if len(data_sets) == 1 and forks_jobs(config.hydra.launcher):
+            keep_for_the_jobs(*data_sets.values())
+        kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # a study in memory
+        if not kept_nowhere:  # a search whose study was kept nowhere cannot go on
+            resume.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
             about = json.dumps({"jobs": n_jobs, "command": sys.argv, "overrides": overrides}, indent=2)
@@ -199,7 +228,9 @@ class SweepChecks(Callback):
             total = json.loads((sweep_dir / SWEEP_FILE).read_text())["jobs"]
         except (OSError, ValueError, KeyError):
             return
-        done = sum(1 for _ in sweep_dir.glob("*/result.json"))
+        # Over: every job whose result.json says it ended, not one still to be resumed
+        ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
+        done = sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:

@@ -313,6 +313,12 @@ def failed_return(config: DictConfig, error: BaseException) -> JobReturn:
     )
 
 
+def forks_jobs(launcher: DictConfig) -> bool:
+    """True for this launcher (hydra/launcher=parallel): its jobs are forked from the sweep's
+    process, and report each epoch (jobs(judge)) as they go."""
+    return str(launcher.get("_target_", "")).endswith(ParallelLauncher.__name__)
+
+
 def import_modules(names: Sequence[str]) -> None:
     for name in names:
         importlib.import_module(name)

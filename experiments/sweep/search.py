@@ -102,7 +102,9 @@ def check_pruning(pruner: dict, launcher: DictConfig) -> None:
     settings = dict(pruner)
     name = settings.pop("name", "none")
     check_settings(f"hydra.sweeper.pruner.name={name}", pruner_class(name), settings)
-    if name != "none" and not str(launcher.get("_target_", "")).endswith("ParallelLauncher"):
+    from experiments.sweep.launcher import forks_jobs
+
+    if name != "none" and not forks_jobs(launcher):
         raise SearchError(
             f"hydra.sweeper.pruner.name={name} needs a launcher that reports each epoch "
             "(hydra/launcher=parallel, the default)"
@@ -291,8 +293,8 @@ class OptunaSearch(Sweeper):
         judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             while asked < remaining or jobs.pending:
-                may_ask = not (self.batches and in_flight)
-                while may_ask and asked < remaining and jobs.free and (self.n_jobs is None or len(in_flight) < self.n_jobs):
+                filling = not (self.batches and in_flight)  # with batches, only once the last batch has ended
+                while filling and asked < remaining and jobs.free and len(in_flight) < (self.n_jobs or math.inf):
                     trial = study.ask(space)
                     jobs.submit(self.overrides(trial, fixed, space), trial.number)
                     in_flight[trial.number] = trial

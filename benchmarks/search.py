@@ -1,0 +1,218 @@
+"""What a search's compute buys: how much of it is training, how busy the cores
+stay, how soon it finds a good configuration, and what halving saves a grid.
+
+    python -m benchmarks.search               # about 15 minutes on 2 cores
+    python -m benchmarks.search --rounds 5
+
+Each search runs as a user runs it (a fresh process, 2 workers) on the bundled
+MNIST sample. Its figures come from its own files and log: each job's
+metrics.csv (`epoch_time_s`: the time it trained), result.json (its best
+validation accuracy), and the launcher's debug log of when each job started
+and ended. "Batches" is `hydra.sweeper.batches=true`: n_jobs trials asked, all
+of them waited for, then the next (what hydra-optuna-sweeper does); "ours" asks
+a trial the moment a worker is free. The compared ways take turns in every
+round; medians are shown with the range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.bench import train_command
+from benchmarks.launcher import busy_share, job_times, spread, timed_run
+from experiments.results.runs import load_runs, summarize
+
+WORKERS = 2
+SEARCH = ["hparams_search=optuna", "data=mnist_sample", f"hydra.launcher.n_jobs={WORKERS}"]
+VERBOSE = "hydra.verbose=experiments.sweep.launcher"  # the 'job N starts / ended' lines
+WAYS = {
+    "batches": ["hydra.sweeper.batches=true"],
+    "ours": [],
+    "ours, pruned": ["hydra.sweeper.pruner.name=halving", "hydra.sweeper.pruner.reduction_factor=3"],
+}
+# Like the presets': ReLU, He initialisation, Nesterov momentum, a cosine schedule.
+PRESET_LIKE_SPACE = [
+    "activation=relu", "init=he", "optimizer=nesterov", "schedule=cosine", "epochs=9", "hydra.sweeper.params=null",
+    "lr=tag(log, interval(0.01, 0.5))", "hidden=choice(64, 128, 256)", "batch_size=choice(32, 64, 128)",
+    "optimizer.weight_decay=tag(log, interval(0.00001, 0.01))", "dropout=interval(0.0, 0.5)",
+]  # fmt: skip
+GRID = ["seed=0,1,2", "lr=0.03,0.1,0.3", "hidden=32,128,256", "batch_size=32,64,128", "epochs=9"]
+HALVING = ["hydra.sweeper.pruner.name=halving", "hydra.sweeper.pruner.reduction_factor=3"]
+
+
+def epoch_seconds(sweep_dir: Path) -> tuple[float, int]:
+    """The seconds every job of a sweep spent in its epochs, and how many epochs."""
+    seconds, epochs = 0.0, 0
+    for metrics in sweep_dir.glob("*/metrics.csv"):
+        with open(metrics, newline="") as f:
+            times = [float(row["epoch_time_s"]) for row in csv.DictReader(f)]
+        seconds, epochs = seconds + sum(times), epochs + len(times)
+    return seconds, epochs
+
+
+def run_search(sweep_dir: Path, *overrides: str) -> tuple[float, float, list[str]]:
+    """Run a sweep; return when it started (seconds since the epoch), its wall time, its log."""
+    started = time.time()
+    _, wall, lines = timed_run(train_command("-m", *overrides, VERBOSE, f"hydra.sweep.dir={sweep_dir}"))
+    return started, wall, lines
+
+
+def training_share(workdir: Path, rounds: int) -> pd.DataFrame:
+    """The issue's 16-trial search (the default space, epochs=6): the share of the 2 cores'
+    wall time its trials spent training, and of the workers' time in jobs."""
+    rows = {way: {"wall": [], "training": [], "busy": []} for way in ("batches", "ours")}
+    for round_ in range(rounds):
+        for way in rows:
+            sweep_dir = workdir / f"share{round_}_{way}"
+            _, wall, lines = run_search(sweep_dir, *SEARCH, *WAYS[way], "epochs=6", "hydra.sweeper.n_trials=16")
+            rows[way]["wall"].append(wall)
+            rows[way]["training"].append(epoch_seconds(sweep_dir)[0] / (WORKERS * wall))
+            rows[way]["busy"].append(busy_share(lines, WORKERS))
+    return pd.DataFrame(
+        [
+            {
+                "search": way,
+                "wall_s": spread(r["wall"]),
+                "cores_training": spread([100 * share for share in r["training"]]) + " %",
+                "workers_in_jobs": spread([100 * share for share in r["busy"]]) + " %",
+            }
+            for way, r in rows.items()
+        ]
+    )
+
+
+def busy_cores(workdir: Path, rounds: int) -> pd.DataFrame:
+    """16 trials of 2 or 8 epochs (random sampler, the same trials both ways): the workers'
+    busy share until the last trial started."""
+    rows = {way: [] for way in ("batches", "ours")}
+    space = ["hidden=64", "hydra.sweeper.params=null", "epochs=choice(2, 8)", "lr=tag(log, interval(0.05, 0.5))",
+             "hydra.sweeper.sampler.name=random", "hydra.sweeper.n_trials=16"]  # fmt: skip
+    for round_ in range(rounds):
+        for way in rows:
+            _, _, lines = run_search(workdir / f"busy{round_}_{way}", *SEARCH, *WAYS[way], *space)
+            rows[way].append(busy_share(lines, WORKERS))
+    return pd.DataFrame(
+        [{"search": way, "workers_in_jobs": spread([100 * s for s in shares]) + " %"} for way, shares in rows.items()]
+    )
+
+
+def trial_values(sweep_dir: Path, lines: list[str], started: float) -> list[tuple[float, float]]:
+    """(seconds after the command started, best validation accuracy) of each completed trial, by when it ended."""
+    _, ends = job_times(lines)
+    values = []
+    for result_file in sweep_dir.glob("*/result.json"):
+        result = json.loads(result_file.read_text())
+        if result.get("status") == "completed":
+            number = int(result_file.parent.name.split("_")[0])
+            values.append((ends[number] - started, result["best_val_acc"]))
+    return sorted(values)
+
+
+def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
+    """A 32-trial TPE search over a preset-like space, `seeds` sampler seeds, three ways."""
+    found = {way: [] for way in WAYS}
+    for seed in range(seeds):
+        for way, options in WAYS.items():
+            sweep_dir = workdir / f"quality{seed}_{way}"
+            started, wall, lines = run_search(
+                sweep_dir, *SEARCH, *options, *PRESET_LIKE_SPACE, "hydra.sweeper.n_trials=32",
+                f"hydra.sweeper.sampler.seed={seed}",
+            )  # fmt: skip
+            seconds, epochs = epoch_seconds(sweep_dir)
+            found[way].append({"wall": wall, "values": trial_values(sweep_dir, lines, started), "epochs": epochs})
+    # The bar: the batch search's best validation accuracy, at the low end of its seeds' spread.
+    bar = min(max(v for _, v in search["values"]) for search in found["batches"])
+    rows = []
+    for way, searches in found.items():
+        reached = [next((t for t, v in s["values"] if v >= bar), float("nan")) for s in searches]
+        rows.append(
+            {
+                "search": way,
+                "wall_s": spread([s["wall"] for s in searches]),
+                "best_val_acc": spread([100 * max(v for _, v in s["values"]) for s in searches]) + " %",
+                "epochs_trained": spread([s["epochs"] for s in searches]),
+                f"s_to_reach_{100 * bar:.2f}%": spread(reached),
+            }
+        )
+    batch_wall = statistics.median(s["wall"] for s in found["batches"])
+    pruned = [next((t for t, v in s["values"] if v >= bar), float("nan")) for s in found["ours, pruned"]]
+    verdict = (
+        f"ours, pruned, reached {100 * bar:.2f}% (the batch searches' lowest best) after "
+        f"{statistics.median(pruned) / batch_wall:.2f} of the batch search's wall time (median of {seeds} seeds)"
+    )
+    return pd.DataFrame(rows), verdict
+
+
+def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
+    """27 configurations x 3 seeds, every epoch of every job, then the same grid with successive halving."""
+    rows = {way: {"wall": [], "seconds": [], "epochs": []} for way in ("full grid", "with halving")}
+    verdicts = []
+    for round_ in range(rounds):
+        winners = {}
+        for way in rows:
+            sweep_dir = workdir / f"grid{round_}_{way.replace(' ', '_')}"
+            _, wall, _ = run_search(sweep_dir, "data=mnist_sample", *GRID, *(HALVING if "halving" in way else []))
+            seconds, epochs = epoch_seconds(sweep_dir)
+            rows[way]["wall"].append(wall)
+            rows[way]["seconds"].append(seconds)
+            rows[way]["epochs"].append(epochs)
+            winners[way] = summarize(load_runs(sweep_dir))
+        full, halved = winners["full grid"], winners["with halving"]
+        keys = ["lr", "hidden", "batch_size"]
+        tied = full[(full["tied_with_best"] != False) | (full.index == 1)]  # noqa: E712 (None: untested)
+        winner = tuple(halved.iloc[0][keys])
+        inside = winner in {tuple(row) for row in tied[keys].itertuples(index=False)}
+        verdicts.append(
+            f"round {round_ + 1}: halving's winner {dict(zip(keys, winner))} "
+            f"({'inside' if inside else 'OUTSIDE'} the full grid's {len(tied)} tied with its best, "
+            f"{dict(zip(keys, tuple(full.iloc[0][keys])))})"
+        )
+    share = [h / f for h, f in zip(rows["with halving"]["seconds"], rows["full grid"]["seconds"])]
+    table = pd.DataFrame(
+        [
+            {
+                "grid": way,
+                "wall_s": spread(r["wall"]),
+                "epoch_seconds": spread(r["seconds"]),
+                "epochs": spread(r["epochs"]),
+            }
+            for way, r in rows.items()
+        ]
+    )
+    return table, "\n".join([f"halving's epoch-seconds / the full grid's: {spread(share)}", *verdicts])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each measurement (default 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="sampler seeds of the time-to-quality search (default 3)")
+    parser.add_argument("--grid-rounds", type=int, default=1, help="turns of the 81-job grid (default 1)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(f"16-trial TPE search, data=mnist_sample epochs=6, {WORKERS} workers; median (range) of {args.rounds}:")
+        print(training_share(tmp, args.rounds).to_string(index=False))
+        print(f"\n16 trials of 2 or 8 epochs, {WORKERS} workers, workers in jobs until the last trial started:")
+        print(busy_cores(tmp, args.rounds).to_string(index=False))
+        print(f"\n32-trial TPE search, preset-like space, 9 epochs, sampler seeds 0-{args.seeds - 1}:")
+        table, verdict = time_to_quality(tmp, args.seeds)
+        print(table.to_string(index=False))
+        print(verdict)
+        print(f"\ngrid of 27 configurations x 3 seeds, 9 epochs, {args.grid_rounds} round(s):")
+        table, verdict = grid_halving(tmp, args.grid_rounds)
+        print(table.to_string(index=False))
+        print(verdict)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
