@@ -66,6 +66,17 @@ def test_a_search_in_batches_waits_for_each_batch_and_asks_the_same_trials_on_ev
     assert [t.params for t in first] == [t.params for t in second]
 
 
+def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_ones_finish(tmp_path):
+    proc = run_cli(
+        *SEARCH, "hydra.sweeper.timeout=0.5", "hydra.sweeper.n_trials=100", "hydra.sweeper.storage=sqlite:///search.db",
+        "hydra.sweep.dir=s", cwd=tmp_path, check=0,
+    )  # fmt: skip
+    trials = study(tmp_path).trials
+    assert "hydra.sweeper.timeout=0.5 s passed: no further trial is asked" in proc.stdout + proc.stderr
+    assert 1 <= len(trials) < 100 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len(load_runs(tmp_path / "s")) == len(trials)
+
+
 @pytest.mark.slow
 def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_trial(tmp_path):
     storage = "hydra.sweeper.storage=sqlite:///search.db"
@@ -116,6 +127,7 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
         ("hydra.sweeper.sampler.name=bayes", "hydra.sweeper.sampler.name='bayes' is not one of tpe, random, grid"),
         ("+hydra.sweeper.sampler.n_startup=3", "does not take n_startup; it takes"),
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be an integer >= 1"),
+        ("hydra.sweeper.timeout=0", "hydra.sweeper.timeout=0.0 must be a number of seconds > 0, or null"),
         ("hydra.sweeper.pruner.name=asha", "hydra.sweeper.pruner.name='asha' is not one of none, median, halving"),
         ("+hydra.sweeper.pruner.warmup=2", "hydra.sweeper.pruner.name=none does not take warmup"),
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),

@@ -30,6 +30,7 @@ import importlib.util
 import inspect
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class OptunaSearchConf:
     study_name: str = "search"
     storage: str | None = None  # sqlite:///search.db (one machine) or journal:///path/search.log (shared disk)
     n_trials: int = 20  # finished trials the study should hold, counting those of earlier launches
+    timeout: float | None = None  # seconds after which no trial is asked (those running finish), as in Optuna
     n_jobs: int | None = None  # trials in flight at once; None = as many as the launcher runs
     # Ask n_jobs trials, wait for all of them, ask again (as hydra-optuna-sweeper does): slower, but the
     # sampler sees the results in the same order on every launch, so the same seed asks the same trials.
@@ -209,10 +211,10 @@ def open_study(name: str, storage: str | None, direction: str, sampler=None):
 
 
 class OptunaSearch(Sweeper):
-    def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, n_jobs=None,
-                 batches=False, sampler=None, pruner=None, params=None):  # fmt: skip
+    def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, timeout=None,
+                 n_jobs=None, batches=False, sampler=None, pruner=None, params=None):  # fmt: skip
         self.direction, self.study_name, self.storage = direction, study_name, storage
-        self.n_trials, self.n_jobs, self.batches = n_trials, n_jobs, batches
+        self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.sampler = dict(sampler or {"name": "tpe"})
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
@@ -231,6 +233,8 @@ class OptunaSearch(Sweeper):
         settings, the search space. Returns (fixed overrides, space, sampler class, its settings)."""
         if not (isinstance(self.n_trials, int) and self.n_trials >= 1):
             raise SearchError(f"hydra.sweeper.n_trials={self.n_trials!r} must be an integer >= 1")
+        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
+            raise SearchError(f"hydra.sweeper.timeout={self.timeout!r} must be a number of seconds > 0, or null")
         if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
             raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
         settings = dict(self.sampler)
@@ -270,6 +274,7 @@ class OptunaSearch(Sweeper):
             if "seed" in settings and settings["seed"] is not None:  # never the trials already asked again
                 settings["seed"] = settings["seed"] * 1_000_003 + len(study.trials)
         study.sampler = cls(**settings)
+        self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
         if hasattr(self.launcher, "jobs"):
@@ -277,6 +282,17 @@ class OptunaSearch(Sweeper):
         else:
             self.in_batches(study, fixed, space, remaining)
         self.report(study)
+
+    def may_ask(self, asked: int, remaining: int) -> bool:
+        """Another trial: under n_trials, and before the timeout (said once when it passes)."""
+        if asked >= remaining:
+            return False
+        if time.monotonic() < self.deadline:
+            return True
+        if self.deadline != -math.inf:
+            log.info("hydra.sweeper.timeout=%s s passed: no further trial is asked", self.timeout)
+            self.deadline = -math.inf
+        return False
 
     def overrides(self, trial, fixed: list[str], space: dict) -> list[str]:
         return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space)]
@@ -292,9 +308,10 @@ class OptunaSearch(Sweeper):
         in_flight, asked = {}, 0
         judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
-            while asked < remaining or jobs.pending:
+            at_once = self.n_jobs or math.inf
+            while self.may_ask(asked, remaining) or jobs.pending:
                 filling = not (self.batches and in_flight)  # with batches, only once the last batch has ended
-                while filling and asked < remaining and jobs.free and len(in_flight) < (self.n_jobs or math.inf):
+                while filling and self.may_ask(asked, remaining) and jobs.free and len(in_flight) < at_once:
                     trial = study.ask(space)
                     jobs.submit(self.overrides(trial, fixed, space), trial.number)
                     in_flight[trial.number] = trial
@@ -305,7 +322,7 @@ class OptunaSearch(Sweeper):
     def in_batches(self, study, fixed, space, remaining: int) -> None:
         """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
         size = self.n_jobs or 1
-        while remaining > 0:
+        while self.may_ask(0, remaining):
             trials = [study.ask(space) for _ in range(min(size, remaining))]
             batch = [self.overrides(trial, fixed, space) for trial in trials]
             returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
