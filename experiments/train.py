@@ -27,7 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import nn_core
-from experiments.run import exits, resume
+from experiments.run import command_line, exits, resume
 from experiments.run.checks import withdraw
 from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
@@ -128,6 +128,10 @@ def cli() -> None:
                     file=sys.stderr,
                 )
                 raise SystemExit(ExitCode.USAGE)
+    problem = command_line.problem_with(sys.argv[1:])  # the usual slips, said as what to type
+    if problem:
+        print(problem, file=sys.stderr)
+        raise SystemExit(ExitCode.USAGE)
     sys.argv[1:] = resume.with_saved_overrides(sys.argv[1:])  # resume=true: the run's or sweep's own overrides
     try:
         signals.honour_interrupts()  # one that came during the imports is raised here, before anything started

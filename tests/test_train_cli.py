@@ -328,18 +328,27 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
 
 
 @pytest.mark.parametrize(
-    "override, message",
+    "overrides, message",
     [
-        ("lr=[1,", "no viable alternative at input '[1,'"),
-        ("lrr=0.1", "Key 'lrr' is not in struct"),
-        ("data=cifar", "Could not find 'data/cifar'"),
-        ("optimizer.beta1=0.8", "Key 'beta1' is not in struct"),  # a setting of adam, not of the default sgd
+        ("lr=[1,", "lr=[1, does not parse: no viable alternative at input '[1,'"),
+        ("lrr=0.1", "unknown config key 'lrr'; did you mean lr? (known keys: hidden,"),
+        ("data=cifar", "data=cifar is not one of digits, fashion_mnist, mnist, mnist_sample"),
+        ("optimizer.beta1=0.8", "optimizer.beta1 does not apply to optimizer=sgd (it takes weight_decay)"),
+        (
+            "optimizer=adam optimizer.momentum=0.9",
+            "optimizer.momentum does not apply to optimizer=adam (it takes beta1",
+        ),
+        ("-m lr=0.1, 0.5", "a sweep's values are one argument, without spaces: lr=0.1,0.5"),
+        ("+experiment=cifar", "experiment=cifar is not one of fashion_mnist, mnist_sample"),
+        ("experiment=mnist_sample", "a preset is added with a +: +experiment=mnist_sample"),
+        ("-m optimizer=adam,sgd optimizer.beta1=0.8", "optimizer.beta1 does not apply to optimizer=sgd"),
     ],
 )
-def test_what_hydra_refuses_is_its_one_message_and_exit_2(tmp_path, override, message):
-    proc = run_cli("experiments.train", override, cwd=tmp_path)
+def test_a_command_line_that_cannot_work_is_one_line_saying_what_to_type_and_exit_2(tmp_path, overrides, message):
+    proc = run_cli("experiments.train", *overrides.split(" "), cwd=tmp_path)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 2 and message in output and "Traceback" not in output
+    assert proc.returncode == 2 and message in output and "Traceback" not in output, output
+    assert "To append to your config" not in output and "Config search path" not in output
     assert not (tmp_path / "runs").exists()
 
 

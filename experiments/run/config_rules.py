@@ -8,6 +8,7 @@ entries. To add a top-level key: add it to conf/config.yaml and give it a rule h
 
 from __future__ import annotations
 
+import difflib
 from numbers import Integral, Real
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -90,6 +91,19 @@ def rules_for(values: dict) -> dict:
     return rules
 
 
+def unknown_key(key: str, values: dict, rules: dict) -> str:
+    """What to say of a key no rule covers: a setting the chosen option of its group
+    does not take, or a key no config has (with the nearest known ones)."""
+    group = key.split(".")[0]
+    if group in GROUPS and values.get(f"{group}.name") in GROUPS[group]:
+        chosen = values[f"{group}.name"]
+        takes = ", ".join(GROUPS[group][chosen].settings) or "no settings"
+        return f"{key} does not apply to {group}={chosen} (it takes {takes})"
+    near = difflib.get_close_matches(key, rules, n=3)
+    maybe = f"; did you mean {' or '.join(near)}?" if near else ""
+    return f"unknown config key '{key}'{maybe} (known keys: {', '.join(rules)})"
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError listing every key whose value is not allowed, or that
     cannot be resolved (an interpolation to a missing key or environment variable)."""
@@ -102,14 +116,8 @@ def check_config(cfg: DictConfig) -> None:
     rules, problems = rules_for(values), []
     data_name = values.get("data.name")
     for key, value in values.items():
-        group = key.split(".")[0]
         if key not in rules:
-            if group in GROUPS and values.get(f"{group}.name") in GROUPS[group]:
-                chosen = values[f"{group}.name"]
-                takes = ", ".join(GROUPS[group][chosen].settings) or "no settings"
-                problems.append(f"{key} does not apply to {group}={chosen} (it takes {takes})")
-            else:
-                problems.append(f"unknown config key '{key}' (known keys: {', '.join(rules)})")
+            problems.append(unknown_key(key, values, rules))
             continue
         if not rules[key].allows(value):
             problems.append(f"{key}={value!r} is not allowed: must be {rules[key]}")
