@@ -122,7 +122,7 @@ def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
     found = {way: [] for way in WAYS}
     for seed in range(seeds):
         for way, options in WAYS.items():
-            sweep_dir = workdir / f"quality{seed}_{way}"
+            sweep_dir = workdir / f"quality{seed}_{way.replace(', ', '_')}"
             started, wall, lines = run_search(
                 sweep_dir, *SEARCH, *options, *PRESET_LIKE_SPACE, "hydra.sweeper.n_trials=32",
                 f"hydra.sweeper.sampler.seed={seed}",
