@@ -23,7 +23,7 @@ from experiments.results.runs import (
     latest,
     load_history,
     load_runs,
-    mixed_data,
+    notes,
     ranking,
     unsuccessful_runs,
     varying_hyperparameters,
@@ -125,16 +125,13 @@ def main(argv=None) -> int:
         60,
     ):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
-        print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {common or runs['run'].iloc[0]})")
+        print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {', '.join(map(str, paths))})")
         print(_as_table(shown) if len(shown) else "no run completed: nothing to rank")
         if len(runs) == 1:  # one run: what it was
             hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()
             print("\nhyperparameters:\n" + hyperparameters.to_string())
-        if mixed_data(runs):
-            print(
-                "\nnote: these runs did not all train on the data they were configured for, "
-                "or on the same data: see data_used, n_train"
-            )
+        for note in notes(runs):
+            print(f"\nnote: {note}")
         learned = importance(runs)
         if learned is not None:
             print(f"\nhow much each hyperparameter mattered to {RANK_BY} (fANOVA importance, "

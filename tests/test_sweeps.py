@@ -247,6 +247,9 @@ def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(grid_s
     assert compare_main([str(job)]) == 0
     out = capsys.readouterr().out
     assert "hyperparameters:" in out and "optimizer.name" in out and "data.name" in out
+    two = sorted(p for p in sweep.iterdir() if p.is_dir())[:2]
+    assert compare_main([str(two[0]), str(two[1])]) == 0
+    assert f"(2 runs found in {two[0]}, {two[1]})" in capsys.readouterr().out  # the folders named, not their parent
 
 
 def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
@@ -306,6 +309,24 @@ def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best()
     assert first["test_acc_mean"] == pytest.approx(0.90)
     assert table["p_vs_best"].iloc[1] == pytest.approx(stats.ttest_ind(acc["0.1", 32], values, equal_var=False).pvalue)
     assert table["tied_with_best"].tolist() == [True, True, False]
+
+
+def test_a_seed_run_again_is_not_another_sample_and_the_notes_say_so():
+    from experiments.results.runs import notes, summarize
+
+    rows = [  # seed 0 three times (the latest last), seed 1 once; the same configuration
+        {"run": f"runs/2026-12-01_0{i}", "status": "completed", "best_val_acc": acc, "test_acc": acc, "problem": None,
+         "lr": 0.1, "seed": seed, "data.name": "digits", "data_used": "digits", "n_train": 1000}
+        for i, (seed, acc) in enumerate([(0, 0.90), (0, 0.90), (1, 0.80), (0, 0.90)])
+    ]  # fmt: skip
+    table = summarize(pd.DataFrame(rows))
+    assert table["n_seeds"].tolist() == [2] and table["best_val_acc_mean"].iloc[0] == pytest.approx(0.85)
+    (said,) = notes(pd.DataFrame(rows))
+    assert said.startswith("2 run(s) repeat a seed their configuration already ran")
+    rows[1]["data_used"] = "mnist_sample"  # one run fell back to other data than the rest
+    assert any(
+        "did not all train on the same data" in note and "mnist_sample" in note for note in notes(pd.DataFrame(rows))
+    )
 
 
 def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from experiments.results.figures import plot
 from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
-from experiments.results.runs import RANK_BY, leaderboard, ranking, readable, unsuccessful_runs
+from experiments.results.runs import RANK_BY, leaderboard, notes, ranking, readable, unsuccessful_runs
 
 REPORT_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
@@ -53,6 +53,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         "(the test set chose nothing).</p>",
         "<h2>Ranking</h2>",
         readable(board, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-"),
+        *(f"<pre>note: {html.escape(note)}</pre>" for note in notes(runs)),
     ]
     commands = []
     # a sweep's own sweep.json, those of sweeps inside the folder, or that of the sweep a job belongs to

@@ -220,6 +220,7 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     rows, samples = [], []
     for key, group in groups:
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        group = one_run_per_seed(group)  # repeated seeds are not independent samples
         row["n_seeds"] = len(group)
         for metric in metrics:
             values = pd.to_numeric(group[metric], errors="coerce").dropna()
@@ -249,6 +250,36 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return readable(table.drop(columns="_samples"), keys)
+
+
+def one_run_per_seed(group: pd.DataFrame) -> pd.DataFrame:
+    """The runs of one configuration, one per seed: the latest (run folders are named by time)."""
+    if "seed" not in group:
+        return group
+    return group.sort_values("run").drop_duplicates(subset="seed", keep="last")
+
+
+def notes(runs: pd.DataFrame) -> list[str]:
+    """What a reader of a comparison must know besides the table: runs on other data than
+    the rest (or than configured), and seeds a configuration ran more than once."""
+    said = []
+    if mixed_data(runs):
+        used = runs.groupby(["data.name", "data_used", "n_train"], dropna=False).size().rename("runs")
+        said.append(
+            "these runs did not all train on the same data, or on the data they were configured for:\n"
+            + used.reset_index().to_string(index=False)
+        )
+    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    ranked = rankable(runs)
+    if "seed" in ranked and len(ranked):
+        groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
+        repeated = sum(len(group) - group["seed"].nunique() for _, group in groups)
+        if repeated:
+            said.append(
+                f"{repeated} run(s) repeat a seed their configuration already ran: each seed is counted "
+                "once (its latest run), since the same seed is not another sample"
+            )
+    return said
 
 
 def mixed_data(runs: pd.DataFrame) -> bool:
