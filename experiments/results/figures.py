@@ -3,6 +3,7 @@ band), and a heatmap for a grid over two hyperparameters."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,20 +12,37 @@ from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, varying_hyper
 
 
 def run_label(row, varying) -> str:
-    return ", ".join(f"{k}={row[k]}" for k in varying) or Path(row["run"]).name
+    """key=value for each hyperparameter that varies; numbers to 3 significant digits."""
+    shown = (f"{row[k]:.3g}" if isinstance(row[k], float) else row[k] for k in varying)
+    return ", ".join(f"{k}={value}" for k, value in zip(varying, shown)) or "one configuration"
 
 
 LEGEND_MAX = 12  # configurations named in a legend; more are drawn but left unnamed
+LEGEND_INSIDE = 40  # labels up to this long go in a corner of the axes; longer ones below the figure
+# tab10 without its grey (the faint lines') and olive (too near its green); after eight
+# configurations the colours come round again, dashed, then dotted.
+COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan"]
+DASHES = ["-", "--", ":"]
 
 
-def _draw_curves(axes, curves: pd.DataFrame, highlighted) -> None:
+def line_style(rank: int) -> dict:
+    """The colour and dash of the configuration ranked `rank` (0 = the best)."""
+    return {"color": COLOURS[rank % len(COLOURS)], "linestyle": DASHES[rank // len(COLOURS) % len(DASHES)]}
+
+
+def _draw_curves(axes, curves: pd.DataFrame, order: list, highlighted) -> None:
     """One line per configuration label in `curves` on the accuracy and loss axes:
-    the mean over seeds with a min-max band; labels not in `highlighted` faint and grey."""
+    the mean over seeds with a min-max band, styled by its rank in `order`; labels
+    not in `highlighted` faint and grey."""
     for label, group in curves.groupby("label", sort=True):
         shown = label in highlighted
         for ax, metric in zip(axes, ("val_acc", "val_loss")):
             by_epoch = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
-            style = {"marker": ".", "label": label} if shown else {"color": "0.75", "linewidth": 0.8, "zorder": 0}
+            style = (
+                {"marker": "." if len(by_epoch) <= 30 else None, "label": label, **line_style(order.index(label))}
+                if shown
+                else {"color": "0.75", "linewidth": 0.8, "zorder": 0}
+            )
             (line,) = ax.plot(by_epoch.index, by_epoch["mean"], **style)
             if shown and group["run"].nunique() > 1:
                 ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"], color=line.get_color(), alpha=0.2)
@@ -36,7 +54,8 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
     labelled by the hyperparameters that vary; for a grid over exactly two
     hyperparameters, a heatmap of best validation accuracy (seed means).
 
-    top : draw only the N best configurations (by mean best_val_acc) in colour, the rest faint.
+    top : draw only the N best configurations (by mean best_val_acc) in colour, the rest faint
+        (by default all of them, or the best 8 when there are more than a legend holds).
     facet : one row of plots per value of this hyperparameter (no heatmap then).
     """
     import matplotlib
@@ -56,14 +75,18 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
         .sort_values(ascending=False)
         .index.tolist()
     )
+    if top is None and len(order) > LEGEND_MAX:  # too many to tell apart: the best in colour, the rest grey
+        top = len(COLOURS)
     highlighted = set(order[:top] if top else order)
     grid = None if facet else _grid(runs, varying)
     panels = sorted(runs[facet].dropna().unique().tolist(), key=str) if facet else [None]
     columns = 3 if grid is not None else 2
+    best = f"best {top} of {len(order)}" if top and top < len(order) else None
+    legend_entries = {}  # label -> line, of every row
     fig, axes = plt.subplots(len(panels), columns, figsize=(5.5 * columns, 4.2 * len(panels)), squeeze=False)
     for row, value in zip(axes, panels):
         runs_here = set(runs["run"] if value is None else runs.loc[runs[facet] == value, "run"])
-        _draw_curves(row, curves[curves["run"].isin(runs_here)], highlighted)
+        _draw_curves(row, curves[curves["run"].isin(runs_here)], order, highlighted)
         for ax, name in zip(row, ("validation accuracy", "validation loss")):
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -76,16 +99,10 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
             for label in order
             if label in highlighted and label in set(curves.loc[curves["run"].isin(runs_here), "label"])
         ]
-        if 0 < len(named) <= LEGEND_MAX:
-            handles, texts = row[0].get_legend_handles_labels()
-            by_text = dict(zip(texts, handles))
-            row[0].legend(
-                [by_text[t] for t in named],
-                named,
-                fontsize="small",
-                loc="lower right",
-                title=f"best {top} of {len(order)}" if top and top < len(order) else None,
-            )
+        handles, texts = row[0].get_legend_handles_labels()
+        legend_entries.update((t, h) for t, h in zip(texts, handles) if t in named)
+        if 0 < len(named) <= LEGEND_MAX and max(map(len, named)) <= LEGEND_INSIDE:
+            row[0].legend([legend_entries[t] for t in named], named, fontsize="small", loc="lower right", title=best)
     if grid is not None:
         ax = axes[0][2]
         image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
@@ -101,9 +118,23 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
                 j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small"
             )
         fig.colorbar(image, ax=ax)
+    fig.suptitle(title(runs))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    named = [label for label in order if label in legend_entries]
+    if 0 < len(named) <= LEGEND_MAX and max(map(len, named)) > LEGEND_INSIDE:  # below the figure, not on the curves
+        fig.legend(
+            [legend_entries[t] for t in named], named, fontsize="small", title=best,
+            loc="upper left", bbox_to_anchor=(0.02, 0.0),
+        )  # fmt: skip
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # a legend below the axes included
     plt.close(fig)
+
+
+def title(runs: pd.DataFrame) -> str:
+    """What the figure shows: the folder the runs share, how many, on what data."""
+    folder = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else runs["run"].iloc[0]
+    data = ", ".join(sorted(runs["data_used"].dropna().astype(str).unique())) or "?"
+    return f"{folder}: {len(runs)} run{'s' if len(runs) != 1 else ''} on {data}"
 
 
 def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,9 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f0f0f0; }
 img { max-width: 100%; display: block; margin: 1em 0; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
+.wide { overflow-x: auto; }
 """
+REPORT_ROWS = 30  # rows of the ranking on the page
 # Counts the page's images once loaded, so a headless browser's DOM dump says whether any is broken.
 REPORT_CHECK = """
 window.addEventListener("load", () => {
@@ -47,12 +50,17 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
     board = ranking(runs)
     ranked = leaderboard(runs)
     best_run = Path(ranked["run"].iloc[0]) if len(ranked) else None
+    common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
+    if common and "run" in board:  # each run by its own folder's name: the shared path is the title
+        board = board.assign(run=[os.path.relpath(r, common) for r in board["run"]])
+    shown = board.head(REPORT_ROWS)
+    more = f" (the best {REPORT_ROWS} of {len(board)}; all of them: compare --csv)" if len(board) > len(shown) else ""
     sections = [
         f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
         f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
         "(the test set chose nothing).</p>",
-        "<h2>Ranking</h2>",
-        readable(board, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-"),
+        f"<h2>Ranking{html.escape(more)}</h2>",
+        '<div class="wide">' + readable(shown, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-") + "</div>",
         *(f"<pre>note: {html.escape(note)}</pre>" for note in notes(runs)),
     ]
     commands = []
