@@ -37,7 +37,7 @@ VERBOSE = "hydra.verbose=experiments.sweep.launcher"  # the 'job N starts / ende
 WAYS = {
     "batches": ["hydra.sweeper.batches=true"],
     "ours": [],
-    "ours, pruned": ["hydra.sweeper.pruner.name=halving", "hydra.sweeper.pruner.reduction_factor=3"],
+    "ours, pruned": ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3"],
 }
 # Like the presets': ReLU, He initialisation, Nesterov momentum, a cosine schedule.
 PRESET_LIKE_SPACE = [
@@ -46,7 +46,7 @@ PRESET_LIKE_SPACE = [
     "optimizer.weight_decay=tag(log, interval(0.00001, 0.01))", "dropout=interval(0.0, 0.5)",
 ]  # fmt: skip
 GRID = ["seed=0,1,2", "lr=0.03,0.1,0.3", "hidden=32,128,256", "batch_size=32,64,128", "epochs=9"]
-HALVING = ["hydra.sweeper.pruner.name=halving", "hydra.sweeper.pruner.reduction_factor=3"]
+HALVING = ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3"]
 
 
 def epoch_seconds(sweep_dir: Path) -> tuple[float, int]:
