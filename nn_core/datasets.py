@@ -21,6 +21,7 @@ from nn_core.idx import DataError, load_idx_pair
 log = logging.getLogger(__name__)
 
 DATA_HOME_ENV = "MNIST_FROM_SCRATCH_DATA"
+MIRRORS_ENV = "MNIST_FROM_SCRATCH_MIRRORS"  # this machine's mirrors (URL prefixes, space-separated) for the public ones
 IDX_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -134,6 +135,12 @@ def default_data_root(name: str) -> Path:
     return Path(home).expanduser() / name
 
 
+def default_mirrors(source: IdxSource) -> list[str]:
+    """Where a data set is downloaded from when data.mirrors is not given: $MNIST_FROM_SCRATCH_MIRRORS
+    (a site's own copies, or a test's server), else the public mirrors."""
+    return os.environ.get(MIRRORS_ENV, "").split() or list(source.mirrors)
+
+
 def _find_file(folder: Path, filename: str) -> Path | None:
     """The file as distributed (.gz) or already decompressed."""
     for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
@@ -142,19 +149,38 @@ def _find_file(folder: Path, filename: str) -> Path | None:
     return None
 
 
+def falls_back(root=None, mirrors=None, fallback=True, **_) -> bool:
+    """Whether missing MNIST may be stood in for by the bundled sample: only for the
+    defaults. A user who named a folder or mirrors gets that data or an error, never other data."""
+    return bool(fallback) and root is None and mirrors is None
+
+
 def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=None) -> list[Path]:
     """Paths of the four IDX files, downloading into `root` what is missing.
 
     A folder that already holds all four files is used as it is, whatever
     their MD5 (so a subset or a re-compressed copy works offline); headers
     are still checked when the files are read. Downloads are MD5-checked.
+    With a `root` named and no `mirrors`, the files are looked for there only,
+    and nothing is downloaded or created.
     """
-    root = Path(root).expanduser() if root else default_data_root(source.name)
+    named = root is not None
+    root = Path(root).expanduser() if named else default_data_root(source.name)
     if root.exists() and not root.is_dir():
         raise DataError(
             f"data.root={root} is a file; it must be the folder that holds (or will hold) the four IDX files"
         )
-    for folder in (root, *map(Path, source.system_dirs)):
+    if named and mirrors is None:
+        missing = [f for f in IDX_FILES if not _find_file(root, f)]
+        if missing:
+            why = f"lacks {', '.join(missing)}" if root.is_dir() else "does not exist"
+            raise DataNotFound(
+                f"data.root={root} {why}. A folder named for the data is read, never replaced by "
+                f"other data: put the four IDX files ({', '.join(IDX_FILES)}) there, add "
+                f"data.mirrors=[URL, ...] to download them into it, or leave data.root unset.",
+                reason=f"data.root={root} {why}",
+            )
+    for folder in (root,) if named else (root, *map(Path, source.system_dirs)):
         found = [_find_file(folder, f) for f in IDX_FILES]
         if all(found):
             return found
@@ -166,7 +192,7 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
             paths.append(existing)
             continue
         try:
-            paths.append(download(filename, source.md5[filename], list(mirrors or source.mirrors), root))
+            paths.append(download(filename, source.md5[filename], list(mirrors or default_mirrors(source)), root))
         except (DownloadError, OSError) as e:
             failures.append(str(e))
             break  # the other files would fail the same way
@@ -231,12 +257,13 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_s
 
 
 def load_mnist(root=None, val_size=1 / 6, split_seed=0, mirrors=None, fallback=True) -> Dataset:
-    """Full MNIST from data.root, the cache or a mirror; when none has it and
-    `fallback` is on, the bundled sample, with one warning saying so."""
+    """Full MNIST from data.root, the cache or a mirror; when none has it, `fallback`
+    is on and the user named neither a folder nor mirrors, the bundled sample, with
+    one warning saying so."""
     try:
         return load_idx_dataset(MNIST, root, val_size, split_seed, mirrors)
     except DataNotFound as e:
-        if not fallback:
+        if not falls_back(root, mirrors, fallback):
             raise
         data = load_idx_dataset(SAMPLE, val_size=val_size, split_seed=split_seed)
         n_train, n_val, n_test = len(data.y_train), len(data.y_val), len(data.y_test)

@@ -48,10 +48,13 @@ def test_missing_files_are_downloaded_into_root_then_cached(tmp_path, idx_folder
     np.testing.assert_array_equal(first.X_train, second.X_train)
 
 
-def test_system_copy_is_found(tmp_path, idx_folder):
+def test_system_copy_is_found(tmp_path, idx_folder, monkeypatch):
+    monkeypatch.setenv("MNIST_FROM_SCRATCH_DATA", str(tmp_path / "empty"))  # an empty cache; no folder named
     source = fake_source(idx_folder, system_dirs=(str(idx_folder),))
-    data = load_idx_dataset(source, root=tmp_path / "empty", val_size=10)
+    data = load_idx_dataset(source, val_size=10)
     assert len(data.y_test) == 20
+    with pytest.raises(DataError, match="does not exist"):  # a folder named is the only one read
+        load_idx_dataset(source, root=tmp_path / "empty", val_size=10)
 
 
 def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, mirror):

@@ -62,6 +62,19 @@ def test_a_trickling_mirror_is_given_up_on_and_the_next_one_tried(tmp_path, mirr
     assert leftovers(tmp_path) == ["f.gz"]
 
 
+def test_a_mirror_too_slow_to_ever_finish_is_given_up_after_a_window_not_the_deadline(tmp_path, mirror, second_mirror):
+    import time
+
+    mirror.files["f.gz"] = second_mirror.files["f.gz"] = BODY
+    mirror.trickle["f.gz"] = 0.05  # 20 bytes/s: BODY's 60,000 bytes would take 50 minutes
+    started = time.monotonic()
+    path = download("f.gz", MD5, [mirror.url, second_mirror.url], tmp_path, deadline=600, window=1)
+    assert path.read_bytes() == BODY and time.monotonic() - started < 5
+    assert leftovers(tmp_path) == ["f.gz"]
+    with pytest.raises(DownloadError, match="too slow: .* bytes/s over 1 s"):
+        download("f.gz", MD5, [mirror.url], tmp_path / "again", deadline=600, window=1)
+
+
 def test_stale_part_files_of_killed_downloads_are_removed(tmp_path, mirror):
     import os
 

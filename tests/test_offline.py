@@ -22,8 +22,15 @@ def test_the_sample_is_real_mnist_installed_with_the_package():
     assert data.y_test[:5].tolist() == [7, 2, 1, 0, 4] and np.bincount(data.y_test)[1] == 1135
 
 
-def test_mnist_falls_back_to_the_sample_and_says_so_once(tmp_path, mirror, caplog):
-    data = load_dataset("mnist", root=tmp_path / "empty", mirrors=[mirror.url], val_size=0.16666667)
+def offline_defaults(tmp_path, mirror) -> dict:
+    """This machine's defaults, on an empty cache and a mirror without the files."""
+    return {"MNIST_FROM_SCRATCH_DATA": str(tmp_path / "cache"), "MNIST_FROM_SCRATCH_MIRRORS": mirror.url}
+
+
+def test_mnist_falls_back_to_the_sample_and_says_so_once(tmp_path, mirror, caplog, monkeypatch):
+    for name, value in offline_defaults(tmp_path, mirror).items():
+        monkeypatch.setenv(name, value)
+    data = load_dataset("mnist", val_size=0.16666667)
     assert data.name == "mnist_sample" and len(data.y_train) + len(data.y_val) == 10000
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "bundled sample" in warnings[0].getMessage()
@@ -35,6 +42,23 @@ def test_fallback_false_is_a_hard_failure(tmp_path, mirror):
         load_dataset("mnist", root=tmp_path / "empty", mirrors=[mirror.url], fallback=False)
 
 
+def test_a_folder_or_mirrors_named_give_that_data_or_an_error_never_other_data(tmp_path, mirror):
+    """The fallback stands in for the defaults only: a user who named where the data is gets it or an error."""
+    missing = tmp_path / "does" / "not" / "exist"
+    with pytest.raises(nn_core.DataError, match=f"data.root={missing} does not exist"):
+        load_dataset("mnist", root=missing)
+    assert not (tmp_path / "does").exists()  # nothing created
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / IDX_FILES[0]).write_bytes(b"")
+    with pytest.raises(nn_core.DataError, match=f"lacks {', '.join(IDX_FILES[1:])}"):
+        load_dataset("mnist", root=tmp_path / "partial")
+    with pytest.raises(nn_core.DataError, match="404"):  # each mirror named, and why it failed
+        load_dataset("mnist", mirrors=[mirror.url])
+    proc = run_cli("experiments.train", f"data.root={missing}", cwd=tmp_path)
+    assert proc.returncode == 2 and f"data.root={missing} does not exist" in proc.stdout + proc.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "does").exists()
+
+
 def test_a_damaged_file_in_a_users_folder_is_not_papered_over(idx_folder):
     path = idx_folder / IDX_FILES[0]
     path.write_bytes(path.read_bytes()[:50])
@@ -44,8 +68,8 @@ def test_a_damaged_file_in_a_users_folder_is_not_papered_over(idx_folder):
 
 def test_the_quick_start_trains_on_real_digits_with_no_network(tmp_path, mirror):
     """`make train` on a fresh machine: empty HOME, no reachable mirror, default config."""
-    env = {"HOME": str(tmp_path / "home"), "MNIST_FROM_SCRATCH_DATA": ""}
-    proc = run_cli("experiments.train", f"data.mirrors=[{mirror.url}]", cwd=tmp_path, env=env, check=0)
+    env = {"HOME": str(tmp_path / "home"), "MNIST_FROM_SCRATCH_DATA": "", "MNIST_FROM_SCRATCH_MIRRORS": mirror.url}
+    proc = run_cli("experiments.train", cwd=tmp_path, env=env, check=0)
     output = proc.stdout + proc.stderr
     assert output.count("WARNING") == 1 and "bundled sample" in output
     result = json.loads((single_run_dir(tmp_path) / "result.json").read_text())
@@ -88,16 +112,8 @@ def test_a_sweep_without_data_fails_once_before_any_job(tmp_path, mirror):
 
 
 def test_a_sweep_that_falls_back_warns_once_and_compare_shows_it(tmp_path, mirror, capsys):
-    proc = run_cli(
-        "experiments.train",
-        "-m",
-        f"data.root={tmp_path / 'empty'}",
-        f"data.mirrors=[{mirror.url}]",
-        "epochs=1",
-        "lr=0.1,0.5",
-        cwd=tmp_path,
-        check=0,
-    )
+    env = offline_defaults(tmp_path, mirror)
+    proc = run_cli("experiments.train", "-m", "epochs=1", "lr=0.1,0.5", cwd=tmp_path, env=env, check=0)
     output = proc.stdout + proc.stderr
     launcher_lines = [line for line in output.splitlines() if "bundled MNIST sample" in line]
     assert len(launcher_lines) == 1
@@ -106,7 +122,7 @@ def test_a_sweep_that_falls_back_warns_once_and_compare_shows_it(tmp_path, mirro
     assert runs["data_used"].tolist() == ["mnist_sample"] * 2 and runs["n_train"].tolist() == [8333] * 2
     assert compare_main([str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "data_used" in out.splitlines()[1] and "did not all train on the data they were configured for" in out
+    assert "data_used" in out.splitlines()[1] and "did not all train on the same data, or on the data they were" in out
 
 
 def test_every_job_of_a_grid_is_checked_before_the_first_starts(tmp_path):

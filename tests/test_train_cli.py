@@ -131,22 +131,20 @@ def test_interrupted_download_leaves_nothing_that_passes_for_complete(tmp_path, 
     name = "train-images-idx3-ubyte.gz"
     mirror.files[name] = (idx_folder / name).read_bytes()
     mirror.stall[name] = 1000
-    cache = tmp_path / "cache"
+    if fallback:  # the defaults, on this machine's cache and mirror: the fallback may stand in
+        cache, named = tmp_path / "data" / "mnist", []
+        env = {
+            **os.environ,
+            "MNIST_FROM_SCRATCH_DATA": str(tmp_path / "data"),
+            "MNIST_FROM_SCRATCH_MIRRORS": mirror.url,
+        }
+    else:  # a folder and mirrors named: that data or an error
+        cache, env = tmp_path / "cache", None
+        named = [f"data.root={cache}", f"data.mirrors=[{mirror.url}]", "data.fallback=false"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "experiments.train",
-            f"data.root={cache}",
-            f"data.mirrors=[{mirror.url}]",
-            f"data.fallback={str(fallback).lower()}",
-            "hydra.run.dir=run",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+        [sys.executable, "-m", "experiments.train", *named, "hydra.run.dir=run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while not (cache.is_dir() and any(cache.iterdir())):  # the download has begun
         assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else "timeout"

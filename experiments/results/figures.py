@@ -4,7 +4,6 @@ band), and a heatmap for a grid over two hyperparameters."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 

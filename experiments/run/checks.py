@@ -52,17 +52,18 @@ def check_data(data: dict, sweep: bool) -> None:
     sweep : say here that the jobs will fall back to the sample (a single run says it as it loads).
     """
     import nn_core
-    from nn_core.datasets import DATASETS, DataNotFound
+    from nn_core.datasets import DATASETS, DataNotFound, falls_back
 
     options = dict(data)
     spec = DATASETS.get(options.pop("name"))
-    if spec is None or spec.locate is None or (options.get("fallback") and not sweep):
+    may_fall_back = "fallback" in options and falls_back(**options)
+    if spec is None or spec.locate is None or (may_fall_back and not sweep):
         return  # nothing to fetch, or a single run that cannot fail for want of data: it looks once, as it loads
     try:
         with sigterm_as_interrupt():  # a download stopped by SIGTERM cleans up after itself
             spec.locate(**options)
     except DataNotFound as error:
-        if not options.get("fallback"):
+        if not may_fall_back:
             refuse("%s", error)
         log.warning("%s: every job will train on the bundled MNIST sample (data=mnist_sample) instead", error.reason)
     except nn_core.DataError as error:
