@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from nn_core.download import DownloadError, download
+from nn_core.download import DownloadError, download, md5sum
 from nn_core.idx import DataError, load_idx_pair
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ class Dataset:
     n_classes: int = 10
     # Where the samples were read: a folder, or the loader of a bundled set.
     source: str = ""
+    # The files read, {file name: {"md5": ..., "samples": n}}: what a run's provenance records of its data.
+    files: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
         """What result.json records of the data a run actually used."""
@@ -121,6 +123,7 @@ class Dataset:
             "n_train": len(self.y_train),
             "n_val": len(self.y_val),
             "n_test": len(self.y_test),
+            "files": self.files,
         }
 
     @property
@@ -242,6 +245,8 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_s
             f"{train_images} has {X_train.shape[1]} pixels per image but {test_images} "
             f"has {X_test.shape[1]}; train and test must match"
         )
+    read = ((train_images, X_train), (train_labels, y_train), (test_images, X_test), (test_labels, y_test))
+    files = {Path(path).name: {"md5": md5sum(path), "samples": len(samples)} for path, samples in read}
     X_train, X_val, y_train, y_val = split_validation(X_train, y_train, val_size, split_seed)
     return Dataset(
         source.name,
@@ -253,6 +258,7 @@ def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_s
         y_test,
         pixel_max=255.0,
         source=str(Path(train_images).parent.resolve()),
+        files=files,
     )
 
 

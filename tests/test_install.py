@@ -45,6 +45,8 @@ def test_a_regular_install_works_from_any_folder(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     use_commands(venv / "bin", work)
+    about = json.loads((work / "run" / "result.json").read_text())["provenance"]
+    assert about["code"] == {"package_version": "0.1.0"}  # not a git checkout: the package's version
     # The configs came with the package, not from this checkout.
     where = "from experiments.run.config_groups import config_dir; print(config_dir())"
     found = subprocess.run(

@@ -10,7 +10,15 @@ import pandas as pd
 
 from experiments.results.figures import plot
 from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
-from experiments.results.runs import RANK_BY, leaderboard, notes, ranking, readable, unsuccessful_runs
+from experiments.results.runs import (
+    PROVENANCE_COLUMNS,
+    RANK_BY,
+    leaderboard,
+    notes,
+    ranking,
+    readable,
+    unsuccessful_runs,
+)
 
 REPORT_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
@@ -36,6 +44,16 @@ def _png_data_uri(path: Path) -> str:
     import base64
 
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def provenance_table(runs: pd.DataFrame) -> str:
+    """The code, libraries and data files the runs used, each with how many runs (result.json's provenance)."""
+    rows = [
+        {"what": column, "value": value, "runs": count}
+        for column in PROVENANCE_COLUMNS
+        for value, count in runs[column].fillna("(not recorded)").value_counts().items()
+    ]
+    return '<div class="wide">' + pd.DataFrame(rows).to_html(index=False) + "</div>"
 
 
 def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -> None:
@@ -97,6 +115,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
                     sections.append(
                         f'<img alt="{figure}" src="{_png_data_uri(Path(tmp) / "inspect" / f"{figure}.png")}">'
                     )
+    sections += ["<h2>Where the runs came from</h2>", provenance_table(runs)]
     unsuccessful = unsuccessful_runs(runs)
     if len(unsuccessful):
         items = "".join(

@@ -16,6 +16,7 @@ import pandas as pd
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS
 from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, load_result
+from experiments.run.provenance import code_label, libraries_label
 
 RESULT_COLUMNS = [
     "status",
@@ -40,6 +41,9 @@ NUMERIC_RESULTS = [
     "best_epoch",
     "wall_time_s",
 ]
+# Where each run came from (result.json's provenance and data files), one short text each:
+# the columns a table mixing code versions, libraries or data files can be grouped and filtered by.
+PROVENANCE_COLUMNS = ["code", "libraries", "data_files"]
 RANK_BY = "best_val_acc"
 STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
 
@@ -128,6 +132,10 @@ def read_run(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
     row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
     if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
         row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
+        files = result["data"].get("files") or {}
+        row["data_files"] = " ".join(f"{name}:{f.get('md5', '')[:8]}" for name, f in sorted(files.items())) or None
+    about = result.get("provenance") if isinstance(result.get("provenance"), dict) else None
+    row["code"], row["libraries"] = code_label(about), libraries_label(about)
     if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
         # an unfinished run still has curves; its best epoch is, as in result.json, the lowest validation loss
         row["best_val_acc"] = (
@@ -151,7 +159,7 @@ def load_runs(*paths) -> pd.DataFrame:
         row, hyperparameters, _ = read_run(run_dir)
         rows.append({**row, **hyperparameters})
         columns.update(dict.fromkeys(hyperparameters))
-    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *columns])
+    return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *PROVENANCE_COLUMNS, *columns])
 
 
 def load_history(*paths) -> pd.DataFrame:
@@ -173,7 +181,7 @@ def load_history(*paths) -> pd.DataFrame:
 
 def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns whose value is not the same in every run."""
-    fixed = {"run", "problem", *RESULT_COLUMNS}
+    fixed = {"run", "problem", *RESULT_COLUMNS, *PROVENANCE_COLUMNS}
     return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
 
 
@@ -261,7 +269,8 @@ def one_run_per_seed(group: pd.DataFrame) -> pd.DataFrame:
 
 def notes(runs: pd.DataFrame) -> list[str]:
     """What a reader of a comparison must know besides the table: runs on other data than
-    the rest (or than configured), and seeds a configuration ran more than once."""
+    the rest (or than configured), on other code, libraries or data files than the rest,
+    and seeds a configuration ran more than once."""
     said = []
     if mixed_data(runs):
         used = runs.groupby(["data.name", "data_used", "n_train"], dropna=False).size().rename("runs")
@@ -269,6 +278,11 @@ def notes(runs: pd.DataFrame) -> list[str]:
             "these runs did not all train on the same data, or on the data they were configured for:\n"
             + used.reset_index().to_string(index=False)
         )
+    for column, what in (("code", "code versions"), ("libraries", "sets of library versions"),
+                         ("data_files", "sets of data files")):  # fmt: skip
+        used = runs[column].dropna().unique() if column in runs else []
+        if len(used) > 1:
+            said.append(f"these runs ran on {len(used)} {what} (column {column}): " + "; ".join(map(str, used)))
     keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
     ranked = rankable(runs)
     if "seed" in ranked and len(ranked):

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
-from experiments.run import exits, reporting, signals
+from experiments.run import exits, provenance, reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
 from experiments.run.signals import signals_held, sigterm_as_interrupt
@@ -58,6 +58,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         check_memory(cfg, data)
         run.result["blas_threads"] = blas_threads(cfg)
         with threadpool_limits(limits=run.result["blas_threads"]):
+            run.result["provenance"] = provenance.record(files.dir)
             network, optimizer, schedule, rng = build(cfg, data)
             run.network = network
             progress = None

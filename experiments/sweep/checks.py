@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run import exits, resume
+from experiments.run import exits, provenance, resume
 from experiments.run.checks import check_data, claim, refuse, task_config
 from experiments.run.files import RESULT_FILE, Status, read_result
 from experiments.sweep.launcher import forks_jobs
@@ -210,8 +210,10 @@ class SweepChecks(Callback):
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
         for data in data_sets.values():
             check_data(data, sweep=True)
-        if len(data_sets) == 1 and forks_jobs(config.hydra.launcher):
-            keep_for_the_jobs(*data_sets.values())
+        if forks_jobs(config.hydra.launcher):  # what every job would otherwise work out for itself
+            provenance.ask_once()
+            if len(data_sets) == 1:
+                keep_for_the_jobs(*data_sets.values())
         kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # a study in memory
         if not kept_nowhere:  # a search whose study was kept nowhere cannot go on
             resume.continue_with = resume.continue_command(sweep_dir, sweep=True)

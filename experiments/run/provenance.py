@@ -1,0 +1,128 @@
+"""Where a run came from, recorded in its result.json beside its config: the
+code (the git commit, and whether the tree had uncommitted changes, whose diff
+is then saved beside the run as code.diff; the package version where the code
+is not a git checkout), Python and the key libraries' versions, the BLAS
+library and its threads as threadpoolctl reports them, the CPU and the host.
+(The data files' MD5s and sample counts are the loader's: result.json's `data`.)
+
+What the same code, libraries and BLAS threads guarantee is said in the README:
+the same numbers, to the last bit (experiments/reproduce.py checks a run).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+from nn_core.files import write_atomically
+
+LIBRARIES = ("numpy", "scipy", "hydra-core", "omegaconf", "scikit-learn", "pandas", "threadpoolctl")
+CODE_DIFF = "code.diff"  # beside a run whose code had uncommitted changes
+CHECKOUT = Path(__file__).resolve().parents[2]  # the folder holding experiments/ and nn_core/
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(CHECKOUT), *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
+@functools.cache
+def code_version() -> dict:
+    """{"commit", "uncommitted_changes"} in a git checkout, else {"package_version"}.
+    Asked once per process (a sweep asks before forking its jobs)."""
+    if (CHECKOUT / ".git").exists():
+        try:
+            changes = bool(_git("status", "--porcelain").strip())  # new files too, unless .gitignore'd
+            return {"commit": _git("rev-parse", "HEAD").strip(), "uncommitted_changes": changes}
+        except (OSError, subprocess.SubprocessError):
+            pass  # no git program, or not a repository after all
+    try:
+        return {"package_version": importlib.metadata.version("mnist-from-scratch")}
+    except importlib.metadata.PackageNotFoundError:
+        return {"package_version": None}
+
+
+@functools.cache
+def code_diff() -> str:
+    """The uncommitted changes: to tracked files (git diff HEAD), and new files not ignored."""
+    new_files = _git("ls-files", "--others", "--exclude-standard").splitlines()
+    as_added = (  # git diff --no-index exits 1 when the files differ, as they do here
+        subprocess.run(
+            ["git", "-C", str(CHECKOUT), "diff", "--no-index", "--", "/dev/null", name], capture_output=True, text=True
+        ).stdout
+        for name in new_files
+    )
+    return _git("diff", "HEAD") + "".join(as_added)
+
+
+@functools.cache
+def machine() -> dict:
+    """Python, the key libraries, the CPU and the host."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    host = socket.gethostname()
+    return {"python": platform.python_version(), "libraries": versions, "cpu": cpu_model(), "host": host}
+
+
+def ask_once() -> None:
+    """Ask what is the same for every job of a sweep once, before the jobs are forked: they inherit it."""
+    if code_version().get("uncommitted_changes"):
+        code_diff()
+    machine()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas() -> list[dict]:
+    """The BLAS libraries loaded and their threads now (inside the run's thread limit)."""
+    from threadpoolctl import threadpool_info
+
+    return [
+        {"library": pool.get("internal_api"), "version": pool.get("version"), "threads": pool.get("num_threads")}
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas"
+    ]
+
+
+def record(run_dir: Path) -> dict:
+    """What result.json's `provenance` holds; writes code.diff beside the run when the code had changes."""
+    code = dict(code_version())
+    if code.get("uncommitted_changes"):
+        diff = code_diff().encode()
+        write_atomically(Path(run_dir) / CODE_DIFF, lambda f: f.write(diff))
+        code.update(diff=CODE_DIFF, diff_md5=hashlib.md5(diff).hexdigest())
+    return {"code": code, **machine(), "blas": blas()}
+
+
+def libraries_label(provenance: dict | None) -> str | None:
+    """The libraries' versions in one line: "numpy 2.4.6, scipy 1.17.1, ..."."""
+    versions = (provenance or {}).get("libraries") or {}
+    return ", ".join(f"{name} {version}" for name, version in versions.items()) or None
+
+
+def code_label(provenance: dict | None) -> str | None:
+    """A short name of the code a run ran: the commit's first 10 characters (and its changes'
+    MD5, if it had some), or the package's version."""
+    code = (provenance or {}).get("code") or {}
+    if code.get("commit"):
+        changes = f"+changes {code.get('diff_md5', '')[:6]}" if code.get("uncommitted_changes") else ""
+        return code["commit"][:10] + changes
+    return f"version {code['package_version']}" if code.get("package_version") else None

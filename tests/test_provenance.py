@@ -1,0 +1,48 @@
+"""Every run says where it came from: code, libraries, BLAS, machine, data files."""
+
+import hashlib
+import json
+import socket
+import subprocess
+
+import numpy as np
+import pandas as pd
+
+from helpers import MNIST_SAMPLE, REPO, run_cli
+
+
+def git(*args):
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_run_records_its_code_libraries_blas_machine_and_data_files(tmp_path):
+    run_cli("experiments.train", "data=mnist_sample", "epochs=1", "hydra.run.dir=run", cwd=tmp_path, check=0)
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    about = result["provenance"]
+    if (REPO / ".git").exists():
+        assert about["code"]["commit"] == git("rev-parse", "HEAD").strip()
+        changed = bool(git("status", "--porcelain").strip())
+        assert about["code"]["uncommitted_changes"] == changed
+        assert (tmp_path / "run" / "code.diff").is_file() == changed  # the changes, beside the run
+        if changed:
+            diff = (tmp_path / "run" / "code.diff").read_bytes()
+            assert hashlib.md5(diff).hexdigest() == about["code"]["diff_md5"]
+    assert about["libraries"]["numpy"] == np.__version__ and about["python"].count(".") == 2
+    assert about["host"] == socket.gethostname() and about["cpu"]
+    assert about["blas"] and all(pool["threads"] == 1 for pool in about["blas"])  # the run's one thread
+    files = result["data"]["files"]
+    for name, recorded in files.items():
+        assert recorded["md5"] == hashlib.md5((MNIST_SAMPLE / name).read_bytes()).hexdigest()
+    assert files["t10k-labels-idx1-ubyte.gz"]["samples"] == 10000
+
+
+def test_compare_says_when_a_table_mixes_code_libraries_or_data_files():
+    from experiments.results.runs import notes
+
+    runs = pd.DataFrame(
+        {"run": ["a", "b"], "status": "completed", "best_val_acc": 0.9, "problem": None, "seed": [0, 1],
+         "data.name": "digits", "data_used": "digits", "n_train": 1000,
+         "code": ["1234567890", "1234567890+changes 9f8e7d"], "libraries": "numpy 2.4.6", "data_files": "f:aa"}
+    )  # fmt: skip
+    (said,) = notes(runs)
+    assert said == "these runs ran on 2 code versions (column code): 1234567890; 1234567890+changes 9f8e7d"
