@@ -46,3 +46,26 @@ def test_compare_says_when_a_table_mixes_code_libraries_or_data_files():
     )  # fmt: skip
     (said,) = notes(runs)
     assert said == "these runs ran on 2 code versions (column code): 1234567890; 1234567890+changes 9f8e7d"
+
+
+def test_reproduce_runs_a_run_again_and_says_identical_or_where_it_first_differs(tmp_path):
+    run_cli(
+        "experiments.train", "-m", "data=digits", "epochs=3", "lr=0.1,0.5", "hydra.sweep.dir=s", cwd=tmp_path, check=0
+    )
+    (job,) = (tmp_path / "s").glob("1_*")  # a job of a sweep reproduces as a run does
+    proc = run_cli("experiments.reproduce", str(job), "--out", "again", cwd=tmp_path, check=0)
+    assert (
+        f"identical: again has the same metrics.csv (but epoch times), model.npz and test scores as {job}"
+        in proc.stdout
+    )
+    assert "running again: python -m experiments.train data=digits epochs=3 lr=0.5 hydra.run.dir=again" in proc.stdout
+    # The record altered, as if the first run had come out otherwise: the first difference is named.
+    metrics = (job / "metrics.csv").read_text().splitlines()
+    fields = metrics[2].split(",")
+    fields[5] = "0.123"  # epoch 2's val_acc
+    (job / "metrics.csv").write_text("\n".join([*metrics[:2], ",".join(fields), *metrics[3:]]) + "\n")
+    proc = run_cli("experiments.reproduce", str(job), "--out", "again2", cwd=tmp_path, check=1)
+    assert "not identical: first difference in metrics.csv, epoch 2, val_acc: 0.123 then" in proc.stdout
+    proc = run_cli("experiments.reproduce", str(tmp_path / "s"), cwd=tmp_path, check=2)  # a sweep's folder
+    assert "is not a run's folder: it has no readable .hydra/overrides.yaml" in proc.stderr
+    run_cli("experiments.reproduce", str(job), "--out", "again", cwd=tmp_path, check=2)  # never over an earlier one

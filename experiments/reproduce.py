@@ -1,0 +1,105 @@
+"""Run a run again from its own config, and say whether it came out the same.
+
+    python -m experiments.reproduce runs/2026-11-25_10-41-07_123456
+    python -m experiments.reproduce runs/multirun/2026-11-25_10-45-00_654321/3_lr=0.1,seed=1 --out again
+
+The run's own overrides (its .hydra/overrides.yaml; a sweep's job has them too)
+are run again by experiments.train into a new folder (default: beside the run,
+its name + "_reproduced"). Then: identical (metrics.csv but its time column,
+model.npz, the test scores), or where the two first differ (the epoch, the
+column, both values), and what differs in where they came from (code, library
+versions, BLAS threads: result.json's provenance). Exit 0 when identical, 1 when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from experiments.run.config_rules import flatten
+from experiments.run.exits import ExitCode
+from experiments.run.files import METRICS_FILE, Status, load_result
+from experiments.run.resume import SAVED_OVERRIDES, saved_run_overrides
+
+TIME_COLUMNS = ("epoch_time_s",)  # how long an epoch took: never the same twice
+NOT_RUN_AGAIN = ("hparams_search", "resume")  # how the run was found or continued, not what it computed
+
+
+def first_difference(first: Path, second: Path) -> str | None:
+    """Where two finished runs first differ, in words; None when they are the same."""
+    with open(first / METRICS_FILE, newline="") as a, open(second / METRICS_FILE, newline="") as b:
+        rows_a, rows_b = list(csv.DictReader(a)), list(csv.DictReader(b))
+    for row_a, row_b in zip(rows_a, rows_b):
+        for column in row_a:
+            if column not in TIME_COLUMNS and row_a[column] != row_b.get(column):
+                return f"metrics.csv, epoch {row_a['epoch']}, {column}: {row_a[column]} then {row_b.get(column)}"
+    if len(rows_a) != len(rows_b):
+        return f"metrics.csv: {len(rows_a)} epochs, then {len(rows_b)}"
+    results = load_result(first), load_result(second)
+    for score in ("test_acc", "test_loss", "status"):
+        if results[0].get(score) != results[1].get(score):
+            return f"result.json, {score}: {results[0].get(score)} then {results[1].get(score)}"
+    if (first / "model.npz").is_file() != (second / "model.npz").is_file():
+        return "model.npz: saved by one run only"
+    if (first / "model.npz").is_file():
+        with np.load(first / "model.npz") as a, np.load(second / "model.npz") as b:
+            for name in sorted(set(a.files) | set(b.files)):
+                if name not in a.files or name not in b.files or not np.array_equal(a[name], b[name]):
+                    return f"model.npz, {name}: not the same array"
+    return None
+
+
+def differences(first: dict, second: dict) -> list[str]:
+    """The keys whose values differ between two nested dicts, one line each: "key: a then b"."""
+    a, b = flatten(first), flatten(second)
+    keys = sorted(a.keys() | b.keys())
+    return [f"{key}: {a.get(key)!r} then {b.get(key)!r}" for key in keys if a.get(key) != b.get(key)]
+
+
+def saved_config(run_dir: Path) -> dict:
+    return OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="a run's folder (a single run, or one job of a sweep)")
+    parser.add_argument("--out", type=Path, help="where the second run goes (default: RUN_reproduced); must be new")
+    args = parser.parse_args(argv)
+    run_dir, out = args.run, args.out or args.run.with_name(args.run.name + "_reproduced")
+    overrides = saved_run_overrides(run_dir)
+    if overrides is None:
+        parser.error(f"{run_dir} is not a run's folder: it has no readable {SAVED_OVERRIDES}")
+    try:
+        original = load_result(run_dir)
+    except (OSError, ValueError) as error:
+        parser.error(f"{run_dir} has no readable result.json ({error})")
+    if original.get("status") != Status.COMPLETED:
+        parser.error(f"{run_dir} did not complete (status {original.get('status')}): there is nothing to compare")
+    if out.exists():
+        parser.error(f"--out {out} already exists; name a new folder")
+    again = [o for o in overrides if o.split("=")[0].lstrip("+~") not in NOT_RUN_AGAIN]
+    print(f"running again: python -m experiments.train {' '.join(again)} hydra.run.dir={out}", flush=True)
+    command = [sys.executable, "-m", "experiments.train", *again, f"hydra.run.dir={out}"]
+    if subprocess.run(command).returncode != 0:
+        print(f"the second run did not finish: see {out}", file=sys.stderr)
+        return ExitCode.FAILED
+    differs = first_difference(run_dir, out)
+    for line in differences(saved_config(run_dir), saved_config(out)):  # the same overrides, other defaults
+        print(f"config differs: {line}")
+    for line in differences(original.get("provenance") or {}, load_result(out).get("provenance") or {}):
+        print(f"provenance differs: {line}")
+    if differs is None:
+        print(f"identical: {out} has the same metrics.csv (but epoch times), model.npz and test scores as {run_dir}")
+        return ExitCode.OK
+    print(f"not identical: first difference in {differs}")
+    return ExitCode.FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
