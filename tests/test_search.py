@@ -77,6 +77,18 @@ def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_one
     assert len(load_runs(tmp_path / "s")) == len(trials)
 
 
+def test_a_choice_of_lists_is_searched_and_stored_as_their_override_text(tmp_path):
+    proc = run_cli(
+        *SEARCH, "hydra.sweeper.params=null", "hidden=choice([16,8],[32])", "lr=interval(0.1,1)",
+        "hydra.sweeper.n_trials=4", "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s",
+        cwd=tmp_path, check=0,
+    )  # fmt: skip
+    assert "UserWarning" not in proc.stderr  # Optuna stores plain values only
+    assert {t.params["hidden"] for t in study(tmp_path).trials} <= {"[16,8]", "[32]"}
+    runs = load_runs(tmp_path / "s")
+    assert set(runs["hidden"]) <= {"[16,8]", "[32]"} and (runs["status"] == "completed").all()
+
+
 @pytest.mark.slow
 def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_trial(tmp_path):
     storage = "hydra.sweeper.storage=sqlite:///search.db"

@@ -88,10 +88,18 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     (refused at once when they cannot run), then every value at the edges of the
     space against the config rules. Returns the configs checked and one line per bad value."""
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.search import OptunaSearch, SearchError, check_pruning, edge_values, open_study
+    from experiments.sweep.search import (
+        OptunaSearch,
+        SearchError,
+        check_pruning,
+        edge_values,
+        open_study,
+        override_value,
+    )
 
     settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
     settings.pop("_target_", None)
@@ -111,9 +119,10 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
                 except HydraException as error:  # an option the group does not have
                     problems.append(f"{key}={value}: {str(error).splitlines()[0]}")
                     continue
-            else:
+            else:  # the value as a trial's override gives it: "[512,256]" is a list
+                (given,) = OverridesParser.create().parse_overrides([f"{key}={override_value(value)}"])
                 candidate = base.copy()
-                OmegaConf.update(candidate, key, value, force_add=True)
+                OmegaConf.update(candidate, key, given.value(), force_add=True)
             try:
                 check_config(candidate)
             except ConfigError as error:

@@ -155,7 +155,10 @@ def distribution(override: Override, d):
             raise SearchError(f"{key}: range({value.start}, {value.stop}, {value.step}) is empty")
         return d.CategoricalDistribution(values)
     if isinstance(value, ChoiceSweep):
-        return d.CategoricalDistribution([OmegaConf.to_object(v) if OmegaConf.is_config(v) else v for v in value.list])
+        # A list (hidden=choice([512,256],[1024,512])) is kept as its override text, "[512,256]":
+        # a study stores only plain values, and the text reads back as the list.
+        plain = (OmegaConf.to_object(v) if OmegaConf.is_config(v) else v for v in value.list)
+        return d.CategoricalDistribution([override_value(v) if isinstance(v, list) else v for v in plain])
     raise SearchError(f"{key}: Optuna cannot search {override.input_line!r}; use interval, choice or range")
 
 
