@@ -133,23 +133,30 @@ def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
     bar = min(max(v for _, v in search["values"]) for search in found["batches"])
     rows = []
     for way, searches in found.items():
-        reached = [next((t for t, v in s["values"] if v >= bar), float("nan")) for s in searches]
+        reached = [next((t for t, v in s["values"] if v >= bar), None) for s in searches]
         rows.append(
             {
                 "search": way,
                 "wall_s": spread([s["wall"] for s in searches]),
                 "best_val_acc": spread([100 * max(v for _, v in s["values"]) for s in searches]) + " %",
                 "epochs_trained": spread([s["epochs"] for s in searches]),
-                f"s_to_reach_{100 * bar:.2f}%": spread(reached),
+                f"s_to_reach_{100 * bar:.2f}%": reach(reached),
             }
         )
     batch_wall = statistics.median(s["wall"] for s in found["batches"])
-    pruned = [next((t for t, v in s["values"] if v >= bar), float("nan")) for s in found["ours, pruned"]]
+    pruned = [next((t / batch_wall for t, v in s["values"] if v >= bar), None) for s in found["ours, pruned"]]
     verdict = (
-        f"ours, pruned, reached {100 * bar:.2f}% (the batch searches' lowest best) after "
-        f"{statistics.median(pruned) / batch_wall:.2f} of the batch search's wall time (median of {seeds} seeds)"
+        f"ours, pruned, against {100 * bar:.2f}% (the batch searches' lowest best): reached after "
+        f"{reach(pruned)} of the batch search's median wall time ({seeds} seeds)"
     )
     return pd.DataFrame(rows), verdict
+
+
+def reach(times: list) -> str:
+    """Median and range of the times that reached a bar, and how many never did."""
+    reached = [t for t in times if t is not None]
+    missed = len(times) - len(reached)
+    return (spread(reached) if reached else "-") + (f", {missed} of {len(times)} never" if missed else "")
 
 
 def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
@@ -169,12 +176,14 @@ def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
         full, halved = winners["full grid"], winners["with halving"]
         keys = ["lr", "hidden", "batch_size"]
         tied = full[(full["tied_with_best"] != False) | (full.index == 1)]  # noqa: E712 (None: untested)
-        winner = tuple(halved.iloc[0][keys])
-        inside = winner in {tuple(row) for row in tied[keys].itertuples(index=False)}
+        def name(row) -> str:
+            return " ".join(f"{key}={row[key]}" for key in keys)
+
+        winner = name(halved.iloc[0])
+        inside = winner in {name(row) for _, row in tied.iterrows()}
         verdicts.append(
-            f"round {round_ + 1}: halving's winner {dict(zip(keys, winner))} "
-            f"({'inside' if inside else 'OUTSIDE'} the full grid's {len(tied)} tied with its best, "
-            f"{dict(zip(keys, tuple(full.iloc[0][keys])))})"
+            f"round {round_ + 1}: halving's winner {winner} is {'inside' if inside else 'OUTSIDE'} the full "
+            f"grid's {len(tied)} configurations tied with its best ({name(full.iloc[0])})"
         )
     share = [h / f for h, f in zip(rows["with halving"]["seconds"], rows["full grid"]["seconds"])]
     table = pd.DataFrame(
