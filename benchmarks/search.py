@@ -159,6 +159,10 @@ def reach(times: list) -> str:
     return (spread(reached) if reached else "-") + (f", {missed} of {len(times)} never" if missed else "")
 
 
+def configuration(row, keys) -> str:
+    return " ".join(f"{key}={row[key]}" for key in keys)
+
+
 def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
     """27 configurations x 3 seeds, every epoch of every job, then the same grid with successive halving."""
     rows = {way: {"wall": [], "seconds": [], "epochs": []} for way in ("full grid", "with halving")}
@@ -176,14 +180,11 @@ def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
         full, halved = winners["full grid"], winners["with halving"]
         keys = ["lr", "hidden", "batch_size"]
         tied = full[(full["tied_with_best"] != False) | (full.index == 1)]  # noqa: E712 (None: untested)
-        def name(row) -> str:
-            return " ".join(f"{key}={row[key]}" for key in keys)
-
-        winner = name(halved.iloc[0])
-        inside = winner in {name(row) for _, row in tied.iterrows()}
+        winner = configuration(halved.iloc[0], keys)
+        inside = winner in {configuration(row, keys) for _, row in tied.iterrows()}
         verdicts.append(
             f"round {round_ + 1}: halving's winner {winner} is {'inside' if inside else 'OUTSIDE'} the full "
-            f"grid's {len(tied)} configurations tied with its best ({name(full.iloc[0])})"
+            f"grid's {len(tied)} configurations tied with its best ({configuration(full.iloc[0], keys)})"
         )
     share = [h / f for h, f in zip(rows["with halving"]["seconds"], rows["full grid"]["seconds"])]
     table = pd.DataFrame(
