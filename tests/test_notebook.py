@@ -1,0 +1,28 @@
+"""docs/analysis.ipynb, run as a user runs it, on a small sweep: the pandas path the README promises."""
+
+import pytest
+
+from helpers import REPO, run_cli
+
+
+@pytest.mark.slow
+def test_the_analysis_notebook_runs_on_a_sweep(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    run_cli(
+        "experiments.train", "-m", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1", "hydra.sweep.dir=sweep",
+        cwd=tmp_path, check=0,
+    )  # fmt: skip
+    monkeypatch.setenv("SWEEP", str(tmp_path / "sweep"))
+    notebook = nbformat.read(REPO / "docs" / "analysis.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell, on any error (the test-accuracy assert among them)
+    said = "".join(
+        str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+        for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+    )  # fmt: skip
+    best = "2_data=digits,epochs=3,lr=0.5,seed=0"
+    assert "n_seeds" in said and f"{best}: test accuracy" in said
+    assert (tmp_path / "sweep" / best / "inspect" / "confusion.png").is_file()
