@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dashboard,notebook]'  # hatchling's editable install: this folder on the path, where Hydra finds our plugins
+	$(PY) -m pip install --quiet -e '.[dev,dashboard,notebook,tensorboard,mlflow]'  # hatchling's editable install: this folder on the path, where Hydra finds our plugins
 	touch $(STAMP)
 
 train: $(STAMP)

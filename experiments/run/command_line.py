@@ -53,8 +53,12 @@ def problem_with(argv: list[str]) -> str | None:
         key = override.key_or_group
         if override.is_delete() or key not in groups:
             continue
-        values = [str(v) for v in override.sweep_iterator()] if override.is_sweep_override() else []
-        values = values or [override.get_value_element_as_str()]
+        if override.is_sweep_override():
+            values = [str(v) for v in override.sweep_iterator()]
+        elif isinstance(override.value(), list):  # several options of one group at once: logger=[tensorboard,mlflow]
+            values = [str(v) for v in override.value()]
+        else:
+            values = [override.get_value_element_as_str()]
         if key == PRESET_GROUP and not override.is_add():
             return f"{key}={values[0]}: a preset is added with a +: +{key}={values[0]}"
         for value in values:

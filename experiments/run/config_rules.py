@@ -52,13 +52,16 @@ RULES = {
     "data.split_seed": Interval(Integral, 0, None),
     "data.mirrors": Optional(ListOf(Text("URL prefixes"))),
     "data.fallback": Boolean(),
+    "logger.tensorboard.dir": Text("a folder name, inside the run's folder"),
+    "logger.mlflow.tracking_uri": Text("an MLflow tracking URI, like sqlite:///runs/mlflow.db"),
+    "logger.mlflow.experiment": Text("an MLflow experiment name"),
 }
 
 # Keys that say how a run is carried out, not what it computes, and keys that say
 # where its data is, not what the data is. Read by resume (it may change the first
 # kind, and `epochs`), by compare (runs differing only in these and the seed are
 # one configuration) and by the run folders' names (conf/config.yaml leaves them out).
-HOW_IT_RUNS = ("blas_threads", "save_weights", "resume")
+HOW_IT_RUNS = ("blas_threads", "save_weights", "resume", "logger", *(k for k in RULES if k.startswith("logger.")))
 WHERE_THE_DATA_IS = ("data.root", "data.mirrors", "data.fallback")
 NOT_HYPERPARAMETERS = HOW_IT_RUNS + WHERE_THE_DATA_IS
 RESUMABLE_CHANGES = (*HOW_IT_RUNS, "epochs")  # a resumed run may grow its epochs

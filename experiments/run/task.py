@@ -27,6 +27,7 @@ import nn_core
 from experiments.run import exits, provenance, reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
+from experiments.run.loggers import Loggers
 from experiments.run.signals import signals_held, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,14 @@ class RunRecord:
         self.network = self.data = None
         self.job = job_prefix()
         self.started = time.perf_counter()
+        self.loggers = Loggers(cfg, files.dir, hyperparameters, self.job)  # TensorBoard, MLflow: if asked
 
     def record_epoch(self, row: dict) -> None:
         with signals_held():  # into metrics.csv and result.json's count together, never one without the other
             self.files.append_epoch(row)
             self.history.append(row)
         log.info(self.job + format_epoch(row, self.cfg.epochs))
+        self.loggers.epoch(row)
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
         if reporting.report(row["epoch"], row["val_acc"]):
             raise reporting.Pruned()
@@ -259,6 +262,7 @@ class RunRecord:
         result["wall_time_s"] = time.perf_counter() - self.started  # of this session, when resumed
         result["process_time_s"] = time.process_time()  # CPU of the process: from its start, or a sweep job's fork
         result["hyperparameters"] = self.hyperparameters
+        self.loggers.end(result)  # adds result["loggers"]: which logged, which failed and why
         files.finish(result)
         if result["status"] in (Status.COMPLETED, Status.DIVERGED, Status.PRUNED):
             files.checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume

@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run import exits, provenance, resume
+from experiments.run import exits, loggers, provenance, resume
 from experiments.run.checks import check_data, claim, refuse, task_config
 from experiments.run.files import RESULT_FILE, Status, read_result
 from experiments.sweep.launcher import forks_jobs
@@ -230,6 +230,7 @@ class SweepChecks(Callback):
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
             about = json.dumps({"jobs": n_jobs, "command": sys.argv, "overrides": overrides}, indent=2)
             claim(sweep_dir, SWEEP_FILE, about, "hydra.sweep.dir", SWEEP_TAKEN)
+        loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -249,6 +250,7 @@ class SweepChecks(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
+        loggers.end_sweep(config, sweep_dir, failed=runs.empty or (runs["status"] == Status.FAILED).any())
         if runs.empty:
             log.warning("sweep %s: no job wrote a run", sweep_dir)
             return

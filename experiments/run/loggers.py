@@ -1,0 +1,174 @@
+"""A run's epochs, hyperparameters and outcome, where users already look:
+TensorBoard and MLflow (the `logger` config group; optional extras).
+
+    python -m experiments.train logger=tensorboard               # tensorboard --logdir runs
+    python -m experiments.train -m logger=mlflow lr=0.01,0.1     # mlflow ui --backend-store-uri sqlite:///runs/mlflow.db
+    python -m experiments.train 'logger=[tensorboard,mlflow]'    # both
+
+Each epoch is written as it ends, so a long run can be watched live. TensorBoard:
+event files in the run's folder (`tensorboard/`), with the run's hyperparameters
+and final numbers for the HParams table, so `tensorboard --logdir` on a sweep's
+folder shows every job in one table. MLflow: a run per run, in the tracking URI
+given (default a SQLite file), its model.npz as an artifact; a sweep is one
+parent run with one child per job.
+
+A logger never breaks a run: one that fails says so in one warning and is left
+out from then on, the run goes on, and result.json's `loggers` says which failed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.run.config_rules import flatten
+
+log = logging.getLogger(__name__)
+
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+FINAL_METRICS = ("best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed")
+MLFLOW_PARENT = ".mlflow_sweep_run"  # in a sweep's folder: the parent run its jobs are children of
+MLFLOW_RUN = ".mlflow_run"  # in a run's folder: its MLflow run, which a resume continues
+
+
+def scalar_hyperparameters(hyperparameters: dict) -> dict:
+    """Flat key -> number, bool or text (lists as text), what both trackers take as parameters."""
+    flat = flatten(hyperparameters)
+    return {k: v if isinstance(v, (int, float, bool, str)) else str(v) for k, v in flat.items() if v is not None}
+
+
+class TensorBoard:
+    def __init__(self, run_dir: Path, settings: dict, hyperparameters: dict):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / settings["dir"]))
+        self.hyperparameters = scalar_hyperparameters(hyperparameters)
+
+    def epoch(self, row: dict) -> None:
+        for name in EPOCH_METRICS:
+            self.writer.add_scalar(name, row[name], row["epoch"])
+        self.writer.flush()
+
+    def end(self, result: dict) -> None:
+        finals = {f"final/{name}": result[name] for name in FINAL_METRICS if result.get(name) is not None}
+        # The HParams table's row: this run's hyperparameters and final numbers, in its own folder.
+        self.writer.add_hparams({**self.hyperparameters, "status": str(result["status"])}, finals, name=".")
+        self.writer.close()
+
+
+class MLflow:
+    def __init__(self, run_dir: Path, settings: dict, hyperparameters: dict):
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=settings["tracking_uri"])
+        self.run_dir = run_dir
+        kept = run_dir / MLFLOW_RUN
+        if kept.is_file():  # a resumed run goes on in its own MLflow run
+            self.run_id = kept.read_text().strip()
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
+        experiment = self.client.get_experiment_by_name(settings["experiment"])
+        experiment_id = (
+            experiment.experiment_id if experiment else self.client.create_experiment(settings["experiment"])
+        )
+        tags = {}
+        parent = run_dir.parent / MLFLOW_PARENT
+        if parent.is_file():
+            tags["mlflow.parentRunId"] = parent.read_text().strip()
+        self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
+        kept.write_text(self.run_id + "\n")
+        from mlflow.entities import Param
+
+        params = [Param(k, str(v)) for k, v in scalar_hyperparameters(hyperparameters).items()]
+        self.client.log_batch(self.run_id, params=params)
+
+    def epoch(self, row: dict) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(name, float(row[name]), now, int(row["epoch"])) for name in EPOCH_METRICS]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def end(self, result: dict) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        finals = [Metric(name, float(result[name]), now, 0) for name in FINAL_METRICS if result.get(name) is not None]
+        self.client.log_batch(self.run_id, metrics=finals)
+        self.client.set_tag(self.run_id, "status", str(result["status"]))
+        if (self.run_dir / "model.npz").is_file():
+            self.client.log_artifact(self.run_id, str(self.run_dir / "model.npz"))
+        finished = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FINISHED", "interrupted": "KILLED"}
+        self.client.set_terminated(self.run_id, status=finished.get(str(result["status"]), "FAILED"))
+
+
+# The loggers by the names the `logger` group's options use (conf/logger/<name>.yaml).
+LOGGERS = {"tensorboard": TensorBoard, "mlflow": MLflow}
+
+
+class Loggers:
+    """The loggers a run's config asks for, each call guarded: a logger that raises is
+    warned about once, left out from then on, and named in `failed`."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, hyperparameters: dict, job: str = ""):
+        self.active, self.failed, self.job = {}, {}, job
+        chosen = OmegaConf.to_container(cfg.get("logger") or {}, resolve=True)
+        for name, settings in chosen.items():
+            self._guarded(name, partial(self._start, name, run_dir, settings, hyperparameters))
+
+    def _start(self, name: str, run_dir: Path, settings: dict, hyperparameters: dict) -> None:
+        self.active[name] = LOGGERS[name](run_dir, settings, hyperparameters)
+
+    def _guarded(self, name: str, call) -> None:
+        try:
+            call()
+        except Exception as error:  # a tracker's fault is never the run's: it goes on without it
+            self.active.pop(name, None)
+            self.failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            log.warning("%slogger %s failed and is left out; the run goes on: %s", self.job, name, self.failed[name])
+
+    def epoch(self, row: dict) -> None:
+        for name, logger in list(self.active.items()):
+            self._guarded(name, lambda logger=logger: logger.epoch(row))
+
+    def end(self, result: dict) -> None:
+        for name, logger in list(self.active.items()):
+            self._guarded(name, lambda logger=logger: logger.end(result))
+        if self.active or self.failed:
+            result["loggers"] = {**{name: "ok" for name in self.active}, **self.failed}
+
+
+def start_sweep(config: DictConfig, sweep_dir: Path) -> None:
+    """A sweep with logger=mlflow: its parent run, which each job's run is a child of."""
+    settings = (config.get("logger") or {}).get("mlflow")
+    if settings is None or (sweep_dir / MLFLOW_PARENT).is_file():  # none asked, or a resumed sweep's own
+        return
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        experiment = client.get_experiment_by_name(settings.experiment)
+        experiment_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment)
+        run = client.create_run(experiment_id, run_name=sweep_dir.name, tags={"sweep": str(sweep_dir)})
+        (sweep_dir / MLFLOW_PARENT).write_text(run.info.run_id + "\n")
+    except Exception as error:  # the jobs log as runs of their own then
+        log.warning("logger mlflow: the sweep's parent run could not be made (%s: %s)", type(error).__name__, error)
+
+
+def end_sweep(config: DictConfig, sweep_dir: Path, failed: bool) -> None:
+    settings = (config.get("logger") or {}).get("mlflow")
+    parent = sweep_dir / MLFLOW_PARENT
+    if settings is None or not parent.is_file():
+        return
+    try:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri=settings.tracking_uri).set_terminated(
+            parent.read_text().strip(), status="FAILED" if failed else "FINISHED"
+        )
+    except Exception as error:
+        log.warning("logger mlflow: the sweep's parent run could not be ended (%s: %s)", type(error).__name__, error)
