@@ -14,8 +14,9 @@ def test_tensorboard_has_every_epoch_and_the_hparams_row(tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     run_cli(
-        "experiments.train", "data=digits", "epochs=3", "logger=tensorboard", "hydra.run.dir=run", cwd=tmp_path, check=0
-    )
+        "experiments.train", "data=digits", "epochs=3", "lr=0.1", "logger=tensorboard", "hydra.run.dir=run",
+        cwd=tmp_path, check=0,
+    )  # fmt: skip
     events = accumulator.EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     with open(tmp_path / "run" / "metrics.csv", newline="") as f:
@@ -28,6 +29,7 @@ def test_tensorboard_has_every_epoch_and_the_hparams_row(tmp_path):
     assert (
         start.hparams["lr"].number_value == pytest.approx(0.1) and start.hparams["status"].string_value == "completed"
     )
+    assert set(start.hparams) == {"data.name", "epochs", "lr", "status"}  # what the command line chose
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["loggers"] == {"tensorboard": "ok"}
     assert events.Scalars("final/test_acc")[0].value == pytest.approx(result["test_acc"], abs=1e-6)

@@ -1,7 +1,7 @@
 """A run's epochs, hyperparameters and outcome, where users already look:
 TensorBoard and MLflow (the `logger` config group; optional extras).
 
-    python -m experiments.train logger=tensorboard               # tensorboard --logdir runs
+    python -m experiments.train logger=tensorboard               # tensorboard --logdir runs --load_fast=false
     python -m experiments.train -m logger=mlflow lr=0.01,0.1     # mlflow ui --backend-store-uri sqlite:///runs/mlflow.db
     python -m experiments.train 'logger=[tensorboard,mlflow]'    # both
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run.config_rules import flatten
+from experiments.run.config_rules import NOT_HYPERPARAMETERS, flatten
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,28 @@ def scalar_hyperparameters(hyperparameters: dict) -> dict:
     return {k: v if isinstance(v, (int, float, bool, str)) else str(v) for k, v in flat.items() if v is not None}
 
 
+def chosen_hyperparameters(flat: dict) -> dict:
+    """The HParams table's columns: the hyperparameters the command line set (in a sweep, what
+    its jobs vary among them; a group's choice, `optimizer=adam`, as optimizer.name), not how or
+    where the run ran. TensorBoard ticks the first five columns it is given: fewer is clearer."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return flat
+    given = {o.split("=")[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    return {
+        key: value
+        for key, value in flat.items()
+        if key not in NOT_HYPERPARAMETERS and (key in given or key.endswith(".name") and key[:-5] in given)
+    }
+
+
 class TensorBoard:
     def __init__(self, run_dir: Path, settings: dict, hyperparameters: dict):
         from tensorboardX import SummaryWriter
 
         self.writer = SummaryWriter(str(run_dir / settings["dir"]))
-        self.hyperparameters = scalar_hyperparameters(hyperparameters)
+        self.hyperparameters = chosen_hyperparameters(scalar_hyperparameters(hyperparameters))
 
     def epoch(self, row: dict) -> None:
         for name in EPOCH_METRICS:
