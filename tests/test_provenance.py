@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import MNIST_SAMPLE, REPO, run_cli
 
@@ -48,6 +49,7 @@ def test_compare_says_when_a_table_mixes_code_libraries_or_data_files():
     assert said == "these runs ran on 2 code versions (column code): 1234567890; 1234567890+changes 9f8e7d"
 
 
+@pytest.mark.slow
 def test_reproduce_runs_a_run_again_and_says_identical_or_where_it_first_differs(tmp_path):
     run_cli(
         "experiments.train", "-m", "data=digits", "epochs=3", "lr=0.1,0.5", "hydra.sweep.dir=s", cwd=tmp_path, check=0

@@ -50,6 +50,7 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
         assert f"lr={trial.params['lr']}" in folder.name and f"optimizer={trial.params['optimizer']}" in folder.name
 
 
+@pytest.mark.slow
 def test_a_search_in_batches_waits_for_each_batch_and_asks_the_same_trials_on_every_launch(tmp_path):
     def launch(name):
         run_cli(
@@ -77,6 +78,7 @@ def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_one
     assert len(load_runs(tmp_path / "s")) == len(trials)
 
 
+@pytest.mark.slow
 def test_a_choice_of_lists_is_searched_and_stored_as_their_override_text(tmp_path):
     proc = run_cli(
         *SEARCH, "hydra.sweeper.params=null", "hidden=choice([16,8],[32])", "lr=interval(0.1,1)",

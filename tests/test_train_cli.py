@@ -430,7 +430,7 @@ command.cli()
 """
 
 
-@pytest.mark.parametrize("when", ["while its files are saved", "just after"])
+@pytest.mark.parametrize("when", ["while its files are saved", pytest.param("just after", marks=pytest.mark.slow)])
 def test_a_stop_that_comes_as_the_run_finishes_leaves_it_completed_and_exit_0(tmp_path, when):
     proc = subprocess.run(
         [sys.executable, "-c", STOPPED_AS_IT_FINISHES, when, "data=digits", "epochs=2", "hydra.run.dir=run"],
