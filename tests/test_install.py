@@ -2,6 +2,7 @@
 editable install `make` makes and in a regular `pip install .`, with our Hydra plugins found."""
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -17,8 +18,11 @@ OUR_LAUNCHER = "at a time, into"  # hydra/launcher=parallel's first line: our pl
 def use_commands(bin_dir: Path, cwd: Path) -> None:
     """A run, a sweep, --help and compare, from a folder that is not the repository."""
 
-    def command(*args):
-        proc = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=300)
+    def command(*args, env=None):
+        proc = subprocess.run(
+            [str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=300,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
         return proc.stdout + proc.stderr
 
@@ -27,6 +31,10 @@ def use_commands(bin_dir: Path, cwd: Path) -> None:
     assert OUR_LAUNCHER in command("mnist-train", "-m", "data=digits", "epochs=1", "seed=0,1", "hydra.sweep.dir=sweep")
     assert "data.val_size" in command("mnist-train", "--help")
     assert "2 runs found in sweep" in command("mnist-compare", "sweep")
+    # Tab completion (eval "$(mnist-train -sc install=bash)") asks the script for the words:
+    assert command("mnist-train", "-sc", "query=bash", env={"COMP_LINE": "mnist-train hid"}).split() == ["hidden="]
+    completed = command("mnist-train", "-sc", "query=bash", env={"COMP_LINE": "mnist-train optimizer="}).split()
+    assert "optimizer=adam" in completed and "optimizer=nesterov" in completed
 
 
 def test_the_installed_commands_work_from_any_folder(tmp_path):

@@ -35,6 +35,8 @@ def problem_with(argv: list[str]) -> str | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     args, _ = get_args_parser().parse_known_args(argv)
+    if args.shell_completion:  # -sc install=bash: Hydra's words, not overrides
+        return None
     parser, parsed = OverridesParser.create(), []
     for i, line in enumerate(args.overrides):
         if "=" not in line:

@@ -132,7 +132,7 @@ class Loggers:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, hyperparameters: dict, job: str = ""):
         self.active, self.failed, self.job = {}, {}, job
-        chosen = OmegaConf.to_container(cfg.get("logger") or {}, resolve=True)
+        chosen = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}
         for name, settings in chosen.items():
             self._guarded(name, partial(self._start, name, run_dir, settings, hyperparameters))
 

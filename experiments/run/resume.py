@@ -56,6 +56,8 @@ def with_saved_overrides(argv: list[str]) -> list[str]:
     from experiments.sweep.checks import saved_sweep_overrides
 
     args, _ = get_args_parser().parse_known_args(argv)
+    if args.shell_completion:
+        return argv
     try:
         overrides = {o.input_line: o for o in OverridesParser.create().parse_overrides(args.overrides)}
     except Exception:  # Hydra says what is wrong with it, as it parses the command line itself
