@@ -195,6 +195,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def forked_jobs(pid: int) -> list[int]:
+    """The launcher's jobs: its children forked from it (the same command line), not a git or other helper."""
+
+    def command(p):
+        try:
+            return (Path("/proc") / str(p) / "cmdline").read_bytes()
+        except OSError:
+            return None
+
+    return [child for child in children(pid) if command(child) == command(pid)]
+
+
 def launch_sweep(tmp_path, *overrides) -> subprocess.Popen:
     """A sweep launched as a user would, into tmp_path/sweep, in a session of its own."""
     return subprocess.Popen(
@@ -218,7 +230,7 @@ def running_sweep(tmp_path, *overrides, started=2, epochs_done=3):
     ):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
         time.sleep(0.05)
-    return proc, children(proc.pid)
+    return proc, forked_jobs(proc.pid)
 
 
 def gone(pids, timeout=10) -> bool:

@@ -16,7 +16,7 @@ from hydra.core.utils import JobStatus
 
 from experiments.results.runs import load_runs
 from experiments.sweep.grid import GridSweeper
-from helpers import children, gone, launch_sweep, run_cli, running_sweep
+from helpers import children, forked_jobs, gone, launch_sweep, run_cli, running_sweep
 
 pytestmark = pytest.mark.usefixtures("fresh_hydra_version_base")
 
@@ -152,9 +152,14 @@ def test_a_job_killed_mid_epoch_is_recorded_as_failed_and_the_others_go_on(tmp_p
 
 
 def first_job_process(proc, timeout=60) -> int:
-    """The pid of the launcher's first job, the moment it exists (before the job has loaded its data)."""
+    """The pid of the launcher's first job, the moment it exists (before the job has loaded its data).
+    Its line "#0 : ..." comes first: before it, a child of the launcher is a helper (git, asked for
+    the sweep's provenance), which between its fork and its exec looks just like a job."""
+    for line in proc.stdout:
+        if "\t#0 : " in line:
+            break
     deadline = time.monotonic() + timeout
-    while not (jobs := children(proc.pid)):
+    while not (jobs := forked_jobs(proc.pid)):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
         time.sleep(0.005)
     return jobs[0]

@@ -74,6 +74,7 @@ def test_the_quick_start_trains_on_real_digits_with_no_network(tmp_path, mirror)
     assert output.count("WARNING") == 1 and "bundled sample" in output
     result = json.loads((single_run_dir(tmp_path) / "result.json").read_text())
     assert result["status"] == "completed" and result["epochs_completed"] == 10
+    files = result["data"].pop("files")
     assert result["data"] == {
         "name": "mnist_sample",
         "source": str(MNIST_SAMPLE.resolve()),
@@ -81,6 +82,7 @@ def test_the_quick_start_trains_on_real_digits_with_no_network(tmp_path, mirror)
         "n_val": 1667,
         "n_test": 10000,
     }
+    assert sorted(files) == sorted(IDX_FILES)  # the files it read, each with its MD5
     assert result["hyperparameters"]["data"]["name"] == "mnist"  # what was asked for stays on record
     assert result["test_acc"] >= 0.90, result
 

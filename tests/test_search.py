@@ -147,7 +147,7 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
         ("lrr=interval(0.1,1)", "unknown config key 'lrr'"),
         ("lr=interval(-1,1)", "lr=-1.0 is not allowed: must be a finite number > 0"),
-        ("optimizer=choice(sgd,rmsprop)", "optimizer=rmsprop: In 'config': Could not find 'optimizer/rmsprop'"),
+        ("optimizer=choice(sgd,rmsprop)", "optimizer=rmsprop is not one of sgd, momentum, nesterov, adam"),
         ("hydra.sweeper.storage=sqlite:///a_file/x.db", "hydra.sweeper.storage=sqlite:///a_file/x.db cannot be opened"),
     ],
 )

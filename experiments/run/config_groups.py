@@ -62,6 +62,8 @@ def keys_help() -> str:
     for data_file in sorted((conf / "data").glob("*.yaml"), key=lambda f: f.stem != "mnist"):  # mnist's words first
         for key, comment in _comments(data_file).items():
             meanings.setdefault(f"data.{key}", comment)
+    for logger_file in sorted((conf / "logger").glob("*.yaml")):  # their keys sit under logger.<name>
+        meanings.update({f"logger.{key}": comment for key, comment in _comments(logger_file).items()})
     lines = []
     for key, rule in RULES.items():
         lines.append(f"  {key:<16} {meanings.get(key, '')}\n  {'':<16} allowed: {rule}")

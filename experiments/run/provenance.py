@@ -106,9 +106,13 @@ def record(run_dir: Path) -> dict:
     """What result.json's `provenance` holds; writes code.diff beside the run when the code had changes."""
     code = dict(code_version())
     if code.get("uncommitted_changes"):
-        diff = code_diff().encode()
-        write_atomically(Path(run_dir) / CODE_DIFF, lambda f: f.write(diff))
-        code.update(diff=CODE_DIFF, diff_md5=hashlib.md5(diff).hexdigest())
+        try:
+            diff = code_diff().encode()
+        except (OSError, subprocess.SubprocessError) as error:  # the run goes on; its record says why
+            code["diff"] = f"not saved: {type(error).__name__}"
+        else:
+            write_atomically(Path(run_dir) / CODE_DIFF, lambda f: f.write(diff))
+            code.update(diff=CODE_DIFF, diff_md5=hashlib.md5(diff).hexdigest())
     return {"code": code, **machine(), "blas": blas()}
 
 

@@ -220,7 +220,10 @@ class SweepChecks(Callback):
         for data in data_sets.values():
             check_data(data, sweep=True)
         if forks_jobs(config.hydra.launcher):  # what every job would otherwise work out for itself
-            provenance.ask_once()
+            try:
+                provenance.ask_once()
+            except Exception as error:  # then each job asks, and records what it finds
+                log.debug("provenance not asked ahead: %s", error)
             if len(data_sets) == 1:
                 keep_for_the_jobs(*data_sets.values())
         kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # a study in memory
