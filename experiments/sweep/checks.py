@@ -231,7 +231,10 @@ class SweepChecks(Callback):
             resume.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
-            about = json.dumps({"jobs": n_jobs, "command": sys.argv, "overrides": overrides}, indent=2)
+            about = {"jobs": n_jobs, "command": sys.argv, "overrides": overrides}
+            if config.hydra.sweeper.get("timeout"):  # a search that stops asking after this many seconds
+                about["timeout_s"] = config.hydra.sweeper.timeout
+            about = json.dumps(about, indent=2)
             claim(sweep_dir, SWEEP_FILE, about, "hydra.sweep.dir", SWEEP_TAKEN)
         loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 
@@ -240,13 +243,18 @@ class SweepChecks(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            total = json.loads((sweep_dir / SWEEP_FILE).read_text())["jobs"]
+            about = json.loads((sweep_dir / SWEEP_FILE).read_text())
+            total = about["jobs"]
         except (OSError, ValueError, KeyError):
             return
         # Over: every job whose result.json says it ended, not one still to be resumed
         ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
         done = sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
-        log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
+        if about.get("timeout_s"):
+            log.info("job %s finished: %d jobs of the search done (at most %d, asked for %g s)",
+                     config.hydra.job.num, done, total, about["timeout_s"])  # fmt: skip
+        else:
+            log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from experiments.results.runs import load_runs, ranking, unsuccessful_runs
