@@ -81,6 +81,14 @@ def main(argv=None) -> int:
         help="write a self-contained report page (a bare name goes into the compared folder; default report.html)",
     )
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
+    parser.add_argument(
+        "--where",
+        metavar="COLUMN=VALUE",
+        action="append",
+        default=[],
+        help="only the runs whose COLUMN is VALUE, as the table prints it (repeatable): lr=0.1, data_used=mnist, "
+        "code=1234567890 (a commit's first 10 characters)",
+    )
     parser.add_argument("--facet", metavar="KEY", help="--plot: one row of curves per value of this hyperparameter")
     parser.add_argument(
         "--runs",
@@ -95,6 +103,13 @@ def main(argv=None) -> int:
         parser.error(str(e))
     if runs.empty:
         parser.error(f"no runs found under {', '.join(map(str, paths))}")
+    for condition in args.where:
+        column, _, value = condition.partition("=")
+        if column not in runs:
+            parser.error(f"--where {condition}: no column {column!r} (the columns: {', '.join(runs.columns)})")
+        runs = runs[runs[column].astype(str) == value]
+        if runs.empty:
+            parser.error(f"--where {condition}: no run has it")
     # Output files named without a folder go beside the runs they describe.
     home = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
     targets = {

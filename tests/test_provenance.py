@@ -71,3 +71,18 @@ def test_reproduce_runs_a_run_again_and_says_identical_or_where_it_first_differs
     proc = run_cli("experiments.reproduce", str(tmp_path / "s"), cwd=tmp_path, check=2)  # a sweep's folder
     assert "is not a run's folder: it has no readable .hydra/overrides.yaml" in proc.stderr
     run_cli("experiments.reproduce", str(job), "--out", "again", cwd=tmp_path, check=2)  # never over an earlier one
+
+
+def test_compare_filters_runs_by_any_column_code_included(tmp_path, capsys):
+    from experiments.compare import main as compare_main
+    from experiments.run.provenance import code_label
+
+    run_cli(
+        "experiments.train", "-m", "data=digits", "epochs=1", "lr=0.1,0.5", "hydra.sweep.dir=s", cwd=tmp_path, check=0
+    )
+    label = code_label(json.loads(next((tmp_path / "s").glob("0_*/result.json")).read_text())["provenance"])
+    assert compare_main([str(tmp_path / "s"), "--where", f"code={label}", "--where", "lr=0.5"]) == 0
+    assert "(1 runs found in" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        compare_main([str(tmp_path / "s"), "--where", "code=0000000000"])
+    assert refused.value.code == 2 and "--where code=0000000000: no run has it" in capsys.readouterr().err
