@@ -281,7 +281,13 @@ class SweepChecks(Callback):
         if learned is not None:
             log.info("how much each hyperparameter mattered (fANOVA importance, mean and range):\n%s",
                      learned.to_string(float_format=lambda v: f"{v:.3f}"))  # fmt: skip
-        for _, r in unsuccessful_runs(runs).iterrows():
+        unsuccessful = unsuccessful_runs(runs)
+        pruned = unsuccessful["status"] == Status.PRUNED  # the search's own decision, not a fault: counted
+        if pruned.any():
+            after = unsuccessful.loc[pruned, "epochs_completed"].astype(int).value_counts().sort_index()
+            when = ", ".join(f"{epoch} ({count} run{'s' if count > 1 else ''})" for epoch, count in after.items())
+            log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
+        for _, r in unsuccessful[~pruned].iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
         if (runs["status"] == Status.FAILED).any():
             raise SystemExit(
