@@ -91,7 +91,8 @@ def main(argv=None) -> int:
         return ExitCode.FAILED
     differs = first_difference(run_dir, out)
     for line in differences(saved_config(run_dir), saved_config(out)):  # the same overrides, other defaults
-        print(f"config differs: {line}")
+        if line.split(".")[0].split(":")[0] not in (*NOT_RUN_AGAIN, "logger"):  # resumed, or logged elsewhere
+            print(f"config differs: {line}")
     for line in differences(original.get("provenance") or {}, load_result(out).get("provenance") or {}):
         print(f"provenance differs: {line}")
     if differs is None:
