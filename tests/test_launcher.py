@@ -97,6 +97,7 @@ def test_a_sweeper_learns_each_result_as_it_arrives_and_a_freed_core_starts_the_
     assert start_long < start_next and end_next < end_long  # job 2 ran while job 0 still did
 
 
+@pytest.mark.slow
 def test_a_grid_keeps_every_core_busy_when_jobs_differ_in_length(hydra_sweep_runner, tmpdir):
     """One long job (3 s) and six short ones (0.1 s) on 2 workers: the short ones all run beside the long one."""
     (returns,) = sweep_in_process(
@@ -177,7 +178,7 @@ def test_a_job_killed_or_stopped_as_it_starts_has_its_result_and_the_others_stil
     assert proc.returncode == (1 if status == "failed" else 0)
 
 
-@pytest.mark.parametrize("when", ["as the first job starts", "mid-epoch"])
+@pytest.mark.parametrize("when", ["as the first job starts", pytest.param("mid-epoch", marks=pytest.mark.slow)])
 def test_when_the_launcher_is_killed_its_jobs_record_interrupted_and_resume_finishes_the_sweep(tmp_path, when):
     overrides = ["data=digits", "epochs=300", "hidden=64", "lr=0.1,0.2,0.3"]
     if when == "mid-epoch":

@@ -67,6 +67,7 @@ def test_a_search_in_batches_waits_for_each_batch_and_asks_the_same_trials_on_ev
     assert [t.params for t in first] == [t.params for t in second]
 
 
+@pytest.mark.slow
 def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_ones_finish(tmp_path):
     proc = run_cli(
         *SEARCH, "hydra.sweeper.timeout=0.5", "hydra.sweeper.n_trials=100", "hydra.sweeper.storage=sqlite:///search.db",
@@ -102,6 +103,7 @@ def test_a_relaunched_search_continues_toward_its_total_without_repeating_a_tria
     assert len(params) == 5 and len(set(params)) == 5, params  # the sampler did not start over
 
 
+@pytest.mark.slow
 def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path):
     # 2000 validation digits is more than digits has: those trials fail.
     proc = run_cli(
@@ -126,6 +128,7 @@ def test_samplers_by_name_with_their_settings(tmp_path, sampler):
     assert set(trials[0].params) == {"lr", "init_scale"}
 
 
+@pytest.mark.slow
 def test_a_grid_sampler_tries_every_combination_once(tmp_path):
     grid = ["hydra.sweeper.sampler.name=grid", "hydra.sweeper.params=null"]
     space = ["lr=choice(0.1,0.5)", "hidden=16,32"]

@@ -193,6 +193,7 @@ def test_a_run_that_fails_its_checks_leaves_no_directory(tmp_path, mirror):
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_default_run_directories_are_distinct(tmp_path):
     for _ in range(2):
         run_cli("experiments.train", "data=digits", "epochs=1", cwd=tmp_path, check=0)
