@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_paral
 from experiments.results.runs import (
     RANK_BY,
     RESULT_COLUMNS,
+    as_text,
     latest,
     load_history,
     load_runs,
@@ -28,6 +30,7 @@ from experiments.results.runs import (
     unsuccessful_runs,
     varying_hyperparameters,
 )
+from nn_core.files import write_atomically
 
 
 def positive_int(text: str) -> int:
@@ -50,7 +53,30 @@ def _as_table(frame: pd.DataFrame) -> str:
     return frame.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")
 
 
+DEFAULT_NAMES = {"csv": "leaderboard.csv", "plot": "curves.png", "html": "report.html"}  # --csv etc. given bare
+
+
+def folders_named_as_outputs(args) -> None:
+    """`--plot runs/x` names the folder to compare, not a file called runs/x: argparse gives
+    an option's optional value the folder that follows it. Such a folder becomes a path to
+    compare, and the option writes its default file into it."""
+    for option, name in DEFAULT_NAMES.items():
+        value = getattr(args, option)
+        if value and Path(value).is_dir():
+            args.paths = [*(p for p in args.paths if p != "latest"), value]
+            setattr(args, option, name)
+
+
 def main(argv=None) -> int:
+    """The command; a reader that closes the pipe early (| head) ends it quietly."""
+    try:
+        return compare(argv)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice for SIGPIPE
+        return 0
+
+
+def compare(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "paths",
@@ -62,14 +88,14 @@ def main(argv=None) -> int:
         "--csv",
         metavar="FILE",
         nargs="?",
-        const="leaderboard.csv",
+        const=DEFAULT_NAMES["csv"],
         help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)",
     )
     parser.add_argument(
         "--plot",
         metavar="FILE.png",
         nargs="?",
-        const="curves.png",
+        const=DEFAULT_NAMES["plot"],
         help="draw learning curves and a heatmap for a 2-D grid "
         "(a bare name goes into the compared folder; default curves.png)",
     )
@@ -77,7 +103,7 @@ def main(argv=None) -> int:
         "--html",
         metavar="FILE.html",
         nargs="?",
-        const="report.html",
+        const=DEFAULT_NAMES["html"],
         help="write a self-contained report page (a bare name goes into the compared folder; default report.html)",
     )
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
@@ -96,6 +122,7 @@ def main(argv=None) -> int:
         help="one row per run even where runs differ only in seed (default: one row per configuration)",
     )
     args = parser.parse_args(argv)
+    folders_named_as_outputs(args)
     try:
         paths = [latest() if p == "latest" else Path(p) for p in args.paths]
         runs = load_runs(*paths)
@@ -107,7 +134,7 @@ def main(argv=None) -> int:
         column, _, value = condition.partition("=")
         if column not in runs:
             parser.error(f"--where {condition}: no column {column!r} (the columns: {', '.join(runs.columns)})")
-        runs = runs[runs[column].astype(str) == value]
+        runs = runs[as_text(runs[column]) == value]
         if runs.empty:
             parser.error(f"--where {condition}: no run has it")
     # Output files named without a folder go beside the runs they describe.
@@ -162,8 +189,17 @@ def main(argv=None) -> int:
                 lines = str(r["reason"]).splitlines()
                 more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""
                 print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
+    try:
+        write_outputs(runs, board, paths, targets, args)
+    except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
+        parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
+    return 0
+
+
+def write_outputs(runs, board, paths, targets, args) -> None:
+    """--csv, --plot and --html, each written whole or not at all."""
     if targets["--csv"]:
-        board.to_csv(targets["--csv"])
+        write_atomically(targets["--csv"], lambda f: f.write(board.to_csv().encode()))
         print(f"\nleaderboard written to {targets['--csv']}")
     if targets["--plot"]:
         from experiments.results.figures import plot
@@ -178,7 +214,6 @@ def main(argv=None) -> int:
 
         report(runs, load_history(*paths), paths, targets["--html"])
         print(f"report written to {targets['--html']}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,9 @@ from omegaconf import OmegaConf
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
 from experiments.run.files import METRICS_FILE, Status, load_result
-from experiments.run.resume import SAVED_OVERRIDES, saved_run_overrides
+from experiments.run.provenance import CODE_DIFF
+from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
+from nn_core import DataError, load_network
 
 TIME_COLUMNS = ("epoch_time_s",)  # how long an epoch took: never the same twice
 NOT_RUN_AGAIN = ("hparams_search", "resume")  # how the run was found or continued, not what it computed
@@ -62,6 +65,35 @@ def differences(first: dict, second: dict) -> list[str]:
     return [f"{key}: {a.get(key)!r} then {b.get(key)!r}" for key in keys if a.get(key) != b.get(key)]
 
 
+def comparable(provenance: dict) -> dict:
+    """A run's provenance as two runs' are compared: the BLAS libraries as a set (threadpoolctl
+    lists them in the order they were loaded, which need not be the same twice)."""
+    blas = sorted(provenance.get("blas") or [], key=lambda pool: str(sorted(pool.items())))
+    return {**provenance, "blas": {pool.get("library") or str(i): pool for i, pool in enumerate(blas)}}
+
+
+def damaged_record(run_dir: Path, result: dict) -> str | None:
+    """What is wrong with the run's own record, checked before it is run again: a model.npz
+    that does not load, a code.diff that is not the one its result.json names."""
+    if (run_dir / "model.npz").is_file():
+        try:
+            load_network(run_dir / "model.npz")
+        except DataError as error:
+            return str(error)
+    code = ((result.get("provenance") or {}).get("code")) or {}
+    if code.get("diff_md5"):
+        try:
+            md5 = hashlib.md5((run_dir / CODE_DIFF).read_bytes()).hexdigest()
+        except OSError as error:
+            return f"{run_dir / CODE_DIFF}: cannot be read ({error.strerror or error}), and result.json names it"
+        if md5 != code["diff_md5"]:
+            return (
+                f"{run_dir / CODE_DIFF}: its MD5 is {md5}, result.json recorded {code['diff_md5']}: "
+                "it was changed after the run, so the code the run ran is not known"
+            )
+    return None
+
+
 def saved_config(run_dir: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
 
@@ -83,17 +115,22 @@ def main(argv=None) -> int:
         parser.error(f"{run_dir} did not complete (status {original.get('status')}): there is nothing to compare")
     if out.exists():
         parser.error(f"--out {out} already exists; name a new folder")
+    damaged = damaged_record(run_dir, original)
+    if damaged:
+        parser.error(f"{damaged}; nothing was run")
     again = [o for o in overrides if o.split("=")[0].lstrip("+~") not in NOT_RUN_AGAIN]
-    print(f"running again: python -m experiments.train {' '.join(again)} hydra.run.dir={out}", flush=True)
-    command = [sys.executable, "-m", "experiments.train", *again, f"hydra.run.dir={out}"]
-    if subprocess.run(command).returncode != 0:
-        print(f"the second run did not finish: see {out}", file=sys.stderr)
+    command = [*again, folder_override("hydra.run.dir", out)]
+    print(f"running again: python -m experiments.train {' '.join(map(shell_word, command))}", flush=True)
+    if subprocess.run([sys.executable, "-m", "experiments.train", *command]).returncode != 0:
+        where = f"see {out}" if out.exists() else "it said why above"
+        print(f"the second run did not finish: {where}", file=sys.stderr)
         return ExitCode.FAILED
     differs = first_difference(run_dir, out)
     for line in differences(saved_config(run_dir), saved_config(out)):  # the same overrides, other defaults
         if line.split(".")[0].split(":")[0] not in (*NOT_RUN_AGAIN, "logger"):  # resumed, or logged elsewhere
             print(f"config differs: {line}")
-    for line in differences(original.get("provenance") or {}, load_result(out).get("provenance") or {}):
+    provenances = (comparable(r.get("provenance") or {}) for r in (original, load_result(out)))
+    for line in differences(*provenances):
         print(f"provenance differs: {line}")
     if differs is None:
         print(f"identical: {out} has the same metrics.csv (but epoch times), model.npz and test scores as {run_dir}")

@@ -32,7 +32,7 @@ from experiments.run.checks import withdraw
 from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
 from experiments.run.exits import ExitCode
-from experiments.run.files import RESULT_FILE, Status, WriteError, completed_result
+from experiments.run.files import RESULT_FILE, FolderBusy, Status, WriteError, completed_result
 from experiments.run.task import train
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # Errors that are the user's mistake (a config, data that is not there or not
 # valid) or the machine's (a file that cannot be written): said in one line.
 # Anything else is a bug, and gets its traceback.
-SAID_IN_A_LINE = (ConfigError, nn_core.DataError, nn_core.DownloadError, WriteError)
+SAID_IN_A_LINE = (ConfigError, nn_core.DataError, nn_core.DownloadError, WriteError, FolderBusy)
 
 
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")

@@ -16,7 +16,7 @@ from typing import BinaryIO
 def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
     """Call write(f) on a temporary file beside `path`, then put it in place.
     Anything raised on the way (a full disk, a signal) leaves `path` as it was
-    and removes the temporary file; the error is raised again."""
+    and removes the temporary file; the error is raised again (an OSError naming `path`)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -25,6 +25,8 @@ def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a write's error names no file: this one
+            error.filename = str(path)
         raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -243,3 +244,40 @@ def gone(pids, timeout=10) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+# -- runs stopped mid-way ------------------------------------------------------------------------------
+
+
+def start_and_stop(cwd, args, run_dir, signum, after_rows=4, glob=False) -> str:
+    """Start `python -m experiments.train args`, stop its process group with `signum` once
+    run_dir/metrics.csv has `after_rows` epochs (with glob, the first folder whose name
+    starts with run_dir's: a sweep job's); return what it printed."""
+    output = cwd / "output.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", *args],
+        cwd=cwd,
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def rows():
+        found = list(run_dir.parent.glob(run_dir.name + "*/metrics.csv")) if glob else [run_dir / "metrics.csv"]
+        return max((len(m.read_text().splitlines()) for m in found if m.is_file()), default=0)
+
+    deadline = time.monotonic() + 60
+    while rows() <= after_rows:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.02)
+    if signum == signal.SIGKILL and glob:  # a sweep's job killed, not its launcher
+        os.kill(forked_jobs(proc.pid)[0], signum)
+    else:
+        os.killpg(proc.pid, signum)
+    proc.wait(timeout=60)
+    return output.read_text()
+
+
+def files_of(folder):
+    """Every file under `folder`, by its path relative to it, with its bytes."""
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import metrics, run_cli, weights
+from helpers import files_of, metrics, run_cli, start_and_stop, weights
 
 # Every kind of state a run carries: optimiser moments, dropout and shift draws, batch norm's
 # running averages, early stopping's best weights.
@@ -26,31 +26,6 @@ RUN = [
     "batch_norm=true",
     "patience=10",
 ]
-
-
-def start_and_stop(cwd, args, run_dir, signum, after_rows=4) -> str:
-    """Start a run, stop it with `signum` once it has `after_rows` epochs; return what it printed."""
-    output = cwd / "output.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *args],
-        cwd=cwd,
-        stdout=output.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (
-        (run_dir / "metrics.csv").is_file() and len((run_dir / "metrics.csv").read_text().splitlines()) > after_rows
-    ):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signum)
-    proc.wait(timeout=60)
-    return output.read_text()
-
-
-def files_of(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +110,29 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
         result = json.loads((tmp_path / "sweep" / job / "result.json").read_text())
         assert result["status"] == "completed" and result["epochs_completed"] == 15
         assert [int(r["epoch"]) for r in metrics(tmp_path / "sweep" / job)] == list(range(1, 16))
+
+
+def test_a_run_folder_has_one_writer_two_resumes_at_once_refuse_the_second(tmp_path):
+    """Two resume=true of one interrupted run, the second while the first trains: the second
+    is refused in one line, changing nothing; the first completes with files that agree."""
+    args = ["data=digits", "hidden=16", "epochs=400"]
+    start_and_stop(tmp_path, [*args, "hydra.run.dir=run"], tmp_path / "run", signal.SIGTERM, after_rows=2)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "experiments.train", "hydra.run.dir=run", "resume=true", "epochs=1000"],
+        cwd=tmp_path,
+        stdout=(tmp_path / "first.txt").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    metrics_file = tmp_path / "run" / "metrics.csv"
+    deadline = time.monotonic() + 60
+    while len(metrics_file.read_text().splitlines()) < 100:  # the first is well into its epochs
+        assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.txt").read_text()
+        time.sleep(0.05)
+    second = run_cli("experiments.train", "hydra.run.dir=run", "resume=true", "epochs=1000", cwd=tmp_path)
+    assert second.returncode == 2, second.stdout + second.stderr
+    said = second.stdout + second.stderr
+    assert "is being written by another process right now" in said and "Traceback" not in said
+    assert first.wait(timeout=120) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "completed" and result["epochs_completed"] == 1000
+    assert len(metrics(tmp_path / "run")) == 1000

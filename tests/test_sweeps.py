@@ -353,3 +353,37 @@ def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys
         info.value.code == 2
         and "--facet momentum: not a hyperparameter of these runs (they vary in lr, seed)" in capsys.readouterr().err
     )
+
+
+def test_runs_that_lack_a_setting_others_have_are_compared_ranked_and_drawn(tmp_path):
+    """Two sweeps side by side, one of them with momentum: optimizer.momentum is missing
+    (NaN) for the SGD runs; every reader takes it as a value of its own, 'unset'."""
+    from experiments.results.learned import importance, plot_parallel_coordinates
+    from experiments.results.runs import leaderboard, summarize
+
+    rows = [
+        {"run": f"r{i}", "status": "completed", "best_val_acc": acc, "test_acc": acc, "problem": None,
+         "lr": lr, "optimizer.name": name, "optimizer.momentum": momentum, "seed": i % 2,
+         "data_used": "digits", "final_val_acc": acc, "epochs_completed": 2, "wall_time_s": 1.0}
+        for i, (lr, name, momentum, acc) in enumerate([
+            (0.1, "sgd", None, 0.80), (0.2, "sgd", None, 0.82), (0.1, "momentum", 0.5, 0.85),
+            (0.1, "momentum", 0.9, 0.90), (0.2, "momentum", 0.9, 0.88),
+        ])
+    ]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    assert leaderboard(runs)["optimizer.momentum"].tolist() == ["0.9", "0.9", "0.5", "unset", "unset"]
+    assert "unset" in set(summarize(runs)["optimizer.momentum"])
+    assert "optimizer.momentum" in importance(runs).index
+    assert plot_parallel_coordinates(runs, tmp_path / "parallel.png")
+    assert (tmp_path / "parallel.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_score_that_is_not_a_finite_number_is_never_ranked():
+    from experiments.results.runs import rankable, unsuccessful_runs
+
+    runs = pd.DataFrame(
+        [{"run": name, "status": "completed", "best_val_acc": acc, "problem": None, "error": None}
+         for name, acc in (("inf", float("inf")), ("ok", 0.9), ("nan", float("nan")))]
+    )  # fmt: skip
+    assert list(rankable(runs)["run"]) == ["ok"]
+    assert set(unsuccessful_runs(runs)["run"]) == {"inf", "nan"}

@@ -4,10 +4,23 @@ band), and a heatmap for a grid over two hyperparameters."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 
 from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, varying_hyperparameters
+from nn_core.files import write_atomically
+
+
+def save_figure(fig, path, **options) -> None:
+    """Write a matplotlib figure to `path` whole or not at all (a full disk leaves no half
+    a PNG), and close it. Options go to savefig (dpi, bbox_inches)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        write_atomically(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", **options))
+    finally:
+        plt.close(fig)
 
 
 def run_label(row, varying) -> str:
@@ -125,8 +138,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
             [legend_entries[t] for t in named], named, fontsize="small", title=best,
             loc="upper left", bbox_to_anchor=(0.02, 0.0),
         )  # fmt: skip
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # a legend below the axes included
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")  # a legend below the axes included
 
 
 def title(runs: pd.DataFrame) -> str:

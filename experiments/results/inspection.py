@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 import nn_core
+from experiments.results.figures import save_figure
 from experiments.run.files import read_result
 from nn_core.augment import square_side
+from nn_core.files import write_atomically
 
 MISTAKES_SHOWN = 16  # the most confidently wrong test images in the figure
 UNITS_SHOWN = 64  # first-layer units drawn as images
@@ -59,7 +61,7 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
             "accuracy": np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1),
         }
     )
-    per_class.to_csv(out_dir / "per_class.csv", index=False)
+    write_atomically(out_dir / "per_class.csv", lambda f: f.write(per_class.to_csv(index=False).encode()))
     side = square_side(data.n_features)
 
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.2, 1]})
@@ -95,8 +97,7 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     for c, accuracy in zip(per_class["class"], per_class["accuracy"]):
         bars.text(accuracy, c, f" {accuracy:.3f}", va="center", fontsize="small")
     fig.tight_layout()
-    fig.savefig(out_dir / "confusion.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_dir / "confusion.png", dpi=100)
 
     wrong = np.flatnonzero(predicted != data.y_test)
     confidence = probabilities[wrong, predicted[wrong]]
@@ -116,8 +117,7 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
             )
         fig.suptitle("the test images it gets most confidently wrong")
         fig.tight_layout()
-        fig.savefig(out_dir / "mistakes.png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, out_dir / "mistakes.png", dpi=100)
 
     W = network.trainable[0].params["W"]  # (n_features, n_hidden_1)
     if side:
@@ -132,8 +132,7 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
             ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)  # red: pixels that excite the unit
         fig.suptitle(f"first-layer weights of {units} of {W.shape[1]} hidden units (red +, blue -)")
         fig.tight_layout()
-        fig.savefig(out_dir / "first_layer.png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, out_dir / "first_layer.png", dpi=100)
     return {
         "confusion": matrix,
         "per_class": per_class,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, rankable, varying_hyperparameters
+from experiments.results.figures import save_figure
+from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, as_text, rankable, varying_hyperparameters
 
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
 MIN_RUNS = 4  # fewer completed runs say nothing about importance
@@ -35,24 +36,20 @@ def importance(runs: pd.DataFrame) -> pd.DataFrame | None:
     done, keys = rankable(runs), searched(runs)
     if len(done) < MIN_RUNS or not keys:
         return None
-    distributions = {}
+    distributions, columns = {}, {}
     for key in keys:
-        values = done[key]
-        numeric = pd.to_numeric(values, errors="coerce")
+        numeric = pd.to_numeric(done[key], errors="coerce")
         if numeric.notna().all() and numeric.nunique() > 1:
+            columns[key] = numeric.astype(float)
             distributions[key] = optuna.distributions.FloatDistribution(float(numeric.min()), float(numeric.max()))
         else:
-            distributions[key] = optuna.distributions.CategoricalDistribution(sorted(values.astype(str).unique()))
+            columns[key] = as_text(done[key])
+            distributions[key] = optuna.distributions.CategoricalDistribution(sorted(columns[key].unique()))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
-    for _, run in done.iterrows():
-        params = {
-            key: float(run[key]) if isinstance(dist, optuna.distributions.FloatDistribution) else str(run[key])
-            for key, dist in distributions.items()
-        }
-        study.add_trial(
-            optuna.trial.create_trial(params=params, distributions=distributions, value=float(run[RANK_BY]))
-        )
+    for i, score in enumerate(done[RANK_BY]):
+        params = {key: columns[key].iloc[i] for key in keys}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=float(score)))
     draws = pd.DataFrame(
         [
             get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
@@ -89,9 +86,9 @@ def plot_parallel_coordinates(runs: pd.DataFrame, path) -> bool:
             positions[key] = (scale(numeric) - scale(low)) / span if span else numeric * 0 + 0.5
             labels[key] = [(0.0, f"{low:.3g}"), (1.0, f"{high:.3g}" + (" (log)" if wide else ""))]
         else:
-            choices = sorted(done[key].astype(str).unique())
+            choices = sorted(as_text(done[key]).unique())
             where = {c: i / max(len(choices) - 1, 1) for i, c in enumerate(choices)}
-            positions[key] = done[key].astype(str).map(where)
+            positions[key] = as_text(done[key]).map(where)
             labels[key] = [(where[c], c) for c in choices]
     scores = pd.to_numeric(done[RANK_BY]).to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(keys) + 2), 4.5))
@@ -110,6 +107,5 @@ def plot_parallel_coordinates(runs: pd.DataFrame, path) -> bool:
     fig.colorbar(mappable, ax=ax, label=RANK_BY)
     ax.set_title(f"{len(done)} completed runs across the hyperparameters that varied")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return True

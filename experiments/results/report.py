@@ -19,6 +19,7 @@ from experiments.results.runs import (
     readable,
     unsuccessful_runs,
 )
+from nn_core.files import write_atomically
 
 REPORT_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
@@ -51,7 +52,7 @@ def provenance_table(runs: pd.DataFrame) -> str:
     rows = [
         {"what": column, "value": value, "runs": count}
         for column in PROVENANCE_COLUMNS
-        for value, count in runs[column].fillna("(not recorded)").value_counts().items()
+        for value, count in runs[column].astype(object).fillna("(not recorded)").value_counts().items()
     ]
     return '<div class="wide">' + pd.DataFrame(rows).to_html(index=False) + "</div>"
 
@@ -128,4 +129,4 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
         f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"
     )
-    Path(path).write_text(page, encoding="utf-8")
+    write_atomically(path, lambda f: f.write(page.encode("utf-8")))

@@ -8,14 +8,14 @@ Runs that are unfinished or broken are kept, with the reason in `problem`.
 
 from __future__ import annotations
 
-import time
+import math
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS
-from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, load_result
+from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, folder_in_use, load_result
 from experiments.run.provenance import code_label, libraries_label
 
 RESULT_COLUMNS = [
@@ -45,7 +45,6 @@ NUMERIC_RESULTS = [
 # the columns a table mixing code versions, libraries or data files can be grouped and filtered by.
 PROVENANCE_COLUMNS = ["code", "libraries", "data_files"]
 RANK_BY = "best_val_acc"
-STILL_RUNNING_S = 120  # a run without result.json whose metrics changed this recently is running
 
 
 def find_run_dirs(path) -> list[Path]:
@@ -85,8 +84,7 @@ def _read_result(run_dir: Path) -> tuple[dict, str | None]:
     try:
         result = load_result(run_dir)
     except FileNotFoundError:
-        metrics = run_dir / METRICS_FILE
-        if metrics.is_file() and time.time() - metrics.stat().st_mtime < STILL_RUNNING_S:
+        if folder_in_use(run_dir):  # its writer holds the folder: alive
             return {"status": Status.RUNNING}, "no result.json yet: still running"
         return {
             "status": Status.INCOMPLETE
@@ -179,10 +177,19 @@ def load_history(*paths) -> pd.DataFrame:
     return history[["run", *[c for c in history.columns if c != "run"]]]
 
 
+UNSET = "unset"  # how a table shows a setting some runs do not have (optimizer.momentum for plain SGD)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A column's values as text, to compare, sort and group: a setting a run does not
+    have is UNSET, so that runs with and without it sort and group together."""
+    return values.map(lambda v: UNSET if v is None or (isinstance(v, float) and v != v) else str(v))
+
+
 def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns whose value is not the same in every run."""
     fixed = {"run", "problem", *RESULT_COLUMNS, *PROVENANCE_COLUMNS}
-    return [c for c in runs.columns if c not in fixed and runs[c].astype(str).nunique() > 1]
+    return [c for c in runs.columns if c not in fixed and as_text(runs[c]).nunique() > 1]
 
 
 # Runs that differ only in these are one configuration (experiments.run.config_rules).
@@ -192,7 +199,13 @@ SUMMARY_METRICS = ("best_val_acc", "test_acc")
 
 def readable(frame: pd.DataFrame, columns) -> pd.DataFrame:
     """Hyperparameter values as typed: 0.001 rather than 0.0010 or 1e-03 padded out."""
-    return frame.assign(**{c: frame[c].map(lambda v: f"{v:g}" if isinstance(v, float) else v) for c in columns})
+
+    def text(v):
+        if isinstance(v, float):
+            return UNSET if v != v else f"{v:g}"
+        return UNSET if v is None else v
+
+    return frame.assign(**{c: frame[c].map(text) for c in columns})
 
 
 def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
@@ -326,9 +339,11 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def rankable(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs a ranking compares: those that completed. An interrupted or pruned run's
-    best epoch is one of fewer epochs than the others had, and would rank it by epochs it never ran."""
-    return runs[(runs["status"] == Status.COMPLETED) & runs[RANK_BY].notna()]
+    """The runs a ranking compares: those that completed with a finite score. An interrupted
+    or pruned run's best epoch is one of fewer epochs than the others had, and would rank it
+    by epochs it never ran; a score that is not a finite number (a hand-edited Infinity) is no score."""
+    score = pd.to_numeric(runs[RANK_BY], errors="coerce").astype(float)
+    return runs[(runs["status"] == Status.COMPLETED) & score.map(math.isfinite)]
 
 
 def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -346,7 +361,7 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return f"pruned by the search after epoch {r['epochs_completed']:.0f}"
         return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""
 
-    bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | runs[RANK_BY].isna()]
+    bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | ~runs.index.isin(rankable(runs).index)]
     return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
 
 

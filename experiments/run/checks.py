@@ -15,13 +15,25 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits
-from experiments.run.files import ALREADY_COMPLETED, METRICS_FILE, RESULT_FILE, completed_result
+from experiments.run.files import (
+    ALREADY_COMPLETED,
+    LOCK_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    FolderBusy,
+    completed_result,
+    hold_folder,
+)
 from experiments.run.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = ".run.lock"  # a run's claim on its directory
+RUN_FILE = LOCK_FILE  # a run's claim on its directory, created exclusively; then held while the run writes
 MADE_FOLDERS = "the run made its folder, from "  # what RUN_FILE holds when the claim created the folder
+BUSY = (
+    "is being written by another process right now (a run, resume or sweep still going); "
+    "nothing was changed. Wait for it to end, or stop it, then try again."
+)
 RUN_TAKEN = (
     "already holds a run; nothing in it was changed. Leave hydra.run.dir at its "
     "default (a new timestamped folder) or name a new one."
@@ -84,6 +96,16 @@ def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None
         refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
 
 
+def hold_or_refuse(folder: Path, key: str, lock_file: str = LOCK_FILE) -> None:
+    """Become the folder's one writer for this process's life, or refuse in one line."""
+    try:
+        hold_folder(folder, lock_file)
+    except FolderBusy:
+        refuse("%s=%s %s", key, folder, BUSY)
+    except OSError as error:
+        refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
+
+
 def withdraw(run_dir: Path, log_file: str) -> None:
     """Take back a run's claim on its folder after a refusal that could only be made
     once the run had started (a data set too small for the validation split asked):
@@ -138,12 +160,14 @@ class RunChecks(Callback):
             claim(
                 run_dir, RUN_FILE, f"{MADE_FOLDERS}{made[-1].absolute()}\n" if made else "", "hydra.run.dir", RUN_TAKEN
             )
+            hold_or_refuse(run_dir, "hydra.run.dir")
             return
         if not (run_dir / RUN_FILE).is_file():
             from experiments.sweep.checks import SWEEP_FILE
 
             sweep = " (it holds a sweep: add -m)" if (run_dir / SWEEP_FILE).is_file() else ""
             refuse("hydra.run.dir=%s holds no run to resume%s; name the folder of an earlier run", run_dir, sweep)
+        hold_or_refuse(run_dir, "hydra.run.dir")
         if completed_result(run_dir):
             log.info(ALREADY_COMPLETED, run_dir)
             raise SystemExit(exits.ExitCode.OK)

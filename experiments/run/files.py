@@ -4,6 +4,7 @@
     checkpoint.npz  the whole training state after the last finished epoch (until the run completes)
     model.npz       the trained network (nn_core.save_network), written atomically
     result.json     written last, atomically: status and final numbers
+    .run.lock       held (flock) by the one process writing the folder, for as long as it writes
 
 RunFiles is their one writer; read_result and read_epochs are their readers,
 which experiments.results.runs builds its tables on.
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import csv
 import enum
+import fcntl
 import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import nn_core
@@ -74,6 +77,56 @@ def completed_result(run_dir: Path) -> dict | None:
     """The run's result.json if it says the run completed or was pruned: then there is nothing to resume."""
     result = read_result(run_dir)
     return result if result and result.get("status") in (Status.COMPLETED, Status.PRUNED) else None
+
+
+# -- one writer per folder ----------------------------------------------------------------------------
+
+LOCK_FILE = ".run.lock"  # in a run's folder (also a single run's claim on it: experiments.run.checks)
+SWEEP_LOCK_FILE = ".sweep.lock"  # in a sweep's folder, held by its launcher (and so by its forked jobs)
+LOCK_PATIENCE_S = 1.0  # how long a writer waits out a reader's momentary look (folder_in_use)
+_held: dict[Path, int] = {}  # the folders this process holds, and the lock file's descriptor: kept until it exits
+
+
+class FolderBusy(RuntimeError):
+    """Another process is writing the folder (a run, a resume or a sweep still going)."""
+
+
+def hold_folder(folder: Path, lock_file: str = LOCK_FILE) -> None:
+    """Become the one writer of `folder` until this process ends (an flock on its LOCK_FILE,
+    which the kernel releases however the process ends, SIGKILL included; a forked job
+    shares its launcher's). Raises FolderBusy when another process holds it. Holding it
+    again in the same process changes nothing."""
+    folder = Path(folder).absolute()
+    if folder in _held:
+        return
+    fd = os.open(folder / lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise FolderBusy(f"{folder} is being written by another process right now") from None
+            time.sleep(0.05)
+    _held[folder] = fd
+
+
+def folder_in_use(folder: Path, lock_file: str = LOCK_FILE) -> bool:
+    """True while a process holds `folder` (hold_folder): a run without result.json is then
+    still running, not dead. Looks without waiting, and lets go at once."""
+    try:
+        fd = os.open(Path(folder) / lock_file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class WriteError(OSError):

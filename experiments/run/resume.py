@@ -15,6 +15,7 @@ Also here: the command that continues a run or sweep, which an interrupted one p
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -30,10 +31,28 @@ def program() -> str:
     return "mnist-train" if Path(sys.argv[0]).name == "mnist-train" else "python -m experiments.train"
 
 
+def folder_override(key: str, folder) -> str:
+    """key=folder as Hydra's override grammar reads it back: quoted, since a sweep job's
+    folder name holds the characters the grammar gives a meaning (`3_lr=0.1,seed=1`)."""
+    text = str(folder)
+    if re.fullmatch(r"[\w/.:@%+~-]+", text):  # nothing the grammar reads otherwise: as it is
+        return f"{key}={text}"
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{key}='{quoted}'"
+
+
 def continue_command(folder: Path, sweep: bool) -> str:
-    """The command that continues the run or sweep in `folder`."""
+    """The command that continues the run or sweep in `folder`, as a shell reads it."""
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
-    return f"{program()} {'-m ' if sweep else ''}{shlex.quote(f'{key}={folder}')} resume=true"
+    return f"{program()} {'-m ' if sweep else ''}{shell_word(folder_override(key, folder))} resume=true"
+
+
+def shell_word(text: str) -> str:
+    """One word of a shell command: in double quotes when it holds single ones but nothing a
+    shell expands there, which reads better than shlex's '"'"' for key='value'."""
+    if "'" in text and not re.search(r'["$`\\!]', text):
+        return f'"{text}"'
+    return shlex.quote(text)
 
 
 def _key(override) -> str:

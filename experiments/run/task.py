@@ -26,7 +26,15 @@ import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule 
 import nn_core
 from experiments.run import exits, provenance, reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
-from experiments.run.files import ALREADY_COMPLETED, RunFiles, Status, WriteError, completed_result, epoch_summary
+from experiments.run.files import (
+    ALREADY_COMPLETED,
+    RunFiles,
+    Status,
+    WriteError,
+    completed_result,
+    epoch_summary,
+    hold_folder,
+)
 from experiments.run.loggers import Loggers
 from experiments.run.signals import signals_held, sigterm_as_interrupt
 
@@ -51,6 +59,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if resume and (done := completed_result(run_dir)):
         log.info(ALREADY_COMPLETED, run_dir)
         return done
+    run_dir.mkdir(parents=True, exist_ok=True)
+    hold_folder(run_dir)  # one writer: a single run holds it from its checks on; a sweep's job from here
     saved = checkpoint_to_resume(run_dir, hyperparameters) if resume else None
     files = RunFiles(run_dir, resume_epochs=saved["epoch"] if saved else (0 if resume else None))
     with RunRecord(files, cfg, hyperparameters) as run:

@@ -15,8 +15,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits, loggers, provenance, resume
-from experiments.run.checks import check_data, claim, refuse, task_config
-from experiments.run.files import RESULT_FILE, Status, read_result
+from experiments.run.checks import check_data, claim, hold_or_refuse, refuse, task_config
+from experiments.run.files import RESULT_FILE, SWEEP_LOCK_FILE, Status, read_result
 from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,7 @@ class SweepChecks(Callback):
         overrides = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
         if config.resume:
             check_sweep_resumable(sweep_dir, overrides)
+            hold_or_refuse(sweep_dir, "hydra.sweep.dir", SWEEP_LOCK_FILE)
         elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
             refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
         if is_search(config):
@@ -236,6 +237,7 @@ class SweepChecks(Callback):
                 about["timeout_s"] = config.hydra.sweeper.timeout
             about = json.dumps(about, indent=2)
             claim(sweep_dir, SWEEP_FILE, about, "hydra.sweep.dir", SWEEP_TAKEN)
+            hold_or_refuse(sweep_dir, "hydra.sweep.dir", SWEEP_LOCK_FILE)
         loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:

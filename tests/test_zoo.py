@@ -1,0 +1,154 @@
+"""Every reader on every kind of run (tests/zoo.py): each works, or says in one line why
+that run cannot be read that way (exit 2, no traceback). A new reader is one entry in
+READERS (in-process) or SUBPROCESS_READERS (commands that train or resume)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import zoo as zoo_module
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.slow  # the zoo takes about a minute to make; CI runs these
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> dict[str, Path]:
+    return zoo_module.build(tmp_path_factory.mktemp("zoo"))
+
+
+def call(main, argv, capsys) -> tuple[int, str, str]:
+    """A command's main(argv) in-process: its exit code, stdout and stderr."""
+    try:
+        code = main(argv) or 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def works_or_says_why(code: int, out: str, err: str, what: str) -> None:
+    """Exit 0; or exit 2 with one line that says why (after argparse's usage, where it prints one)."""
+    assert "Traceback" not in out + err, f"{what}:\n{out}\n{err}"
+    if code != 0:
+        said = [line for line in (out + err).splitlines() if "error" in line.lower()]
+        assert code == 2 and len(said) == 1, f"{what}: exit {code}\n{out}\n{err}"
+
+
+def compare_views(member: Path, out: Path) -> list[list[str]]:
+    """compare as a user asks for it: the table and each option."""
+    from experiments.results.runs import load_runs, varying_hyperparameters
+
+    varying = varying_hyperparameters(load_runs(member))
+    facet = ["--facet", varying[0]] if varying else []
+    return [
+        [str(member)],
+        [str(member), "--runs", "--top", "2"],
+        [str(member), "--csv", str(out / "board.csv")],
+        [str(member), "--plot", str(out / "curves.png"), *facet],
+        [str(member), "--html", str(out / "report.html")],
+        [str(member), "--where", "status=completed"],
+        ["--plot", str(member)],  # the folder after an option that takes an optional file name
+    ]
+
+
+def test_the_zoo_has_every_kind_of_run(zoo):
+    from experiments.results.runs import load_runs
+
+    statuses = set(load_runs(*zoo.values())["status"])
+    assert {"completed", "diverged", "interrupted", "pruned", "failed", "incomplete", "broken"} <= statuses
+
+
+@pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
+def test_compare_reads_every_member(zoo, name, tmp_path, capsys):
+    from experiments.compare import main
+
+    if name not in zoo:
+        pytest.skip(f"{name} made no folder")
+    for argv in compare_views(zoo[name], tmp_path):
+        works_or_says_why(*call(main, argv, capsys), f"compare {' '.join(argv)}")
+
+
+def test_compare_reads_the_whole_zoo_at_once(zoo, tmp_path, capsys):
+    from experiments.compare import main
+
+    root = next(iter(zoo.values())).parent
+    for argv in compare_views(root, tmp_path):
+        code, out, err = call(main, argv, capsys)
+        assert code == 0 and "Traceback" not in out + err, f"compare {' '.join(argv)}:\n{out}\n{err}"
+    assert (tmp_path / "report.html").stat().st_size > 10_000 and (tmp_path / "curves.png").is_file()
+
+
+def test_the_python_readers_read_every_member_and_the_whole_zoo(zoo, tmp_path):
+    from experiments.results.learned import importance, plot_parallel_coordinates
+    from experiments.results.runs import load_history, load_runs, ranking, summarize, unsuccessful_runs
+
+    for folders in [[member] for member in zoo.values()] + [list(zoo.values())]:
+        runs = load_runs(*folders)
+        assert len(runs) and runs["run"].is_unique
+        load_history(*folders)
+        summarize(runs)
+        ranking(runs)
+        importance(runs)
+        plot_parallel_coordinates(runs, tmp_path / "parallel.png")
+        not_completed = set(runs.loc[runs["status"] != "completed", "run"])
+        assert not_completed <= set(unsuccessful_runs(runs)["run"])  # each listed, with its reason
+
+
+def test_a_result_that_is_not_a_number_is_never_ranked(zoo):
+    from experiments.results.runs import load_runs, ranking, unsuccessful_runs
+
+    runs = load_runs(zoo["not_finite"], zoo["single"])
+    board = ranking(runs, per_run=True)
+    assert list(board["run"]) == [str(zoo["single"])]
+    assert str(zoo["not_finite"]) in set(unsuccessful_runs(runs)["run"])
+
+
+@pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
+def test_inspect_reads_every_run_of_every_member(zoo, name, tmp_path, capsys):
+    from experiments.inspect import main
+
+    if name not in zoo:
+        pytest.skip(f"{name} made no folder")
+    for run in zoo_module.run_folders(zoo[name]):
+        works_or_says_why(*call(main, [str(run), "--out", str(tmp_path / run.name)], capsys), f"inspect {run}")
+
+
+@pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
+def test_reproduce_reruns_a_completed_run_and_refuses_the_rest_in_a_line(zoo, name, tmp_path):
+    if name not in zoo:
+        pytest.skip(f"{name} made no folder")
+    shutil.copytree(zoo[name], tmp_path / name)  # the second run goes beside the first, by default
+    run = zoo_module.run_folders(tmp_path / name)[0]
+    proc = run_cli("experiments.reproduce", str(run), cwd=tmp_path)
+    works_or_says_why(proc.returncode, proc.stdout, proc.stderr, f"reproduce {run}")
+    if proc.returncode == 0:
+        assert "identical:" in proc.stdout
+
+
+@pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
+def test_resume_continues_or_says_why_not(zoo, name, tmp_path):
+    """On a copy of the member: resume=true finishes what was cut short, leaves what was
+    finished alone, and refuses what it cannot continue in one line."""
+    if name not in zoo:
+        pytest.skip(f"{name} made no folder")
+    copy = tmp_path / name
+    shutil.copytree(zoo[name], copy)
+    is_sweep = (copy / "sweep.json").is_file()
+    key = "hydra.sweep.dir" if is_sweep else "hydra.run.dir"
+    args = ["-m"] * is_sweep + [f"{key}={copy}", "resume=true"]
+    proc = run_cli("experiments.train", *args, cwd=tmp_path)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.returncode in (0, 1, 2), proc.stderr  # 1: a sweep one of whose jobs failed (data.val_size)
+    if proc.returncode == 2:
+        assert len([line for line in proc.stderr.splitlines() if "ERROR" in line or "error" in line]) <= 1
+
+
+def test_the_readers_are_every_command_a_user_has():
+    """The matrix covers the readers there are: a new command module is a new line here."""
+    commands = {p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.py")} - {"__init__"}
+    assert commands == {"train", "compare", "inspect", "reproduce"}, sys.modules[__name__].__doc__
