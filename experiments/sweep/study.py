@@ -1,0 +1,215 @@
+"""A search's study as data, kept like a run's files (experiments/sweep/search.py asks and tells it).
+
+    study = open_study(name, storage, definition)
+
+The storage is None (in memory), an RDB URL (`sqlite:///runs/search.db`) or
+Optuna's journal file (`journal:///shared/disk/search.log`). What keeps it readable:
+
+- A journal is appended to whole records or not at all: a write that fails (a full
+  disk) is cut back to where it began before the error is raised, and a record
+  cut short by a killed process is removed when the journal is next opened,
+  keeping every whole one (said in one line). A journal damaged elsewhere is
+  refused, naming the line.
+- Opening a study is done by one launch at a time (an flock beside the storage
+  file), so two launches started together never collide creating it.
+- A study remembers what defines it: the direction, the objective, the sampler
+  and the search space. A launch with other settings is refused before any
+  trial, listing what differs: its trials would not be one search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "best_val_acc"  # what every trial returns (experiments/train.py): the run's best validation accuracy
+DEFINITION = "definition"  # the study's user attribute that records what defines it
+STORAGE_SCHEMES = ("sqlite:///", "journal://")  # the storages kept in one file, which may hold a cut record
+
+
+class SearchError(ValueError):
+    """A search that cannot run as configured; the message names the setting and what is allowed."""
+
+
+def storage_file(storage: str | None) -> Path | None:
+    """The file a SQLite or journal storage keeps the study in (None for others)."""
+    for scheme in STORAGE_SCHEMES:
+        if storage and storage.startswith(scheme) and storage != scheme:
+            return Path(storage.removeprefix(scheme))
+    return None
+
+
+def definition(direction: str, sampler: str, space: dict) -> dict:
+    """What makes a study one search: a launch that differs in any of it is another search.
+    space: key -> Optuna distribution."""
+    from optuna.distributions import distribution_to_json
+
+    return {
+        "direction": direction,
+        "objective": OBJECTIVE,
+        "sampler": sampler,
+        "space": {key: json.loads(distribution_to_json(d)) for key, d in sorted(space.items())},
+    }
+
+
+def open_study(name: str, storage: str | None, wanted: dict):
+    """The study `name` in `storage`, created if new, once its definition is `wanted`'s.
+    Raises SearchError, in one line (or one per difference), for a storage that cannot be
+    opened or read, and for a study defined otherwise."""
+    import optuna
+
+    path = storage_file(storage)
+    try:
+        if path:  # the folder the user named for it, made as a run's folder is
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with one_launch_at_a_time(path):
+            study = optuna.create_study(
+                study_name=name, storage=opened(storage), direction=wanted["direction"], load_if_exists=True
+            )
+            check_same_study(study, name, storage, wanted)
+    except SearchError:
+        raise
+    except Exception as error:  # a path that cannot be created, a file that is not a database, a bad URL
+        reason = damaged_journal_line(path) if storage.startswith("journal://") else None
+        reason = reason or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason})") from None
+    return study
+
+
+def check_same_study(study, name: str, storage: str | None, wanted: dict) -> None:
+    """Record the definition of a new study; refuse a launch whose definition differs from
+    the stored one (a study from before definitions were kept: its direction only)."""
+    stored = study.user_attrs.get(DEFINITION)
+    if stored is None and not study.trials:
+        study.set_user_attr(DEFINITION, wanted)
+        return
+    stored = stored or {"direction": study.direction.name.lower()}
+    differs = [
+        f"{key}: the study has {describe(stored[key])}, this launch {describe(wanted[key])}"
+        for key in stored
+        if stored[key] != wanted.get(key)
+    ]
+    if differs:
+        raise SearchError(
+            f"study {name!r} in {storage} was made with other settings, and its trials would not be one "
+            "search with this launch's:\n  " + "\n  ".join(differs) + "\nLaunch with the study's settings, or "
+            "name a new study (hydra.sweeper.study_name=...) or another storage for these."
+        )
+
+
+def describe(value) -> str:
+    if isinstance(value, dict):  # a search space: key -> its distribution's JSON
+        return "{" + ", ".join(f"{k}: {json.dumps(v, separators=(',', ':'))}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+@contextlib.contextmanager
+def one_launch_at_a_time(path: Path | None):
+    """Hold an flock beside a storage file while a study is opened or created (no lock for
+    other storages: a database server serialises its own)."""
+    if path is None:
+        yield
+        return
+    with open(path.with_name(f".{path.name}.opening"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def opened(storage: str | None):
+    """What Optuna is given for `storage`: the URL, or our journal file backend."""
+    import optuna
+
+    if storage is None or not storage.startswith("journal://"):
+        return storage
+    return optuna.storages.JournalStorage(JournalFile(storage_file(storage)))
+
+
+class JournalFile:
+    """Optuna's journal file (a JournalStorage's backend), whose records are whole or not
+    there at all: Optuna's own backend reads it; writing is ours."""
+
+    def __init__(self, path: Path):
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+        self.path = Path(path)
+        self.lock = JournalFileSymlinkLock(str(path))  # Optuna's default lock, so that other clients agree
+        self.reader = JournalFileBackend(str(path), lock_obj=self.lock)
+        if self.path.is_file():
+            with self.locked():
+                cut_last_record(self.path)
+
+    def read_logs(self, log_number_from: int):
+        return self.reader.read_logs(log_number_from)
+
+    @contextlib.contextmanager
+    def locked(self):
+        self.lock.acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def append_logs(self, logs: list[dict]) -> None:
+        """As Optuna writes them (one JSON record a line, then fsync); a write that fails is
+        cut back to where it began, so the next record never lands on half of this one."""
+        text = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in logs).encode()
+        with self.locked():
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(text):
+                    written += os.write(fd, text[written:])
+                os.fsync(fd)
+            except OSError as error:
+                os.ftruncate(fd, start)
+                error.filename = error.filename or str(self.path)
+                raise
+            finally:
+                os.close(fd)
+
+
+def cut_last_record(path: Path) -> None:
+    """Remove a last record without its line end (a write a killed process did not finish),
+    keeping every whole record before it; said in one line."""
+    with open(path, "rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0 or (f.seek(end - 1) >= 0 and f.read(1) == b"\n"):
+            return
+        keep, chunk = 0, 65536
+        for start in range(max(0, end - chunk), -chunk, -chunk):  # the last line end, read from the back
+            f.seek(max(start, 0))
+            block = f.read(min(chunk, end - max(start, 0)))
+            if b"\n" in block:
+                keep = max(start, 0) + block.rindex(b"\n") + 1
+                break
+        f.truncate(keep)
+    log.warning(
+        "%s: its last record was cut short (%d bytes: a write that did not finish, as a process was killed "
+        "or the disk filled); removed it, keeping every whole record before it",
+        path,
+        end - keep,
+    )
+
+
+def damaged_journal_line(path: Path | None) -> str | None:
+    """Where a journal file that Optuna cannot read is damaged, in words; None if it reads."""
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                json.loads(line)
+            except ValueError:
+                return (
+                    f"{path}, line {number}, is not a whole record: every record before it is whole. Keep a copy "
+                    f"of the file, then keep only those (head -n {number - 1}) and launch again; the trials "
+                    "recorded after it are lost"
+                )
+    return None
