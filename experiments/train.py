@@ -32,7 +32,7 @@ from experiments.run.checks import withdraw
 from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
 from experiments.run.exits import ExitCode
-from experiments.run.files import RESULT_FILE, FolderBusy, Status, WriteError, completed_result
+from experiments.run.files import RESULT_FILE, FolderBusy, Status, WriteError, completed_result, objective
 from experiments.run.task import train
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def main(cfg: DictConfig) -> float:
         )
         raise SystemExit(exits.for_signal_name(result["signal"]))
     if status == Status.PRUNED:
-        return result["best_val_acc"] or 0.0  # the search that pruned it knows; RunRecord said so
+        return objective(result)  # the search that pruned it knows; RunRecord said so
     if status == Status.DIVERGED:
         log.warning(
             "diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
@@ -104,7 +104,7 @@ def main(cfg: DictConfig) -> float:
             result["best_val_acc"],
             run_dir,
         )
-    return result["best_val_acc"] or 0.0
+    return objective(result)
 
 
 def stopped_outside_epochs(run_dir: Path, interrupt: KeyboardInterrupt) -> NoReturn:
@@ -145,7 +145,7 @@ def cli() -> None:
     except KeyboardInterrupt as interrupt:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
         # result.json), or a run stopped before it started (nothing was written).
-        sweep = "-m" in sys.argv or "--multirun" in sys.argv
+        sweep = "-m" in sys.argv or "--multirun" in sys.argv or resume.continue_with is not None  # a search without -m
         said = "each job's result.json says how far it got" if sweep else "the run had not started"
         if sweep and resume.continue_with:
             said += f"; to go on: {resume.continue_with}"

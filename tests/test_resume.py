@@ -99,9 +99,12 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
 
     refused = run_cli("experiments.train", *sweep[:-1], "seed=0,1", "resume=true", cwd=tmp_path)
     assert refused.returncode == 2 and "cannot resume" in refused.stdout + refused.stderr
+    before = {name: files_of(tmp_path / "sweep" / name) for name in finished}
     said = run_cli("experiments.train", "-m", "hydra.sweep.dir=sweep", "resume=true", cwd=tmp_path, check=0)
     counts = [int(n) for n in re.findall(r"(\d)/4 jobs of the sweep done", said.stdout + said.stderr)]
-    assert len(counts) == 4 and min(counts) >= len(finished) and max(counts) == 4, counts
+    assert len(counts) == 4 - len(finished) and min(counts) > len(finished) and max(counts) == 4, counts
+    for name, files in before.items():  # not started again: every file as it was, .hydra/ included
+        assert files_of(tmp_path / "sweep" / name) == files
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == [f"{i}_data=mnist_sample,epochs=15,hidden=16,seed={i}" for i in range(4)]  # the first launch's names
     for name, text in finished.items():

@@ -188,7 +188,7 @@ def as_text(values: pd.Series) -> pd.Series:
 
 def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns whose value is not the same in every run."""
-    fixed = {"run", "problem", *RESULT_COLUMNS, *PROVENANCE_COLUMNS}
+    fixed = {"run", "problem", "resume", *RESULT_COLUMNS, *PROVENANCE_COLUMNS}  # resumed or not: the same run
     return [c for c in runs.columns if c not in fixed and as_text(runs[c]).nunique() > 1]
 
 

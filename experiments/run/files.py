@@ -129,6 +129,19 @@ def folder_in_use(folder: Path, lock_file: str = LOCK_FILE) -> bool:
         os.close(fd)
 
 
+def objective(result: dict) -> float:
+    """What a run returns to a sweeper (experiments/train.py), from its result.json: its best
+    validation accuracy, 0.0 when no epoch had one."""
+    return result.get("best_val_acc") or 0.0
+
+
+def cut_short(result: dict | None) -> bool:
+    """True for a run stopped from outside before it finished: Ctrl-C or SIGTERM (interrupted),
+    or a kill signal (failed, with the `signal` that killed it). resume=true continues it."""
+    status = (result or {}).get("status")
+    return status == Status.INTERRUPTED or (status == Status.FAILED and bool((result or {}).get("signal")))
+
+
 class WriteError(OSError):
     """A run file could not be written (a full disk, a read-only folder); names the file and the cause."""
 

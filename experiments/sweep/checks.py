@@ -68,7 +68,8 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
 
 
 def check_grid_pruner(config: DictConfig) -> None:
-    from experiments.sweep.search import SearchError, check_pruning
+    from experiments.sweep.search import check_pruning
+    from experiments.sweep.study import SearchError
 
     pruner = config.hydra.sweeper.get("pruner")
     if pruner is not None:
@@ -92,19 +93,14 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     from hydra.errors import HydraException
 
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.search import (
-        OptunaSearch,
-        SearchError,
-        check_pruning,
-        edge_values,
-        open_study,
-        override_value,
-    )
+    from experiments.sweep.search import OptunaSearch, check_pruning, edge_values, override_value
+    from experiments.sweep.study import SearchError, open_study
 
     settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
     settings.pop("_target_", None)
     try:
-        fixed, space, _, _ = OptunaSearch(**settings).check(list(config.hydra.overrides.task))
+        search = OptunaSearch(**settings)
+        fixed, space, _, _ = search.check(list(config.hydra.overrides.task))
         check_pruning(settings.get("pruner") or {}, config.hydra.launcher)
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
@@ -131,7 +127,7 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
             configs.append(candidate)
     if not problems:  # last: opening a storage may create it
         try:
-            open_study(settings.get("study_name", "search"), settings.get("storage"), settings.get("direction"))
+            open_study(search.study_name, search.storage, search.definition(space))
         except SearchError as error:
             refuse("invalid search: %s", error)
     return configs, problems
@@ -144,11 +140,23 @@ SWEEP_TAKEN = (
 )
 
 
+SWEEPER = ("hydra.sweeper.", "+hydra.sweeper.", "hydra/sweeper=")  # the overrides that say how a sweep searches
+
+
+def sweep_overrides(config: DictConfig) -> tuple[list[str], list[str]]:
+    """A sweep's overrides as sweep.json keeps them: the jobs' (resume=true aside) and the
+    sweeper's (n_trials, storage, sampler, pruner...), without which a resumed search is another one."""
+    task = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
+    return task, [o for o in config.hydra.overrides.hydra if o.startswith(SWEEPER)]
+
+
 def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
-    """The overrides a sweep was launched with (resume=true aside), from its sweep.json; None without one."""
+    """The overrides a sweep was launched with (resume=true aside), the jobs' then the
+    sweeper's, from its sweep.json; None without one."""
     try:
-        return list(json.loads((sweep_dir / SWEEP_FILE).read_text())["overrides"])
-    except (OSError, ValueError, KeyError, TypeError):
+        about = json.loads((sweep_dir / SWEEP_FILE).read_text())
+        return [*about["overrides"], *about.get("sweeper_overrides", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -198,9 +206,9 @@ class SweepChecks(Callback):
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         sweep_dir = Path(config.hydra.sweep.dir)
-        overrides = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
+        task_overrides, sweeper_overrides = sweep_overrides(config)
         if config.resume:
-            check_sweep_resumable(sweep_dir, overrides)
+            check_sweep_resumable(sweep_dir, [*task_overrides, *sweeper_overrides])
             hold_or_refuse(sweep_dir, "hydra.sweep.dir", SWEEP_LOCK_FILE)
         elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
             refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
@@ -232,7 +240,8 @@ class SweepChecks(Callback):
             resume.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
-            about = {"jobs": n_jobs, "command": sys.argv, "overrides": overrides}
+            about = {"jobs": n_jobs, "command": sys.argv, "overrides": task_overrides,
+                     "sweeper_overrides": sweeper_overrides}  # fmt: skip
             if config.hydra.sweeper.get("timeout"):  # a search that stops asking after this many seconds
                 about["timeout_s"] = config.hydra.sweeper.timeout
             about = json.dumps(about, indent=2)

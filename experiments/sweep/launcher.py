@@ -53,7 +53,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from experiments.run import exits, reporting
-from experiments.run.files import Status, record_death
+from experiments.run.files import Status, completed_result, objective, record_death
 from experiments.run.signals import STOP_SIGNALS, interrupt_for, raise_stop, signals_held
 
 log = logging.getLogger(__name__)
@@ -147,11 +147,12 @@ class RunningJobs:
         self.running: dict[int, Job] = {}
         self.stopped: list[int] = []  # the signal that stopped the sweep
         self.announced = False
+        self.finished_before: deque = deque()  # (number, JobReturn) of jobs a resumed sweep had already finished
 
     @property
     def pending(self) -> int:
-        """Jobs submitted that have not ended."""
-        return len(self.queued) + len(self.running)
+        """Jobs submitted whose result has not been collected."""
+        return len(self.queued) + len(self.running) + len(self.finished_before)
 
     @property
     def free(self) -> int:
@@ -168,6 +169,8 @@ class RunningJobs:
         """Wait for a running job to end; return its number and JobReturn
         (status FAILED with the error for a job that failed or died)."""
         self._start_queued()
+        if self.finished_before:
+            return self.finished_before.popleft()
         if not self.running:
             raise RuntimeError("no job is running") if not self.stopped else interrupt_for(self.stopped[0])
         while True:
@@ -199,6 +202,10 @@ class RunningJobs:
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
+        if config.resume and (done := completed_result(_run_dir(config))):  # its files stay as they are, .hydra/ too
+            log.debug("job %d had already finished", number)
+            self.finished_before.append((number, job_return(config, JobStatus.COMPLETED, objective(done))))
+            return
         fork = multiprocessing.get_context("fork")
         answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
         process = fork.Process(
@@ -249,13 +256,13 @@ class RunningJobs:
             reason = f"the job's process was killed by {name}" + (
                 " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else ""
             )
-            record_death(job.run_dir, reason, since=job.started)
+            record_death(job.run_dir, reason, since=job.started, signal=name)
             log.error("job %d (%s): %s; the other jobs go on", job.number, job.run_dir, reason)
         elif code in (exits.ExitCode.INTERRUPTED, exits.ExitCode.TERMINATED):  # its result.json says so
             reason = f"the job was interrupted by {'SIGTERM' if code == exits.ExitCode.TERMINATED else 'SIGINT'}"
         else:
             reason = f"the job's process ended with exit code {code} without a result"
-        return failed_return(job.config, RuntimeError(reason))
+        return job_return(job.config, JobStatus.FAILED, RuntimeError(reason))
 
     def stop(self, signum, frame=None) -> None:
         """SIGTERM or Ctrl-C: pass it once to every running job; start none after."""
@@ -290,9 +297,10 @@ class RunningJobs:
                 raise interrupt_for(self.stopped[0])
 
 
-def failed_return(config: DictConfig, error: BaseException) -> JobReturn:
-    """A JobReturn for a job whose process could not send its own, as Hydra's
-    run_job makes one for a task that raised: status FAILED, the error as its value."""
+def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
+    """A JobReturn for a job whose process could not send its own (FAILED, the error as its
+    value, as Hydra's run_job makes one for a task that raised), or that had finished in an
+    earlier launch (COMPLETED, the task's return value)."""
     from hydra import version
 
     output_dir = os.path.abspath(_run_dir(config))
@@ -308,8 +316,8 @@ def failed_return(config: DictConfig, error: BaseException) -> JobReturn:
         hydra_cfg=hydra_cfg,
         working_dir=output_dir if chdir else os.getcwd(),
         task_name=config.hydra.job.name,
-        status=JobStatus.FAILED,
-        _return_value=error,
+        status=status,
+        _return_value=value,
     )
 
 

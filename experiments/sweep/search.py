@@ -41,6 +41,11 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.run.exits import ExitCode
+from experiments.run.files import cut_short, read_result
+from experiments.run.resume import continue_command
+from experiments.sweep.study import SearchError, asking_alone, definition, open_study
+
 log = logging.getLogger(__name__)
 
 # Optuna's samplers and pruners by the names a config uses; each takes its own
@@ -54,10 +59,6 @@ PRUNERS = {
     "hyperband": "HyperbandPruner",
 }
 DIRECTIONS = ("maximize", "minimize")
-
-
-class SearchError(ValueError):
-    """A search that cannot run as configured; the message names the setting and what is allowed."""
 
 
 @dataclass
@@ -120,6 +121,16 @@ def check_settings(what: str, cls, settings: dict) -> None:
         raise SearchError(f"{what} does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
 
 
+def built(what: str, cls, settings: dict) -> None:
+    """Build an Optuna sampler or pruner once, so that a value it refuses (a seed that is not
+    an integer, a negative count) is refused now, in one line, before any trial."""
+    try:
+        cls(**settings)
+    except (TypeError, ValueError) as error:
+        given = ", ".join(f"{key}={value!r}" for key, value in settings.items() if key != "search_space")
+        raise SearchError(f"{what}: Optuna's {cls.__name__} refuses {given}: {str(error).splitlines()[0]}") from None
+
+
 def parse_space(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
     """The trials' fixed overrides, and the search space as {key: Optuna distribution}."""
     import optuna.distributions as d
@@ -178,41 +189,6 @@ def override_value(value) -> str:
     return str(value)
 
 
-def open_storage(storage: str | None):
-    """None (in memory), an RDB URL (sqlite:///search.db) or a journal file (journal:///path/search.log)."""
-    import optuna
-
-    if storage is None or not storage.startswith("journal://"):
-        return storage
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(storage_file(storage))))
-
-
-def storage_file(storage: str | None) -> Path | None:
-    """The file a SQLite or journal storage keeps the study in (None for others)."""
-    for scheme in ("sqlite:///", "journal://"):
-        if storage and storage.startswith(scheme) and storage != scheme:
-            return Path(storage.removeprefix(scheme))
-    return None
-
-
-def open_study(name: str, storage: str | None, direction: str, sampler=None):
-    import optuna
-
-    if direction not in DIRECTIONS:
-        raise SearchError(f"hydra.sweeper.direction={direction!r} is not one of {', '.join(DIRECTIONS)}")
-    try:
-        if storage_file(storage):  # the folder the user named for it, made as a run's folder is
-            storage_file(storage).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.create_study(
-            study_name=name, storage=open_storage(storage), direction=direction, sampler=sampler, load_if_exists=True
-        )
-    except Exception as error:  # a path that cannot be created, a file that is not a database, a bad URL
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason})") from None
-
-
 class OptunaSearch(Sweeper):
     def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, timeout=None,
                  n_jobs=None, batches=False, sampler=None, pruner=None, params=None):  # fmt: skip
@@ -238,6 +214,8 @@ class OptunaSearch(Sweeper):
             raise SearchError(f"hydra.sweeper.n_trials={self.n_trials!r} must be an integer >= 1")
         if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise SearchError(f"hydra.sweeper.timeout={self.timeout!r} must be a number of seconds > 0, or null")
+        if self.direction not in DIRECTIONS:
+            raise SearchError(f"hydra.sweeper.direction={self.direction!r} is not one of {', '.join(DIRECTIONS)}")
         if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
             raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
         settings = dict(self.sampler)
@@ -247,6 +225,7 @@ class OptunaSearch(Sweeper):
         pruner = pruner_class(pruning.pop("name", "none"))
         check_settings(f"hydra.sweeper.pruner.name={self.pruner.get('name', 'none')}", pruner, pruning)
         self.make_pruner = lambda: pruner(**pruning)
+        built("hydra.sweeper.pruner", pruner, pruning)
         fixed, space = parse_space(self.params, arguments)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
@@ -258,44 +237,71 @@ class OptunaSearch(Sweeper):
             if self.n_trials > points:
                 log.info("the grid has %d points: n_trials=%d becomes %d", points, self.n_trials, points)
                 self.n_trials = points
+        built("hydra.sweeper.sampler", cls, settings)
         return fixed, space, cls, settings
 
+    def definition(self, space: dict) -> dict:
+        """What makes this search's study one search (experiments/sweep/study.py)."""
+        return definition(self.direction, self.sampler.get("name", "tpe"), space)
+
     def sweep(self, arguments: list[str]) -> None:
+        """Hydra's Sweeper API. A search that cannot go on (its storage cannot be written) says
+        why in one line and exits 1: Hydra would print a sweeper's exception with its traceback."""
+        try:
+            self.search(arguments)
+        except SearchError as error:
+            log.error("%s", error)
+            raise SystemExit(ExitCode.FAILED) from None
+
+    def search(self, arguments: list[str]) -> None:
+        import optuna
+
         fixed, space, cls, settings = self.check(arguments)
-        study = open_study(self.study_name, self.storage, self.direction)
-        study.pruner = self.make_pruner()
         if self.prunes and not hasattr(self.launcher, "jobs"):
             raise SearchError(
                 f"hydra.sweeper.pruner.name={self.pruner['name']} needs a launcher that reports each epoch "
                 "(hydra/launcher=parallel, the default); this one runs jobs in batches"
             )
-        finished = sum(1 for t in study.trials if t.state.is_finished())
-        remaining = max(0, self.n_trials - finished)
+        study = open_study(self.study_name, self.storage, self.definition(space))
+        study.pruner = self.make_pruner()
+        self.sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        cut = cut_short_trials(study, self.sweep_dir, continues=hasattr(self.launcher, "jobs"))
         if study.trials:
-            log.info("study %s in %s has %d finished trials of n_trials=%d; running the other %d",
-                     self.study_name, self.storage, finished, self.n_trials, remaining)  # fmt: skip
-            if "seed" in settings and settings["seed"] is not None:  # never the trials already asked again
+            log.info("study %s in %s holds %d trials of n_trials=%d%s",
+                     self.study_name, self.storage, held_trials(study), self.n_trials,
+                     f"; first the {len(cut)} this sweep's last launch cut short" if cut else "")  # fmt: skip
+            # A new seed, so as never to ask the trials already asked again; but never the grid's,
+            # whose seed is the order of its points, which every launch must share.
+            if settings.get("seed") is not None and cls.__name__ != "GridSampler":
                 settings["seed"] = settings["seed"] * 1_000_003 + len(study.trials)
         study.sampler = cls(**settings)
         self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, Path(str(self.config.hydra.sweep.dir)) / "multirun.yaml")
-        if hasattr(self.launcher, "jobs"):
-            self.ask_and_tell(study, fixed, space, remaining)
-        else:
-            self.in_batches(study, fixed, space, remaining)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        try:
+            if hasattr(self.launcher, "jobs"):
+                self.ask_and_tell(study, fixed, space, cut)
+            else:
+                self.in_batches(study, fixed, space)
+        except (OSError, optuna.exceptions.StorageInternalError) as error:  # a full disk, a storage gone read-only
+            raise SearchError(
+                f"hydra.sweeper.storage={self.storage} cannot be written ({type(error).__name__}: "
+                f"{str(error).splitlines()[0]}); every trial told before is kept. Once it can be written: "
+                f"{continue_command(self.sweep_dir, sweep=True)}"
+            ) from None
         self.report(study)
 
-    def may_ask(self, asked: int, remaining: int) -> bool:
-        """Another trial: under n_trials, and before the timeout (said once when it passes)."""
-        if asked >= remaining:
-            return False
-        if time.monotonic() < self.deadline:
-            return True
+    def to_ask(self, study) -> int:
+        """How many more trials to ask: n_trials less those the study holds (finished, or running
+        in a launch that is alive, this one's included: several launches share one n_trials),
+        and none once the timeout has passed (said once)."""
+        wanted = max(0, self.n_trials - held_trials(study))
+        if not wanted or time.monotonic() < self.deadline:
+            return wanted
         if self.deadline != -math.inf:
             log.info("hydra.sweeper.timeout=%s s passed: no further trial is asked", self.timeout)
             self.deadline = -math.inf
-        return False
+        return 0
 
     def overrides(self, trial, fixed: list[str], space: dict) -> list[str]:
         return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space)]
@@ -304,34 +310,48 @@ class OptunaSearch(Sweeper):
     def prunes(self) -> bool:
         return self.pruner.get("name", "none") != "none"
 
-    def ask_and_tell(self, study, fixed, space, remaining: int) -> None:
+    def ask_and_tell(self, study, fixed, space, cut: list) -> None:
         """Each trial asked as a worker frees up and told as its job ends; with a pruner,
         judged after each of its epochs on that epoch's validation accuracy. With `batches`,
-        the next trials are asked only once every trial in flight has ended."""
-        in_flight, asked = {}, 0
+        the next trials are asked only once every trial in flight has ended. The trials in
+        `cut` (this sweep's, cut short) go first: each continues in its own folder, from its
+        checkpoint, with its own parameters and number, and is told as any other."""
+        import optuna
+
+        in_flight = {}
         judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             at_once = self.n_jobs or math.inf
-            while self.may_ask(asked, remaining) or jobs.pending:
+            while cut or jobs.pending or self.to_ask(study):
                 filling = not (self.batches and in_flight)  # with batches, only once the last batch has ended
-                while filling and self.may_ask(asked, remaining) and jobs.free and len(in_flight) < at_once:
-                    trial = study.ask(space)
+                while filling and jobs.free and len(in_flight) < at_once:
+                    if cut:  # FrozenTrial has no public id; Trial(study, id) is how Optuna itself reopens one
+                        trial = optuna.trial.Trial(study, cut.pop(0)._trial_id)
+                    else:
+                        with asking_alone(self.storage):  # counted and asked before another launch counts
+                            if not self.to_ask(study):
+                                break
+                            trial = study.ask(space)
+                            trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
                     jobs.submit(self.overrides(trial, fixed, space), trial.number)
                     in_flight[trial.number] = trial
-                    asked += 1
+                if not jobs.pending:
+                    break
                 number, returned = jobs.next_result()
                 tell(study, in_flight.pop(number), returned, pruned=number in judge.pruned)
 
-    def in_batches(self, study, fixed, space, remaining: int) -> None:
+    def in_batches(self, study, fixed, space) -> None:
         """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
         size = self.n_jobs or 1
-        while self.may_ask(0, remaining):
-            trials = [study.ask(space) for _ in range(min(size, remaining))]
+        while wanted := self.to_ask(study):
+            with asking_alone(self.storage):
+                trials = [study.ask(space) for _ in range(min(size, wanted))]
+                for trial in trials:
+                    trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
             batch = [self.overrides(trial, fixed, space) for trial in trials]
             returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, returned in zip(trials, returns):
                 tell(study, trial, returned)
-            remaining -= len(trials)
 
     def report(self, study) -> None:
         import optuna
@@ -360,11 +380,63 @@ class Judge:
         return number in self.pruned
 
 
-def tell(study, trial, returned, pruned: bool = False) -> None:
-    """Tell Optuna how a trial's job ended: PRUNED, its value, or FAIL for a job that
-    failed, died or returned no number."""
+SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in
+
+
+def cut_short_trials(study, sweep_dir: Path, continues: bool) -> list:
+    """The study's trials cut short in `sweep_dir` (RUNNING, their launcher gone: this launch
+    holds the folder), to continue first. Trials cut short in other sweep folders, whose
+    launchers are gone too, are left to those folders' resume, said in one line each."""
     import optuna
 
+    from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    elsewhere: dict[str, int] = {}
+    for trial in running:
+        folder = trial.user_attrs.get(SWEEP_DIR)
+        if folder and folder != str(sweep_dir) and not folder_in_use(Path(folder), SWEEP_LOCK_FILE):
+            elsewhere[folder] = elsewhere.get(folder, 0) + 1
+    for folder, count in elsewhere.items():
+        log.info("%d trial(s) of this study were cut short in %s: %s continues them", count, folder,
+                 continue_command(Path(folder), sweep=True))  # fmt: skip
+    mine = [trial for trial in running if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir)]
+    if mine and not continues:
+        log.warning("%d trial(s) cut short stay RUNNING: only hydra/launcher=parallel continues them", len(mine))
+        return []
+    return mine
+
+
+def held_trials(study) -> int:
+    """The trials that count toward n_trials: finished ones, and those running in a launch
+    that is alive (its sweep folder held: experiments/run/files.py)."""
+    import optuna
+
+    from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
+
+    trials = study.get_trials(deepcopy=False)
+    alive = {}
+    for trial in trials:
+        folder = trial.user_attrs.get(SWEEP_DIR) if trial.state == optuna.trial.TrialState.RUNNING else None
+        if folder and folder not in alive:
+            alive[folder] = folder_in_use(Path(folder), SWEEP_LOCK_FILE)
+    return sum(
+        1
+        for trial in trials
+        if trial.state.is_finished()
+        or (trial.state == optuna.trial.TrialState.RUNNING and alive.get(trial.user_attrs.get(SWEEP_DIR)))
+    )
+
+
+def tell(study, trial, returned, pruned: bool = False) -> None:
+    """Tell Optuna how a trial's job ended: PRUNED, its value, or FAIL for a job that
+    failed, died or returned no number. A job cut short from outside (Ctrl-C, SIGTERM, a
+    kill signal: its result.json says so) is not told: its trial stays RUNNING, and resuming
+    the sweep continues it from its checkpoint."""
+    import optuna
+
+    if cut_short(read_result(Path(returned.hydra_cfg.hydra.runtime.output_dir))):
+        return
     if pruned and returned.status == JobStatus.COMPLETED:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return

@@ -121,6 +121,12 @@ def one_launch_at_a_time(path: Path | None):
         yield
 
 
+def asking_alone(storage: str | None):
+    """Held while a launch counts a study's trials and asks the next, so that two launches
+    sharing one n_trials never both ask the last trial (the same flock as opening)."""
+    return one_launch_at_a_time(storage_file(storage))
+
+
 def opened(storage: str | None):
     """What Optuna is given for `storage`: the URL, or our journal file backend."""
     import optuna
