@@ -117,8 +117,9 @@ def test_a_relaunch_with_other_settings_is_refused_in_the_command_before_anythin
 
 def test_a_full_disk_under_the_storage_ends_the_search_in_one_line_keeping_the_study(tmp_path, small_disk):
     storage = f"journal://{small_disk / 'study.log'}"
-    proc = run_cli(*SEARCH, "epochs=1", "lr=interval(0.05,0.5)", "hydra.sweeper.n_trials=500", "hydra.launcher.n_jobs=1",
-                   f"hydra.sweeper.storage={storage}", "hydra.sweep.dir=s", cwd=tmp_path)  # fmt: skip
+    proc = run_cli(*SEARCH, "epochs=1", "lr=interval(0.05,0.5)", "hydra.sweeper.n_trials=500",
+                   "hydra.launcher.n_jobs=1", f"hydra.sweeper.storage={storage}", "hydra.sweep.dir=s",
+                   cwd=tmp_path)  # fmt: skip
     said = proc.stdout + proc.stderr
     assert proc.returncode == 1 and "Traceback" not in said, said[-3000:]
     assert f"hydra.sweeper.storage={storage} cannot be written" in said and "No space left on device" in said
