@@ -71,3 +71,32 @@ def test_a_logger_that_fails_is_one_warning_and_the_run_goes_on(tmp_path):
     assert output.count("logger mlflow failed and is left out; the run goes on") == 1 and "Traceback" not in output
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "completed" and result["loggers"]["mlflow"].split(":")[0].endswith("Exception")
+
+
+@pytest.mark.slow
+def test_a_tracking_server_that_never_answers_costs_seconds_not_the_run(tmp_path):
+    """A server on 127.0.0.1 that accepts connections and never answers: one warning, and the
+    sweep's jobs train on (each given up after MLflow's request timeout), every result.json saying why."""
+    pytest.importorskip("mlflow")
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepted by the kernel, never read: every request waits
+    try:
+        started = time.monotonic()
+        proc = run_cli(
+            "experiments.train", "-m", "data=digits", "epochs=3", "lr=0.1,0.2", "logger=mlflow",
+            f"logger.mlflow.tracking_uri=http://127.0.0.1:{silent.getsockname()[1]}", "hydra.sweep.dir=s",
+            cwd=tmp_path, check=0, timeout=120,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output and output.count("logger mlflow failed and is left out") == 2, output
+    assert took < 60, took  # MLflow's own retries would take minutes per job
+    for result in (tmp_path / "s").glob("*/result.json"):
+        about = json.loads(result.read_text())
+        assert about["status"] == "completed" and about["epochs_completed"] == 3 and about["loggers"]["mlflow"]

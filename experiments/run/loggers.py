@@ -12,13 +12,17 @@ folder shows every job in one table. MLflow: a run per run, in the tracking URI
 given (default a SQLite file), its model.npz as an artifact; a sweep is one
 parent run with one child per job.
 
-A logger never breaks a run: one that fails says so in one warning and is left
-out from then on, the run goes on, and result.json's `loggers` says which failed and why.
+A logger never breaks or stalls a run: one that fails, or does not answer in
+time (a tracking server that is down or hangs), says so in one warning and is
+left out from then on, the run goes on, and result.json's `loggers` says which
+failed and why.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -33,6 +37,12 @@ EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 FINAL_METRICS = ("best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed")
 MLFLOW_PARENT = ".mlflow_sweep_run"  # in a sweep's folder: the parent run its jobs are children of
 MLFLOW_RUN = ".mlflow_run"  # in a run's folder: its MLflow run, which a resume continues
+# How long a logger may take before it is given up: starting (MLflow's first use of a SQLite
+# store migrates it, about 6 s measured on 2 busy cores), and each call after that.
+START_PATIENCE_S, CALL_PATIENCE_S = 60.0, 10.0
+# MLflow retries an HTTP request that fails for minutes, with back-off; a tracker that is down
+# should cost a run seconds. Said to MLflow through its own settings, unless the user set them.
+MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
 def scalar_hyperparameters(hyperparameters: dict) -> dict:
@@ -76,11 +86,18 @@ class TensorBoard:
         self.writer.close()
 
 
+def mlflow_client(tracking_uri: str):
+    """An MLflowClient whose HTTP requests give up within seconds (MLFLOW_HTTP)."""
+    from mlflow.tracking import MlflowClient
+
+    for key, value in MLFLOW_HTTP.items():
+        os.environ.setdefault(key, value)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
 class MLflow:
     def __init__(self, run_dir: Path, settings: dict, hyperparameters: dict):
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=settings["tracking_uri"])
+        self.client = mlflow_client(settings["tracking_uri"])
         self.run_dir = run_dir
         kept = run_dir / MLFLOW_RUN
         if kept.is_file():  # a resumed run goes on in its own MLflow run
@@ -134,15 +151,29 @@ class Loggers:
         self.active, self.failed, self.job = {}, {}, job
         chosen = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}
         for name, settings in chosen.items():
-            self._guarded(name, partial(self._start, name, run_dir, settings, hyperparameters))
+            self._guarded(name, partial(self._start, name, run_dir, settings, hyperparameters), START_PATIENCE_S)
 
     def _start(self, name: str, run_dir: Path, settings: dict, hyperparameters: dict) -> None:
         self.active[name] = LOGGERS[name](run_dir, settings, hyperparameters)
 
-    def _guarded(self, name: str, call) -> None:
-        try:
-            call()
-        except Exception as error:  # a tracker's fault is never the run's: it goes on without it
+    def _guarded(self, name: str, call, patience: float = CALL_PATIENCE_S) -> None:
+        """call() on a thread of its own, waited for `patience` seconds at most: a tracker that
+        hangs is left behind on it (a daemon thread, which never holds up the process's exit)."""
+        raised = []
+
+        def work():
+            try:
+                call()
+            except Exception as error:  # a tracker's fault is never the run's: it goes on without it
+                raised.append(error)
+
+        worker = threading.Thread(target=work, name=f"logger {name}", daemon=True)
+        worker.start()
+        worker.join(patience)
+        if worker.is_alive():
+            raised.append(TimeoutError(f"no answer within {patience:g} s"))
+        if raised:
+            error = raised[0]
             self.active.pop(name, None)
             self.failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             log.warning("%slogger %s failed and is left out; the run goes on: %s", self.job, name, self.failed[name])
@@ -153,7 +184,7 @@ class Loggers:
 
     def end(self, result: dict) -> None:
         for name, logger in list(self.active.items()):
-            self._guarded(name, lambda logger=logger: logger.end(result))
+            self._guarded(name, lambda logger=logger: logger.end(result), START_PATIENCE_S)  # uploads model.npz
         if self.active or self.failed:
             result["loggers"] = {**{name: "ok" for name in self.active}, **self.failed}
 
@@ -164,9 +195,7 @@ def start_sweep(config: DictConfig, sweep_dir: Path) -> None:
     if settings is None or (sweep_dir / MLFLOW_PARENT).is_file():  # none asked, or a resumed sweep's own
         return
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        client = mlflow_client(settings.tracking_uri)
         experiment = client.get_experiment_by_name(settings.experiment)
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment)
         run = client.create_run(experiment_id, run_name=sweep_dir.name, tags={"sweep": str(sweep_dir)})
@@ -181,9 +210,7 @@ def end_sweep(config: DictConfig, sweep_dir: Path, failed: bool) -> None:
     if settings is None or not parent.is_file():
         return
     try:
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(tracking_uri=settings.tracking_uri).set_terminated(
+        mlflow_client(settings.tracking_uri).set_terminated(
             parent.read_text().strip(), status="FAILED" if failed else "FINISHED"
         )
     except Exception as error:

@@ -202,7 +202,9 @@ class RunningJobs:
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
-        if config.resume and (done := completed_result(_run_dir(config))):  # its files stay as they are, .hydra/ too
+        if config.get("resume") and (
+            done := completed_result(_run_dir(config))
+        ):  # its files stay as they are, .hydra/ too
             log.debug("job %d had already finished", number)
             self.finished_before.append((number, job_return(config, JobStatus.COMPLETED, objective(done))))
             return
