@@ -202,9 +202,8 @@ class RunningJobs:
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
-        if config.get("resume") and (
-            done := completed_result(_run_dir(config))
-        ):  # its files stay as they are, .hydra/ too
+        done = completed_result(_run_dir(config)) if config.get("resume") else None
+        if done:  # finished in an earlier launch: not started again, so its files stay as they are, .hydra/ too
             log.debug("job %d had already finished", number)
             self.finished_before.append((number, job_return(config, JobStatus.COMPLETED, objective(done))))
             return
