@@ -167,7 +167,8 @@ def compare(argv=None) -> int:
         60,
     ):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
-        print(f"{len(board)} {what} {RANK_BY} ({len(runs)} runs found in {', '.join(map(str, paths))})")
+        found = f"{len(runs)} run{'s' if len(runs) != 1 else ''} found in {', '.join(map(str, paths))}"
+        print(f"{len(board)} {what} {RANK_BY} ({found})")
         print(_as_table(shown) if len(shown) else "no run completed: nothing to rank")
         if len(runs) == 1:  # one run: what it was
             hyperparameters = runs.drop(columns=["run", "problem", *RESULT_COLUMNS]).iloc[0].dropna()

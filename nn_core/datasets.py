@@ -147,8 +147,11 @@ def default_mirrors(source: IdxSource) -> list[str]:
 def _find_file(folder: Path, filename: str) -> Path | None:
     """The file as distributed (.gz) or already decompressed."""
     for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as error:  # a folder this process may not look into: Python raises, not False
+            raise DataError(f"{candidate}: cannot be read ({error.strerror or error})") from None
     return None
 
 
@@ -169,6 +172,7 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
     """
     named = root is not None
     root = Path(root).expanduser() if named else default_data_root(source.name)
+    _find_file(root.parent, root.name)  # a folder above it that cannot be looked into: one DataError
     if root.exists() and not root.is_dir():
         raise DataError(
             f"data.root={root} is a file; it must be the folder that holds (or will hold) the four IDX files"

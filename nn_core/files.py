@@ -27,6 +27,6 @@ def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:  # a write's error names no file: this one
+        if isinstance(error, OSError) and error.filename in (None, str(tmp)):  # named as the file asked for
             error.filename = str(path)
         raise

@@ -39,10 +39,14 @@ def test_tensorboard_has_every_epoch_and_the_hparams_row(tmp_path):
 def test_a_sweep_in_mlflow_is_a_parent_run_with_a_child_per_job(tmp_path):
     tracking = pytest.importorskip("mlflow.tracking")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "checkout").mkdir()  # where the command is started: a tracker writes nothing there
     run_cli(
         "experiments.train", "-m", "data=digits", "epochs=3", "lr=0.1,0.5", "logger=mlflow",
-        f"logger.mlflow.tracking_uri={uri}", "hydra.sweep.dir=sweep", cwd=tmp_path, check=0,
+        f"logger.mlflow.tracking_uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path / "checkout",
+        check=0,
     )  # fmt: skip
+    assert list((tmp_path / "checkout").iterdir()) == []
+    assert list((tmp_path / "mlflow-artifacts").rglob("model.npz"))  # beside the tracking file
     client = tracking.MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("mnist-from-scratch").experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]

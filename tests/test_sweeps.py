@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_history, load_runs
@@ -387,3 +388,38 @@ def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     )  # fmt: skip
     assert list(rankable(runs)["run"]) == ["ok"]
     assert set(unsuccessful_runs(runs)["run"]) == {"inf", "nan"}
+
+
+def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once_there_is_room(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root?)")
+    try:
+        sweep = [
+            "-m",
+            "data=digits",
+            "epochs=2",
+            "hidden=16",
+            "lr=0.1,0.2,0.3,0.4,0.5,0.6",
+            f"hydra.sweep.dir={disk / 's'}",
+        ]
+        proc = run_cli("experiments.train", *sweep, cwd=tmp_path)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1 and "Traceback" not in output and "Logging error" not in output, output
+        assert "No space left on device" in output
+        for job in (disk / "s").iterdir():
+            if job.is_dir() and (job / ".hydra").is_dir():  # Hydra's record is whole, or not there
+                assert sorted(p.name for p in (job / ".hydra").iterdir()) == [
+                    "config.yaml",
+                    "hydra.yaml",
+                    "overrides.yaml",
+                ]
+                for record in (job / ".hydra").iterdir():
+                    OmegaConf.load(record)  # whole: it reads back
+        subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)  # room again
+        again = run_cli("experiments.train", "-m", f"hydra.sweep.dir={disk / 's'}", "resume=true", cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert set(load_runs(disk / "s")["status"]) == {"completed"} and len(load_runs(disk / "s")) == 6
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

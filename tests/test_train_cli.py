@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments.run.provenance import CODE_DIFF
-from helpers import run_cli, single_run_dir
+from helpers import MNIST_SAMPLE, run_cli, single_run_dir
 from nn_core import load_network
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
@@ -342,6 +342,7 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
         ("+experiment=cifar", "experiment=cifar is not one of fashion_mnist, mnist_sample"),
         ("experiment=mnist_sample", "a preset is added with a +: +experiment=mnist_sample"),
         ("-m optimizer=adam,sgd optimizer.beta1=0.8", "optimizer.beta1 does not apply to optimizer=sgd"),
+        ("lr=0.1,0.2", "lr=0.1,0.2 names several values, a sweep: add -m"),
     ],
 )
 def test_a_command_line_that_cannot_work_is_one_line_saying_what_to_type_and_exit_2(tmp_path, overrides, message):
@@ -462,3 +463,37 @@ def test_an_early_ctrl_c_that_goes_astray_still_ends_the_run_as_interrupted(tmp_
     assert result["status"] == "interrupted" and result["signal"] == "SIGINT"
     assert result["epochs_completed"] == (1 if how == "swallowed by a library" else 0)
     assert not signals.pending  # dealt with
+
+
+UNPRIVILEGED = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_a_data_folder_or_output_the_process_may_not_read_or_write_is_one_line(tmp_path):
+    """As a user without root: root's capabilities to ignore permissions dropped (setpriv)."""
+    import shutil
+
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to drop the capabilities that ignore permissions")
+    data = tmp_path / "data"
+    shutil.copytree(MNIST_SAMPLE, data)
+    data.chmod(0o000)
+    try:
+        proc = subprocess.run(
+            [*UNPRIVILEGED, sys.executable, "-m", "experiments.train", f"data.root={data}", "hydra.run.dir=run"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        data.chmod(0o755)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "cannot be read (Permission denied)" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+    run_cli("experiments.train", "data=digits", "epochs=1", "hydra.run.dir=done", cwd=tmp_path, check=0)
+    (tmp_path / "locked").mkdir(mode=0o555)
+    proc = subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-m", "experiments.compare", "done", "--html", "locked/report.html"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert "cannot write locked/report.html: Permission denied" in proc.stderr
+    assert list((tmp_path / "locked").iterdir()) == []

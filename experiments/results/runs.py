@@ -366,9 +366,15 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def latest(root="runs") -> Path:
-    """The most recently started sweep or single run under root (their names are their start times)."""
+    """The most recently started sweep or single run under root that is not still being
+    written (its folder's lock is free: experiments.run.files)."""
+    from experiments.run.files import LOCK_FILE, SWEEP_LOCK_FILE, folder_in_use
+
     root = Path(root)
     candidates = [p for p in (*root.glob("multirun/*"), *root.glob("*")) if p.is_dir() and p.name != "multirun"]
     if not candidates:
         raise FileNotFoundError(f"{root}: no runs or sweeps yet")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+    finished = [p for p in candidates if not (folder_in_use(p, LOCK_FILE) or folder_in_use(p, SWEEP_LOCK_FILE))]
+    if not finished:
+        raise FileNotFoundError(f"{root}: every run or sweep in it is still being written; name one to compare it")
+    return max(finished, key=lambda p: p.stat().st_mtime)

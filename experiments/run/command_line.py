@@ -49,6 +49,11 @@ def problem_with(argv: list[str]) -> str | None:
                 return f"{line} {after}: a sweep's values are one argument, without spaces: {line}{after}"
             return f"{line} does not parse: {str(error).splitlines()[0]}"
         parsed.append(override)
+    searches = any(o.key_or_group == "hparams_search" and o.value() == "optuna" for o in parsed)  # multirun itself
+    if not (args.multirun or searches):
+        for override in parsed:
+            if override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
+                return f"{override.input_line} names several values, a sweep: add -m (experiments.train -m ...)"
     groups = group_options()
     chosen = {group: [default_choice(group)] for group in GROUPS}  # the options each job may have
     for override in parsed:

@@ -86,6 +86,21 @@ class TensorBoard:
         self.writer.close()
 
 
+def mlflow_experiment(client, settings) -> str:
+    """The id of the MLflow experiment the runs go into, made if new. Its artifacts (model.npz)
+    go beside a SQLite tracking file (runs/mlflow.db: runs/mlflow-artifacts/), not into the
+    folder the command was started from (MLflow's ./mlruns), which may be a checkout."""
+    experiment = client.get_experiment_by_name(settings["experiment"])
+    if experiment:
+        return experiment.experiment_id
+    uri = settings["tracking_uri"]
+    location = None
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///")).absolute()
+        location = (database.parent / f"{database.stem}-artifacts").as_uri()
+    return client.create_experiment(settings["experiment"], artifact_location=location)
+
+
 def mlflow_client(tracking_uri: str):
     """An MLflowClient whose HTTP requests give up within seconds (MLFLOW_HTTP)."""
     from mlflow.tracking import MlflowClient
@@ -104,10 +119,7 @@ class MLflow:
             self.run_id = kept.read_text().strip()
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        experiment = self.client.get_experiment_by_name(settings["experiment"])
-        experiment_id = (
-            experiment.experiment_id if experiment else self.client.create_experiment(settings["experiment"])
-        )
+        experiment_id = mlflow_experiment(self.client, settings)
         tags = {}
         parent = run_dir.parent / MLFLOW_PARENT
         if parent.is_file():
@@ -196,9 +208,9 @@ def start_sweep(config: DictConfig, sweep_dir: Path) -> None:
         return
     try:
         client = mlflow_client(settings.tracking_uri)
-        experiment = client.get_experiment_by_name(settings.experiment)
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment)
-        run = client.create_run(experiment_id, run_name=sweep_dir.name, tags={"sweep": str(sweep_dir)})
+        run = client.create_run(
+            mlflow_experiment(client, settings), run_name=sweep_dir.name, tags={"sweep": str(sweep_dir)}
+        )
         (sweep_dir / MLFLOW_PARENT).write_text(run.info.run_id + "\n")
     except Exception as error:  # the jobs log as runs of their own then
         log.warning("logger mlflow: the sweep's parent run could not be made (%s: %s)", type(error).__name__, error)

@@ -272,10 +272,12 @@ class SweepChecks(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs(sweep_dir)
-        loggers.end_sweep(config, sweep_dir, failed=runs.empty or (runs["status"] == Status.FAILED).any())
+        # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
+        failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
+        loggers.end_sweep(config, sweep_dir, failed=failed)
         if runs.empty:
-            log.warning("sweep %s: no job wrote a run", sweep_dir)
-            return
+            log.error("sweep %s: no job wrote a run", sweep_dir)
+            raise SystemExit(exits.ExitCode.FAILED)
         board = ranking(runs).drop(columns="run", errors="ignore")
         log.info(
             "sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
@@ -300,7 +302,7 @@ class SweepChecks(Callback):
             log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
         for _, r in unsuccessful[~pruned].iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
-        if (runs["status"] == Status.FAILED).any():
+        if failed:
             raise SystemExit(
                 exits.ExitCode.FAILED
             )  # the sweep's results are all on disk; the exit code says not all succeeded

@@ -39,6 +39,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import time
 from collections import deque
@@ -53,7 +54,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from experiments.run import exits, reporting
-from experiments.run.files import Status, completed_result, objective, record_death
+from experiments.run.files import METRICS_FILE, Status, completed_result, objective, record_death
 from experiments.run.signals import STOP_SIGNALS, interrupt_for, raise_stop, signals_held
 
 log = logging.getLogger(__name__)
@@ -338,6 +339,7 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
     without running the launcher's exit handlers. A stop signal at any moment ends
     it as interrupted (exit 130 or 143), with a result.json that says so."""
     started = time.time()
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback per line; the job's error says it
     os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the launcher, so it arrives once
     _die_with_parent(signal.SIGTERM)
     if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
@@ -364,6 +366,17 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
             name = "SIGTERM" if code == exits.ExitCode.TERMINATED else "SIGINT"
             with signals_held():
                 record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=name)
+    except OSError as error:  # Hydra's own record (.hydra/) on a full disk, before or after the task ran
+        code = 1
+        run_dir = _run_dir(job_config)
+        if not (run_dir / METRICS_FILE).exists():  # the task never started: Hydra's record, written in place,
+            shutil.rmtree(run_dir / ".hydra", ignore_errors=True)  # may be half a file; a resume writes it anew
+        reason = f"cannot write {error.filename or run_dir / '.hydra'}: {error.strerror or error}"
+        log.error("job %s: %s", job_config.hydra.job.num, reason)
+        try:
+            record_death(_run_dir(job_config), reason, since=started)
+        except OSError:  # the disk is still full: the launcher's summary names the job without its result.json
+            pass
     except BaseException:
         log.exception("job process failed")
         code = 1
