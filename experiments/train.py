@@ -137,7 +137,7 @@ def cli() -> None:
         signals.honour_interrupts()  # one that came during the imports is raised here, before anything started
         main()
     except SystemExit as exit_:
-        if exit_.code == ExitCode.FAILED and not exits.command_accepted:
+        if exit_.code == ExitCode.FAILED and not exits.command.accepted:
             raise SystemExit(ExitCode.USAGE) from None  # Hydra refused an override or key, having said why
         if exit_.code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
             exit_interrupted(exit_.code)
@@ -145,10 +145,12 @@ def cli() -> None:
     except KeyboardInterrupt as interrupt:
         # Reaching here: a sweep's launcher (each job has recorded it in its own
         # result.json), or a run stopped before it started (nothing was written).
-        sweep = "-m" in sys.argv or "--multirun" in sys.argv or resume.continue_with is not None  # a search without -m
+        sweep = exits.command.sweep or "-m" in sys.argv or "--multirun" in sys.argv
         said = "each job's result.json says how far it got" if sweep else "the run had not started"
-        if sweep and resume.continue_with:
-            said += f"; to go on: {resume.continue_with}"
+        if sweep and exits.command.continue_with:
+            said += f"; to go on: {exits.command.continue_with}"
+        elif sweep:
+            said += "; its study was kept nowhere (no hydra.sweeper.storage), so it cannot go on"
         print(f"interrupted: {said}", file=sys.stderr)
         if sweep:
             raise SystemExit(

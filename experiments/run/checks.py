@@ -151,7 +151,7 @@ class RunChecks(Callback):
     and its folder (new, or an earlier run's for resume=true)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        exits.accept_command()
+        exits.command.accepted = True
         check_config_or_refuse(task_config(config))
         check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         run_dir = Path(config.hydra.run.dir)

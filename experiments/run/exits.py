@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import signal
+from dataclasses import dataclass
 
 from experiments.run.signals import Terminated
 
@@ -38,12 +39,20 @@ def for_signal_name(name: str) -> ExitCode:
     return ExitCode.TERMINATED if name == "SIGTERM" else ExitCode.INTERRUPTED
 
 
-# Hydra exits 1 both when it refuses a command line (a malformed override, an unknown
-# key) and when a run it started fails. Our checks note here that Hydra accepted the
-# command, as they start; an exit 1 before that is a refusal, and becomes USAGE.
-command_accepted = False
+@dataclass
+class Command:
+    """What the checks learn about the command as it starts, for the entry point to read as
+    it ends: Hydra calls the checks (callbacks) and gives them no way to hand anything back.
+
+    Written by experiments.run.checks.RunChecks and experiments.sweep.checks.SweepChecks as
+    they start; read by experiments.train.cli once Hydra returns or raises. Nothing else
+    writes it."""
+
+    # Hydra exits 1 both when it refuses a command line (a malformed override, an unknown key)
+    # and when a run it started fails: an exit 1 before the checks accepted it is a refusal (2).
+    accepted: bool = False
+    sweep: bool = False  # a sweep or a search: with -m, or a preset that sets it (hparams_search=optuna)
+    continue_with: str | None = None  # the command that continues it, where it can be continued
 
 
-def accept_command() -> None:
-    global command_accepted
-    command_accepted = True
+command = Command()

@@ -23,7 +23,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"  # Hydra's record of a run's overrides
-continue_with: str | None = None  # the command that continues this sweep, set by its checks as it starts
 
 
 def program() -> str:

@@ -200,7 +200,7 @@ class SweepChecks(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        exits.accept_command()
+        exits.command.accepted = exits.command.sweep = True
         if is_search(config):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 
@@ -237,7 +237,7 @@ class SweepChecks(Callback):
                 keep_for_the_jobs(*data_sets.values())
         kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # a study in memory
         if not kept_nowhere:  # a search whose study was kept nowhere cannot go on
-            resume.continue_with = resume.continue_command(sweep_dir, sweep=True)
+            exits.command.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
             about = {"jobs": n_jobs, "command": sys.argv, "overrides": task_overrides,
