@@ -98,7 +98,9 @@ def mlflow_experiment(client, settings) -> str:
     if uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///")).absolute()
         location = (database.parent / f"{database.stem}-artifacts").as_uri()
-    return client.create_experiment(settings["experiment"], artifact_location=location)
+    # MLflow 3's UI shows an experiment as GenAI work unless told it is model training
+    kind = {"mlflow.experimentKind": "custom_model_development"}
+    return client.create_experiment(settings["experiment"], artifact_location=location, tags=kind)
 
 
 def mlflow_client(tracking_uri: str):

@@ -88,6 +88,7 @@ def check_same_study(study, name: str, storage: str | None, wanted: dict) -> Non
     stored = study.user_attrs.get(DEFINITION)
     if stored is None and not study.trials:
         study.set_user_attr(DEFINITION, wanted)
+        study.set_metric_names([wanted["objective"]])  # what optuna-dashboard calls its objective
         return
     stored = stored or {"direction": study.direction.name.lower()}
     differs = [
