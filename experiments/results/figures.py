@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, varying_hyperparameters
+from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, value_order, varying_hyperparameters
 from nn_core.files import write_atomically
 
 
@@ -91,7 +91,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
         top = len(COLOURS)
     highlighted = set(order[:top] if top else order)
     grid = None if facet else _grid(runs, varying)
-    panels = sorted(runs[facet].dropna().unique().tolist(), key=str) if facet else [None]
+    panels = sorted(runs[facet].dropna().unique().tolist(), key=value_order) if facet else [None]
     columns = 3 if grid is not None else 2
     best = f"best {top} of {len(order)}" if top and top < len(order) else None
     legend_entries = {}  # label -> line, of every row

@@ -105,7 +105,8 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     if side and len(worst):
         columns = 8
         rows = -(-len(worst) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 1.8))
+        # constrained layout keeps each two-line title clear of the image above it (tight_layout did not)
+        fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 2.1), layout="constrained")
         for ax in np.ravel(axes):
             ax.axis("off")
         for ax, index in zip(np.ravel(axes), worst):
@@ -116,7 +117,6 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
                 fontsize="small",
             )
         fig.suptitle("the test images it gets most confidently wrong")
-        fig.tight_layout()
         save_figure(fig, out_dir / "mistakes.png", dpi=100)
 
     W = network.trainable[0].params["W"]  # (n_features, n_hidden_1)

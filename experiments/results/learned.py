@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 
 from experiments.results.figures import save_figure
-from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, as_text, rankable, varying_hyperparameters
+from experiments.results.runs import (
+    NOT_A_CONFIGURATION,
+    RANK_BY,
+    as_text,
+    rankable,
+    value_order,
+    varying_hyperparameters,
+)
 
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
 MIN_RUNS = 4  # fewer completed runs say nothing about importance
@@ -61,11 +68,16 @@ def importance(runs: pd.DataFrame) -> pd.DataFrame | None:
     return table.sort_values("importance", ascending=False)
 
 
+AXIS_LABELS = 6  # values labelled on a numeric axis with more distinct values than this: this many, evenly spread
+
+
 def plot_parallel_coordinates(runs: pd.DataFrame, path) -> bool:
-    """Every completed run as a line across the searched hyperparameters (each axis its
-    own scale: numbers from their lowest to their highest value, choices evenly spaced),
-    coloured by best validation accuracy, the best drawn on top. False when there is
-    nothing to draw (no completed run, or no hyperparameter that varies)."""
+    """Every configuration of the completed runs as a line across the searched
+    hyperparameters, coloured by its best validation accuracy (the mean over its seeds:
+    one line per configuration, not one per seed drawn over each other), the best on top.
+    Each axis has its own scale: numbers from their lowest to their highest value (a
+    range over 20x wide, a learning rate's, on a log scale), choices evenly spaced in
+    their natural order. False when there is nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,38 +86,62 @@ def plot_parallel_coordinates(runs: pd.DataFrame, path) -> bool:
     done, keys = rankable(runs), searched(runs)
     if not len(done) or not keys:
         return False
-    done = done.sort_values(RANK_BY)  # the best last, so on top
-    positions, labels = {}, {}
+    configurations = (
+        done.assign(**{RANK_BY: pd.to_numeric(done[RANK_BY])})
+        .groupby([as_text(done[k]).rename(k) for k in keys], sort=False)
+        .agg(**{k: (k, "first") for k in keys}, score=(RANK_BY, "mean"), seeds=(RANK_BY, "size"))
+        .reset_index(drop=True)
+        .sort_values("score")  # the best last, so on top
+    )
+    positions, labels, names = {}, {}, {}
     for key in keys:
-        numeric = pd.to_numeric(done[key], errors="coerce")
-        if numeric.notna().all():
-            low, high = numeric.min(), numeric.max()
-            wide = low > 0 and high / low >= 20  # a learning rate's range: drawn on a log scale
-            scale = np.log10 if wide else (lambda v: v)
-            span = scale(high) - scale(low)
-            positions[key] = (scale(numeric) - scale(low)) / span if span else numeric * 0 + 0.5
-            labels[key] = [(0.0, f"{low:.3g}"), (1.0, f"{high:.3g}" + (" (log)" if wide else ""))]
-        else:
-            choices = sorted(as_text(done[key]).unique())
-            where = {c: i / max(len(choices) - 1, 1) for i, c in enumerate(choices)}
-            positions[key] = as_text(done[key]).map(where)
-            labels[key] = [(where[c], c) for c in choices]
-    scores = pd.to_numeric(done[RANK_BY]).to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(keys) + 2), 4.5))
+        positions[key], labels[key], names[key] = axis(configurations[key], key)
+    scores = configurations["score"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.0 * len(keys) + 2.5), 4.8))
     colours = plt.get_cmap("viridis")((scores - scores.min()) / (np.ptp(scores) or 1))
     x = np.arange(len(keys))
-    for row, colour in zip(np.column_stack([positions[k].to_numpy(dtype=float) for k in keys]), colours):
-        ax.plot(x, row, color=colour, alpha=0.8, linewidth=1.2)
+    for row, colour in zip(np.column_stack([positions[k] for k in keys]), colours):
+        ax.plot(x, row, color=colour, alpha=0.85, linewidth=1.4, zorder=2)
     for i, key in enumerate(keys):
-        ax.axvline(i, color="0.6", linewidth=0.8)
-        for y, text in labels[key]:
-            ax.text(i + 0.03, y, text, fontsize="small", va="center")
-    ax.set_xticks(x, keys)
+        ax.axvline(i, color="0.6", linewidth=0.8, zorder=1)
+        for y, text in labels[key]:  # left of the axis, on white, above the lines
+            ax.text(i - 0.04, y, text, fontsize="small", va="center", ha="right", zorder=3,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})  # fmt: skip
+    ax.set_xticks(x, [names[k] for k in keys])
     ax.set_yticks([])
-    ax.set_xlim(-0.2, len(keys) - 0.6)
+    ax.set_ylim(-0.06, 1.06)
+    ax.set_xlim(-0.6, len(keys) - 0.6)
     mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(scores.min(), scores.max()))
-    fig.colorbar(mappable, ax=ax, label=RANK_BY)
-    ax.set_title(f"{len(done)} completed runs across the hyperparameters that varied")
+    seeds = " (mean over seeds)" if (configurations["seeds"] > 1).any() else ""
+    fig.colorbar(mappable, ax=ax, label=f"{RANK_BY}{seeds}")
+    fig.suptitle(f"{len(configurations)} configurations, {len(done)} completed runs", fontsize="medium")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return True
+
+
+def axis(values: pd.Series, key: str) -> tuple[np.ndarray, list[tuple[float, str]], str]:
+    """One parallel-coordinates axis: each value's height (0 to 1), the labelled heights,
+    and the axis's name (with "(log)" on a log scale)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        low, high = float(numeric.min()), float(numeric.max())
+        wide = low > 0 and high / low >= 20
+        scale = np.log10 if wide else (lambda v: np.asarray(v, dtype=float))
+        span = float(scale(high) - scale(low))
+        height = (
+            (lambda v: (scale(v) - scale(low)) / span) if span else (lambda v: np.asarray(v, dtype=float) * 0 + 0.5)
+        )
+        distinct = np.unique(numeric.to_numpy(dtype=float))
+        if len(distinct) > AXIS_LABELS:  # evenly spread on the axis's own scale
+            spread = np.linspace(scale(low), scale(high), AXIS_LABELS)
+            distinct = 10**spread if wide else spread
+        return (
+            height(numeric.to_numpy(dtype=float)),
+            [(float(height(v)), f"{v:.3g}") for v in distinct],
+            (f"{key} (log)" if wide else key),
+        )
+    text = as_text(values)
+    choices = sorted(text.unique(), key=value_order)
+    where = {c: i / max(len(choices) - 1, 1) for i, c in enumerate(choices)}
+    return text.map(where).to_numpy(dtype=float), [(where[c], c) for c in choices], key
