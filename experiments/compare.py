@@ -30,6 +30,7 @@ from experiments.results.runs import (
     unsuccessful_runs,
     varying_hyperparameters,
 )
+from experiments.run.files import Status
 from nn_core.files import write_atomically
 
 
@@ -65,6 +66,22 @@ def folders_named_as_outputs(args) -> None:
         if value and Path(value).is_dir():
             args.paths = [*(p for p in args.paths if p != "latest"), value]
             setattr(args, option, name)
+
+
+LISTED = 12  # runs named in a line before "and N more"
+
+
+def job_list(folders) -> str:
+    """Run folders in a line: a sweep's jobs by number, in numeric order (3, 12, not 12, 3)."""
+    numbers = [Path(f).name.split("_", 1)[0] for f in folders]
+    if all(n.isdigit() for n in numbers) and len({str(Path(f).parent) for f in folders}) == 1:
+        ordered = sorted(numbers, key=int)
+        more = f" and {len(ordered) - LISTED} more" if len(ordered) > LISTED else ""
+        jobs = "job" if len(ordered) == 1 else "jobs"
+        return f"{jobs} {', '.join(ordered[:LISTED])}{more} of {Path(next(iter(folders))).parent}"
+    ordered = sorted(map(str, folders))
+    more = f" and {len(ordered) - LISTED} more" if len(ordered) > LISTED else ""
+    return ", ".join(ordered[:LISTED]) + more
 
 
 def main(argv=None) -> int:
@@ -186,7 +203,10 @@ def compare(argv=None) -> int:
                 f"\n{len(unsuccessful)} run(s) not ranked "
                 "(failed, diverged, interrupted, pruned, unfinished or damaged):"
             )
-            for _, r in unsuccessful.iterrows():
+            pruned = unsuccessful["status"] == Status.PRUNED  # the search's decision: one line per epoch
+            for epoch, group in unsuccessful[pruned].groupby("epochs_completed"):
+                print(f"  pruned by the search after epoch {epoch:.0f}: {len(group)} run(s), {job_list(group['run'])}")
+            for _, r in unsuccessful[~pruned].iterrows():
                 lines = str(r["reason"]).splitlines()
                 more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""
                 print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))

@@ -423,3 +423,12 @@ def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once
         assert set(load_runs(disk / "s")["status"]) == {"completed"} and len(load_runs(disk / "s")) == 6
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_pruned_runs_are_one_line_per_epoch_with_their_jobs_in_numeric_order():
+    from experiments.compare import job_list
+
+    folders = [f"runs/multirun/s/{n}_lr=0.{n}" for n in (12, 3, 100, 7)]
+    assert job_list(folders) == "jobs 3, 7, 12, 100 of runs/multirun/s"
+    many = [f"s/{n}_x" for n in range(30)]
+    assert job_list(many).endswith("11 and 18 more of s")
