@@ -110,3 +110,17 @@ def test_a_kept_data_set_is_what_later_loads_get_and_no_run_can_change_it(monkey
     np.testing.assert_array_equal(kept.X_train, fresh.X_train)  # the same data as loading it anew
     with pytest.raises(ValueError, match="read-only"):
         kept.X_train[0, 0] = 1
+
+
+def test_a_folder_of_another_known_data_set_is_named_and_recorded_as_what_it_is(tmp_path, caplog):
+    """data=fashion_mnist data.root=<MNIST's files>: the official test images say which set it is,
+    however the files were compressed (here: decompressed and gzipped again)."""
+    for name in IDX_FILES:
+        raw = gzip.decompress((datasets.sample_folder() / name).read_bytes())
+        (tmp_path / name).write_bytes(gzip.compress(raw, compresslevel=1))  # other bytes, the same data
+    with caplog.at_level("WARNING"):
+        data = load_idx_dataset("fashion_mnist", root=tmp_path, val_size=100)
+    assert data.name == "mnist" and "holds the official mnist test images, not fashion_mnist's" in caplog.text
+    caplog.clear()
+    assert load_idx_dataset("mnist", root=tmp_path, val_size=100).name == "mnist" and not caplog.text
+    assert datasets.published_as(np.zeros((3, 784), np.uint8)) is None
