@@ -150,6 +150,7 @@ def test_a_job_killed_mid_epoch_is_recorded_as_failed_and_the_others_go_on(tmp_p
     killed = runs[runs["status"] == "failed"].iloc[0]
     assert "killed by SIGKILL" in killed["error"] and 3 <= killed["epochs_completed"] < 400
     assert output.count("killed by SIGKILL") == 2 and "by status" in output  # said as it happened, and in the summary
+    assert "1 job(s) did not finish; to go on from where each stopped: python -m experiments.train -m" in output
 
 
 def first_job_process(proc, timeout=60) -> int:

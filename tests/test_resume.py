@@ -139,3 +139,16 @@ def test_a_run_folder_has_one_writer_two_resumes_at_once_refuse_the_second(tmp_p
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "completed" and result["epochs_completed"] == 1000
     assert len(metrics(tmp_path / "run")) == 1000
+
+
+def test_a_damaged_checkpoint_is_one_line_before_anything_is_rewritten(tmp_path):
+    start_and_stop(tmp_path, ["data=digits", "hidden=16", "epochs=400", "hydra.run.dir=run"], tmp_path / "run",
+                   signal.SIGTERM, after_rows=2)  # fmt: skip
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # a copy that stopped
+    before = files_of(tmp_path / "run")
+    proc = run_cli("experiments.train", "hydra.run.dir=run", "resume=true", cwd=tmp_path)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in said, said
+    assert "run/checkpoint.npz: not a readable .npz file" in said and "cannot go on from it" in said
+    assert files_of(tmp_path / "run") == before  # .hydra/ included

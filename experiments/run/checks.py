@@ -134,11 +134,14 @@ def check_resumable_or_refuse(run_dir: Path, config: DictConfig) -> None:
     """Refuse, before Hydra rewrites the run's .hydra/ record, to resume a run with another config."""
     from experiments.run.config_rules import ConfigError
     from experiments.run.task import checkpoint_to_resume
+    from nn_core import DataError
 
     try:
         checkpoint_to_resume(run_dir, OmegaConf.to_container(task_config(config), resolve=True))
     except ConfigError as error:
         refuse("%s", error)
+    except DataError as error:  # a checkpoint cut short (a copy that stopped, a disk that filled)
+        refuse("%s; the run cannot go on from it: move it away to train the run again from its first epoch", error)
 
 
 def task_config(config: DictConfig) -> DictConfig:

@@ -302,6 +302,10 @@ class SweepChecks(Callback):
             log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
         for _, r in unsuccessful[~pruned].iterrows():
             log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
+        unfinished = unsuccessful["status"].isin([Status.INTERRUPTED, Status.FAILED, Status.INCOMPLETE])
+        if unfinished.any() and exits.command.continue_with:  # killed, stopped or failed jobs: resume goes on
+            log.warning("%d job(s) did not finish; to go on from where each stopped: %s", unfinished.sum(),
+                        exits.command.continue_with)  # fmt: skip
         if failed:
             raise SystemExit(
                 exits.ExitCode.FAILED
