@@ -115,6 +115,10 @@ def main(argv=None) -> int:
         parser.error(f"{run_dir} did not complete (status {original.get('status')}): there is nothing to compare")
     if out.exists():
         parser.error(f"--out {out} already exists; name a new folder")
+    try:
+        first_config = saved_config(run_dir)
+    except Exception as error:  # missing, or not YAML: OmegaConf raises the YAML parser's own errors
+        parser.error(f"{run_dir / '.hydra' / 'config.yaml'} is unreadable ({type(error).__name__}); nothing was run")
     damaged = damaged_record(run_dir, original)
     if damaged:
         parser.error(f"{damaged}; nothing was run")
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
         print(f"the second run did not finish: {where}", file=sys.stderr)
         return ExitCode.FAILED
     differs = first_difference(run_dir, out)
-    for line in differences(saved_config(run_dir), saved_config(out)):  # the same overrides, other defaults
+    for line in differences(first_config, saved_config(out)):  # the same overrides, other defaults
         if line.split(".")[0].split(":")[0] not in (*NOT_RUN_AGAIN, "logger"):  # resumed, or logged elsewhere
             print(f"config differs: {line}")
     provenances = (comparable(r.get("provenance") or {}) for r in (original, load_result(out)))

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+TEMPORARY_FILES = ".*.tmp"  # the glob of write_atomically's temporary names: ".name.tmp" beside "name"
+
 
 def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
     """Call write(f) on a temporary file beside `path`, then put it in place.

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import nn_core
-from nn_core.files import write_atomically
+from nn_core.files import TEMPORARY_FILES, write_atomically
 
 METRICS_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 
@@ -185,6 +185,14 @@ def epoch_summary(history: list[dict]) -> dict:
     }
 
 
+def remove_leftovers(run_dir: Path) -> None:
+    """Remove the temporary files (nn_core.files.write_atomically's) of a writer that died
+    mid-write: the file they were to become is whole, the old one. Only the folder's one
+    writer, or whoever saw its writer die, calls this."""
+    for leftover in Path(run_dir).glob(TEMPORARY_FILES):
+        leftover.unlink(missing_ok=True)
+
+
 def record_death(run_dir: Path, reason: str, since: float, status: Status = Status.FAILED, **fields) -> None:
     """Write result.json for a run that ended without writing one: killed by
     SIGKILL or by the kernel for want of memory (status failed, the reason as its
@@ -193,6 +201,7 @@ def record_death(run_dir: Path, reason: str, since: float, status: Status = Stat
     `since` (a time.time()) is from an earlier launch and is replaced.
     """
     run_dir = Path(run_dir)
+    remove_leftovers(run_dir)
     result_file = run_dir / RESULT_FILE
     if result_file.is_file() and result_file.stat().st_mtime >= since:
         return  # the run had its last word before it died
@@ -221,6 +230,7 @@ class RunFiles:
 
     def __init__(self, run_dir: Path, resume_epochs: int | None = None):
         self.dir = Path(run_dir)
+        remove_leftovers(self.dir)  # of an earlier writer killed mid-save: this one holds the folder now
         self.metrics = self.dir / METRICS_FILE
         self.previous_epochs: list[dict] = []
         header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"

@@ -59,11 +59,16 @@ def _key(override) -> str:
 
 
 def saved_run_overrides(run_dir: Path) -> list[str] | None:
+    """A run's overrides as Hydra recorded them (resume=true aside); None when it has no readable record."""
+    import yaml
+
     try:
         saved = OmegaConf.to_container(OmegaConf.load(run_dir / SAVED_OVERRIDES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, yaml.YAMLError):  # missing, or not YAML (a damaged file)
         return None
-    return [o for o in saved if not o.startswith("resume=")] if isinstance(saved, list) else None
+    if not (isinstance(saved, list) and all(isinstance(o, str) for o in saved)):
+        return None
+    return [o for o in saved if not o.startswith("resume=")]
 
 
 def with_saved_overrides(argv: list[str]) -> list[str]:

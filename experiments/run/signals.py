@@ -12,6 +12,7 @@ run has dealt with it: a run checks it between epochs and when an error ends it.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -38,11 +39,25 @@ def hold_interrupts() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
-def honour_interrupts() -> None:
-    """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM Terminated; a Ctrl-C that came
-    during the imports is raised now."""
+def handle_stops() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM Terminated (noted in `pending`).
+    One raised where Python cannot raise it (inside a weakref callback of the import system,
+    seen when it lands mid-import) is not printed as a traceback: it stays in `pending`, and
+    the run raises it at its next check."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, raise_stop)
+    sys.unraisablehook = _quiet_about_stops
+
+
+def _quiet_about_stops(unraisable) -> None:
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and pending:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def honour_interrupts() -> None:
+    """handle_stops(); a Ctrl-C that came during the imports is raised now."""
+    handle_stops()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 

@@ -55,7 +55,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from experiments.run import exits, reporting
 from experiments.run.files import METRICS_FILE, Status, completed_result, objective, record_death
-from experiments.run.signals import STOP_SIGNALS, interrupt_for, raise_stop, signals_held
+from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
 
 log = logging.getLogger(__name__)
 
@@ -344,8 +344,7 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
     _die_with_parent(signal.SIGTERM)
     if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
         os.kill(os.getpid(), signal.SIGTERM)  # held until the handlers below are in place
-    for s in STOP_SIGNALS:  # from its first instant: a SIGTERM with the default action would kill it unrecorded
-        signal.signal(s, raise_stop)
+    handle_stops()  # from its first instant: a SIGTERM with the default action would kill it unrecorded
     code = 0
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
