@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nn_core
 from experiments.results.inspection import inspect_run, read_image
+from experiments.run.files import MODEL_FILE
 from nn_core.augment import square_side
 
 
@@ -27,11 +28,11 @@ def main(argv=None) -> int:
         help="predict one image file: any size, greyscale or colour, either polarity",
     )
     args = parser.parse_args(argv)
-    if not (args.run / "model.npz").is_file():
+    if not (args.run / MODEL_FILE).is_file():
         parser.error(f"{args.run}: no model.npz (not a run directory, or a run with save_weights=false)")
     try:
         if args.image:
-            network, about = nn_core.load_network(args.run / "model.npz")
+            network, about = nn_core.load_network(args.run / MODEL_FILE)
             side = square_side(about["sizes"][0])
             if not side:
                 parser.error(f"{args.run}: its network takes {about['sizes'][0]} inputs, not a square image")

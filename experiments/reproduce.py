@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
-from experiments.run.files import METRICS_FILE, Status, load_result
+from experiments.run.files import METRICS_FILE, MODEL_FILE, Status, load_result
 from experiments.run.provenance import CODE_DIFF
 from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
 from nn_core import DataError, load_network
@@ -48,10 +48,10 @@ def first_difference(first: Path, second: Path) -> str | None:
     for score in ("test_acc", "test_loss", "status"):
         if results[0].get(score) != results[1].get(score):
             return f"result.json, {score}: {results[0].get(score)} then {results[1].get(score)}"
-    if (first / "model.npz").is_file() != (second / "model.npz").is_file():
+    if (first / MODEL_FILE).is_file() != (second / MODEL_FILE).is_file():
         return "model.npz: saved by one run only"
-    if (first / "model.npz").is_file():
-        with np.load(first / "model.npz") as a, np.load(second / "model.npz") as b:
+    if (first / MODEL_FILE).is_file():
+        with np.load(first / MODEL_FILE) as a, np.load(second / MODEL_FILE) as b:
             for name in sorted(set(a.files) | set(b.files)):
                 if name not in a.files or name not in b.files or not np.array_equal(a[name], b[name]):
                     return f"model.npz, {name}: not the same array"
@@ -75,9 +75,9 @@ def comparable(provenance: dict) -> dict:
 def damaged_record(run_dir: Path, result: dict) -> str | None:
     """What is wrong with the run's own record, checked before it is run again: a model.npz
     that does not load, a code.diff that is not the one its result.json names."""
-    if (run_dir / "model.npz").is_file():
+    if (run_dir / MODEL_FILE).is_file():
         try:
-            load_network(run_dir / "model.npz")
+            load_network(run_dir / MODEL_FILE)
         except DataError as error:
             return str(error)
     code = ((result.get("provenance") or {}).get("code")) or {}

@@ -82,7 +82,7 @@ def test_compare_filters_runs_by_any_column_code_included(tmp_path, capsys):
     )
     label = code_label(json.loads(next((tmp_path / "s").glob("0_*/result.json")).read_text())["provenance"])
     assert compare_main([str(tmp_path / "s"), "--where", f"code={label}", "--where", "lr=0.5"]) == 0
-    assert "(1 runs found in" in capsys.readouterr().out
+    assert "(1 run found in" in capsys.readouterr().out
     with pytest.raises(SystemExit) as refused:
         compare_main([str(tmp_path / "s"), "--where", "code=0000000000"])
     assert refused.value.code == 2 and "--where code=0000000000: no run has it" in capsys.readouterr().err

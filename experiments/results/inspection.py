@@ -13,7 +13,7 @@ import numpy as np
 
 import nn_core
 from experiments.results.figures import save_figure
-from experiments.run.files import read_result
+from experiments.run.files import MODEL_FILE, read_result
 from nn_core.augment import square_side
 from nn_core.files import write_atomically
 
@@ -24,7 +24,7 @@ UNITS_SHOWN = 64  # first-layer units drawn as images
 def load_run(run_dir: Path) -> tuple[nn_core.Network, dict, nn_core.Dataset]:
     """The run's network, its description, and the data set it was trained on
     (its test split is what inspection scores; validation is carved as in the run)."""
-    network, about = nn_core.load_network(run_dir / "model.npz")
+    network, about = nn_core.load_network(run_dir / MODEL_FILE)
     name = about.get("data", "mnist_sample")
     # the run's own split (digits' test set depends on it), when its result.json says
     hyperparameters = (read_result(run_dir) or {}).get("hyperparameters", {})

@@ -19,6 +19,7 @@ from experiments.results.runs import (
     readable,
     unsuccessful_runs,
 )
+from experiments.run.files import MODEL_FILE, SWEEP_FILE
 from nn_core.files import write_atomically
 
 REPORT_STYLE = """
@@ -84,7 +85,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
     ]
     commands = []
     # a sweep's own sweep.json, those of sweeps inside the folder, or that of the sweep a job belongs to
-    sweep_files = {f for path in map(Path, paths) for f in (*path.rglob("sweep.json"), path.parent / "sweep.json")}
+    sweep_files = {f for path in map(Path, paths) for f in (*path.rglob(SWEEP_FILE), path.parent / SWEEP_FILE)}
     for sweep_file in sorted(f for f in sweep_files if f.is_file()):
         try:
             commands.append(
@@ -108,7 +109,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
                     learned.to_html(float_format=lambda v: f"{v:.3f}"),
                 ]
             sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')
-        if best_run is not None and (best_run / "model.npz").is_file():
+        if best_run is not None and (best_run / MODEL_FILE).is_file():
             inspection.inspect_run(best_run, Path(tmp) / "inspect")
             sections.append(f"<h2>Inside the best run: {html.escape(best_run.name)}</h2>")
             for figure in ("confusion", "mistakes", "first_layer"):

@@ -20,6 +20,7 @@ from experiments.run.files import (
     LOCK_FILE,
     METRICS_FILE,
     RESULT_FILE,
+    SWEEP_FILE,
     FolderBusy,
     completed_result,
     hold_folder,
@@ -166,8 +167,6 @@ class RunChecks(Callback):
             hold_or_refuse(run_dir, "hydra.run.dir")
             return
         if not (run_dir / RUN_FILE).is_file():
-            from experiments.sweep.checks import SWEEP_FILE
-
             sweep = " (it holds a sweep: add -m)" if (run_dir / SWEEP_FILE).is_file() else ""
             refuse("hydra.run.dir=%s holds no run to resume%s; name the folder of an earlier run", run_dir, sweep)
         hold_or_refuse(run_dir, "hydra.run.dir")

@@ -47,6 +47,9 @@ class Status(str, enum.Enum):
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.csv"
+MODEL_FILE = "model.npz"  # the trained network (nn_core.save_network)
+CHECKPOINT_FILE = "checkpoint.npz"  # the whole training state after the last finished epoch
+SWEEP_FILE = "sweep.json"  # a sweep's claim on its folder: how many jobs, the command, its overrides
 ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
@@ -77,6 +80,16 @@ def completed_result(run_dir: Path) -> dict | None:
     """The run's result.json if it says the run completed or was pruned: then there is nothing to resume."""
     result = read_result(run_dir)
     return result if result and result.get("status") in (Status.COMPLETED, Status.PRUNED) else None
+
+
+def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
+    """The overrides a sweep was launched with (resume=true aside), the jobs' then the
+    sweeper's, from its sweep.json; None without one."""
+    try:
+        about = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
+        return [*about["overrides"], *about.get("sweeper_overrides", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # -- one writer per folder ----------------------------------------------------------------------------
@@ -274,12 +287,12 @@ class RunFiles:
             raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
 
     def save_network(self, network, **about) -> None:
-        path = self.dir / "model.npz"
+        path = self.dir / MODEL_FILE
         self._guarded(path, lambda: nn_core.save_network(path, network, **about))
 
     @property
     def checkpoint(self) -> Path:
-        return self.dir / "checkpoint.npz"
+        return self.dir / CHECKPOINT_FILE
 
     def save_checkpoint(self, network, optimizer, rng, progress, **about) -> None:
         self._guarded(

@@ -30,6 +30,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS, flatten
+from experiments.run.files import MODEL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,8 @@ class MLflow:
         finals = [Metric(name, float(result[name]), now, 0) for name in FINAL_METRICS if result.get(name) is not None]
         self.client.log_batch(self.run_id, metrics=finals)
         self.client.set_tag(self.run_id, "status", str(result["status"]))
-        if (self.run_dir / "model.npz").is_file():
-            self.client.log_artifact(self.run_id, str(self.run_dir / "model.npz"))
+        if (self.run_dir / MODEL_FILE).is_file():
+            self.client.log_artifact(self.run_id, str(self.run_dir / MODEL_FILE))
         finished = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FINISHED", "interrupted": "KILLED"}
         self.client.set_terminated(self.run_id, status=finished.get(str(result["status"]), "FAILED"))
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from experiments.run.files import saved_sweep_overrides
+
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"  # Hydra's record of a run's overrides
 
 
@@ -75,8 +77,6 @@ def with_saved_overrides(argv: list[str]) -> list[str]:
     """The command line (sys.argv[1:]) with a resumed run's or sweep's own overrides put in."""
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from experiments.sweep.checks import saved_sweep_overrides
 
     args, _ = get_args_parser().parse_known_args(argv)
     if args.shell_completion:

@@ -28,6 +28,7 @@ from experiments.run import exits, provenance, reporting, signals
 from experiments.run.config_rules import ConfigError, check_config, check_resumable
 from experiments.run.files import (
     ALREADY_COMPLETED,
+    CHECKPOINT_FILE,
     RunFiles,
     Status,
     WriteError,
@@ -164,7 +165,7 @@ def requeued() -> bool:
 
 def checkpoint_to_resume(run_dir: Path, hyperparameters: dict) -> dict | None:
     """The scalars of the run's checkpoint, once its config is known to match; None without one."""
-    checkpoint = Path(run_dir) / "checkpoint.npz"
+    checkpoint = Path(run_dir) / CHECKPOINT_FILE
     if not checkpoint.is_file():
         return None
     saved = nn_core.read_checkpoint_info(checkpoint)

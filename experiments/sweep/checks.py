@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits, loggers, provenance, resume
 from experiments.run.checks import check_data, claim, hold_or_refuse, refuse, task_config
-from experiments.run.files import RESULT_FILE, SWEEP_LOCK_FILE, Status, read_result
+from experiments.run.files import RESULT_FILE, SWEEP_FILE, SWEEP_LOCK_FILE, Status, read_result, saved_sweep_overrides
 from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,6 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     return configs, problems
 
 
-SWEEP_FILE = "sweep.json"  # a sweep's claim on its directory: how many jobs, and the command
 SWEEP_TAKEN = (
     "already holds a sweep; a second one would mix with it. Leave hydra.sweep.dir at its "
     "default (a new timestamped folder) or name an empty one."
@@ -148,16 +147,6 @@ def sweep_overrides(config: DictConfig) -> tuple[list[str], list[str]]:
     sweeper's (n_trials, storage, sampler, pruner...), without which a resumed search is another one."""
     task = [o for o in config.hydra.overrides.task if not o.startswith("resume=")]
     return task, [o for o in config.hydra.overrides.hydra if o.startswith(SWEEPER)]
-
-
-def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
-    """The overrides a sweep was launched with (resume=true aside), the jobs' then the
-    sweeper's, from its sweep.json; None without one."""
-    try:
-        about = json.loads((sweep_dir / SWEEP_FILE).read_text())
-        return [*about["overrides"], *about.get("sweeper_overrides", [])]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
