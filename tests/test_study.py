@@ -194,3 +194,23 @@ def test_a_search_stopped_by_sigterm_goes_on_with_the_printed_command_continuing
         result = json.loads((folder / "result.json").read_text())
         assert result["status"] == "completed" and len((folder / "metrics.csv").read_text().splitlines()) == 301
     assert len(list(tmp_path.glob("s/*/result.json"))) == 4
+
+
+def test_a_storage_this_process_may_not_write_is_one_line_naming_why_before_anything(tmp_path):
+    """A SQLite file that is read-only for the user (tests run as root: its capabilities to
+    ignore permissions dropped with setpriv)."""
+    import shutil
+
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to drop the capabilities that ignore permissions")
+    search = [*SEARCH, "epochs=1", "lr=interval(0.05,0.5)", "hydra.sweeper.storage=sqlite:///s.db"]
+    run_cli(*search, "hydra.sweeper.n_trials=1", "hydra.sweep.dir=first", cwd=tmp_path, check=0)
+    (tmp_path / "s.db").chmod(0o444)
+    unprivileged = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                    "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+    command = [*unprivileged, sys.executable, "-m", *search, "hydra.sweeper.n_trials=3", "hydra.sweep.dir=second"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in said, said
+    assert "cannot be opened (OperationalError: attempt to write a readonly database)" in said
+    assert not (tmp_path / "second").exists()

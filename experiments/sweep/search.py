@@ -44,7 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.run.exits import ExitCode
 from experiments.run.files import cut_short, read_result
 from experiments.run.resume import continue_command
-from experiments.sweep.study import SearchError, asking_alone, definition, open_study
+from experiments.sweep.study import SearchError, asking_alone, definition, in_words, open_study
 
 log = logging.getLogger(__name__)
 
@@ -285,9 +285,8 @@ class OptunaSearch(Sweeper):
                 self.in_batches(study, fixed, space)
         except (OSError, optuna.exceptions.StorageInternalError) as error:  # a full disk, a storage gone read-only
             raise SearchError(
-                f"hydra.sweeper.storage={self.storage} cannot be written ({type(error).__name__}: "
-                f"{str(error).splitlines()[0]}); every trial told before is kept. Once it can be written: "
-                f"{continue_command(self.sweep_dir, sweep=True)}"
+                f"hydra.sweeper.storage={self.storage} cannot be written ({in_words(error)}); every trial told "
+                f"before is kept. Once it can be written: {continue_command(self.sweep_dir, sweep=True)}"
             ) from None
         self.report(study)
 

@@ -77,9 +77,17 @@ def open_study(name: str, storage: str | None, wanted: dict):
         raise
     except Exception as error:  # a path that cannot be created, a file that is not a database, a bad URL
         reason = damaged_journal_line(path) if storage.startswith("journal://") else None
-        reason = reason or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason})") from None
+        raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason or in_words(error)})") from None
     return study
+
+
+def in_words(error: BaseException) -> str:
+    """An error as one line, from the error it came from: a storage's wrapper says "an exception
+    is raised during the commit" where the database said "attempt to write a readonly database"."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def check_same_study(study, name: str, storage: str | None, wanted: dict) -> None:
