@@ -66,8 +66,9 @@ def open_study(name: str, storage: str | None, wanted: dict):
 
     path = storage_file(storage)
     try:
-        if path:  # the folder the user named for it, made as a run's folder is
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path and not path.parent.is_dir():  # the folder the user named for it, made as a run's folder is
+            path.parent.mkdir(parents=True)
+            log.info("made the folder %s for hydra.sweeper.storage=%s", path.parent, storage)
         with one_launch_at_a_time(path):
             study = optuna.create_study(
                 study_name=name, storage=opened(storage), direction=wanted["direction"], load_if_exists=True
