@@ -44,7 +44,7 @@ def stopped(signum, *args, sweep_job=False):
 def resumed(*args):
     def make(zoo, name):
         start_and_stop(zoo, [*args, f"hydra.run.dir={name}"], zoo / name, signal.SIGTERM, after_rows=2)
-        run_cli("experiments.train", f"hydra.run.dir={name}", "resume=true", "epochs=4", cwd=zoo, check=0)
+        run_cli("experiments.train", f"hydra.run.dir={name}", "resume=true", cwd=zoo, check=0)
 
     return make
 

@@ -264,6 +264,9 @@ class SweepChecks(Callback):
         # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
         failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
         loggers.end_sweep(config, sweep_dir, failed=failed)
+        if runs.empty and is_search(config):  # another launch on the study had asked the trials left
+            log.info("sweep %s: this launch ran no trial (the study already held its n_trials)", sweep_dir)
+            return
         if runs.empty:
             log.error("sweep %s: no job wrote a run", sweep_dir)
             raise SystemExit(exits.ExitCode.FAILED)
