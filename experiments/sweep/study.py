@@ -24,6 +24,7 @@ import fcntl
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,14 @@ def in_words(error: BaseException) -> str:
 def check_same_study(study, name: str, storage: str | None, wanted: dict) -> None:
     """Record the definition of a new study; refuse a launch whose definition differs from
     the stored one (a study from before definitions were kept: its direction only)."""
+    from optuna.exceptions import ExperimentalWarning
+
     stored = study.user_attrs.get(DEFINITION)
     if stored is None and not study.trials:
         study.set_user_attr(DEFINITION, wanted)
-        study.set_metric_names([wanted["objective"]])  # what optuna-dashboard calls its objective
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what optuna-dashboard reads
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            study.set_metric_names([wanted["objective"]])  # the dashboard's name for the objective
         return
     stored = stored or {"direction": study.direction.name.lower()}
     differs = [
