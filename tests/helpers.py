@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,20 @@ def start_and_stop(cwd, args, run_dir, signum, after_rows=4, glob=False) -> str:
 def files_of(folder):
     """Every file under `folder`, by its path relative to it, with its bytes."""
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def small_filesystem(folder: Path, size: str):
+    """A filesystem of its own at `folder`, `size` big ("64k"), to fill up for real (tmpfs: needs
+    root, as CI and the dev machines run; the test skips without). Unmounted after."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root?)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

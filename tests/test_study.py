@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from experiments.sweep.study import SearchError, definition, open_study, opened
-from helpers import run_cli
+from helpers import run_cli, small_filesystem
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null"]
 SPACE = {"x": optuna.distributions.FloatDistribution(0, 1)}
@@ -40,13 +40,8 @@ def plain_optuna(path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 kB filesystem of its own (tmpfs; needs root, as CI and the dev machines run)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (not root?)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
+    with small_filesystem(tmp_path / "disk", "64k") as disk:
+        yield disk
 
 
 def fill(disk, leave=300):

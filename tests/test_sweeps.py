@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_history, load_runs
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, small_filesystem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -391,11 +391,7 @@ def test_a_score_that_is_not_a_finite_number_is_never_ranked():
 
 
 def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once_there_is_room(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (not root?)")
-    try:
+    with small_filesystem(tmp_path / "disk", "200k") as disk:
         sweep = [
             "-m",
             "data=digits",
@@ -421,8 +417,6 @@ def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once
         again = run_cli("experiments.train", "-m", f"hydra.sweep.dir={disk / 's'}", "resume=true", cwd=tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
         assert set(load_runs(disk / "s")["status"]) == {"completed"} and len(load_runs(disk / "s")) == 6
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_pruned_runs_are_one_line_per_epoch_with_their_jobs_in_numeric_order():

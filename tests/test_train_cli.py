@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments.run.provenance import CODE_DIFF
-from helpers import MNIST_SAMPLE, run_cli, single_run_dir
+from helpers import MNIST_SAMPLE, run_cli, single_run_dir, small_filesystem
 from nn_core import load_network
 
 HEADER = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
@@ -364,13 +364,8 @@ def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 400 kB filesystem of its own (tmpfs; needs root, as CI and the dev machines run)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (not root?)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
+    with small_filesystem(tmp_path / "disk", "400k") as disk:
+        yield disk
 
 
 def test_a_full_disk_stops_the_run_with_one_line_keeping_every_complete_file(tmp_path, small_disk):
