@@ -492,3 +492,14 @@ def test_a_data_folder_or_output_the_process_may_not_read_or_write_is_one_line(t
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     assert "cannot write locked/report.html: Permission denied" in proc.stderr
     assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_a_disk_too_full_to_start_on_is_one_line_and_nothing_written(tmp_path):
+    """Below ROOM_NEEDED free, Hydra's own record (written where no check can catch its error) would fail."""
+    with small_filesystem(tmp_path / "disk", "32k") as disk:
+        for args in (["hydra.run.dir=" + str(disk / "run")], ["-m", "lr=0.1,0.2", f"hydra.sweep.dir={disk / 's'}"]):
+            proc = run_cli("experiments.train", *args, "data=digits", "epochs=1", cwd=tmp_path)
+            said = proc.stdout + proc.stderr
+            assert proc.returncode == 2 and "Traceback" not in said, said
+            assert "its disk has" in said and "kB free; a run needs at least 64 kB" in said
+            assert list(disk.iterdir()) == []

@@ -7,6 +7,7 @@ The same checks serve a sweep's jobs (experiments.sweep.checks).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import NoReturn
@@ -97,6 +98,20 @@ def claim(folder: Path, marker: str, content: str, key: str, taken: str) -> None
         refuse("%s=%s cannot be written: %s", key, folder, error.strerror or error)
 
 
+ROOM_NEEDED = 64 << 10  # bytes free below which a run or sweep is not started: Hydra's record alone is ~10 kB,
+# and Hydra writes it where no check of ours can catch its error (a traceback, half a file)
+
+
+def check_room(folder: Path, key: str) -> None:
+    """Refuse, in one line, to start on a disk that is full (or all but)."""
+    existing = next(f for f in (folder, *folder.absolute().parents) if f.exists())
+    stats = os.statvfs(existing)
+    free = stats.f_bavail * stats.f_frsize
+    if free < ROOM_NEEDED:
+        refuse("%s=%s: its disk has %d kB free; a run needs at least %d kB (free some, or name a folder on "
+               "another disk)", key, folder, free // 1024, ROOM_NEEDED // 1024)  # fmt: skip
+
+
 def hold_or_refuse(folder: Path, key: str, lock_file: str = LOCK_FILE) -> None:
     """Become the folder's one writer for this process's life, or refuse in one line."""
     try:
@@ -159,6 +174,7 @@ class RunChecks(Callback):
         check_config_or_refuse(task_config(config))
         check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         run_dir = Path(config.hydra.run.dir)
+        check_room(run_dir, "hydra.run.dir")
         if not config.resume:
             made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
             claim(

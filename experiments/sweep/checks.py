@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits, loggers, provenance, resume
-from experiments.run.checks import check_data, claim, hold_or_refuse, refuse, task_config
+from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse, task_config
 from experiments.run.files import RESULT_FILE, SWEEP_FILE, SWEEP_LOCK_FILE, Status, read_result, saved_sweep_overrides
 from experiments.sweep.launcher import forks_jobs
 
@@ -195,6 +195,7 @@ class SweepChecks(Callback):
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         sweep_dir = Path(config.hydra.sweep.dir)
+        check_room(sweep_dir, "hydra.sweep.dir")
         task_overrides, sweeper_overrides = sweep_overrides(config)
         if config.resume:
             check_sweep_resumable(sweep_dir, [*task_overrides, *sweeper_overrides])
