@@ -426,3 +426,10 @@ def test_pruned_runs_are_one_line_per_epoch_with_their_jobs_in_numeric_order():
     assert job_list(folders) == "jobs 3, 7, 12, 100 of runs/multirun/s"
     many = [f"s/{n}_x" for n in range(30)]
     assert job_list(many).endswith("11 and 18 more of s")
+
+
+def test_values_sort_as_a_reader_expects_them():
+    from experiments.results.runs import UNSET, value_order
+
+    values = ["128", UNSET, "16", "[16,8]", 8, float("nan"), "adam"]
+    assert sorted(values, key=value_order)[:5] == [8, "16", "128", "[16,8]", "adam"]

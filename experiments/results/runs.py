@@ -188,13 +188,13 @@ def as_text(values: pd.Series) -> pd.Series:
 
 def value_order(value) -> tuple:
     """A sort key that puts values as a reader expects them: numbers by size (8 before 64
-    before 128), then text in alphabetical order, then UNSET."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-        return (0, float(value), "")
+    before 128), then text in alphabetical order, then settings a run does not have (UNSET)."""
+    if value is None or value == UNSET or (isinstance(value, float) and value != value):
+        return (2, 0.0, "")
     try:
         return (0, float(value), "")
     except (TypeError, ValueError):
-        return (2 if as_text(pd.Series([value])).iloc[0] == UNSET else 1, 0.0, str(value))
+        return (1, 0.0, str(value))
 
 
 def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
