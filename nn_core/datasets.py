@@ -331,6 +331,16 @@ def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
 
 
 @dataclass(frozen=True)
+class DataShape:
+    """What a network for a data set looks like before the data is loaded: what a Dataset
+    also says of itself (n_features, n_classes, pixel_max)."""
+
+    n_features: int
+    n_classes: int
+    pixel_max: float
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A registry entry: how to load a data set and which options it takes."""
 
@@ -338,6 +348,11 @@ class DatasetSpec:
     options: tuple[str, ...]
     # Finds (or downloads) the files without reading them; raises DataNotFound.
     locate: Callable[..., object] | None = None
+    # As published: lets a run refuse a network too large for memory before loading anything.
+    shape: DataShape | None = None
+
+
+MNIST_SHAPE = DataShape(n_features=784, n_classes=10, pixel_max=255.0)  # 28x28 greyscale, 10 classes
 
 
 _IDX_OPTIONS = ("root", "val_size", "split_seed", "mirrors")
@@ -349,19 +364,22 @@ DATASETS = {
         load_mnist,
         (*_IDX_OPTIONS, "fallback"),  # MNIST, 60,000 + 10,000 digits (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(MNIST, root, mirrors),
+        shape=MNIST_SHAPE,
     ),
     "mnist_sample": DatasetSpec(
         lambda **o: load_idx_dataset(SAMPLE, **o),
         ("val_size", "split_seed"),  # the 10,000 + 10,000 real digits shipped here
+        shape=MNIST_SHAPE,
     ),
     "fashion_mnist": DatasetSpec(
         lambda **o: load_idx_dataset(FASHION_MNIST, **o),
         _IDX_OPTIONS,  # Fashion-MNIST, 60,000 + 10,000 (downloaded)
         locate=lambda root=None, mirrors=None, **_: locate_idx_files(FASHION_MNIST, root, mirrors),
+        shape=MNIST_SHAPE,
     ),
-    "digits": DatasetSpec(
-        load_digits_dataset, ("test_size", "val_size", "split_seed")
-    ),  # scikit-learn's 1,797 8x8 digits
+    "digits": DatasetSpec(  # scikit-learn's 1,797 8x8 digits
+        load_digits_dataset, ("test_size", "val_size", "split_seed"), shape=DataShape(64, 10, 16.0)
+    ),
 }
 
 

@@ -285,6 +285,10 @@ def test_paths_and_sizes_that_cannot_work_get_one_line_each(tmp_path):
         output = proc.stdout + proc.stderr
         assert proc.returncode == 2 and message in output and "Traceback" not in output, output
     assert "Make hidden or batch_size smaller" in output and "GiB is available" in output
+    assert "data digits from" not in output  # refused before any data was loaded
+    sweep = run_cli("experiments.train", "-m", "data=digits", "hidden=16,[100000000]", cwd=tmp_path, timeout=60)
+    said = sweep.stdout + sweep.stderr
+    assert sweep.returncode == 2 and "job 1 (data=digits,hidden=[100000000]): hidden=[100000000]" in said, said
 
 
 def test_a_preset_on_other_data_is_warned_about(tmp_path):

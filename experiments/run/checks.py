@@ -50,10 +50,13 @@ def refuse(message: str, *args) -> NoReturn:
 
 
 def check_config_or_refuse(config: DictConfig) -> None:
+    """The config rules, then whether the network fits in memory (on the data set's published shape)."""
     from experiments.run.config_rules import ConfigError, check_config
+    from experiments.run.task import check_memory_ahead
 
     try:
         check_config(config)
+        check_memory_ahead(config)
     except ConfigError as error:
         refuse("%s", error)
 

@@ -321,6 +321,16 @@ def available_memory() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def check_memory_ahead(cfg: DictConfig) -> None:
+    """check_memory on the data set's published shape, before anything is loaded (a data set
+    whose shape is only known from its files is checked once loaded)."""
+    from nn_core.datasets import DATASETS
+
+    spec = DATASETS.get(cfg.data.name)
+    if spec is not None and spec.shape is not None:
+        check_memory(cfg, spec.shape)
+
+
 def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
     """Refuse, before allocating, a network that cannot fit: its parameters, their
     gradients, optimiser state and best-epoch copy, and what its layers keep for

@@ -51,6 +51,7 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     from hydra.core.global_hydra import GlobalHydra
 
     from experiments.run.config_rules import ConfigError, check_config
+    from experiments.run.task import check_memory_ahead
     from experiments.sweep.launcher import composed_jobs
 
     loader = GlobalHydra.instance().config_loader()
@@ -61,6 +62,7 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
         configs.append(task_config(composed))
         try:
             check_config(configs[-1])
+            check_memory_ahead(configs[-1])
         except ConfigError as error:
             reasons = str(error).splitlines()[1:]
             problems.append(f"job {number} ({','.join(overrides)}): " + "; ".join(r.strip() for r in reasons))
@@ -93,6 +95,7 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     from hydra.errors import HydraException
 
     from experiments.run.config_rules import ConfigError, check_config
+    from experiments.run.task import check_memory_ahead
     from experiments.sweep.search import OptunaSearch, check_pruning, edge_values, override_value
     from experiments.sweep.study import SearchError, open_study
 
@@ -121,6 +124,7 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
                 OmegaConf.update(candidate, key, given.value(), force_add=True)
             try:
                 check_config(candidate)
+                check_memory_ahead(candidate)
             except ConfigError as error:
                 reasons = "; ".join(r.strip() for r in str(error).splitlines()[1:])
                 problems.append(f"{key}={value}: {reasons}")
