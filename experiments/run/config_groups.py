@@ -64,18 +64,27 @@ def keys_help() -> str:
             meanings.setdefault(f"data.{key}", comment)
     for logger_file in sorted((conf / "logger").glob("*.yaml")):  # their keys sit under logger.<name>
         meanings.update({f"logger.{key}": comment for key, comment in _comments(logger_file).items()})
-    lines = []
-    for key, rule in RULES.items():
-        lines.append(f"  {key:<16} {meanings.get(key, '')}\n  {'':<16} allowed: {rule}")
+    rows = [(key, [meanings.get(key, ""), f"allowed: {rule}"]) for key, rule in RULES.items()]
     for group, registry in GROUPS.items():
         for name, entry in registry.items():
-            lines.append(f"  {group}={name:<{15 - len(group)}} {entry.doc}")
+            rows.append((f"{group}={name}", [entry.doc]))
             for setting, spec in entry.settings.items():
-                lines.append(
-                    f"    {group}.{setting:<{11 - len(group)}} {spec.doc} "
-                    f"(default {spec.default}); allowed: {spec.allowed}"
-                )
-    return "\n".join(lines).replace("$", "$$")  # the help template is a string.Template
+                rows.append((f"  {group}.{setting}", [f"{spec.doc} (default {spec.default}); allowed: {spec.allowed}"]))
+    return help_columns(rows).replace("$", "$$")  # the help template is a string.Template
+
+
+def help_columns(rows: list[tuple[str, list[str]]]) -> str:
+    """Each key in a column as wide as the longest, and its lines wrapped to the terminal beside it."""
+    import shutil
+    import textwrap
+
+    width = max(len(key) for key, _ in rows) + 2
+    text_width = max(40, shutil.get_terminal_size((100, 24)).columns - width - 3)
+    lines = []
+    for key, texts in rows:
+        wrapped = [line for text in texts for line in (textwrap.wrap(text, text_width) or [""])]
+        lines += [f"  {key if i == 0 else '':<{width}} {line}".rstrip() for i, line in enumerate(wrapped)]
+    return "\n".join(lines)
 
 
 OmegaConf.register_new_resolver("keys_help", keys_help, replace=True)
