@@ -255,9 +255,10 @@ class SweepChecks(Callback):
         # Over: every job whose result.json says it ended, not one still to be resumed
         ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
         done = sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
-        if about.get("timeout_s"):
-            log.info("job %s finished: %d jobs of the search done (at most %d, asked for %g s)",
-                     config.hydra.job.num, done, total, about["timeout_s"])  # fmt: skip
+        if is_search(config):  # its trials are the study's, which other launches may share: counted apart
+            deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
+            log.info("job %s finished: %d trials of this folder done; the search stops once its study holds "
+                     "n_trials=%d%s", config.hydra.job.num, done, total, deadline)  # fmt: skip
         else:
             log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
