@@ -31,9 +31,11 @@ def run_label(row, varying) -> str:
 
 LEGEND_MAX = 12  # configurations named in a legend; more are drawn but left unnamed
 LEGEND_INSIDE = 40  # labels up to this long go in a corner of the axes; longer ones below the figure
-# tab10 without its grey (the faint lines') and olive (too near its green); after eight
-# configurations the colours come round again, dashed, then dotted.
-COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan"]
+# tab10 without its grey (the faint lines') and olive (too near its green), then black and gold,
+# which no tab10 colour is near: twelve configurations (LEGEND_MAX, those a legend names) each get a
+# colour of their own; beyond, the colours come round again, dashed, then dotted.
+COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:cyan",
+           "black", "goldenrod", "lime", "navy"]  # fmt: skip
 DASHES = ["-", "--", ":"]
 
 
