@@ -283,6 +283,10 @@ def test_a_grid_pruner_that_cannot_run_is_refused_before_any_job(tmp_path):
     for extra, message in (
         (["hydra.sweeper.pruner.name=asha"], "hydra.sweeper.pruner.name='asha' is not one of none, median"),
         (["hydra/launcher=basic", "hydra.sweeper.pruner.name=halving"], "needs a launcher that reports each epoch"),
+        (
+            ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=1"],
+            "must be `reduction_factor >= 2`",
+        ),  # a value the pruner refuses, found before any job
     ):
         proc = run_cli("experiments.train", *grid, *extra, cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stdout + proc.stderr

@@ -64,13 +64,10 @@ class GridSweeper(Sweeper):
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
 
-        from experiments.sweep.search import Judge, check_settings, pruner_class, tell
+        from experiments.sweep.search import Judge, pruner_maker, tell
 
-        settings = dict(self.pruner)
-        cls = pruner_class(settings.pop("name"))
-        check_settings(f"hydra.sweeper.pruner.name={self.pruner['name']}", cls, settings)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(direction="maximize", pruner=cls(**settings))
+        study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
         trials, returns = {}, {}
         judge = Judge(trials)
         with self.launcher.jobs(judge) as running:

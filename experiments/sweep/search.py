@@ -100,11 +100,22 @@ def pruner_class(name: str):
     return getattr(optuna.pruners, PRUNERS[name])
 
 
-def check_pruning(pruner: dict, launcher: DictConfig) -> None:
-    """A pruner by name with its settings, on a launcher that reports each epoch (ours)."""
+def pruner_maker(pruner: dict):
+    """What makes the pruner `pruner` ({"name": ..., its settings}) names, once its name, the
+    settings it takes and their values are checked: the one check of a pruner, for searches and
+    grids alike. Raises SearchError naming what is wrong."""
     settings = dict(pruner)
     name = settings.pop("name", "none")
-    check_settings(f"hydra.sweeper.pruner.name={name}", pruner_class(name), settings)
+    cls = pruner_class(name)
+    check_settings(f"hydra.sweeper.pruner.name={name}", cls, settings)
+    built("hydra.sweeper.pruner", cls, settings)
+    return lambda: cls(**settings)
+
+
+def check_pruning(pruner: dict, launcher: DictConfig) -> None:
+    """A pruner by name with its settings, on a launcher that reports each epoch (ours)."""
+    pruner_maker(pruner)
+    name = pruner.get("name", "none")
     from experiments.sweep.launcher import forks_jobs
 
     if name != "none" and not forks_jobs(launcher):
@@ -221,11 +232,7 @@ class OptunaSearch(Sweeper):
         settings = dict(self.sampler)
         cls = sampler_class(settings.pop("name", "tpe"))
         check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
-        pruning = dict(self.pruner)
-        pruner = pruner_class(pruning.pop("name", "none"))
-        check_settings(f"hydra.sweeper.pruner.name={self.pruner.get('name', 'none')}", pruner, pruning)
-        self.make_pruner = lambda: pruner(**pruning)
-        built("hydra.sweeper.pruner", pruner, pruning)
+        self.make_pruner = pruner_maker(self.pruner)
         fixed, space = parse_space(self.params, arguments)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
