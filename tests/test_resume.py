@@ -115,6 +115,7 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
         assert [int(r["epoch"]) for r in metrics(tmp_path / "sweep" / job)] == list(range(1, 16))
 
 
+@pytest.mark.slow
 def test_a_run_folder_has_one_writer_two_resumes_at_once_refuse_the_second(tmp_path):
     """Two resume=true of one interrupted run, the second while the first trains: the second
     is refused in one line, changing nothing; the first completes with files that agree."""

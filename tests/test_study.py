@@ -110,6 +110,7 @@ def test_a_relaunch_with_other_settings_is_refused_in_the_command_before_anythin
     assert len(optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 's.db'}").trials) == 1
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_the_storage_ends_the_search_in_one_line_keeping_the_study(tmp_path, small_disk):
     storage = f"journal://{small_disk / 'study.log'}"
     proc = run_cli(*SEARCH, "epochs=1", "lr=interval(0.05,0.5)", "hydra.sweeper.n_trials=500",

@@ -390,6 +390,7 @@ def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     assert set(unsuccessful_runs(runs)["run"]) == {"inf", "nan"}
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once_there_is_room(tmp_path):
     with small_filesystem(tmp_path / "disk", "200k") as disk:
         sweep = [

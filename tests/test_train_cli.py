@@ -467,6 +467,7 @@ def test_an_early_ctrl_c_that_goes_astray_still_ends_the_run_as_interrupted(tmp_
 UNPRIVILEGED = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@pytest.mark.slow
 def test_a_data_folder_or_output_the_process_may_not_read_or_write_is_one_line(tmp_path):
     """As a user without root: root's capabilities to ignore permissions dropped (setpriv)."""
     import shutil

@@ -83,7 +83,7 @@ def check_grid_pruner(config: DictConfig) -> None:
 
 def is_search(config: DictConfig) -> bool:
     """True for a search by our Optuna sweeper (hparams_search=optuna), whose jobs are not a grid."""
-    return str(config.hydra.sweeper.get("_target_", "")).endswith("OptunaSearch")
+    return str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("OptunaSearch")
 
 
 def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
