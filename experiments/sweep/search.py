@@ -42,7 +42,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.exits import ExitCode
-from experiments.run.files import cut_short, read_result
+from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.resume import continue_command
 from experiments.sweep.study import SearchError, asking_alone, definition, in_words, open_study
 
@@ -395,8 +395,6 @@ def cut_short_trials(study, sweep_dir: Path, continues: bool) -> list:
     launchers are gone too, are left to those folders' resume, said in one line each."""
     import optuna
 
-    from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
-
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     elsewhere: dict[str, int] = {}
     for trial in running:
@@ -417,8 +415,6 @@ def held_trials(study) -> int:
     """The trials that count toward n_trials: finished ones, and those running in a launch
     that is alive (its sweep folder held: experiments/run/files.py)."""
     import optuna
-
-    from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
 
     trials = study.get_trials(deepcopy=False)
     alive = {}
