@@ -20,7 +20,6 @@ import pandas as pd
 from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
 from experiments.results.runs import (
     RANK_BY,
-    RESULT_COLUMNS,
     as_text,
     latest,
     load_history,
@@ -31,6 +30,7 @@ from experiments.results.runs import (
     varying_hyperparameters,
 )
 from experiments.run.files import Status
+from experiments.run.record import COUNTS, RESULT_COLUMNS
 from nn_core.files import write_atomically
 
 
@@ -48,7 +48,7 @@ def positive_int(text: str) -> int:
 def _as_table(frame: pd.DataFrame) -> str:
     """Counts as integers (not 30.0000), other numbers to 4 places, missing as '-'."""
     frame = frame.copy()
-    for column in ("epochs_completed", "n_train", "best_epoch", "n_seeds"):
+    for column in (*COUNTS, "n_seeds"):
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import http.server
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,3 +300,13 @@ def small_filesystem(folder: Path, size: str):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def slurm_missing() -> str | None:
+    """Why the SLURM tests cannot run here, or None."""
+    if shutil.which("sbatch") is None:
+        return "no sbatch: apt-get install slurm-wlm munge, then scripts/local_slurm.sh as root"
+    state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if state.returncode != 0 or not {"idle", "mixed", "allocated"} & set(state.stdout.split()):
+        return "no SLURM node up: run scripts/local_slurm.sh as root"
+    return None

@@ -1,4 +1,4 @@
-"""An adversary, run last: faults at moments no single test picks (signals at several
+"""An adversary: faults at moments no single test picks (signals at several
 instants, kills in a row, damaged records, two writers), each followed by the invariants
 every command keeps. Bounded: digits, a few epochs, a timeout on every process.
 

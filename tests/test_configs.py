@@ -102,3 +102,11 @@ def test_every_rule_refuses_the_value_it_generates_as_invalid(option, key, rule)
     with pytest.raises(ConfigError) as info:
         check_config(cfg)
     assert f"{key}={bad!r} is not allowed: must be {rule}" in str(info.value)
+
+
+def test_job_folders_name_drawn_floats_in_six_digits_and_typed_values_as_typed():
+    from experiments.run.config_groups import folder_name
+
+    assert folder_name("dropout=0.30000000000000004,lr=1.2345678901234567e-05") == "dropout=0.3,lr=1.23457e-05"
+    typed = "hidden=[512,256],lr=0.123456789,weight_decay=0.0000001"  # a grid's, under 10 digits: its resume finds them
+    assert folder_name(typed) == typed

@@ -2,8 +2,7 @@
 of the README and docs/ is checked as the command would check it before running anything
 (our command-line checks, Hydra's composition with every override, the config rules on
 each job), and every option of the other commands a code block uses is one they take.
-Cheap: nothing trains. (The commands that train are run for real by the tests of what
-they do, and a walk through them on a fresh clone is in each session's closing note.)"""
+Cheap: nothing trains. test_walkthrough.py (slow) runs every block for real."""
 
 from __future__ import annotations
 
@@ -13,52 +12,16 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from documented import DOCS, documented_commands
 from experiments.run.checks import task_config
 from experiments.run.command_line import problem_with
 from experiments.run.config_rules import ConfigError, check_config
 from experiments.sweep.checks import grid_jobs
 from helpers import CONF, REPO
 
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-PROGRAMS = ("python -m experiments.", ".venv/bin/python -m experiments.", "mnist-train", "mnist-compare")
-
-
-refused: set[tuple[str, str]] = set()  # the commands a block shows being refused, with the refusal
-
-
-def documented_commands() -> list[tuple[str, str]]:
-    """(where, command) for each command line in a code block: continuation lines joined,
-    a prompt `$ ` and a trailing `# comment` taken off. A command whose block shows
-    "invalid ..." as its output goes into `refused`."""
-    found = []
-    for doc in DOCS:
-        in_block, pending, start = False, "", 0
-        for number, line in enumerate(doc.read_text().splitlines(), start=1):
-            if line.startswith("```"):
-                in_block, pending = not in_block, ""
-                continue
-            if not in_block:
-                continue
-            text = line.removeprefix("$ ").strip()
-            if pending:
-                text = pending + " " + text
-            elif not text.startswith(PROGRAMS):
-                if found and found[-1][0].startswith(f"{doc.relative_to(REPO)}:") and "invalid" in text:
-                    refused.add(found[-1])  # the block shows the command's refusal as its output
-                continue
-            else:
-                start = number
-            if text.endswith("\\"):
-                pending = text[:-1].strip()
-                continue
-            pending = ""
-            words = shlex.split(text, comments=True)
-            found.append((f"{doc.relative_to(REPO)}:{start}", " ".join(map(shlex.quote, words))))
-    return found
-
-
 COMMANDS = documented_commands()
-TRAIN = [(where, c) for where, c in COMMANDS if "experiments.train" in c or c.startswith("mnist-train")]
+TRAIN = [c for c in COMMANDS if "experiments.train" in c.line or c.line.startswith("mnist-train")]
+OTHERS = [c for c in COMMANDS if c not in TRAIN]
 
 
 def arguments(command: str) -> list[str]:
@@ -67,19 +30,20 @@ def arguments(command: str) -> list[str]:
 
 
 def test_the_docs_show_commands_to_check():
-    assert len(TRAIN) >= 30 and any("hparams_search=optuna" in c for _, c in TRAIN)
+    assert len(TRAIN) >= 30 and any("hparams_search=optuna" in c.line for c in TRAIN)
+    assert any(c.refused for c in TRAIN)  # README's refused example
 
 
-@pytest.mark.parametrize("where, command", TRAIN, ids=[where for where, _ in TRAIN])
-def test_each_documented_train_command_passes_the_checks_it_would_meet(where, command):
-    argv = arguments(command)
+@pytest.mark.parametrize("command", TRAIN, ids=[c.where for c in TRAIN])
+def test_each_documented_train_command_passes_the_checks_it_would_meet(command):
+    where, argv = command.where, arguments(command.line)
     if argv in (["--help"], ["-h"]) or any(a.startswith(("-sc", "--shell-completion")) for a in argv):
         return
-    if (where, command) in refused:  # shown refused: it must still be
+    if command.refused:  # shown refused: it must still be
         with pytest.raises(ConfigError):
-            check_config(task_config(composed(arguments(command))))
+            check_config(task_config(composed(argv)))
         return
-    assert problem_with(argv) is None, f"{where}: {command}: {problem_with(argv)}"
+    assert problem_with(argv) is None, f"{where}: {command.line}: {problem_with(argv)}"
     overrides = [a for a in argv if a not in ("-m", "--multirun")]
     searched = "hparams_search=optuna" in overrides
     task = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
@@ -98,14 +62,11 @@ def composed(overrides: list[str]):
     return config
 
 
-OTHERS = [(where, c) for where, c in COMMANDS if (where, c) not in TRAIN]
-
-
-@pytest.mark.parametrize("where, command", OTHERS, ids=[where for where, _ in OTHERS])
-def test_each_documented_option_of_the_other_commands_is_one_they_take(where, command, capsys):
+@pytest.mark.parametrize("command", OTHERS, ids=[c.where for c in OTHERS])
+def test_each_documented_option_of_the_other_commands_is_one_they_take(command, capsys):
     import importlib
 
-    words = shlex.split(command)
+    where, words = command.where, command.words
     module = "experiments.compare" if words[0] == "mnist-compare" else words[2]
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit):

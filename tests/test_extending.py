@@ -119,3 +119,10 @@ def test_a_new_layer_with_a_config_switch_is_its_class_its_switch_and_its_rule(m
     assert result["status"] == "completed" and result["best_val_acc"] > 0.5
     with np.load(tmp_path / "model.npz") as saved:
         assert json.loads(str(saved["architecture"]))["noise"] == 0.1  # the saved network describes itself
+    # Loading builds it again, the layer included (the Architecture that has the field reads it back),
+    # and the reloaded network scores the test set as the run did:
+    monkeypatch.setattr(nn_core.checkpoint, "Architecture", NoisyArchitecture)
+    network, _ = nn_core.load_network(tmp_path / "model.npz")
+    assert network.architecture.noise == 0.1 and any(isinstance(layer, GaussianNoise) for layer in network.layers)
+    data = nn_core.load_dataset("digits", **{k: v for k, v in cfg.data.items() if k != "name"})
+    assert nn_core.evaluate(network, data.X_test, data.y_test)[1] == pytest.approx(result["test_acc"], abs=1e-12)

@@ -37,17 +37,23 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
     )  # fmt: skip
     runs = load_runs(tmp_path / "s")
     assert len(runs) == 6 and (runs["status"] == "completed").all()
-    trials = study(tmp_path).trials
+    searched = study(tmp_path)
+    trials = searched.trials
     best = max(t.value for t in trials)
+    assert min(t.value for t in trials) < best  # else a minimising search would pass too
+    assert searched.direction == optuna.study.StudyDirection.MAXIMIZE and searched.best_value == best
     assert best == runs["best_val_acc"].max() and f"value {best:.4f}" in proc.stdout + proc.stderr
     # Not in batches: some trial started while a trial asked before it was still running.
     assert any(
         later.datetime_start < earlier.datetime_complete for i, later in enumerate(trials) for earlier in trials[:i]
     )
-    # Each job's folder is its trial's number, and its overrides the trial's parameters.
+    # Each job's folder is its trial's number and its parameters, a float drawn in 6 digits;
+    # the run used the exact value.
     for trial in trials:
         (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
-        assert f"lr={trial.params['lr']}" in folder.name and f"optimizer={trial.params['optimizer']}" in folder.name
+        assert f"lr={trial.params['lr']:.6g}," in folder.name
+        assert f"optimizer={trial.params['optimizer']}" in folder.name
+        assert json.loads((folder / "result.json").read_text())["hyperparameters"]["lr"] == trial.params["lr"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 starts a one-node cluster on this machine (.ci/run does, as root)."""
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -10,18 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import metrics, run_cli, weights
-
-
-def slurm_missing() -> str | None:
-    """Why the SLURM tests cannot run here, or None."""
-    if shutil.which("sbatch") is None:
-        return "no sbatch: apt-get install slurm-wlm munge, then scripts/local_slurm.sh as root"
-    state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    if state.returncode != 0 or not {"idle", "mixed", "allocated"} & set(state.stdout.split()):
-        return "no SLURM node up: run scripts/local_slurm.sh as root"
-    return None
-
+from helpers import metrics, run_cli, slurm_missing, weights
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(slurm_missing() is not None, reason=str(slurm_missing()))]
 

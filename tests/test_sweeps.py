@@ -60,9 +60,20 @@ def test_multirun_writes_one_named_directory_per_job(grid_sweep):
 
 
 def test_the_sweep_ends_with_its_leaderboard(grid_sweep):
-    _, output = grid_sweep
+    sweep, output = grid_sweep
     assert "4 runs, by status: {'completed': 4}" in output
-    assert "best_val_acc" in output
+    # The table after it ranks the four runs by best_val_acc, as their result.json files say.
+    header = next(line.split() for line in output.splitlines() if "best_val_acc" in line and "status" in line)
+    rows = [line.split() for line in output.splitlines() if line[:1].isdigit() and len(line.split()) == 1 + len(header)]
+    shown = [
+        (float(r[1 + header.index("lr")]), int(r[1 + header.index("hidden")]), r[1 + header.index("best_val_acc")])
+        for r in rows
+    ]
+    runs = load_runs(sweep).sort_values("best_val_acc", ascending=False, kind="stable")
+    assert [r[0] for r in rows] == ["1", "2", "3", "4"]
+    assert shown == [
+        (lr, hidden, f"{best:.4f}") for lr, hidden, best in zip(runs["lr"], runs["hidden"], runs["best_val_acc"])
+    ]
 
 
 def test_load_runs_and_history(grid_sweep):

@@ -85,6 +85,10 @@ def test_dropout_and_augmentation_train_and_leave_evaluation_alone():
     data = load_digits_dataset()
     result = train(data, epochs=20, dropout=0.2, shift=1)
     assert result.history[-1]["val_acc"] > 0.8
+    # Each is used in training: leaving either out (same seed) ends with other weights.
+    for without in (train(data, epochs=1, dropout=0.2), train(data, epochs=1, shift=1)):
+        used = train(data, epochs=1, dropout=0.2, shift=1)
+        assert not np.array_equal(used.network.trainable[0].params["W"], without.network.trainable[0].params["W"])
     # Dropout is off outside training: the network scores exactly as the same weights without Dropout layers.
     weights = [(layer.params["W"], layer.params["b"]) for layer in result.network.trainable]
     without_dropout = nn_core.assemble(weights, dataclasses.replace(result.network.architecture, dropout=0.0))

@@ -17,30 +17,8 @@ import pandas as pd
 from experiments.run.config_rules import NOT_HYPERPARAMETERS
 from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, folder_in_use, load_result
 from experiments.run.provenance import code_label, libraries_label
+from experiments.run.record import BOARD_COLUMNS, NUMERIC_RESULTS, RESULT_COLUMNS, RESULT_FIELDS
 
-RESULT_COLUMNS = [
-    "status",
-    "data_used",
-    "n_train",
-    "best_val_acc",
-    "final_val_acc",
-    "test_acc",
-    "test_loss",
-    "epochs_completed",
-    "best_epoch",
-    "stopped_early",
-    "wall_time_s",
-    "error",
-]
-NUMERIC_RESULTS = [
-    "best_val_acc",
-    "final_val_acc",
-    "test_acc",
-    "test_loss",
-    "epochs_completed",
-    "best_epoch",
-    "wall_time_s",
-]
 # Where each run came from (result.json's provenance and data files), one short text each:
 # the columns a table mixing code versions, libraries or data files can be grouped and filtered by.
 PROVENANCE_COLUMNS = ["code", "libraries", "data_files"]
@@ -127,9 +105,8 @@ def read_run(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
     """A run's summary row, its hyperparameters, and its metrics (None if unreadable)."""
     result, result_problem = _read_result(run_dir)
     history, history_problem = _read_history(run_dir)
-    row = {"run": str(run_dir), **{k: result.get(k) for k in RESULT_COLUMNS}}
-    if isinstance(result.get("data"), dict):  # what the run trained on, which a fallback may have changed
-        row["data_used"], row["n_train"] = result["data"].get("name"), result["data"].get("n_train")
+    row = {"run": str(run_dir), **{field.name: field.read(result) for field in RESULT_FIELDS}}
+    if isinstance(result.get("data"), dict):
         files = result["data"].get("files") or {}
         row["data_files"] = " ".join(f"{name}:{f.get('md5', '')[:8]}" for name, f in sorted(files.items())) or None
     about = result.get("provenance") if isinstance(result.get("provenance"), dict) else None
@@ -336,12 +313,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     columns = [
         *varying,
         *data_columns,
-        "status",
-        "best_val_acc",
-        "final_val_acc",
-        "test_acc",
-        "epochs_completed",
-        "wall_time_s",
+        *BOARD_COLUMNS,
         "run",
     ]
     board = readable(ranked[columns].reset_index(drop=True), varying)

@@ -87,5 +87,22 @@ def help_columns(rows: list[tuple[str, list[str]]]) -> str:
     return "\n".join(lines)
 
 
+def folder_name(override_dirname: str) -> str:
+    """A job's overrides as its folder's name, each float a search drew (17 significant digits:
+    lr=0.012345678901234567) written with 6 (lr=0.0123457). The run itself uses the exact value;
+    values typed by hand (under 10 significant digits) are left as typed, so that a grid's folders
+    are named as before and its resume finds them."""
+    import re
+
+    def shorter(number: re.Match) -> str:
+        text = number.group()
+        mantissa = text.lower().split("e")[0]
+        significant = mantissa.lstrip("-").replace(".", "").lstrip("0")
+        return f"{float(text):.6g}" if len(significant) >= 10 else text
+
+    return re.sub(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])", shorter, override_dirname)
+
+
 OmegaConf.register_new_resolver("keys_help", keys_help, replace=True)
+OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
 OmegaConf.register_new_resolver("not_hyperparameters", lambda *more: [*NOT_HYPERPARAMETERS, *more], replace=True)

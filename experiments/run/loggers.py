@@ -31,11 +31,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS, flatten
 from experiments.run.files import MODEL_FILE
+from experiments.run.record import FINAL_METRICS
 
 log = logging.getLogger(__name__)
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
-FINAL_METRICS = ("best_val_acc", "final_val_acc", "test_acc", "test_loss", "epochs_completed")
 MLFLOW_PARENT = ".mlflow_sweep_run"  # in a sweep's folder: the parent run its jobs are children of
 MLFLOW_RUN = ".mlflow_run"  # in a run's folder: its MLflow run, which a resume continues
 # How long a logger may take before it is given up: starting (MLflow's first use of a SQLite

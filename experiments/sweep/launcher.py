@@ -323,10 +323,14 @@ def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
     )
 
 
-def forks_jobs(launcher: DictConfig) -> bool:
-    """True for this launcher (hydra/launcher=parallel): its jobs are forked from the sweep's
-    process, and report each epoch (jobs(judge)) as they go."""
-    return str(launcher.get("_target_", "")).endswith(ParallelLauncher.__name__)
+def forks_jobs(launcher: DictConfig | Launcher) -> bool:
+    """True for this launcher (hydra/launcher=parallel), given as its config or as the instance
+    Hydra made: its jobs are forked from the sweep's process and report each epoch as they go
+    (jobs(judge)), which pruning and asking a trial the moment a worker is free need. The one
+    test of that, for every sweeper and check."""
+    if isinstance(launcher, DictConfig):
+        return str(launcher.get("_target_", "")).endswith(ParallelLauncher.__name__)
+    return isinstance(launcher, ParallelLauncher)
 
 
 def import_modules(names: Sequence[str]) -> None:

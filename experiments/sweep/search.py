@@ -39,11 +39,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.resume import continue_command
+from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.study import SearchError, asking_alone, definition, in_words, open_study
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,11 @@ def pruner_maker(pruner: dict):
     return lambda: cls(**settings)
 
 
-def check_pruning(pruner: dict, launcher: DictConfig) -> None:
-    """A pruner by name with its settings, on a launcher that reports each epoch (ours)."""
+def check_pruning(pruner: dict, launcher) -> None:
+    """A pruner by name with its settings, on a launcher (its config or instance) that reports
+    each epoch (ours)."""
     pruner_maker(pruner)
     name = pruner.get("name", "none")
-    from experiments.sweep.launcher import forks_jobs
-
     if name != "none" and not forks_jobs(launcher):
         raise SearchError(
             f"hydra.sweeper.pruner.name={name} needs a launcher that reports each epoch "
@@ -264,15 +264,11 @@ class OptunaSearch(Sweeper):
         import optuna
 
         fixed, space, cls, settings = self.check(arguments)
-        if self.prunes and not hasattr(self.launcher, "jobs"):
-            raise SearchError(
-                f"hydra.sweeper.pruner.name={self.pruner['name']} needs a launcher that reports each epoch "
-                "(hydra/launcher=parallel, the default); this one runs jobs in batches"
-            )
+        check_pruning(self.pruner, self.launcher)
         study = open_study(self.study_name, self.storage, self.definition(space))
         study.pruner = self.make_pruner()
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
-        cut = cut_short_trials(study, self.sweep_dir, continues=hasattr(self.launcher, "jobs"))
+        cut = cut_short_trials(study, self.sweep_dir, continues=forks_jobs(self.launcher))
         if study.trials:
             log.info("study %s in %s holds %d trials of n_trials=%d%s",
                      self.study_name, self.storage, held_trials(study), self.n_trials,
@@ -286,7 +282,7 @@ class OptunaSearch(Sweeper):
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         try:
-            if hasattr(self.launcher, "jobs"):
+            if forks_jobs(self.launcher):
                 self.ask_and_tell(study, fixed, space, cut)
             else:
                 self.in_batches(study, fixed, space)

@@ -1,0 +1,61 @@
+"""What a run's result.json holds, each field declared once: its type, where it is in the
+file, and who reads it. The writers (run/task.py, run/files.py's record_death) set these
+keys; every list a reader needs is taken from here: the columns load_runs and compare show,
+the ones checked to be numbers, the counts shown as integers, the leaderboard's, and the
+final numbers the trackers log. A new result column is one line below (and its writer).
+docs/outputs.md says what each means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResultField:
+    """name : the column's name in load_runs and compare.
+    type : what its value is (bool, int, float or str); None is always allowed (not known).
+    at : its path in result.json ("data", "n_train": result["data"]["n_train"]); default (name,).
+    on_board : a column of the leaderboard (ranked table) and the sweep's end summary.
+    final : logged to TensorBoard/MLflow as a final number of the run."""
+
+    name: str
+    type: type
+    at: tuple[str, ...] = ()
+    on_board: bool = False
+    final: bool = False
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return self.at or (self.name,)
+
+    def read(self, result: dict):
+        """Its value in a result.json's contents, None where the file has none."""
+        value = result
+        for key in self.path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in (int, float)
+
+
+RESULT_FIELDS = (
+    ResultField("status", str, on_board=True),  # files.Status: completed, diverged, pruned, interrupted, failed
+    ResultField("data_used", str, at=("data", "name")),  # what it trained on, which a fallback may have changed
+    ResultField("n_train", int, at=("data", "n_train")),
+    ResultField("best_val_acc", float, on_board=True, final=True),  # of the epoch of lowest validation loss
+    ResultField("final_val_acc", float, on_board=True, final=True),
+    ResultField("test_acc", float, on_board=True, final=True),
+    ResultField("test_loss", float, final=True),
+    ResultField("epochs_completed", int, on_board=True, final=True),
+    ResultField("best_epoch", int),
+    ResultField("stopped_early", bool),
+    ResultField("wall_time_s", float, on_board=True),
+    ResultField("error", str),
+)
+RESULT_COLUMNS = [f.name for f in RESULT_FIELDS]
+NUMERIC_RESULTS = [f.name for f in RESULT_FIELDS if f.numeric and not f.at]  # checked where result.json has them
+COUNTS = [f.name for f in RESULT_FIELDS if f.type is int]  # shown as 30, not 30.0000
+BOARD_COLUMNS = [f.name for f in RESULT_FIELDS if f.on_board]
+FINAL_METRICS = [f.name for f in RESULT_FIELDS if f.final]
