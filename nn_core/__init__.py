@@ -11,7 +11,16 @@ from nn_core.idx import DataError, load_idx, load_idx_pair
 from nn_core.layers import ACTIVATIONS, Activation, BatchNorm, Dense, Dropout
 from nn_core.network import INITS, Architecture, Network, assemble, build_mlp, cross_entropy, scale_pixels
 from nn_core.optim import OPTIMIZERS, SCHEDULES, SGD, Adam, make_optimizer, make_schedule
-from nn_core.training import FitResult, Progress, TrainingOptions, evaluate, fit, train_epoch
+from nn_core.training import (
+    FitResult,
+    MemoryEstimate,
+    Progress,
+    TrainingOptions,
+    evaluate,
+    fit,
+    train_epoch,
+    training_memory,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -54,4 +63,6 @@ __all__ = [
     "save_network",
     "scale_pixels",
     "train_epoch",
+    "training_memory",
+    "MemoryEstimate",
 ]

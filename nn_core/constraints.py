@@ -11,6 +11,7 @@ Each constraint answers `allows(value)`, says in words what it allows
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from numbers import Integral, Real
 
@@ -148,3 +149,14 @@ class CountOrFraction:
 
     def invalid(self):
         return 1.5
+
+
+def constrained(default, allowed):
+    """A dataclass field with what it allows beside it: `dropout: float = constrained(0.0,
+    Interval(Real, 0, 1, closed="left"))`. The config rules read it (field_constraints)."""
+    return dataclasses.field(default=default, metadata={"allowed": allowed})
+
+
+def field_constraints(cls) -> dict:
+    """{field name: its constraint} for the fields of dataclass `cls` declared with `constrained`."""
+    return {f.name: f.metadata["allowed"] for f in dataclasses.fields(cls) if "allowed" in f.metadata}

@@ -12,10 +12,12 @@ loading, checkpoints and the memory estimate all read the one description.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from numbers import Real
 
 import numpy as np
 
-from nn_core.layers import Activation, BatchNorm, Dense, Dropout
+from nn_core.constraints import Boolean, Interval, Options, constrained
+from nn_core.layers import ACTIVATIONS, Activation, BatchNorm, Dense, Dropout
 
 # Standard deviation of each weight, before init_scale multiplies it. A new
 # scheme is one entry here: the config rules read this.
@@ -42,13 +44,14 @@ class Architecture:
     batch_norm : normalise each hidden layer's pre-activations over the batch (BatchNorm).
     pixel_max : the raw pixel value that scales to 1.0 (255 for MNIST, 16 for scikit-learn's digits).
 
-    A new layer type with a switch is a field here and a line in hidden_block.
+    A new layer type with a switch is a field here, with what it allows (`constrained`:
+    the config rules read it), and a line in hidden_block.
     """
 
     sizes: tuple
-    activation: str = "sigmoid"
-    dropout: float = 0.0
-    batch_norm: bool = False
+    activation: str = constrained("sigmoid", Options(ACTIVATIONS))
+    dropout: float = constrained(0.0, Interval(Real, 0, 1, closed="left"))
+    batch_norm: bool = constrained(False, Boolean())
     pixel_max: float = 1.0
 
     def __post_init__(self):

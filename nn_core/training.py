@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 
 from nn_core.augment import Augment
+from nn_core.constraints import Boolean, Interval, Optional, constrained
 from nn_core.datasets import Dataset
-from nn_core.network import Network, cross_entropy, scale_pixels
-from nn_core.optim import SGD
+from nn_core.layers import Dense
+from nn_core.network import Architecture, Network, cross_entropy, scale_pixels
+from nn_core.optim import SGD, make_optimizer
 
 EVAL_CHUNK = 4096  # rows scored at once: bounds memory, not results
 
@@ -33,8 +36,9 @@ class Progress:
 @dataclass(frozen=True)
 class TrainingOptions:
     """How `fit` trains, besides the optimiser and schedule. A new training option
-    is a field here; experiments.run.task fills every field from the config key of
-    the same name (or the one it maps it to).
+    is a field here, with what it allows (`constrained`: the config rules read it);
+    experiments.run.task fills every field from the config key of the same name (or
+    the one experiments.run.config_rules.OPTION_KEYS maps it to).
 
     epochs : passes over the training set.
     batch_size : samples per SGD step.
@@ -48,13 +52,13 @@ class TrainingOptions:
         that is NaN or infinite (a loss can explode and stay finite); None = only the latter.
     """
 
-    epochs: int = 10
-    batch_size: int = 32
-    patience: int = 0
-    shift: int = 0
-    flip: bool = False
-    label_smoothing: float = 0.0
-    diverge_factor: float | None = 10.0
+    epochs: int = constrained(10, Interval(Integral, 1, None))
+    batch_size: int = constrained(32, Interval(Integral, 1, None))
+    patience: int = constrained(0, Interval(Integral, 0, None))
+    shift: int = constrained(0, Interval(Integral, 0, 8))
+    flip: bool = constrained(False, Boolean())
+    label_smoothing: float = constrained(0.0, Interval(Real, 0, 1, closed="left"))
+    diverge_factor: float | None = constrained(10.0, Optional(Interval(Real, 1, None, closed="neither")))
 
 
 @dataclass
@@ -75,6 +79,37 @@ class FitResult:
     best_epoch: int | None = None
     weights_epoch: int | None = None
     stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What training a network holds at its peak, besides the data set.
+
+    n_parameters : numbers the network is made of (Architecture.n_parameters).
+    copies : parameter-sized arrays: the weights, their gradients, the optimiser's
+        state (velocities, moments) and, with early stopping, the best epoch's copy.
+    bytes : those copies and what the layers keep for one training batch and one
+        evaluation chunk (Architecture.units_kept_per_row), in `dtype`.
+    """
+
+    n_parameters: int
+    copies: int
+    bytes: int
+
+
+def training_memory(
+    architecture: Architecture, optimizer: str, optimizer_settings: dict, batch_size: int, dtype, keeps_best: bool
+) -> MemoryEstimate:
+    """The peak memory of training `architecture` with the optimiser registered as `optimizer`,
+    computed without allocating the network. The optimiser's state is counted on a one-weight
+    probe layer, so a new optimiser needs nothing here."""
+    probe = make_optimizer(optimizer, [Dense(np.zeros((1, 1)), np.zeros(1))], **optimizer_settings)
+    state_copies = sum(1 for name in probe.state() if name.endswith(".W"))
+    n_parameters = architecture.n_parameters()
+    copies = 2 + state_copies + (1 if keeps_best else 0)
+    rows = batch_size + EVAL_CHUNK
+    needed = np.dtype(dtype).itemsize * (copies * n_parameters + rows * architecture.units_kept_per_row())
+    return MemoryEstimate(n_parameters, copies, int(needed))
 
 
 def train_epoch(

@@ -14,7 +14,7 @@ import nn_core
 from experiments.run.config_rules import RULES, ConfigError, check_config
 from experiments.run.task import train
 from helpers import assert_gradients_match_finite_differences, composed
-from nn_core.constraints import Interval
+from nn_core.constraints import Interval, constrained, field_constraints
 from nn_core.layers import ACTIVATIONS, ActivationFunction
 from nn_core.network import Architecture
 from nn_core.optim import OPTIMIZERS, SGD
@@ -93,9 +93,10 @@ class GaussianNoise:
 
 @dataclasses.dataclass(frozen=True)
 class NoisyArchitecture(Architecture):
-    """What adding the switch to nn_core.network.Architecture is: a field, and a line in hidden_block."""
+    """What adding the switch to nn_core.network.Architecture is: a field with what it allows,
+    and a line in hidden_block."""
 
-    noise: float = 0.0
+    noise: float = constrained(0.0, Interval(Real, 0, None))
 
     def hidden_block(self, units, dtype=np.float32):
         block = super().hidden_block(units, dtype)
@@ -103,9 +104,10 @@ class NoisyArchitecture(Architecture):
 
 
 def test_a_new_layer_with_a_config_switch_is_its_class_its_switch_and_its_rule(monkeypatch, tmp_path):
-    # The switch in the architecture (here by subclassing, in the code a field of Architecture) and its rule:
+    # The switch in the architecture (here by subclassing, in the code a field of Architecture); the
+    # config rules read every field's rule when they are imported (here, after it, by hand):
     monkeypatch.setattr(nn_core, "Architecture", NoisyArchitecture)
-    monkeypatch.setitem(RULES, "noise", Interval(Real, 0, None))
+    monkeypatch.setitem(RULES, "noise", field_constraints(NoisyArchitecture)["noise"])
     # The gradient check, the memory estimate and the config rules take it with no other change:
     assert_gradients_match_finite_differences(NoisyArchitecture([5, 6, 5, 4], "tanh", noise=0.1))
     plain, noisy = Architecture([784, 128, 10]), NoisyArchitecture([784, 128, 10], noise=0.1)

@@ -202,3 +202,19 @@ def test_a_finite_explosion_is_divergence_unless_told_otherwise():
     assert stopped.diverged and len(stopped.history) == 1 and np.isfinite(stopped.history[0]["val_loss"])
     let_run = exploding(None)
     assert not let_run.diverged and len(let_run.history) == 3
+
+
+def test_training_memory_counts_each_optimisers_state_and_the_best_copy():
+    architecture = Architecture([784, 64, 10], dropout=0.2, batch_norm=True)
+    network = build_mlp(architecture, np.random.default_rng(0))
+    # n_parameters: every array the network is made of, batch norm's included
+    assert architecture.n_parameters() == sum(a.size for a in network.arrays().values())
+
+    def need(optimizer, dtype=np.float32, keeps_best=False, **settings):
+        return nn_core.training_memory(architecture, optimizer, settings, 32, dtype, keeps_best)
+
+    # weights and gradients, and the state each optimiser keeps per weight: none, a velocity, two moments
+    assert [need(name).copies for name in ("sgd", "momentum", "adam")] == [2, 3, 4]
+    assert need("sgd", keeps_best=True).copies == 3  # early stopping's copy of the best epoch
+    assert need("adam", np.float64).bytes == 2 * need("adam").bytes
+    assert need("sgd").bytes > need("sgd").copies * architecture.n_parameters() * 4  # and the activations

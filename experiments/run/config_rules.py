@@ -1,9 +1,11 @@
 """What every config key may hold, checked before a run loads any data.
 
 RULES maps each top-level and data.* key to a constraint (nn_core.constraints);
-the names a key may choose from are read from nn_core's registries, and the
-settings of the `optimizer` and `schedule` groups come with their registry
-entries. To add a top-level key: add it to conf/config.yaml and give it a rule here.
+the names a key may choose from are read from nn_core's registries, the rules of
+the network's switches and the training options from beside their fields
+(Architecture, TrainingOptions), and the settings of the `optimizer` and
+`schedule` groups come with their registry entries. To add another top-level
+key: add it to conf/config.yaml and give it a rule here.
 """
 
 from __future__ import annotations
@@ -14,32 +16,28 @@ from numbers import Integral, Real
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nn_core.constraints import Boolean, CountOrFraction, Interval, ListOf, Optional, Options, Text
+from nn_core.constraints import Boolean, CountOrFraction, Interval, ListOf, Optional, Options, Text, field_constraints
 from nn_core.datasets import DATASETS
-from nn_core.layers import ACTIVATIONS
-from nn_core.network import INITS
+from nn_core.network import INITS, Architecture
 from nn_core.optim import OPTIMIZERS, SCHEDULES
+from nn_core.training import TrainingOptions
 
 
 class ConfigError(ValueError):
     """A config value that is not allowed; the message names key, value and rule."""
 
 
+# TrainingOptions' fields are config keys of the same name, but for these.
+OPTION_KEYS = {"shift": "augment.shift", "flip": "augment.flip"}
+
 RULES = {
     "hidden": ListOf(Interval(Integral, 1, None), scalar_ok=True, example=" like [256,128]"),
-    "activation": Options(ACTIVATIONS),
+    # The network's switches and the training options carry their rules beside their fields.
+    **field_constraints(Architecture),
     "init": Options(INITS),
     "init_scale": Interval(Real, 0, None, closed="neither"),
-    "batch_norm": Boolean(),
-    "dropout": Interval(Real, 0, 1, closed="left"),
     "lr": Interval(Real, 0, None, closed="neither"),
-    "batch_size": Interval(Integral, 1, None),
-    "epochs": Interval(Integral, 1, None),
-    "patience": Interval(Integral, 0, None),
-    "label_smoothing": Interval(Real, 0, 1, closed="left"),
-    "diverge_factor": Optional(Interval(Real, 1, None, closed="neither")),
-    "augment.shift": Interval(Integral, 0, 8),
-    "augment.flip": Boolean(),
+    **{OPTION_KEYS.get(name, name): rule for name, rule in field_constraints(TrainingOptions).items()},
     "seed": Interval(Integral, 0, None),
     "dtype": Options("float32", "float64"),
     "blas_threads": Optional(Interval(Integral, 1, None)),

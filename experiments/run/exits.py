@@ -29,9 +29,19 @@ def for_interrupt(interrupt: BaseException) -> ExitCode:
     return ExitCode.TERMINATED if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
 
 
+def stop_signal(interrupt: BaseException) -> signal.Signals:
+    """SIGTERM or SIGINT: the signal an interrupt came from."""
+    return signal.Signals(for_interrupt(interrupt) - 128)
+
+
 def signal_name(interrupt: BaseException) -> str:
     """ "SIGTERM" or "SIGINT": the signal an interrupt came from, as result.json records it."""
-    return signal.Signals(for_interrupt(interrupt) - 128).name
+    return stop_signal(interrupt).name
+
+
+def signal_of(code: int) -> signal.Signals | None:
+    """The stop signal a process's exit code says it ended by (130: SIGINT, 143: SIGTERM), else None."""
+    return signal.Signals(code - 128) if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED) else None
 
 
 def for_signal_name(name: str) -> ExitCode:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups)
 import nn_core
 from experiments.run import exits, provenance, reporting, signals
-from experiments.run.config_rules import ConfigError, check_config, check_resumable
+from experiments.run.config_rules import OPTION_KEYS, ConfigError, check_config, check_resumable
 from experiments.run.files import (
     ALREADY_COMPLETED,
     CHECKPOINT_FILE,
@@ -116,10 +116,6 @@ def architecture(cfg: DictConfig, data: nn_core.Dataset) -> nn_core.Architecture
     return nn_core.Architecture(sizes=(data.n_features, *hidden, data.n_classes), pixel_max=data.pixel_max, **switches)
 
 
-# TrainingOptions' fields are config keys of the same name, but for these.
-OPTION_KEYS = {"shift": "augment.shift", "flip": "augment.flip"}
-
-
 def training_options(cfg: DictConfig) -> nn_core.TrainingOptions:
     return nn_core.TrainingOptions(
         **{f.name: OmegaConf.select(cfg, OPTION_KEYS.get(f.name, f.name)) for f in fields(nn_core.TrainingOptions)}
@@ -139,7 +135,7 @@ def build(cfg: DictConfig, data: nn_core.Dataset):
 
 
 def load_data(cfg: DictConfig) -> nn_core.Dataset:
-    with sweep_said_it_once(job_prefix()):
+    with data_warnings_said(bool(job_prefix())):
         data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
     log.info(
         "data %s from %s: %d train, %d validation, %d test, %d features",
@@ -302,14 +298,6 @@ def blas_threads(cfg: DictConfig) -> int:
     return 1
 
 
-def optimizer_state_copies(cfg: DictConfig) -> int:
-    """Weight-sized arrays the chosen optimiser keeps (velocities, moments),
-    counted on a one-weight layer, so a new optimiser needs no entry here."""
-    probe = nn_core.Dense(np.zeros((1, 1)), np.zeros(1))
-    optimizer = nn_core.make_optimizer(cfg.optimizer.name, [probe], **settings(cfg.optimizer))
-    return sum(1 for name in optimizer.state() if name.endswith(".W"))
-
-
 def available_memory() -> int:
     """Bytes this process could still allocate: MemAvailable, else physical memory."""
     try:
@@ -336,16 +324,15 @@ def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
     gradients, optimiser state and best-epoch copy, and what its layers keep for
     a training batch and an evaluation chunk (Architecture.units_kept_per_row)."""
     network = architecture(cfg, data)
-    n_params = network.n_parameters()
-    copies = 2 + optimizer_state_copies(cfg) + (1 if cfg.patience else 0)  # weights, gradients, state, best
-    rows = cfg.batch_size + nn_core.training.EVAL_CHUNK
-    needed = np.dtype(cfg.dtype).itemsize * (copies * n_params + rows * network.units_kept_per_row())
+    need = nn_core.training_memory(
+        network, cfg.optimizer.name, settings(cfg.optimizer), cfg.batch_size, cfg.dtype, keeps_best=bool(cfg.patience)
+    )
     available = available_memory()
-    if needed > 0.9 * available:
+    if need.bytes > 0.9 * available:
         raise ConfigError(
             f"invalid config:\n  hidden={list(network.sizes[1:-1])} with batch_size={cfg.batch_size} needs about "
-            f"{needed / 2**30:.1f} GiB ({n_params:,} parameters x {copies} copies, and the activations); "
-            f"{available / 2**30:.1f} GiB is available. Make hidden or batch_size smaller."
+            f"{need.bytes / 2**30:.1f} GiB ({need.n_parameters:,} parameters x {need.copies} copies, and the "
+            f"activations); {available / 2**30:.1f} GiB is available. Make hidden or batch_size smaller."
         )
 
 
@@ -363,12 +350,13 @@ def job_prefix() -> str:
 
 
 @contextmanager
-def sweep_said_it_once(job: str):
-    """In a sweep's job, keep nn_core.datasets' warnings (the fallback to the bundled
-    sample) to the one line the sweep logged before its first job."""
+def data_warnings_said(said: bool = True):
+    """nn_core.datasets' warnings (the fallback to the bundled sample) held back in the block
+    when `said`: a sweep logs them once, before its first job, and neither its loading ahead
+    (experiments/sweep/checks.py) nor each job says them again."""
     datasets_log = logging.getLogger("nn_core.datasets")
     level = datasets_log.level
-    if job:
+    if said:
         datasets_log.setLevel(logging.ERROR)
     try:
         yield

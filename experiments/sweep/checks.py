@@ -172,15 +172,14 @@ def keep_for_the_jobs(data: dict) -> None:
     """Load the one data set every job trains on, here, before the jobs are forked: they
     share it (copy-on-write) instead of each loading and splitting it again."""
     import nn_core.datasets
+    from experiments.run.task import data_warnings_said
 
     options = dict(data)
     try:
-        logging.getLogger("nn_core.datasets").setLevel(logging.ERROR)  # the fallback was said above
-        nn_core.datasets.keep_loaded(options.pop("name"), **options)
+        with data_warnings_said():
+            nn_core.datasets.keep_loaded(options.pop("name"), **options)
     except Exception as error:  # each job loads it itself then, and says what is wrong
         log.debug("the jobs' data set was not loaded ahead: %s", error)
-    finally:
-        logging.getLogger("nn_core.datasets").setLevel(logging.NOTSET)
 
 
 class SweepChecks(Callback):

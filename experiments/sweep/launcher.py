@@ -260,8 +260,8 @@ class RunningJobs:
             )
             record_death(job.run_dir, reason, since=job.started, signal=name)
             log.error("job %d (%s): %s; the other jobs go on", job.number, job.run_dir, reason)
-        elif code in (exits.ExitCode.INTERRUPTED, exits.ExitCode.TERMINATED):  # its result.json says so
-            reason = f"the job was interrupted by {'SIGTERM' if code == exits.ExitCode.TERMINATED else 'SIGINT'}"
+        elif exits.signal_of(code):  # its result.json says so
+            reason = f"the job was interrupted by {exits.signal_of(code).name}"
         else:
             reason = f"the job's process ended with exit code {code} without a result"
         return job_return(job.config, JobStatus.FAILED, RuntimeError(reason))
@@ -286,7 +286,7 @@ class RunningJobs:
 
     def __exit__(self, kind, error, traceback) -> None:
         if isinstance(error, KeyboardInterrupt) and not self.stopped:  # raised before our handler was asked
-            self.stop(signal.SIGTERM if type(error).__name__ == "Terminated" else signal.SIGINT)
+            self.stop(exits.stop_signal(error))
         while self.running:  # each running job ends the orderly way, then this does
             number = next(iter(self.running))
             self._collect(self.running.pop(number))
@@ -365,10 +365,10 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
         send.send(_picklable(returned))
     except (KeyboardInterrupt, SystemExit) as stop:  # the run's own files say how far it got; if it had none yet:
         code = int(exits.for_interrupt(stop)) if isinstance(stop, KeyboardInterrupt) else _exit_code(stop)
-        if code in (exits.ExitCode.INTERRUPTED, exits.ExitCode.TERMINATED):
-            name = "SIGTERM" if code == exits.ExitCode.TERMINATED else "SIGINT"
+        stopped_by = exits.signal_of(code)
+        if stopped_by:
             with signals_held():
-                record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=name)
+                record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=stopped_by.name)
     except OSError as error:  # Hydra's own record (.hydra/) on a full disk, before or after the task ran
         code = 1
         run_dir = _run_dir(job_config)
