@@ -94,6 +94,26 @@ def main(argv=None) -> int:
 
 
 def compare(argv=None) -> int:
+    parser = command_line()
+    args = parser.parse_args(argv)
+    folders_named_as_outputs(args)
+    paths, runs = selected_runs(parser, args)
+    targets = output_targets(parser, args, paths)
+    if args.facet and args.facet not in runs:
+        parser.error(
+            f"--facet {args.facet}: not a hyperparameter of these runs "
+            f"(they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})"
+        )
+    board = ranking(runs, per_run=args.runs)
+    print_comparison(runs, board, paths, args.top)
+    try:
+        write_outputs(runs, board, paths, targets, args)
+    except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
+        parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
+    return 0
+
+
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "paths",
@@ -138,8 +158,11 @@ def compare(argv=None) -> int:
         action="store_true",
         help="one row per run even where runs differ only in seed (default: one row per configuration)",
     )
-    args = parser.parse_args(argv)
-    folders_named_as_outputs(args)
+    return parser
+
+
+def selected_runs(parser, args) -> tuple[list[Path], pd.DataFrame]:
+    """The folders named (or the latest), and their runs that pass every --where."""
     try:
         paths = [latest() if p == "latest" else Path(p) for p in args.paths]
         runs = load_runs(*paths)
@@ -154,7 +177,12 @@ def compare(argv=None) -> int:
         runs = runs[as_text(runs[column]) == value]
         if runs.empty:
             parser.error(f"--where {condition}: no run has it")
-    # Output files named without a folder go beside the runs they describe.
+    return paths, runs
+
+
+def output_targets(parser, args, paths: list[Path]) -> dict:
+    """--csv, --plot, --html -> the file each writes (None if not asked); a name without a
+    folder goes beside the runs it describes. A folder that does not exist is refused now."""
     home = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
     targets = {
         o: (home / t if t and Path(t).name == t else Path(t) if t else None)
@@ -163,26 +191,19 @@ def compare(argv=None) -> int:
     for option, target in targets.items():
         if target and not target.resolve().parent.is_dir():
             parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
+    return targets
 
-    if args.facet and args.facet not in runs:
-        parser.error(
-            f"--facet {args.facet}: not a hyperparameter of these runs "
-            f"(they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})"
-        )
-    board = ranking(runs, per_run=args.runs)
-    shown = board.head(args.top) if args.top else board
+
+def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path], top: int | None) -> None:
+    """The ranked table (its `top` rows), a lone run's hyperparameters, the notes, what mattered
+    (fANOVA), and the runs not ranked with why."""
+    shown = board.head(top) if top else board
     # Run directories relative to the folder they share, so the table stays narrow.
     common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
     if common and "run" in shown:
         shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
-    with pd.option_context(
-        "display.width",
-        shutil.get_terminal_size((160, 24)).columns,
-        "display.max_columns",
-        None,
-        "display.max_colwidth",
-        60,
-    ):
+    width = shutil.get_terminal_size((160, 24)).columns
+    with pd.option_context("display.width", width, "display.max_columns", None, "display.max_colwidth", 60):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
         found = f"{len(runs)} run{'s' if len(runs) != 1 else ''} found in {', '.join(map(str, paths))}"
         print(f"{len(board)} {what} {RANK_BY} ({found})")
@@ -197,24 +218,21 @@ def compare(argv=None) -> int:
             print(f"\nhow much each hyperparameter mattered to {RANK_BY} (fANOVA importance, "
                   f"mean and range over {IMPORTANCE_SEEDS} forests):")  # fmt: skip
             print(learned.to_string(float_format=lambda v: f"{v:.3f}"))
-        unsuccessful = unsuccessful_runs(runs)
-        if len(unsuccessful):
-            print(
-                f"\n{len(unsuccessful)} run(s) not ranked "
-                "(failed, diverged, interrupted, pruned, unfinished or damaged):"
-            )
-            pruned = unsuccessful["status"] == Status.PRUNED  # the search's decision: one line per epoch
-            for epoch, group in unsuccessful[pruned].groupby("epochs_completed"):
-                print(f"  pruned by the search after epoch {epoch:.0f}: {len(group)} run(s), {job_list(group['run'])}")
-            for _, r in unsuccessful[~pruned].iterrows():
-                lines = str(r["reason"]).splitlines()
-                more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""
-                print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
-    try:
-        write_outputs(runs, board, paths, targets, args)
-    except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
-        parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
-    return 0
+        print_not_ranked(unsuccessful_runs(runs))
+
+
+def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
+    """The runs a ranking leaves out, with their status and reason; pruned ones one line per epoch."""
+    if not len(unsuccessful):
+        return
+    print(f"\n{len(unsuccessful)} run(s) not ranked (failed, diverged, interrupted, pruned, unfinished or damaged):")
+    pruned = unsuccessful["status"] == Status.PRUNED  # the search's decision: one line per epoch
+    for epoch, group in unsuccessful[pruned].groupby("epochs_completed"):
+        print(f"  pruned by the search after epoch {epoch:.0f}: {len(group)} run(s), {job_list(group['run'])}")
+    for _, r in unsuccessful[~pruned].iterrows():
+        lines = str(r["reason"]).splitlines()
+        more = f" (more in {Path(r['run']) / 'result.json'})" if len(lines) > 1 else ""
+        print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
 
 
 def write_outputs(runs, board, paths, targets, args) -> None:

@@ -32,6 +32,18 @@ class Progress:
     epochs_without_improvement: int = 0
     best_weights: dict | None = None  # with patience: the best epoch's arrays, named as Network.arrays()
 
+    def finished(self, epoch: int, val_loss: float, network: Network, keep_best: bool) -> None:
+        """Epoch `epoch` (1-based) ended with `val_loss`: note it, and whether it is the best so
+        far (the lowest validation loss), keeping its weights when `keep_best` (early stopping)."""
+        self.epoch = epoch
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_epoch = val_loss, epoch
+            self.epochs_without_improvement = 0
+            if keep_best:
+                self.best_weights = {name: array.copy() for name, array in network.arrays().items()}
+        else:
+            self.epochs_without_improvement += 1
+
 
 @dataclass(frozen=True)
 class TrainingOptions:
@@ -225,14 +237,7 @@ def fit(
             if not (train_loss <= limit and val_loss <= limit):  # also catches NaN
                 result.diverged = True
                 break
-            state.epoch = epoch + 1
-            if val_loss < state.best_val_loss:
-                state.best_val_loss, state.best_epoch = val_loss, epoch + 1
-                state.epochs_without_improvement = 0
-                if patience:
-                    state.best_weights = {name: array.copy() for name, array in network.arrays().items()}
-            else:
-                state.epochs_without_improvement += 1
+            state.finished(epoch + 1, val_loss, network, keep_best=bool(patience))
             if on_checkpoint:
                 on_checkpoint(state)
             if patience and state.epochs_without_improvement >= patience:

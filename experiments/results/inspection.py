@@ -46,12 +46,11 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     network, about, data = load_run(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    probabilities = network.predict_proba(data.X_test)
+    probabilities = network.predict_proba(data.X_test)  # (n_test, n_classes)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(data.y_test, predicted, data.n_classes)
     per_class = pd.DataFrame(
@@ -62,7 +61,26 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
         }
     )
     write_atomically(out_dir / "per_class.csv", lambda f: f.write(per_class.to_csv(index=False).encode()))
+    plot_confusion(matrix, per_class, data, predicted, out_dir / "confusion.png")
+    wrong = np.flatnonzero(predicted != data.y_test)
+    confidence = probabilities[wrong, predicted[wrong]]
+    worst = wrong[np.argsort(-confidence)][:MISTAKES_SHOWN]
     side = square_side(data.n_features)
+    if side and len(worst):
+        plot_mistakes(worst, data, probabilities, side, out_dir / "mistakes.png")
+    if side:
+        plot_first_layer(network.trainable[0].params["W"], side, out_dir / "first_layer.png")
+    return {
+        "confusion": matrix,
+        "per_class": per_class,
+        "mistakes": worst,
+        "test_accuracy": float(np.mean(predicted == data.y_test)),
+    }
+
+
+def plot_confusion(matrix: np.ndarray, per_class, data, predicted: np.ndarray, path: Path) -> None:
+    """The confusion matrix (n_classes, n_classes) of counts, and each class's test accuracy as a bar."""
+    import matplotlib.pyplot as plt
 
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.2, 1]})
     image = ax.imshow(matrix, cmap="Blues")
@@ -75,15 +93,8 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     )
     for (i, j), count in np.ndenumerate(matrix):
         if count:
-            ax.text(
-                j,
-                i,
-                str(count),
-                ha="center",
-                va="center",
-                fontsize="x-small",
-                color="w" if count > matrix.max() / 2 else "k",
-            )
+            colour = "w" if count > matrix.max() / 2 else "k"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize="x-small", color=colour)
     fig.colorbar(image, ax=ax)
     bars.barh(per_class["class"], per_class["accuracy"], color="tab:blue")
     bars.set(
@@ -97,48 +108,47 @@ def inspect_run(run_dir: Path, out_dir: Path) -> dict:
     for c, accuracy in zip(per_class["class"], per_class["accuracy"]):
         bars.text(accuracy, c, f" {accuracy:.3f}", va="center", fontsize="small")
     fig.tight_layout()
-    save_figure(fig, out_dir / "confusion.png", dpi=100)
+    save_figure(fig, path, dpi=100)
 
-    wrong = np.flatnonzero(predicted != data.y_test)
-    confidence = probabilities[wrong, predicted[wrong]]
-    worst = wrong[np.argsort(-confidence)][:MISTAKES_SHOWN]
-    if side and len(worst):
-        columns = 8
-        rows = -(-len(worst) // columns)
-        # constrained layout keeps each two-line title clear of the image above it (tight_layout did not)
-        fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 2.1), layout="constrained")
-        for ax in np.ravel(axes):
-            ax.axis("off")
-        for ax, index in zip(np.ravel(axes), worst):
-            ax.imshow(data.X_test[index].reshape(side, side), cmap="gray_r")
-            ax.set_title(
-                f"true {data.y_test[index]}, said {predicted[index]}\n"
-                f"{probabilities[index, predicted[index]]:.0%} sure",
-                fontsize="small",
-            )
-        fig.suptitle("the test images it gets most confidently wrong")
-        save_figure(fig, out_dir / "mistakes.png", dpi=100)
 
-    W = network.trainable[0].params["W"]  # (n_features, n_hidden_1)
-    if side:
-        units = min(UNITS_SHOWN, W.shape[1])
-        columns = 8
-        fig, axes = plt.subplots(-(-units // columns), columns, figsize=(columns * 1.2, -(-units // columns) * 1.2))
-        for ax in np.ravel(axes):
-            ax.axis("off")
-        for unit, ax in enumerate(np.ravel(axes)[:units]):
-            weights = W[:, unit].reshape(side, side)
-            limit = np.abs(weights).max() or 1
-            ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)  # red: pixels that excite the unit
-        fig.suptitle(f"first-layer weights of {units} of {W.shape[1]} hidden units (red +, blue -)")
-        fig.tight_layout()
-        save_figure(fig, out_dir / "first_layer.png", dpi=100)
-    return {
-        "confusion": matrix,
-        "per_class": per_class,
-        "mistakes": worst,
-        "test_accuracy": float(np.mean(predicted == data.y_test)),
-    }
+def plot_mistakes(worst: np.ndarray, data, probabilities: np.ndarray, side: int, path: Path) -> None:
+    """The test images indexed by `worst` (most confidently wrong first), each with its true and said class."""
+    import matplotlib.pyplot as plt
+
+    predicted = probabilities.argmax(axis=1)
+    columns = 8
+    rows = -(-len(worst) // columns)
+    # constrained layout keeps each two-line title clear of the image above it (tight_layout did not)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.5, rows * 2.1), layout="constrained")
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, index in zip(np.ravel(axes), worst):
+        ax.imshow(data.X_test[index].reshape(side, side), cmap="gray_r")
+        ax.set_title(
+            f"true {data.y_test[index]}, said {predicted[index]}\n{probabilities[index, predicted[index]]:.0%} sure",
+            fontsize="small",
+        )
+    fig.suptitle("the test images it gets most confidently wrong")
+    save_figure(fig, path, dpi=100)
+
+
+def plot_first_layer(W: np.ndarray, side: int, path: Path) -> None:
+    """W (n_features, n_hidden_1): each of the first UNITS_SHOWN hidden units' weights as a side x side image."""
+    import matplotlib.pyplot as plt
+
+    units = min(UNITS_SHOWN, W.shape[1])
+    columns = 8
+    rows = -(-units // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * 1.2))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for unit, ax in enumerate(np.ravel(axes)[:units]):
+        weights = W[:, unit].reshape(side, side)
+        limit = np.abs(weights).max() or 1
+        ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)  # red: pixels that excite the unit
+    fig.suptitle(f"first-layer weights of {units} of {W.shape[1]} hidden units (red +, blue -)")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
 
 
 def read_image(path: Path, side: int) -> np.ndarray:

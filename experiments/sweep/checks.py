@@ -70,7 +70,7 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
 
 
 def check_grid_pruner(config: DictConfig) -> None:
-    from experiments.sweep.search import check_pruning
+    from experiments.sweep.by_name import check_pruning
     from experiments.sweep.study import SearchError
 
     pruner = config.hydra.sweeper.get("pruner")
@@ -96,7 +96,9 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
 
     from experiments.run.config_rules import ConfigError, check_config
     from experiments.run.task import check_memory_ahead
-    from experiments.sweep.search import OptunaSearch, check_pruning, edge_values, override_value
+    from experiments.sweep.by_name import check_pruning
+    from experiments.sweep.search import OptunaSearch
+    from experiments.sweep.space import edge_values, override_value
     from experiments.sweep.study import SearchError, open_study
 
     settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)

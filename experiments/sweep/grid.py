@@ -64,7 +64,8 @@ class GridSweeper(Sweeper):
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
 
-        from experiments.sweep.search import Judge, pruner_maker, tell
+        from experiments.sweep.by_name import pruner_maker
+        from experiments.sweep.search import Judge, tell
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())

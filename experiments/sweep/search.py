@@ -26,8 +26,6 @@ Two launches with one storage share the study.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import logging
 import math
 import time
@@ -35,8 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
@@ -44,21 +40,13 @@ from omegaconf import OmegaConf
 from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.resume import continue_command
+from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
+from experiments.sweep.space import override_value, parse_space
 from experiments.sweep.study import SearchError, asking_alone, definition, in_words, open_study
 
 log = logging.getLogger(__name__)
 
-# Optuna's samplers and pruners by the names a config uses; each takes its own
-# keyword arguments as settings (sampler.n_startup_trials=5), checked against its signature.
-SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler", "cmaes": "CmaEsSampler"}
-SAMPLERS_NEED = {"cmaes": "cmaes"}  # a sampler's own package, which Optuna imports only when it first samples
-PRUNERS = {
-    "none": "NopPruner",
-    "median": "MedianPruner",
-    "halving": "SuccessiveHalvingPruner",
-    "hyperband": "HyperbandPruner",
-}
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -81,123 +69,6 @@ class OptunaSearchConf:
     # none | median | halving | hyperband, with the Optuna pruner's own settings.
     pruner: dict = field(default_factory=lambda: {"name": "none"})
     params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
-
-
-def sampler_class(name: str):
-    import optuna
-
-    if name not in SAMPLERS:
-        raise SearchError(f"hydra.sweeper.sampler.name={name!r} is not one of {', '.join(SAMPLERS)}")
-    if name in SAMPLERS_NEED and importlib.util.find_spec(SAMPLERS_NEED[name]) is None:
-        raise SearchError(f"hydra.sweeper.sampler.name={name} needs the {SAMPLERS_NEED[name]} package (pip install it)")
-    return getattr(optuna.samplers, SAMPLERS[name])
-
-
-def pruner_class(name: str):
-    import optuna
-
-    if name not in PRUNERS:
-        raise SearchError(f"hydra.sweeper.pruner.name={name!r} is not one of {', '.join(PRUNERS)}")
-    return getattr(optuna.pruners, PRUNERS[name])
-
-
-def pruner_maker(pruner: dict):
-    """What makes the pruner `pruner` ({"name": ..., its settings}) names, once its name, the
-    settings it takes and their values are checked: the one check of a pruner, for searches and
-    grids alike. Raises SearchError naming what is wrong."""
-    settings = dict(pruner)
-    name = settings.pop("name", "none")
-    cls = pruner_class(name)
-    check_settings(f"hydra.sweeper.pruner.name={name}", cls, settings)
-    built("hydra.sweeper.pruner", cls, settings)
-    return lambda: cls(**settings)
-
-
-def check_pruning(pruner: dict, launcher) -> None:
-    """A pruner by name with its settings, on a launcher (its config or instance) that reports
-    each epoch (ours)."""
-    pruner_maker(pruner)
-    name = pruner.get("name", "none")
-    if name != "none" and not forks_jobs(launcher):
-        raise SearchError(
-            f"hydra.sweeper.pruner.name={name} needs a launcher that reports each epoch "
-            "(hydra/launcher=parallel, the default)"
-        )
-
-
-def check_settings(what: str, cls, settings: dict) -> None:
-    allowed = [p for p in inspect.signature(cls).parameters if p not in ("self", "search_space")]
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise SearchError(f"{what} does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
-
-
-def built(what: str, cls, settings: dict) -> None:
-    """Build an Optuna sampler or pruner once, so that a value it refuses (a seed that is not
-    an integer, a negative count) is refused now, in one line, before any trial."""
-    try:
-        cls(**settings)
-    except (TypeError, ValueError) as error:
-        given = ", ".join(f"{key}={value!r}" for key, value in settings.items() if key != "search_space")
-        raise SearchError(f"{what}: Optuna's {cls.__name__} refuses {given}: {str(error).splitlines()[0]}") from None
-
-
-def parse_space(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
-    """The trials' fixed overrides, and the search space as {key: Optuna distribution}."""
-    import optuna.distributions as d
-
-    lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *arguments]
-    try:
-        overrides = OverridesParser.create().parse_overrides(lines)
-    except Exception as error:  # Hydra's grammar errors: the first line says where
-        raise SearchError(f"the search space does not parse: {str(error).splitlines()[0]}") from None
-    fixed, space = [], {}
-    for override in overrides:
-        key = override.get_key_element()
-        if not override.is_sweep_override():
-            fixed.append(f"{key}={override.get_value_element_as_str()}")
-            continue
-        space[key] = distribution(override, d)
-    return fixed, space
-
-
-def distribution(override: Override, d):
-    """The Optuna distribution of one swept key."""
-    key, value = override.get_key_element(), override.value()
-    if isinstance(value, IntervalSweep):
-        log_scale = "log" in value.tags
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return d.IntDistribution(value.start, value.end, log=log_scale)
-        if not value.start < value.end:
-            raise SearchError(f"{key}: interval({value.start}, {value.end}) is empty")
-        return d.FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    if isinstance(value, RangeSweep):
-        values = list(override.sweep_iterator())
-        if not values:
-            raise SearchError(f"{key}: range({value.start}, {value.stop}, {value.step}) is empty")
-        return d.CategoricalDistribution(values)
-    if isinstance(value, ChoiceSweep):
-        # A list (hidden=choice([512,256],[1024,512])) is kept as its override text, "[512,256]":
-        # a study stores only plain values, and the text reads back as the list.
-        plain = (OmegaConf.to_object(v) if OmegaConf.is_config(v) else v for v in value.list)
-        return d.CategoricalDistribution([override_value(v) if isinstance(v, list) else v for v in plain])
-    raise SearchError(f"{key}: Optuna cannot search {override.input_line!r}; use interval, choice or range")
-
-
-def edge_values(space: dict) -> dict:
-    """The values at the edges of the search space, to check before a trial runs:
-    every choice, and both ends of an interval."""
-    edges = {}
-    for key, dist in space.items():
-        edges[key] = list(dist.choices) if hasattr(dist, "choices") else [dist.low, dist.high]
-    return edges
-
-
-def override_value(value) -> str:
-    """A value as Hydra's override grammar reads it back."""
-    if isinstance(value, list):
-        return "[" + ",".join(map(override_value, value)) + "]"
-    return str(value)
 
 
 class OptunaSearch(Sweeper):
