@@ -33,7 +33,7 @@ from experiments.results.runs import load_runs, summarize
 
 WORKERS = 2
 SEARCH = ["hparams_search=optuna", "data=mnist_sample", f"hydra.launcher.n_jobs={WORKERS}"]
-VERBOSE = "hydra.verbose=experiments.sweep.launcher"  # the 'job N starts / ended' lines
+VERBOSE = "hydra.verbose=experiments.sweep.jobs"  # the 'job N starts / ended' lines
 WAYS = {
     "batches": ["hydra.sweeper.batches=true"],
     "ours": [],

@@ -31,7 +31,7 @@ from experiments.results.runs import (
 )
 from experiments.run.files import Status
 from experiments.run.record import COUNTS, RESULT_COLUMNS
-from nn_core.files import write_atomically
+from nn_core.atomic import write_atomically
 
 
 def positive_int(text: str) -> int:

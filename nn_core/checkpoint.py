@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from nn_core.files import write_atomically
+from nn_core.atomic import write_atomically
 from nn_core.idx import DataError
 from nn_core.layers import ACTIVATIONS
 from nn_core.network import Architecture, Network, assemble

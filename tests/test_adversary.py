@@ -25,7 +25,7 @@ from experiments.compare import main as compare_main
 from experiments.run.exits import ExitCode
 from experiments.sweep.study import opened
 from helpers import forked_jobs, run_cli
-from nn_core.files import TEMPORARY_FILES
+from nn_core.atomic import TEMPORARY_FILES
 
 pytestmark = pytest.mark.slow
 EXIT_CODES = {int(code) for code in ExitCode}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, value_order, varying_hyperparameters
-from nn_core.files import write_atomically
+from nn_core.atomic import write_atomically
 
 
 def save_figure(fig, path, **options) -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import nn_core
 from experiments.results.figures import save_figure
 from experiments.run.files import MODEL_FILE, read_result
+from nn_core.atomic import write_atomically
 from nn_core.augment import square_side
-from nn_core.files import write_atomically
 
 MISTAKES_SHOWN = 16  # the most confidently wrong test images in the figure
 UNITS_SHOWN = 64  # first-layer units drawn as images

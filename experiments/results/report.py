@@ -20,7 +20,7 @@ from experiments.results.runs import (
     unsuccessful_runs,
 )
 from experiments.run.files import MODEL_FILE, SWEEP_FILE
-from nn_core.files import write_atomically
+from nn_core.atomic import write_atomically
 
 REPORT_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 2em; max-width: 1400px; color: #222; }

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import nn_core
-from nn_core.files import TEMPORARY_FILES, write_atomically
+from nn_core.atomic import TEMPORARY_FILES, write_atomically
 
 METRICS_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"]
 
@@ -166,7 +166,7 @@ def _csv_line(row: dict) -> bytes:
 
 
 def write_aside(path: Path, content: bytes) -> None:
-    """Write a whole file atomically (nn_core.files): readers see it complete or not at all."""
+    """Write a whole file atomically (nn_core.atomic): readers see it complete or not at all."""
     try:
         write_atomically(path, lambda f: f.write(content))
     except OSError as error:
@@ -199,7 +199,7 @@ def epoch_summary(history: list[dict]) -> dict:
 
 
 def remove_leftovers(run_dir: Path) -> None:
-    """Remove the temporary files (nn_core.files.write_atomically's) of a writer that died
+    """Remove the temporary files (nn_core.atomic.write_atomically's) of a writer that died
     mid-write: the file they were to become is whole, the old one. Only the folder's one
     writer, or whoever saw its writer die, calls this."""
     for leftover in Path(run_dir).glob(TEMPORARY_FILES):

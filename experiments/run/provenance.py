@@ -19,7 +19,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from nn_core.files import write_atomically
+from nn_core.atomic import write_atomically
 
 LIBRARIES = ("numpy", "scipy", "hydra-core", "omegaconf", "scikit-learn", "pandas", "threadpoolctl")
 CODE_DIFF = "code.diff"  # beside a run whose code had uncommitted changes

@@ -47,12 +47,12 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     """Compose every job of the sweep, as the launcher will run it, and check it
     against the config rules. Returns the jobs' task configs and one line per bad
     job, naming it by number and overrides. The composed configs are handed to the
-    launcher (launcher.composed_jobs), which would otherwise compose each again."""
+    launcher (jobs.composed_jobs), which would otherwise compose each again."""
     from hydra.core.global_hydra import GlobalHydra
 
     from experiments.run.config_rules import ConfigError, check_config
     from experiments.run.task import check_memory_ahead
-    from experiments.sweep.launcher import composed_jobs
+    from experiments.sweep.jobs import composed_jobs
 
     loader = GlobalHydra.instance().config_loader()
     configs, problems = [], []

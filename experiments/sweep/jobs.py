@@ -1,0 +1,324 @@
+"""The jobs of a sweep on the default launcher (experiments/sweep/launcher.py): each forked
+from the launching process the moment a worker is free, its reports and result read through
+a pipe, its death recorded (result.json `failed`, with the signal), stop signals passed on
+once. RunningJobs is what `ParallelLauncher.jobs()` hands a sweeper; `_job_process` is the
+forked job itself."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import multiprocessing
+import os
+import pickle
+import shutil
+import signal
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from experiments.run import exits, reporting
+from experiments.run.files import METRICS_FILE, Status, completed_result, objective, record_death
+from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
+
+if TYPE_CHECKING:
+    from experiments.sweep.launcher import ParallelLauncher
+
+log = logging.getLogger(__name__)
+
+# Job configs already composed for this sweep (by its checks, experiments/sweep/checks.py),
+# by their overrides: each is used once instead of composing the job again (60 ms each).
+composed_jobs: dict[tuple, DictConfig] = {}
+
+
+@dataclass
+class Job:
+    number: int
+    overrides: list
+    config: DictConfig  # the job's whole config, `hydra` included
+    process: multiprocessing.Process
+    answer: object  # the launcher's end of the pipe the job sends its JobReturn (and reports) through
+    started: float  # time.time(), to tell this launch's result.json from an earlier one's
+    returned: JobReturn | None = None  # received while reading reports
+    ended_early: bool = False  # its pipe closed while reading reports
+
+    @property
+    def run_dir(self) -> Path:
+        return _run_dir(self.config)
+
+
+class RunningJobs:
+    """The jobs of a sweep: queued ones, and up to `n_workers` running. A context
+    manager: inside it SIGTERM and Ctrl-C stop every running job once and start
+    no other; on leaving, every job has ended, and a stop is raised as
+    KeyboardInterrupt (Terminated for SIGTERM)."""
+
+    def __init__(self, launcher: ParallelLauncher, n_workers: int, judge=None):
+        self.launcher, self.n_workers, self.judge = launcher, n_workers, judge
+        self.queued: deque = deque()
+        self.running: dict[int, Job] = {}
+        self.stopped: list[int] = []  # the signal that stopped the sweep
+        self.announced = False
+        self.finished_before: deque = deque()  # (number, JobReturn) of jobs a resumed sweep had already finished
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose result has not been collected."""
+        return len(self.queued) + len(self.running) + len(self.finished_before)
+
+    @property
+    def free(self) -> int:
+        """How many more jobs would start at once if submitted now."""
+        return 0 if self.stopped else max(0, self.n_workers - self.pending)
+
+    def submit(self, overrides: Sequence[str], number: int) -> None:
+        """Queue a job; it starts as soon as fewer than n_workers jobs run."""
+        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
+        self.queued.append((list(overrides), number))
+        self._start_queued()
+
+    def next_result(self) -> tuple[int, JobReturn]:
+        """Wait for a running job to end; return its number and JobReturn
+        (status FAILED with the error for a job that failed or died)."""
+        self._start_queued()
+        if self.finished_before:
+            return self.finished_before.popleft()
+        if not self.running:
+            raise RuntimeError("no job is running") if not self.stopped else interrupt_for(self.stopped[0])
+        while True:
+            ready = wait([job.answer for job in self.running.values()])
+            job = next(job for job in self.running.values() if job.answer in ready)
+            if not (self.judge and job.answer.poll() and self._judged(job)):
+                break
+        returned = self._collect(job)
+        del self.running[job.number]
+        log.debug("job %d ended", job.number)
+        self._start_queued()
+        if not self.running and not self.queued:
+            import_modules(self.launcher.parent_preload)  # while the sweep's end is still to come
+        return job.number, returned
+
+    # -- the jobs' processes -------------------------------------------------------------------------
+
+    def _start_queued(self) -> None:
+        while self.queued and len(self.running) < self.n_workers and not self.stopped:
+            overrides, number = self.queued.popleft()
+            self._start(overrides, number)
+
+    def _start(self, overrides: list, number: int) -> None:
+        log.debug("job %d starts", number)
+        launcher = self.launcher
+        config = composed_jobs.pop(tuple(overrides), None)
+        if config is None:
+            config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
+        with open_dict(config):
+            config.hydra.job.id = f"{config.hydra.job.name}_{number}"
+            config.hydra.job.num = number
+        done = completed_result(_run_dir(config)) if config.get("resume") else None
+        if done:  # finished in an earlier launch: not started again, so its files stay as they are, .hydra/ too
+            log.debug("job %d had already finished", number)
+            self.finished_before.append((number, job_return(config, JobStatus.COMPLETED, objective(done))))
+            return
+        fork = multiprocessing.get_context("fork")
+        answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
+        process = fork.Process(
+            target=_job_process,
+            args=(send, launcher.hydra_context, config, launcher.task_function, self.judge is not None, os.getpid()),
+            daemon=False,
+        )
+        # A stop signal waits until the job's process exists and is listed, so that it reaches the job too.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process.start()
+            self.running[number] = Job(number, overrides, config, process, answer, time.time())
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        send.close()
+
+    def _judged(self, job: Job) -> bool:
+        """Answer a job's report of an epoch with the judge's verdict; False when what
+        came is not a report (the job's JobReturn, or the end of its pipe)."""
+        try:
+            message = job.answer.recv()
+        except EOFError:
+            job.ended_early = True
+            return False
+        if not (isinstance(message, tuple) and message[:1] == ("epoch",)):
+            job.returned = message
+            return False
+        _, epoch, value = message
+        try:
+            job.answer.send(bool(self.judge(job.number, epoch, value)) and not self.stopped)
+        except (BrokenPipeError, ConnectionResetError):  # it died while it waited
+            pass
+        return True
+
+    def _collect(self, job: Job) -> JobReturn:
+        """The ended job's JobReturn: as its process sent it, or made here for a process that died."""
+        try:
+            returned = job.returned if job.returned is not None else None if job.ended_early else job.answer.recv()
+        except EOFError:  # ended without an answer: killed, or stopped by a signal
+            returned = None
+        job.answer.close()
+        job.process.join()
+        if returned is not None:
+            return returned
+        code = job.process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            reason = f"the job's process was killed by {name}" + (
+                " (what the kernel sends when memory runs out: see dmesg)" if name == "SIGKILL" else ""
+            )
+            record_death(job.run_dir, reason, since=job.started, signal=name)
+            log.error("job %d (%s): %s; the other jobs go on", job.number, job.run_dir, reason)
+        elif exits.signal_of(code):  # its result.json says so
+            reason = f"the job was interrupted by {exits.signal_of(code).name}"
+        else:
+            reason = f"the job's process ended with exit code {code} without a result"
+        return job_return(job.config, JobStatus.FAILED, RuntimeError(reason))
+
+    def stop(self, signum, frame=None) -> None:
+        """SIGTERM or Ctrl-C: pass it once to every running job; start none after."""
+        if self.stopped:
+            return
+        self.stopped.append(signum)
+        log.warning(
+            "%s: stopping every job (each records how far it got); no further job starts", signal.Signals(signum).name
+        )
+        for job in self.running.values():
+            try:
+                os.kill(job.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> RunningJobs:
+        self.previous = {s: signal.signal(s, self.stop) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if isinstance(error, KeyboardInterrupt) and not self.stopped:  # raised before our handler was asked
+            self.stop(exits.stop_signal(error))
+        while self.running:  # each running job ends the orderly way, then this does
+            number = next(iter(self.running))
+            self._collect(self.running.pop(number))
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        if self.stopped:
+            for _, number in self.queued:
+                log.warning("job %d not started: %s stopped the sweep", number, signal.Signals(self.stopped[0]).name)
+            if error is None:
+                raise interrupt_for(self.stopped[0])
+
+
+def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
+    """A JobReturn for a job whose process could not send its own (FAILED, the error as its
+    value, as Hydra's run_job makes one for a task that raised), or that had finished in an
+    earlier launch (COMPLETED, the task's return value)."""
+    from hydra import version
+
+    output_dir = os.path.abspath(_run_dir(config))
+    hydra_cfg = OmegaConf.masked_copy(config, ["hydra"])
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.hydra.runtime.output_dir = output_dir
+    chdir = config.hydra.job.chdir  # unset: Hydra changes into the job's folder before version_base 1.2
+    if chdir is None:
+        chdir = not version.base_at_least("1.2")
+    return JobReturn(
+        overrides=OmegaConf.to_container(config.hydra.overrides.task),
+        cfg=OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]),
+        hydra_cfg=hydra_cfg,
+        working_dir=output_dir if chdir else os.getcwd(),
+        task_name=config.hydra.job.name,
+        status=status,
+        _return_value=value,
+    )
+
+
+def import_modules(names: Sequence[str]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+def _job_process(send, hydra_context, job_config, task_function, judged=False, launcher_pid=None) -> None:
+    """The forked job: run it as Hydra's run_job does, send its JobReturn, and exit
+    without running the launcher's exit handlers. A stop signal at any moment ends
+    it as interrupted (exit 130 or 143), with a result.json that says so."""
+    started = time.time()
+    logging.raiseExceptions = False  # a log file on a full disk: no traceback per line; the job's error says it
+    os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the launcher, so it arrives once
+    _die_with_parent(signal.SIGTERM)
+    if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
+        os.kill(os.getpid(), signal.SIGTERM)  # held until the handlers below are in place
+    handle_stops()  # from its first instant: a SIGTERM with the default action would kill it unrecorded
+    code = 0
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
+        if judged:
+            reporting.connect(send)
+        HydraConfig.instance().set_config(job_config)
+        returned = run_job(
+            hydra_context=hydra_context,
+            config=job_config,
+            task_function=task_function,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        send.send(_picklable(returned))
+    except (KeyboardInterrupt, SystemExit) as stop:  # the run's own files say how far it got; if it had none yet:
+        code = int(exits.for_interrupt(stop)) if isinstance(stop, KeyboardInterrupt) else _exit_code(stop)
+        stopped_by = exits.signal_of(code)
+        if stopped_by:
+            with signals_held():
+                record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=stopped_by.name)
+    except OSError as error:  # Hydra's own record (.hydra/) on a full disk, before or after the task ran
+        code = 1
+        run_dir = _run_dir(job_config)
+        if not (run_dir / METRICS_FILE).exists():  # the task never started: Hydra's record, written in place,
+            shutil.rmtree(run_dir / ".hydra", ignore_errors=True)  # may be half a file; a resume writes it anew
+        reason = f"cannot write {error.filename or run_dir / '.hydra'}: {error.strerror or error}"
+        log.error("job %s: %s", job_config.hydra.job.num, reason)
+        try:
+            record_death(_run_dir(job_config), reason, since=started)
+        except OSError:  # the disk is still full: the launcher's summary names the job without its result.json
+            pass
+    except BaseException:
+        log.exception("job process failed")
+        code = 1
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_code(exit_: SystemExit) -> int:
+    return exit_.code if isinstance(exit_.code, int) else 1
+
+
+def _run_dir(config: DictConfig) -> Path:
+    return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+
+
+def _picklable(returned: JobReturn) -> JobReturn:
+    """The JobReturn, its error replaced by a RuntimeError of the same text if it cannot be sent as it is."""
+    if returned.status == JobStatus.FAILED:
+        try:
+            pickle.dumps(returned._return_value)
+        except Exception:
+            error = returned._return_value
+            returned._return_value = RuntimeError(f"{type(error).__name__}: {error}")
+    return returned
+
+
+def _die_with_parent(signum: int) -> None:
+    """Linux: get `signum` when the launcher dies, so a job never outlives its sweep."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
