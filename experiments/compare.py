@@ -54,14 +54,18 @@ def _as_table(frame: pd.DataFrame) -> str:
     return frame.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")
 
 
-DEFAULT_NAMES = {"csv": "leaderboard.csv", "plot": "curves.png", "html": "report.html"}  # --csv etc. given bare
+OUTPUTS = {  # option -> (what it takes, the file it writes given bare, what it writes)
+    "csv": ("FILE", "leaderboard.csv", "write the leaderboard as CSV"),
+    "plot": ("FILE.png", "curves.png", "draw learning curves and a heatmap for a 2-D grid"),
+    "html": ("FILE.html", "report.html", "write a self-contained report page"),
+}
 
 
 def folders_named_as_outputs(args) -> None:
     """`--plot runs/x` names the folder to compare, not a file called runs/x: argparse gives
     an option's optional value the folder that follows it. Such a folder becomes a path to
     compare, and the option writes its default file into it."""
-    for option, name in DEFAULT_NAMES.items():
+    for option, (_, name, _) in OUTPUTS.items():
         value = getattr(args, option)
         if value and Path(value).is_dir():
             args.paths = [*(p for p in args.paths if p != "latest"), value]
@@ -121,28 +125,14 @@ def command_line() -> argparse.ArgumentParser:
         default=["latest"],
         help="runs, sweeps or folders of them, or 'latest' (default): the newest sweep or run under runs/",
     )
-    parser.add_argument(
-        "--csv",
-        metavar="FILE",
-        nargs="?",
-        const=DEFAULT_NAMES["csv"],
-        help="write the leaderboard as CSV (a bare name goes into the compared folder; default leaderboard.csv)",
-    )
-    parser.add_argument(
-        "--plot",
-        metavar="FILE.png",
-        nargs="?",
-        const=DEFAULT_NAMES["plot"],
-        help="draw learning curves and a heatmap for a 2-D grid "
-        "(a bare name goes into the compared folder; default curves.png)",
-    )
-    parser.add_argument(
-        "--html",
-        metavar="FILE.html",
-        nargs="?",
-        const=DEFAULT_NAMES["html"],
-        help="write a self-contained report page (a bare name goes into the compared folder; default report.html)",
-    )
+    for option, (metavar, default, what) in OUTPUTS.items():
+        parser.add_argument(
+            f"--{option}",
+            metavar=metavar,
+            nargs="?",
+            const=default,
+            help=f"{what} (a bare name goes into the compared folder; default {default})",
+        )
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
     parser.add_argument(
         "--where",
