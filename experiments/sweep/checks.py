@@ -1,10 +1,10 @@
-"""Checks before a sweep starts and its summary at the end (a Hydra callback,
-registered in conf/config.yaml). Refusals are one line and exit 2, before any job
-starts; the checks of one configuration are experiments.run.checks'."""
+"""Checks before a sweep starts (a Hydra callback, registered in conf/config.yaml, which
+also says each job's end and the sweep's: experiments/sweep/summary.py). Refusals are one
+line and exit 2, before any job starts; the checks of one configuration are
+experiments.run.checks'."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import sys
@@ -16,31 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import exits, loggers, provenance, resume
 from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse, task_config
-from experiments.run.files import RESULT_FILE, SWEEP_FILE, SWEEP_LOCK_FILE, Status, read_result, saved_sweep_overrides
+from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
+from experiments.sweep import summary
+from experiments.sweep.grid import grid_jobs
 from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
-SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
-
-
-def grid_jobs(overrides: list[str]) -> list[list[str]]:
-    """Every job of a grid sweep as its list of overrides, in Hydra's order (that
-    of its basic sweeper: the product of each key's values, a key given twice
-    taking its last values in its first place).
-
-    Discrete sweeps (`lr=0.1,1`, `choice(...)`, `range(...)`) are expanded;
-    a sweeper's own search spaces (`interval(...)`) are left to the sweeper.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    choices = {}
-    for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.get_key_element()
-        if not override.is_sweep_override():
-            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
-        elif override.is_discrete_sweep():
-            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
-    return [list(job) for job in itertools.product(*choices.values())]
 
 
 def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
@@ -245,67 +226,8 @@ class SweepChecks(Callback):
         loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
-            return
-        sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            about = json.loads((sweep_dir / SWEEP_FILE).read_text())
-            total = about["jobs"]
-        except (OSError, ValueError, KeyError):
-            return
-        # Over: every job whose result.json says it ended, not one still to be resumed
-        ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
-        done = sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
-        if is_search(config):  # its trials are the study's, which other launches may share: counted apart
-            deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
-            log.info("job %s finished: %d trials of this folder done; the search stops once its study holds "
-                     "n_trials=%d%s", config.hydra.job.num, done, total, deadline)  # fmt: skip
-        else:
-            log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
+        if config.hydra.mode == RunMode.MULTIRUN:
+            summary.progress(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from experiments.results.runs import load_runs, ranking, unsuccessful_runs
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        runs = load_runs(sweep_dir)
-        # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
-        failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
-        loggers.end_sweep(config, sweep_dir, failed=failed)
-        if runs.empty and is_search(config):  # another launch on the study had asked the trials left
-            log.info("sweep %s: this launch ran no trial (the study already held its n_trials)", sweep_dir)
-            return
-        if runs.empty:
-            log.error("sweep %s: no job wrote a run", sweep_dir)
-            raise SystemExit(exits.ExitCode.FAILED)
-        board = ranking(runs).drop(columns="run", errors="ignore")
-        log.info(
-            "sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
-            sweep_dir,
-            len(runs),
-            runs["status"].value_counts().to_dict(),
-            min(SUMMARY_ROWS, len(board)),
-            board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
-            sweep_dir,
-        )
-        from experiments.results.learned import importance
-
-        learned = importance(runs)
-        if learned is not None:
-            log.info("how much each hyperparameter mattered (fANOVA importance, mean and range):\n%s",
-                     learned.to_string(float_format=lambda v: f"{v:.3f}"))  # fmt: skip
-        unsuccessful = unsuccessful_runs(runs)
-        pruned = unsuccessful["status"] == Status.PRUNED  # the search's own decision, not a fault: counted
-        if pruned.any():
-            after = unsuccessful.loc[pruned, "epochs_completed"].astype(int).value_counts().sort_index()
-            when = ", ".join(f"{epoch} ({count} run{'s' if count > 1 else ''})" for epoch, count in after.items())
-            log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
-        for _, r in unsuccessful[~pruned].iterrows():
-            log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
-        unfinished = unsuccessful["status"].isin([Status.INTERRUPTED, Status.FAILED, Status.INCOMPLETE])
-        if unfinished.any() and exits.command.continue_with:  # killed, stopped or failed jobs: resume goes on
-            log.warning("%d job(s) did not finish; to go on from where each stopped: %s", unfinished.sum(),
-                        exits.command.continue_with)  # fmt: skip
-        if failed:
-            raise SystemExit(
-                exits.ExitCode.FAILED
-            )  # the sweep's results are all on disk; the exit code says not all succeeded
+        summary.end_of_sweep(config)

@@ -9,7 +9,7 @@ once by default: the launcher runs one per core). Two differences:
   sweeper raises the first failed job's error once its batch is done);
 - the jobs are not composed a second time before launching: the sweep's checks
   (experiments/sweep/checks.py) composed and checked every one, from the same
-  list of jobs (grid_jobs).
+  list of jobs (grid_jobs, below).
 
 With a pruner (`hydra.sweeper.pruner.name=halving`, or median, hyperband) every
 configuration starts and the worse are stopped as they go: each job is judged
@@ -21,13 +21,12 @@ command with one option added.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
-
-from experiments.sweep.checks import grid_jobs
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +80,23 @@ class GridSweeper(Sweeper):
                 returns[number] = returned
         log.info("%d of %d jobs pruned by %s", len(judge.pruned), len(jobs), self.pruner["name"])
         return [returns[number] for number in sorted(returns)]
+
+
+def grid_jobs(overrides: list[str]) -> list[list[str]]:
+    """Every job of a grid sweep as its list of overrides, in Hydra's order (that
+    of its basic sweeper: the product of each key's values, a key given twice
+    taking its last values in its first place).
+
+    Discrete sweeps (`lr=0.1,1`, `choice(...)`, `range(...)`) are expanded;
+    a sweeper's own search spaces (`interval(...)`) are left to the sweeper.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+    return [list(job) for job in itertools.product(*choices.values())]
