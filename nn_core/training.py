@@ -49,7 +49,7 @@ class Progress:
 class TrainingOptions:
     """How `fit` trains, besides the optimiser and schedule. A new training option
     is a field here, with what it allows (`constrained`: the config rules read it);
-    experiments.run.task fills every field from the config key of the same name (or
+    experiments.run.components fills every field from the config key of the same name (or
     the one experiments.run.config_rules.OPTION_KEYS maps it to).
 
     epochs : passes over the training set.

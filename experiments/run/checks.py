@@ -51,8 +51,8 @@ def refuse(message: str, *args) -> NoReturn:
 
 def check_config_or_refuse(config: DictConfig) -> None:
     """The config rules, then whether the network fits in memory (on the data set's published shape)."""
+    from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.run.task import check_memory_ahead
 
     try:
         check_config(config)

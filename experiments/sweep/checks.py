@@ -31,8 +31,8 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     launcher (jobs.composed_jobs), which would otherwise compose each again."""
     from hydra.core.global_hydra import GlobalHydra
 
+    from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.run.task import check_memory_ahead
     from experiments.sweep.jobs import composed_jobs
 
     loader = GlobalHydra.instance().config_loader()
@@ -75,8 +75,8 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.run.task import check_memory_ahead
     from experiments.sweep.by_name import check_pruning
     from experiments.sweep.search import OptunaSearch
     from experiments.sweep.space import edge_values, override_value
