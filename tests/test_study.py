@@ -210,3 +210,26 @@ def test_a_storage_this_process_may_not_write_is_one_line_naming_why_before_anyt
     assert proc.returncode == 2 and "Traceback" not in said, said
     assert "cannot be opened (OperationalError: attempt to write a readonly database)" in said
     assert not (tmp_path / "second").exists()
+
+
+@pytest.mark.parametrize("storage", ["sqlite:///study.db", "journal://study.log"])
+def test_launches_that_open_a_new_study_at_the_same_moment_draw_different_trials(tmp_path, monkeypatch, storage):
+    """Two launches that open the study before either has asked a trial (a race the slow
+    two-launch test meets only under load) each get their own launch number, and so their
+    samplers their own seeds: the same seed would draw the same first trials in both."""
+    from experiments.sweep.search import launch_seed
+    from experiments.sweep.study import launch_number
+
+    monkeypatch.chdir(tmp_path)
+    launches = [open_study("s", storage, definition("maximize", "tpe", SPACE)) for _ in range(2)]  # both before any ask
+    numbers = [launch_number(study, storage) for study in launches]
+    assert numbers == [0, 1]
+    firsts = []
+    for study, number in zip(launches, numbers):
+        study.sampler = optuna.samplers.TPESampler(seed=launch_seed(0, number))
+        firsts.append(study.ask(SPACE).params["x"])
+    assert firsts[0] != firsts[1]
+    assert launch_seed(0, 0) == 0 and launch_seed(None, 3) is None  # the first launch keeps the seed it was given
+    # A study from before launches were counted, which holds trials: its next launch is not the first.
+    add_trials(open_study("old", storage, definition("maximize", "tpe", SPACE)), 1)  # opened, never counted
+    assert launch_number(open_study("old", storage, definition("maximize", "tpe", SPACE)), storage) == 1

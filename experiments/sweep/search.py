@@ -19,9 +19,9 @@ With a storage (a SQLite file, `sqlite:///search.db`, on one machine; Optuna's
 journal file, `journal:///shared/search.log`, on a cluster's shared disk) every
 finished trial is kept: launched again, a search continues toward its
 n_trials, counting the trials already finished and numbering its jobs after
-the study's trials, and its sampler is seeded anew (from `seed` and the number
-of trials so far) so that it never repeats the trials it had already asked.
-Two launches with one storage share the study.
+the study's trials, and its sampler is seeded anew (from `seed` and the launch's
+number, counted in the study) so that it never repeats the trials it had already
+asked. Two launches with one storage share the study, each with a seed of its own.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from experiments.run.resume import continue_command
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.space import override_value, parse_space
-from experiments.sweep.study import SearchError, asking_alone, definition, in_words, open_study
+from experiments.sweep.study import SearchError, asking_alone, definition, in_words, launch_number, open_study
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +144,8 @@ class OptunaSearch(Sweeper):
             log.info("study %s in %s holds %d trials of n_trials=%d%s",
                      self.study_name, self.storage, held_trials(study), self.n_trials,
                      f"; first the {len(cut)} this sweep's last launch cut short" if cut else "")  # fmt: skip
-            # A new seed, so as never to ask the trials already asked again; but never the grid's,
-            # whose seed is the order of its points, which every launch must share.
-            if settings.get("seed") is not None and cls.__name__ != "GridSampler":
-                settings["seed"] = settings["seed"] * 1_000_003 + len(study.trials)
+        if cls.__name__ != "GridSampler":  # the grid's seed is the order of its points, which every launch shares
+            settings["seed"] = launch_seed(settings.get("seed"), launch_number(study, self.storage))
         study.sampler = cls(**settings)
         self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +233,15 @@ class OptunaSearch(Sweeper):
             log.info("best trial %d: value %.4f with %s", best.number, best.value, best.params)
         else:
             log.warning("study %s has no completed trial", self.study_name)
+
+
+def launch_seed(seed: int | None, launch: int) -> int | None:
+    """The sampler's seed in the study's launch number `launch` (0 for the first): a seed of its
+    own for each launch after the first, so as never to ask the trials already asked, or asked at
+    this moment by a launch beside it, again. None (unseeded) stays None."""
+    if seed is None or launch == 0:
+        return seed
+    return seed * 1_000_003 + 500_009 * launch
 
 
 class Judge:

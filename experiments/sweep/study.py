@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 OBJECTIVE = "best_val_acc"  # what every trial returns (experiments/train.py): the run's best validation accuracy
 DEFINITION = "definition"  # the study's user attribute that records what defines it
+LAUNCHES = "launches"  # the study's user attribute that counts the launches that searched it
 STORAGE_SCHEMES = ("sqlite:///", "journal://")  # the storages kept in one file, which may hold a cut record
 
 
@@ -81,6 +82,16 @@ def open_study(name: str, storage: str | None, wanted: dict):
         reason = damaged_journal_line(path) if storage.startswith("journal://") else None
         raise SearchError(f"hydra.sweeper.storage={storage} cannot be opened ({reason or in_words(error)})") from None
     return study
+
+
+def launch_number(study, storage: str | None) -> int:
+    """This launch's number among those that searched the study (0 for the first), counted
+    under the storage's lock: launches started at the same moment get different numbers, and
+    so their samplers different seeds (else both would draw the same first trials)."""
+    with one_launch_at_a_time(storage_file(storage)):
+        number = study.user_attrs.get(LAUNCHES, 1 if study.trials else 0)  # a study from before they were counted
+        study.set_user_attr(LAUNCHES, number + 1)
+    return number
 
 
 def in_words(error: BaseException) -> str:
