@@ -28,6 +28,7 @@ from experiments.results.runs import (
     ranking,
     unsuccessful_runs,
     varying_hyperparameters,
+    with_short_run_names,
 )
 from experiments.run.files import Status
 from experiments.run.record import COUNTS, RESULT_COLUMNS
@@ -187,11 +188,7 @@ def output_targets(parser, args, paths: list[Path]) -> dict:
 def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path], top: int | None) -> None:
     """The ranked table (its `top` rows), a lone run's hyperparameters, the notes, what mattered
     (fANOVA), and the runs not ranked with why."""
-    shown = board.head(top) if top else board
-    # Run directories relative to the folder they share, so the table stays narrow.
-    common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
-    if common and "run" in shown:
-        shown = shown.assign(run=[os.path.relpath(r, common) for r in shown["run"]])
+    shown = with_short_run_names(board.head(top) if top else board, runs)
     width = shutil.get_terminal_size((160, 24)).columns
     with pd.option_context("display.width", width, "display.max_columns", None, "display.max_colwidth", 60):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"

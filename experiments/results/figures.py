@@ -3,12 +3,11 @@ band), and a heatmap for a grid over two hyperparameters."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, value_order, varying_hyperparameters
+from experiments.results.runs import NOT_A_CONFIGURATION, RANK_BY, shared_folder, value_order, varying_hyperparameters
 from nn_core.atomic import write_atomically
 
 
@@ -145,7 +144,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
 
 def title(runs: pd.DataFrame) -> str:
     """What the figure shows: the folder the runs share, how many, on what data."""
-    folder = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else runs["run"].iloc[0]
+    folder = shared_folder(runs)
     data = ", ".join(sorted(runs["data_used"].dropna().astype(str).unique())) or "?"
     return f"{folder}: {len(runs)} run{'s' if len(runs) != 1 else ''} on {data}"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ from experiments.results.runs import (
     ranking,
     readable,
     unsuccessful_runs,
+    with_short_run_names,
 )
 from experiments.run.files import MODEL_FILE, SWEEP_FILE
 from nn_core.atomic import write_atomically
@@ -70,9 +70,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
     board = ranking(runs)
     ranked = leaderboard(runs)
     best_run = Path(ranked["run"].iloc[0]) if len(ranked) else None
-    common = os.path.commonpath(list(runs["run"])) if len(runs) > 1 else None
-    if common and "run" in board:  # each run by its own folder's name: the shared path is the title
-        board = board.assign(run=[os.path.relpath(r, common) for r in board["run"]])
+    board = with_short_run_names(board, runs)  # each run by its own folder's name: the shared path is the title
     shown = board.head(REPORT_ROWS)
     more = f" (the best {REPORT_ROWS} of {len(board)}; all of them: compare --csv)" if len(board) > len(shown) else ""
     sections = [

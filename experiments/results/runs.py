@@ -9,6 +9,7 @@ Runs that are unfinished or broken are kept, with the reason in `problem`.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -348,6 +349,20 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
     bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | ~runs.index.isin(rankable(runs).index)]
     return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
+
+
+def shared_folder(runs: pd.DataFrame) -> str:
+    """The folder every run of `runs` is in (a lone run: its own folder)."""
+    return os.path.commonpath(list(runs["run"])) if len(runs) > 1 else runs["run"].iloc[0]
+
+
+def with_short_run_names(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """`table` with its `run` column relative to the folder all of `runs` share, so that a
+    table stays narrow (the shared folder is said in its title)."""
+    if len(runs) < 2 or "run" not in table:
+        return table
+    common = shared_folder(runs)
+    return table.assign(run=[os.path.relpath(r, common) for r in table["run"]])
 
 
 def latest(root="runs") -> Path:
