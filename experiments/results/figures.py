@@ -81,13 +81,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
     configuration = [c for c in varying if c not in NOT_A_CONFIGURATION and c != facet]
     labels = {r["run"]: run_label(r, configuration) for _, r in runs.iterrows()}
     curves = history.assign(label=history["run"].map(labels))
-    order = (
-        runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
-        .groupby("label")["score"]
-        .mean()
-        .sort_values(ascending=False)
-        .index.tolist()
-    )
+    order = ranked_labels(runs, labels)
     if top is None and len(order) > LEGEND_MAX:  # too many to tell apart: the best in colour, the rest grey
         top = len(COLOURS)
     highlighted = set(order[:top] if top else order)
@@ -117,20 +111,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
         if 0 < len(named) <= LEGEND_MAX and max(map(len, named)) <= LEGEND_INSIDE:
             row[0].legend([legend_entries[t] for t in named], named, fontsize="small", loc="lower right", title=best)
     if grid is not None:
-        ax = axes[0][2]
-        image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-        ax.set_xticks(range(grid.shape[1]), grid.columns)
-        ax.set_yticks(range(grid.shape[0]), grid.index)
-        ax.set_xlabel(grid.columns.name)
-        ax.set_ylabel(grid.index.name)
-        seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
-        ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
-        middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
-        for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
-            ax.text(
-                j, i, f"{value:.3f}", ha="center", va="center", color="k" if value > middle else "w", fontsize="small"
-            )
-        fig.colorbar(image, ax=ax)
+        _draw_heatmap(fig, axes[0][2], grid, runs)
     fig.suptitle(title(runs))
     fig.tight_layout()
     named = [label for label in order if label in legend_entries]
@@ -140,6 +121,28 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, path, top: int | None = None
             loc="upper left", bbox_to_anchor=(0.02, 0.0),
         )  # fmt: skip
     save_figure(fig, path, dpi=110, bbox_inches="tight")  # a legend below the axes included
+
+
+def ranked_labels(runs: pd.DataFrame, labels: dict) -> list[str]:
+    """The configurations' labels (labels: run folder -> its label), best mean RANK_BY first."""
+    scored = runs.assign(label=runs["run"].map(labels), score=pd.to_numeric(runs[RANK_BY]))
+    return scored.groupby("label")["score"].mean().sort_values(ascending=False).index.tolist()
+
+
+def _draw_heatmap(fig, ax, grid: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """grid (values of one hyperparameter x values of another) of mean best scores, each cell written on it."""
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), grid.columns)
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    ax.set_xlabel(grid.columns.name)
+    ax.set_ylabel(grid.index.name)
+    seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
+    ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+    middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
+    for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
+        colour = "k" if value > middle else "w"
+        ax.text(j, i, f"{value:.3f}", ha="center", va="center", color=colour, fontsize="small")
+    fig.colorbar(image, ax=ax)
 
 
 def title(runs: pd.DataFrame) -> str:

@@ -63,9 +63,6 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
     ranking, the learning curves (and heatmap), the inspection figures of the
     best run, the runs that did not complete, and the commands behind the sweeps."""
     import html
-    import tempfile
-
-    from experiments.results import inspection
 
     board = ranking(runs)
     ranked = leaderboard(runs)
@@ -81,18 +78,34 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         '<div class="wide">' + readable(shown, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-") + "</div>",
         *(f"<pre>note: {html.escape(note)}</pre>" for note in notes(runs)),
     ]
-    commands = []
-    # a sweep's own sweep.json, those of sweeps inside the folder, or that of the sweep a job belongs to
-    sweep_files = {f for path in map(Path, paths) for f in (*path.rglob(SWEEP_FILE), path.parent / SWEEP_FILE)}
-    for sweep_file in sorted(f for f in sweep_files if f.is_file()):
-        try:
-            commands.append(
-                "python -m experiments.train " + " ".join(json.loads(sweep_file.read_text())["command"][1:])
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    commands = sweep_commands(paths)
     if commands:
         sections += ["<h2>Commands</h2>", "<pre>" + html.escape("\n".join(commands)) + "</pre>"]
+    sections += figure_sections(runs, history, best_run)
+    sections += ["<h2>Where the runs came from</h2>", provenance_table(runs)]
+    unsuccessful = unsuccessful_runs(runs)
+    if len(unsuccessful):
+        items = "".join(
+            f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} "
+            f"{html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
+            for _, r in unsuccessful.iterrows()
+        )
+        sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
+        f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"
+    )
+    write_atomically(path, lambda f: f.write(page.encode("utf-8")))
+
+
+def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | None) -> list[str]:
+    """The report's figures, embedded: learning curves, parallel coordinates with fANOVA, the best run inside."""
+    import html
+    import tempfile
+
+    from experiments.results import inspection
+
+    sections = []
     with tempfile.TemporaryDirectory() as tmp:
         curves = Path(tmp) / "curves.png"
         plot(runs, history, curves)
@@ -115,17 +128,18 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
                     sections.append(
                         f'<img alt="{figure}" src="{_png_data_uri(Path(tmp) / "inspect" / f"{figure}.png")}">'
                     )
-    sections += ["<h2>Where the runs came from</h2>", provenance_table(runs)]
-    unsuccessful = unsuccessful_runs(runs)
-    if len(unsuccessful):
-        items = "".join(
-            f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} "
-            f"{html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
-            for _, r in unsuccessful.iterrows()
-        )
-        sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
-        f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"
-    )
-    write_atomically(path, lambda f: f.write(page.encode("utf-8")))
+    return sections
+
+
+def sweep_commands(paths: list) -> list[str]:
+    """The commands behind the sweeps compared: a sweep's own sweep.json, those of sweeps inside
+    the folders, or that of the sweep a job belongs to."""
+    commands = []
+    sweep_files = {f for path in map(Path, paths) for f in (*path.rglob(SWEEP_FILE), path.parent / SWEEP_FILE)}
+    for sweep_file in sorted(f for f in sweep_files if f.is_file()):
+        try:
+            command = json.loads(sweep_file.read_text())["command"]
+            commands.append("python -m experiments.train " + " ".join(command[1:]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return commands
