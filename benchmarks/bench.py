@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 import nn_core
+import nn_core.idx_sets
 from nn_core.idx import save_idx
 
 N_CLASSES = 10
@@ -40,7 +41,7 @@ def load_samples(folder, n, seed=0):
     """(n, 784) uint8 images and (n,) labels: real IDX digits repeated up to n, or random."""
     rng = np.random.default_rng(seed)
     if folder:
-        folder = nn_core.datasets.sample_folder() if folder == "sample" else folder
+        folder = nn_core.idx_sets.sample_folder() if folder == "sample" else folder
         data = nn_core.load_idx_dataset("mnist", root=folder, val_size=N_CLASSES)
         X, y = np.concatenate([data.X_train, data.X_val]), np.concatenate([data.y_train, data.y_val])
         repeat = -(-n // len(y))

@@ -22,8 +22,8 @@ from hydra import compose, initialize_config_dir
 
 import experiments.run.config_groups  # noqa: F401  (the optimizer and schedule groups, for in-process compose)
 from nn_core import load_network
-from nn_core.datasets import IDX_FILES, sample_folder
 from nn_core.idx import save_idx
+from nn_core.idx_sets import IDX_FILES, sample_folder
 from nn_core.network import Architecture, build_mlp, cross_entropy
 
 REPO = Path(__file__).resolve().parents[1]

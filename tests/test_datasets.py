@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import nn_core.datasets as datasets
+import nn_core.idx_sets as idx_sets
 from helpers import write_idx_folder
-from nn_core.datasets import IDX_FILES, IdxSource, load_digits_dataset, load_idx_dataset
+from nn_core.datasets import load_digits_dataset, load_idx_dataset
 from nn_core.idx import DataError
+from nn_core.idx_sets import IDX_FILES, IdxSource
 from nn_core.network import scale_pixels
 
 
@@ -74,8 +76,8 @@ def test_corrupt_file_in_a_folder_names_it(idx_folder):
 
 
 def test_default_cache_follows_the_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(datasets.DATA_HOME_ENV, str(tmp_path))
-    assert datasets.default_data_root("mnist") == tmp_path / "mnist"
+    monkeypatch.setenv(idx_sets.DATA_HOME_ENV, str(tmp_path))
+    assert idx_sets.default_data_root("mnist") == tmp_path / "mnist"
 
 
 def test_digits_split_is_seeded_and_sized():
@@ -116,11 +118,11 @@ def test_a_folder_of_another_known_data_set_is_named_and_recorded_as_what_it_is(
     """data=fashion_mnist data.root=<MNIST's files>: the official test images say which set it is,
     however the files were compressed (here: decompressed and gzipped again)."""
     for name in IDX_FILES:
-        raw = gzip.decompress((datasets.sample_folder() / name).read_bytes())
+        raw = gzip.decompress((idx_sets.sample_folder() / name).read_bytes())
         (tmp_path / name).write_bytes(gzip.compress(raw, compresslevel=1))  # other bytes, the same data
     with caplog.at_level("WARNING"):
         data = load_idx_dataset("fashion_mnist", root=tmp_path, val_size=100)
     assert data.name == "mnist" and "holds the official mnist test images, not fashion_mnist's" in caplog.text
     caplog.clear()
     assert load_idx_dataset("mnist", root=tmp_path, val_size=100).name == "mnist" and not caplog.text
-    assert datasets.published_as(np.zeros((3, 784), np.uint8)) is None
+    assert idx_sets.published_as(np.zeros((3, 784), np.uint8)) is None

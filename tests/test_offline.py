@@ -10,7 +10,8 @@ import nn_core
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_runs
 from helpers import MNIST_SAMPLE, run_cli, single_run_dir
-from nn_core.datasets import IDX_FILES, load_dataset
+from nn_core.datasets import load_dataset
+from nn_core.idx_sets import IDX_FILES
 
 
 def test_the_sample_is_real_mnist_installed_with_the_package():

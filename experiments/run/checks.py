@@ -69,7 +69,8 @@ def check_data(data: dict, sweep: bool) -> None:
     sweep : say here that the jobs will fall back to the sample (a single run says it as it loads).
     """
     import nn_core
-    from nn_core.datasets import DATASETS, DataNotFound, falls_back
+    from nn_core.datasets import DATASETS
+    from nn_core.idx_sets import DataNotFound, falls_back
 
     options = dict(data)
     spec = DATASETS.get(options.pop("name"))
