@@ -125,6 +125,17 @@ def falls_back(root=None, mirrors=None, fallback=True, **_) -> bool:
     return bool(fallback) and root is None and mirrors is None
 
 
+def found_idx_folder(source: IdxSource, root: str | Path | None = None) -> Path | None:
+    """The folder that holds all four of the set's IDX files: `root` if named, else the cache
+    and then the system folders; None when none does. Looks only: nothing is downloaded."""
+    folders = (
+        (Path(root).expanduser(),)
+        if root is not None
+        else (default_data_root(source.name), *map(Path, source.system_dirs))
+    )
+    return next((folder for folder in folders if all(_find_file(folder, f) for f in IDX_FILES)), None)
+
+
 def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=None) -> list[Path]:
     """Paths of the four IDX files, downloading into `root` what is missing.
 
@@ -151,10 +162,9 @@ def locate_idx_files(source: IdxSource, root: str | Path | None = None, mirrors=
                 f"data.mirrors=[URL, ...] to download them into it, or leave data.root unset.",
                 reason=f"data.root={root} {why}",
             )
-    for folder in (root,) if named else (root, *map(Path, source.system_dirs)):
-        found = [_find_file(folder, f) for f in IDX_FILES]
-        if all(found):
-            return found
+    found = found_idx_folder(source, root if named else None)
+    if found:
+        return [_find_file(found, f) for f in IDX_FILES]
 
     paths, failures = [], []
     for filename in IDX_FILES:

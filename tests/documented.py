@@ -79,9 +79,9 @@ def code_blocks() -> list[Block]:
     for doc in DOCS:
         block = None
         for number, line in enumerate(doc.read_text().splitlines(), start=1):
-            if line.startswith("```"):
+            if line.lstrip().startswith("```"):
                 if block is None:
-                    block = Block(f"{doc.relative_to(REPO)}:{number}", line[3:].strip())
+                    block = Block(f"{doc.relative_to(REPO)}:{number}", line.lstrip()[3:].strip())
                 else:
                     blocks.append(block)
                     block = None

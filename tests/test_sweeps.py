@@ -445,3 +445,44 @@ def test_values_sort_as_a_reader_expects_them():
 
     values = ["128", UNSET, "16", "[16,8]", 8, float("nan"), "adam"]
     assert sorted(values, key=value_order)[:5] == [8, "16", "128", "[16,8]", "adam"]
+
+
+def test_a_dry_run_says_what_would_run_and_runs_and_writes_nothing(tmp_path):
+    grid = ["experiments.train", "-m", "data=digits", "lr=0.05,0.1,0.5", "hidden=32,64", "dry_run=true"]
+    proc = run_cli(*grid, "hydra.sweep.dir=runs/s", cwd=tmp_path, check=0)
+    assert proc.stdout.splitlines() == [
+        "dry run (dry_run=true): checked, nothing run or written",
+        "  6 job(s) into runs/s, on hydra/launcher=parallel",
+        "  job 0: data=digits lr=0.05 hidden=32 -> runs/s/0_data=digits,hidden=32,lr=0.05",
+        "  job 5: data=digits lr=0.5 hidden=64 -> runs/s/5_data=digits,hidden=64,lr=0.5",
+        "  every job's config passes its checks",
+        "  data digits: loaded by nn_core as the run starts, nothing to download",
+    ]
+    assert not (tmp_path / "runs").exists()
+    # The folders it names are those the real sweep makes.
+    run_cli(*grid[:-1], "epochs=1", "hydra.sweep.dir=runs/s", cwd=tmp_path, check=0)
+    assert (tmp_path / "runs/s/5_data=digits,epochs=1,hidden=64,lr=0.5/result.json").is_file()
+
+
+def test_a_dry_run_refuses_as_a_launch_would_and_says_a_search_and_a_single_run(tmp_path):
+    for folder in "bcd":
+        (tmp_path / folder).mkdir()
+    # A bad value anywhere is refused as without it.
+    refused = run_cli("experiments.train", "-m", "data=digits", "lr=0.1,-1", "dry_run=true", cwd=tmp_path / "b")
+    assert (
+        refused.returncode == 2
+        and "job 1 (data=digits,lr=-1," in refused.stderr
+        and "lr=-1 is not allowed" in refused.stderr
+    )
+    # A search: its space and study said, the storage not created; a single run: its folder.
+    search = run_cli("experiments.train", "hparams_search=optuna", "data=digits", "hydra.sweeper.storage=sqlite:///runs/x.db",
+                     "dry_run=true", cwd=tmp_path / "c", check=0)  # fmt: skip
+    assert (
+        "a search of n_trials=20" in search.stdout
+        and "study 'mlp' in sqlite:///runs/x.db (not opened)" in search.stdout
+    )
+    assert "  lr: a float in [0.01, 2.0], log scale" in search.stdout and not (tmp_path / "c" / "runs").exists()
+    single = run_cli("experiments.train", "hydra.run.dir=r", "dry_run=true", cwd=tmp_path / "d", check=0)
+    assert (
+        "  one run into r" in single.stdout and "data mnist: " in single.stdout and not (tmp_path / "d" / "r").exists()
+    )

@@ -15,7 +15,7 @@ from typing import NoReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run import exits
+from experiments.run import dry_run, exits
 from experiments.run.files import (
     ALREADY_COMPLETED,
     LOCK_FILE,
@@ -176,6 +176,10 @@ class RunChecks(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         exits.command.accepted = True
         check_config_or_refuse(task_config(config))
+        if config.get("dry_run"):
+            dry_run.single_run(
+                Path(config.hydra.run.dir), OmegaConf.to_container(config.data, resolve=True), config.resume
+            )
         check_data(OmegaConf.to_container(config.data, resolve=True), sweep=False)
         run_dir = Path(config.hydra.run.dir)
         check_room(run_dir, "hydra.run.dir")

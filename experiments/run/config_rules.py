@@ -42,6 +42,7 @@ RULES = {
     "dtype": Options("float32", "float64"),
     "blas_threads": Optional(Interval(Integral, 1, None)),
     "save_weights": Boolean(),
+    "dry_run": Boolean(),
     "resume": Boolean(),
     "data.name": Options(DATASETS),
     "data.root": Optional(Text("a folder path")),
@@ -59,7 +60,14 @@ RULES = {
 # where its data is, not what the data is. Read by resume (it may change the first
 # kind, and `epochs`), by compare (runs differing only in these and the seed are
 # one configuration) and by the run folders' names (conf/config.yaml leaves them out).
-HOW_IT_RUNS = ("blas_threads", "save_weights", "resume", "logger", *(k for k in RULES if k.startswith("logger.")))
+HOW_IT_RUNS = (
+    "blas_threads",
+    "save_weights",
+    "resume",
+    "dry_run",
+    "logger",
+    *(k for k in RULES if k.startswith("logger.")),
+)
 WHERE_THE_DATA_IS = ("data.root", "data.mirrors", "data.fallback")
 NOT_HYPERPARAMETERS = HOW_IT_RUNS + WHERE_THE_DATA_IS
 RESUMABLE_CHANGES = (*HOW_IT_RUNS, "epochs")  # a resumed run may grow its epochs

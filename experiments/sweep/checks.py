@@ -12,9 +12,9 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from experiments.run import exits, loggers, provenance, resume
+from experiments.run import dry_run, exits, loggers, provenance, resume
 from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse, task_config
 from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
 from experiments.sweep import summary
@@ -67,10 +67,11 @@ def is_search(config: DictConfig) -> bool:
     return str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("OptunaSearch")
 
 
-def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
+def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[DictConfig], list[str]]:
     """Check an Optuna search before its first trial: its settings and search space
     (refused at once when they cannot run), then every value at the edges of the
-    space against the config rules. Returns the configs checked and one line per bad value."""
+    space against the config rules, then (open_storage) its study. Returns the configs
+    checked and one line per bad value."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -112,12 +113,45 @@ def check_search(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
                 reasons = "; ".join(r.strip() for r in str(error).splitlines()[1:])
                 problems.append(f"{key}={value}: {reasons}")
             configs.append(candidate)
-    if not problems:  # last: opening a storage may create it
+    if open_storage and not problems:  # last: opening a storage may create it
         try:
             open_study(search.study_name, search.storage, search.definition(space))
         except SearchError as error:
             refuse("invalid search: %s", error)
     return configs, problems
+
+
+def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
+    """What a dry run says a sweep would run: a grid's jobs (the first and last, each with its
+    folder), or a search's trials, space and study."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if is_search(config):
+        from experiments.sweep.search import OptunaSearch
+        from experiments.sweep.space import parse_space
+
+        settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+        settings.pop("_target_", None)
+        search = OptunaSearch(**settings)
+        fixed, space = parse_space(search.params, list(config.hydra.overrides.task))
+        storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
+        return [
+            f"a search of n_trials={search.n_trials} into {sweep_dir}, sampler {search.sampler.get('name', 'tpe')}, "
+            f"pruner {search.pruner.get('name', 'none')}; {storage}",
+            *(f"{key}: {dry_run.distribution_in_words(dist)}" for key, dist in space.items()),
+            f"every trial: {dry_run.shown(fixed)}",
+            "every value at the edges of the space passes its checks",
+        ]
+    jobs = grid_jobs(list(config.hydra.overrides.task))
+    loader = GlobalHydra.instance().config_loader()
+    launcher = config.hydra.runtime.choices.get("hydra/launcher")
+    lines = [f"{len(jobs)} job(s) into {sweep_dir}, on hydra/launcher={launcher}"]
+    for number in sorted({0, len(jobs) - 1}):
+        job = loader.load_sweep_config(config, jobs[number])
+        with open_dict(job):
+            job.hydra.job.num = number
+        lines.append(f"job {number}: {dry_run.shown(jobs[number])} -> {job.hydra.sweep.dir}/{job.hydra.sweep.subdir}")
+    return [*lines, "every job's config passes its checks"]
 
 
 SWEEP_TAKEN = (
@@ -189,7 +223,7 @@ class SweepChecks(Callback):
         elif sweep_dir.is_dir() and any(sweep_dir.iterdir()):
             refuse("hydra.sweep.dir=%s %s", sweep_dir, SWEEP_TAKEN)
         if is_search(config):
-            configs, problems = check_search(config)
+            configs, problems = check_search(config, open_storage=not config.get("dry_run"))
         else:
             check_grid_pruner(config)
             configs, problems = check_grid(config)
@@ -202,6 +236,8 @@ class SweepChecks(Callback):
                 "\n  ".join(problems),
             )
         data_sets = {repr(d): d for d in (OmegaConf.to_container(c.data, resolve=True) for c in configs)}
+        if config.get("dry_run"):
+            dry_run.say_and_stop([*sweep_plan(config, sweep_dir), *map(dry_run.data_whereabouts, data_sets.values())])
         for data in data_sets.values():
             check_data(data, sweep=True)
         if forks_jobs(config.hydra.launcher):  # what every job would otherwise work out for itself
