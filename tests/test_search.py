@@ -234,6 +234,7 @@ def test_a_journal_file_storage_for_a_shared_disk(tmp_path):
     assert len(optuna.load_study(study_name="mlp", storage=journal).trials) == 3
 
 
+@pytest.mark.slow  # over 6 s: make test's budget
 def test_a_pruned_trial_stops_after_the_epoch_it_was_judged_keeps_its_files_and_is_never_resumed(tmp_path):
     proc = run_cli(
         *SEARCH, "epochs=12", "hydra.sweeper.n_trials=10", "hydra.sweeper.pruner.name=median",

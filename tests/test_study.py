@@ -192,6 +192,7 @@ def test_a_search_stopped_by_sigterm_goes_on_with_the_printed_command_continuing
     assert len(list(tmp_path.glob("s/*/result.json"))) == 4
 
 
+@pytest.mark.slow  # over 6 s: make test's budget
 def test_a_storage_this_process_may_not_write_is_one_line_naming_why_before_anything(tmp_path):
     """A SQLite file that is read-only for the user (tests run as root: its capabilities to
     ignore permissions dropped with setpriv)."""

@@ -341,6 +341,7 @@ def test_a_seed_run_again_is_not_another_sample_and_the_notes_say_so():
     )
 
 
+@pytest.mark.slow  # over 6 s: make test's budget
 def test_compare_groups_a_seed_sweep_and_draws_readable_figures(tmp_path, capsys):
     run_cli("experiments.train", "-m", "data=digits", "epochs=3", "lr=0.05,0.5", "seed=0,1", cwd=tmp_path, check=0)
     (sweep,) = sweep_dirs(tmp_path)
