@@ -21,6 +21,7 @@ class Block:
     where: str
     language: str
     lines: list[tuple[int, str]] = field(default_factory=list)  # (line number, text)
+    indented: bool = False  # in a list item: a fragment of the text around it, not a whole program
 
     @property
     def shell(self) -> bool:
@@ -81,7 +82,9 @@ def code_blocks() -> list[Block]:
         for number, line in enumerate(doc.read_text().splitlines(), start=1):
             if line.lstrip().startswith("```"):
                 if block is None:
-                    block = Block(f"{doc.relative_to(REPO)}:{number}", line.lstrip()[3:].strip())
+                    block = Block(
+                        f"{doc.relative_to(REPO)}:{number}", line.lstrip()[3:].strip(), indented=line[0] == " "
+                    )
                 else:
                     blocks.append(block)
                     block = None

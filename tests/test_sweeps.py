@@ -391,6 +391,22 @@ def test_runs_that_lack_a_setting_others_have_are_compared_ranked_and_drawn(tmp_
     assert (tmp_path / "parallel.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_runs_that_all_score_the_same_are_ranked_and_drawn_with_no_importance_to_share(tmp_path):
+    """Six search trials that all reached 0.9667 (found by tests/test_adversary.py): fANOVA has no
+    variance to share out, and says nothing instead of raising."""
+    from experiments.results.learned import importance, plot_parallel_coordinates
+    from experiments.results.runs import leaderboard
+
+    runs = pd.DataFrame(
+        {"run": f"r{i}", "status": "completed", "best_val_acc": 0.9667, "test_acc": 0.96, "problem": None,
+         "lr": 0.27 + 0.02 * i, "seed": 0, "data_used": "digits", "final_val_acc": 0.96, "epochs_completed": 150,
+         "wall_time_s": 1.0}
+        for i in range(6)
+    )  # fmt: skip
+    assert importance(runs) is None
+    assert len(leaderboard(runs)) == 6 and plot_parallel_coordinates(runs, tmp_path / "parallel.png")
+
+
 def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     from experiments.results.runs import rankable, unsuccessful_runs
 

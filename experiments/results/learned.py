@@ -35,13 +35,13 @@ def searched(runs: pd.DataFrame) -> list[str]:
 def importance(runs: pd.DataFrame) -> pd.DataFrame | None:
     """Each searched hyperparameter's share of the variance of best_val_acc (fANOVA,
     optuna.importance.FanovaImportanceEvaluator), as the mean and the spread (min to max)
-    over IMPORTANCE_SEEDS forests; None with fewer than MIN_RUNS completed runs or no
-    hyperparameter that varies."""
+    over IMPORTANCE_SEEDS forests; None with fewer than MIN_RUNS completed runs, no
+    hyperparameter that varies, or no variance to share (every run scored the same)."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     done, keys = rankable(runs), searched(runs)
-    if len(done) < MIN_RUNS or not keys:
+    if len(done) < MIN_RUNS or not keys or pd.to_numeric(done[RANK_BY]).nunique() < 2:
         return None
     distributions, columns = {}, {}
     for key in keys:
