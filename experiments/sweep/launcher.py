@@ -58,7 +58,7 @@ class ParallelLauncherConf:
     # Modules every job imports as it starts, imported once by the launcher before the first job
     # is forked: scikit-learn (the validation split) alone takes about 1.2 s a job otherwise.
     preload: list = field(default_factory=lambda: ["sklearn.model_selection", "threadpoolctl"])
-    # Modules the sweep's summary needs (experiments/sweep/checks.py), imported once the last
+    # Modules the sweep's summary needs (experiments/sweep/summary.py), imported once the last
     # job has started, while the launcher waits for them, instead of after the last one (0.9 s).
     parent_preload: list = field(default_factory=lambda: ["experiments.results.runs", "scipy.stats"])
 
