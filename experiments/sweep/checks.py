@@ -79,16 +79,13 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
     from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
     from experiments.sweep.by_name import check_pruning
-    from experiments.sweep.search import OptunaSearch
     from experiments.sweep.space import edge_values, override_value
     from experiments.sweep.study import SearchError, open_study
 
-    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
-    settings.pop("_target_", None)
     try:
-        search = OptunaSearch(**settings)
+        search = configured_search(config)
         fixed, space, _, _ = search.check(list(config.hydra.overrides.task))
-        check_pruning(settings.get("pruner") or {}, config.hydra.launcher)
+        check_pruning(search.pruner, config.hydra.launcher)
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
     loader = GlobalHydra.instance().config_loader()
@@ -121,18 +118,22 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
     return configs, problems
 
 
+def configured_search(config: DictConfig):
+    """The OptunaSearch that hydra.sweeper's settings make (TypeError for a setting it does not take)."""
+    from experiments.sweep.search import OptunaSearch
+
+    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    settings.pop("_target_", None)
+    return OptunaSearch(**settings)
+
+
 def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
     """What a dry run says a sweep would run: a grid's jobs (the first and last, each with its
     folder), or a search's trials, space and study."""
-    from hydra.core.global_hydra import GlobalHydra
-
     if is_search(config):
-        from experiments.sweep.search import OptunaSearch
         from experiments.sweep.space import parse_space
 
-        settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
-        settings.pop("_target_", None)
-        search = OptunaSearch(**settings)
+        search = configured_search(config)
         fixed, space = parse_space(search.params, list(config.hydra.overrides.task))
         storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
         return [
@@ -142,12 +143,13 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
             f"every trial: {dry_run.shown(fixed)}",
             "every value at the edges of the space passes its checks",
         ]
+    from experiments.sweep.jobs import composed_jobs
+
     jobs = grid_jobs(list(config.hydra.overrides.task))
-    loader = GlobalHydra.instance().config_loader()
     launcher = config.hydra.runtime.choices.get("hydra/launcher")
     lines = [f"{len(jobs)} job(s) into {sweep_dir}, on hydra/launcher={launcher}"]
     for number in sorted({0, len(jobs) - 1}):
-        job = loader.load_sweep_config(config, jobs[number])
+        job = composed_jobs[tuple(jobs[number])].copy()  # composed by check_grid
         with open_dict(job):
             job.hydra.job.num = number
         lines.append(f"job {number}: {dry_run.shown(jobs[number])} -> {job.hydra.sweep.dir}/{job.hydra.sweep.subdir}")

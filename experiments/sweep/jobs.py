@@ -180,8 +180,8 @@ class RunningJobs:
             )
             record_death(job.run_dir, reason, since=job.started, signal=name)
             log.error("job %d (%s): %s; the other jobs go on", job.number, job.run_dir, reason)
-        elif exits.signal_of(code):  # its result.json says so
-            reason = f"the job was interrupted by {exits.signal_of(code).name}"
+        elif stopped_by := exits.signal_of(code):  # its result.json says so
+            reason = f"the job was interrupted by {stopped_by.name}"
         else:
             reason = f"the job's process ended with exit code {code} without a result"
         return job_return(job.config, JobStatus.FAILED, RuntimeError(reason))
