@@ -84,10 +84,10 @@ def test_the_walk_covers_the_docs():
 
 @pytest.mark.parametrize("where, kind, text", STEPS, ids=[where for where, _, _ in STEPS])
 def test_each_block_runs_as_documented(walk, where, kind, text):
-    folder, env = walk["folder"], walk["env"]
-    text = made_concrete(text, folder, walk["idx"])
     if kind == "fragment":
         pytest.skip("Python inside a list item: a fragment of the recipe around it (test_extending.py does the whole)")
+    folder, env = walk["folder"], walk["env"]
+    text = made_concrete(text, folder, walk["idx"])
     if kind == "python":
         proc = run([sys.executable, "-c", text], folder, env)
     else:
@@ -134,7 +134,7 @@ def as_run(text: str) -> list[str]:
         return words
     searched = any(w.startswith("hparams_search=") for w in words)
     for key, value in SHORTER.items():
-        if key.startswith("hydra.sweeper.n_trials") and not searched:
+        if key == "hydra.sweeper.n_trials" and not searched:
             continue
         at = [i for i, w in enumerate(words) if w.split("=")[0].lstrip("+") == key]
         if at:
