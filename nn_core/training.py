@@ -154,7 +154,7 @@ def train_epoch(
         network.backward(dlogits)
         optimizer.step(layers, lr)
         total_loss += loss * len(batch)
-        correct += int((logits.argmax(axis=1) == y_batch).sum())
+        correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
     return total_loss / n, correct / n
 
 
