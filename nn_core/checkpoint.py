@@ -12,40 +12,20 @@ the whole new one, never half of one.
 from __future__ import annotations
 
 import json
-import zipfile
-from contextlib import contextmanager
 
 import numpy as np
 
-from nn_core.atomic import write_atomically
+from nn_core.atomic import reading_npz, write_npz_atomically
 from nn_core.idx import DataError
 from nn_core.layers import ACTIVATIONS
 from nn_core.network import Architecture, Network, assemble
 from nn_core.training import Progress
 
 
-@contextmanager
-def _reading(path):
-    """np.load(path) as a context; a file that is missing, cut short or not an .npz of
-    ours (a disk that filled, a copy that stopped) raises DataError naming it, whether
-    the damage shows on opening or only when an array is read."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            yield f
-    except DataError:
-        raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
-
-
-def _write_npz_atomically(path, arrays: dict) -> None:
-    write_atomically(path, lambda f: np.savez(f, **arrays))
-
-
 def save_network(path, network: Network, **about) -> None:
     """Write the network to `path` (.npz) atomically: a reader sees the old file or the whole new one."""
     description = {**network.architecture.describe(), **about}
-    _write_npz_atomically(path, {"architecture": np.array(json.dumps(description)), **network.arrays()})
+    write_npz_atomically(path, {"architecture": np.array(json.dumps(description)), **network.arrays()})
 
 
 def load_network(path) -> tuple[Network, dict]:
@@ -54,7 +34,7 @@ def load_network(path) -> tuple[Network, dict]:
     Raises DataError naming the file and the layer when the file is not such a
     network: missing arrays, shapes that do not chain, an unknown activation.
     """
-    with _reading(path) as f:
+    with reading_npz(path) as f:
         if "architecture" not in f.files:
             raise DataError(f"{path}: no 'architecture' entry; not a network saved by nn_core.save_network")
         description = json.loads(str(f["architecture"]))
@@ -106,19 +86,19 @@ def save_checkpoint(path, network: Network, optimizer, rng: np.random.Generator,
     }
     arrays = {**network.arrays(), **{f"optimizer.{k}": v for k, v in optimizer.state().items()}}
     arrays.update({f"best.{name}": value for name, value in (progress.best_weights or {}).items()})
-    _write_npz_atomically(path, {"progress": np.array(json.dumps(scalars)), **arrays})
+    write_npz_atomically(path, {"progress": np.array(json.dumps(scalars)), **arrays})
 
 
 def read_checkpoint_info(path) -> dict:
     """The checkpoint's scalars (epoch, best_epoch, ..., and what the caller added) without its arrays."""
-    with _reading(path) as f:
+    with reading_npz(path) as f:
         return json.loads(str(f["progress"]))
 
 
 def load_checkpoint(path, network: Network, optimizer, rng: np.random.Generator) -> Progress:
     """Put a checkpoint's weights, optimiser buffers and generator state back in
     place (the network and optimiser built as for the run) and return its Progress."""
-    with _reading(path) as f:
+    with reading_npz(path) as f:
         info = json.loads(str(f["progress"]))
         for name, array in network.arrays().items():
             array[...] = f[name]

@@ -29,6 +29,7 @@ from nn_core.idx_sets import (
     published_as,
     sample_folder,
 )
+from nn_core.remembered import key_of, library_version, remembered
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,6 @@ def split_validation(X, y, val_size, seed, key="data.val_size"):
     key : the config key val_size came from, named in the error.
     Returns X_train, X_val, y_train, y_val.
     """
-    from sklearn.model_selection import train_test_split  # slow import: only when splitting
-
     n_val = val_size if isinstance(val_size, (int, np.integer)) else round(val_size * len(y))
     n_classes = len(np.unique(y))
     if not n_classes <= n_val <= len(y) - n_classes:
@@ -87,7 +86,18 @@ def split_validation(X, y, val_size, seed, key="data.val_size"):
             f"{key}={val_size} gives {n_val} validation samples out of {len(y)}; "
             f"a stratified split needs between {n_classes} and {len(y) - n_classes}"
         )
-    return train_test_split(X, y, test_size=n_val, stratify=y, random_state=seed)
+    split = remembered("split", key_of(y, n_val, seed, library_version("scikit-learn")), lambda: _split(y, n_val, seed))
+    train, val = split["train"], split["val"]
+    return X[train], X[val], y[train], y[val]
+
+
+def _split(y, n_val, seed) -> dict[str, np.ndarray]:
+    """The row numbers of scikit-learn's stratified split of (X, y): what train_test_split
+    takes of X and y (the split depends on y, n_val and seed only)."""
+    from sklearn.model_selection import train_test_split  # slow import: only when not remembered
+
+    train, val = train_test_split(np.arange(len(y)), test_size=n_val, stratify=y, random_state=seed)
+    return {"train": train, "val": val}
 
 
 def load_idx_dataset(source: IdxSource | str, root=None, val_size=1 / 6, split_seed=0, mirrors=None) -> Dataset:
@@ -153,10 +163,8 @@ def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
     It has no official split, so the test set is carved first, then the
     validation set from the rest, both stratified and seeded.
     """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    X, y = digits.data.astype(np.uint8), digits.target.astype(np.int64)
+    digits = remembered("digits", key_of(library_version("scikit-learn")), _load_digits)
+    X, y = digits["X"], digits["y"]
     X_rest, X_test, y_rest, y_test = split_validation(X, y, test_size, split_seed, key="data.test_size")
     X_train, X_val, y_train, y_val = split_validation(X_rest, y_rest, val_size, split_seed)
     return Dataset(
@@ -170,6 +178,13 @@ def load_digits_dataset(test_size=360, val_size=360, split_seed=0) -> Dataset:
         pixel_max=16.0,
         source="sklearn.datasets.load_digits",
     )
+
+
+def _load_digits() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits  # slow import: only when not remembered
+
+    digits = load_digits()
+    return {"X": digits.data.astype(np.uint8), "y": digits.target.astype(np.int64)}
 
 
 @dataclass(frozen=True)

@@ -95,11 +95,14 @@ def sample_folder() -> Path:
 IDX_SOURCES = {source.name: source for source in (MNIST, FASHION_MNIST)}
 
 
+def cache_home() -> Path:
+    """The project's cache: $MNIST_FROM_SCRATCH_DATA, else ~/.cache/mnist-from-scratch."""
+    return Path(os.environ.get(DATA_HOME_ENV) or Path.home() / ".cache" / "mnist-from-scratch").expanduser()
+
+
 def default_data_root(name: str) -> Path:
-    """Cache folder for a downloaded data set: $MNIST_FROM_SCRATCH_DATA/<name>,
-    else ~/.cache/mnist-from-scratch/<name>."""
-    home = os.environ.get(DATA_HOME_ENV) or Path.home() / ".cache" / "mnist-from-scratch"
-    return Path(home).expanduser() / name
+    """Cache folder for a downloaded data set: cache_home() / <name>."""
+    return cache_home() / name
 
 
 def default_mirrors(source: IdxSource) -> list[str]:

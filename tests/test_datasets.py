@@ -56,7 +56,7 @@ def test_system_copy_is_found(tmp_path, idx_folder, monkeypatch):
     data = load_idx_dataset(source, val_size=10)
     assert len(data.y_test) == 20
     with pytest.raises(DataError, match="does not exist"):  # a folder named is the only one read
-        load_idx_dataset(source, root=tmp_path / "empty", val_size=10)
+        load_idx_dataset(source, root=tmp_path / "nowhere", val_size=10)
 
 
 def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, mirror):
@@ -126,3 +126,90 @@ def test_a_folder_of_another_known_data_set_is_named_and_recorded_as_what_it_is(
     caplog.clear()
     assert load_idx_dataset("mnist", root=tmp_path, val_size=100).name == "mnist" and not caplog.text
     assert idx_sets.published_as(np.zeros((3, 784), np.uint8)) is None
+
+
+# The validation split and the digits are scikit-learn's, computed once and read from the cache after.
+
+READ_TWICE = """
+import sys
+from nn_core.datasets import load_dataset
+data = load_dataset(sys.argv[1])
+print("sklearn" in sys.modules, data.X_train.sum(), data.y_val.tolist()[:20])
+"""
+
+
+@pytest.mark.parametrize("name", ["mnist_sample", "digits"])
+def test_the_second_run_reads_scikit_learns_split_without_importing_it(tmp_path, name):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, idx_sets.DATA_HOME_ENV: str(tmp_path)}
+    command = [sys.executable, "-c", READ_TWICE, name]
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, check=True) for _ in range(2)]
+    first, second = (run.stdout.split(" ", 1) for run in runs)
+    assert first[0] == "True" and second[0] == "False"  # computed by scikit-learn, then read
+    assert first[1] == second[1]  # the same samples in the same order
+
+
+def test_a_remembered_split_is_scikit_learns_and_a_damaged_one_is_made_again(tmp_path, monkeypatch):
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv(idx_sets.DATA_HOME_ENV, str(tmp_path))
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (300, 4), dtype=np.uint8), rng.integers(0, 10, 300)
+    expected = train_test_split(X, y, test_size=50, stratify=y, random_state=3)
+    computed = datasets.split_validation(X, y, 50, seed=3)
+    [entry] = (tmp_path / "computed").iterdir()
+    entry.write_bytes(entry.read_bytes()[:100])  # cut short, as by a full disk
+    remade = datasets.split_validation(X, y, 50, seed=3)
+    entry_again = datasets.split_validation(X, y, 50, seed=3)  # read from the rewritten entry
+    for split in (computed, remade, entry_again):
+        for got, want in zip(split, expected):
+            np.testing.assert_array_equal(got, want)
+    assert [p.name for p in (tmp_path / "computed").iterdir()] == [entry.name]  # no temporary file left
+    assert datasets.split_validation(X, y, 50, seed=4)[3].tolist() != expected[3].tolist()  # the seed is in the key
+
+
+def test_a_cache_that_cannot_be_written_is_not_kept_and_the_split_is_made(tmp_path, monkeypatch):
+    home = tmp_path / "a_file"
+    home.write_text("not a folder")
+    monkeypatch.setenv(idx_sets.DATA_HOME_ENV, str(home))
+    data = load_digits_dataset()
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 1797
+
+
+def _write_at_once(path, queue, barrier):
+    import os
+
+    from nn_core.atomic import write_atomically
+
+    def write(f):  # every process has its file open before any puts it in place
+        barrier.wait(timeout=60)
+        f.write(str(os.getpid()).encode() * 100_000)
+
+    try:
+        write_atomically(path, write)
+        queue.put("written")
+    except OSError as error:
+        queue.put(repr(error))
+
+
+def test_processes_that_write_one_cache_entry_at_once_all_write_it_whole(tmp_path):
+    """Jobs started together compute the same split and keep it in one file: each writes
+    its own temporary file, and the one renamed last is whole."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue, barrier = context.Queue(), context.Barrier(4)
+    path = tmp_path / "entry.npz"
+    workers = [context.Process(target=_write_at_once, args=(path, queue, barrier)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    said = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join()
+    assert said == ["written"] * 4
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.npz"]  # no temporary file left
+    content = path.read_bytes()
+    assert content == content[: len(content) // 100_000] * 100_000  # one writer's bytes, whole

@@ -56,8 +56,8 @@ class ParallelLauncherConf:
     # Jobs at once; -1 = one per core (each run uses one BLAS thread: docs/performance.md).
     n_jobs: int = -1
     # Modules every job imports as it starts, imported once by the launcher before the first job
-    # is forked: scikit-learn (the validation split) alone takes about 1.2 s a job otherwise.
-    preload: list = field(default_factory=lambda: ["sklearn.model_selection", "threadpoolctl"])
+    # is forked. (Not scikit-learn: the validation split is read from the cache, nn_core/remembered.py.)
+    preload: list = field(default_factory=lambda: ["threadpoolctl"])
     # Modules the sweep's summary needs (experiments/sweep/summary.py), imported once the last
     # job has started, while the launcher waits for them, instead of after the last one (0.9 s).
     parent_preload: list = field(default_factory=lambda: ["experiments.results.runs", "scipy.stats"])
