@@ -72,7 +72,10 @@ class TensorBoard:
     def __init__(self, run_dir: Path, settings: dict, hyperparameters: dict):
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / settings["dir"]))
+        # A file name of its own: add_hparams (end) opens a second writer in the same folder,
+        # and tensorboardX names files by the second they were opened, so a run shorter than
+        # a second had its curves' file replaced by the HParams one.
+        self.writer = SummaryWriter(str(run_dir / settings["dir"]), filename_suffix=".epochs")
         self.hyperparameters = chosen_hyperparameters(scalar_hyperparameters(hyperparameters))
 
     def epoch(self, row: dict) -> None:
