@@ -15,7 +15,7 @@ import sys
 from experiments.run import signals
 
 if __name__ == "__main__" or sys.argv[0].endswith("mnist-train"):
-    signals.hold_interrupts()  # a Ctrl-C while the libraries below load (about a second) waits for cli()
+    signals.hold_interrupts()  # a Ctrl-C from here until the config is composed waits (run/signals.py)
 
 import logging
 import os
@@ -133,9 +133,9 @@ def cli() -> None:
         print(problem, file=sys.stderr)
         raise SystemExit(ExitCode.USAGE)
     sys.argv[1:] = resume.with_saved_overrides(sys.argv[1:])  # resume=true: the run's or sweep's own overrides
+    signals.hold_interrupts()  # (already, when started as a command) until the checks honour them
     try:
-        signals.honour_interrupts()  # one that came during the imports is raised here, before anything started
-        main()
+        main()  # the project's checks honour stop signals once Hydra has composed the config
     except SystemExit as exit_:
         if exit_.code == ExitCode.FAILED and not exits.command.accepted:
             raise SystemExit(ExitCode.USAGE) from None  # Hydra refused an override or key, having said why
@@ -149,8 +149,10 @@ def cli() -> None:
         said = "each job's result.json says how far it got" if sweep else "the run had not started"
         if sweep and exits.command.continue_with:
             said += f"; to go on: {exits.command.continue_with}"
-        elif sweep:
+        elif sweep and exits.command.kept_nowhere:
             said += "; its study was kept nowhere (no hydra.sweeper.storage), so it cannot go on"
+        elif sweep:
+            said = "the sweep had not started its jobs; nothing was written"
         print(f"interrupted: {said}", file=sys.stderr)
         if sweep:
             raise SystemExit(

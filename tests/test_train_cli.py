@@ -330,6 +330,19 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
     assert "interrupted" in output and "Traceback" not in output and "each job's result.json" not in output
 
 
+def test_ctrl_c_before_a_sweeps_first_job_is_one_line_and_writes_nothing(tmp_path):
+    """While Hydra starts (its plugins, the config) a stop signal waits for the checks: once it
+    landed inside OmegaConf and came out as an AttributeError's traceback."""
+    command = [sys.executable, "-m", "experiments.train", "-m", "data=digits", "epochs=100000", "lr=0.1,0.2"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in output, output
+    assert "interrupted: the sweep had not started its jobs; nothing was written" in output
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

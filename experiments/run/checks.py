@@ -26,7 +26,7 @@ from experiments.run.files import (
     completed_result,
     hold_folder,
 )
-from experiments.run.signals import sigterm_as_interrupt
+from experiments.run.signals import honour_interrupts, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ class RunChecks(Callback):
     and its folder (new, or an earlier run's for resume=true)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        honour_interrupts()  # one that came while the process started is raised here
         exits.command.accepted = True
         check_config_or_refuse(task_config(config))
         if config.get("dry_run"):

@@ -63,6 +63,7 @@ class Command:
     accepted: bool = False
     sweep: bool = False  # a sweep or a search: with -m, or a preset that sets it (hparams_search=optuna)
     continue_with: str | None = None  # the command that continues it, where it can be continued
+    kept_nowhere: bool = False  # a search whose study is in memory only: it cannot be continued
 
 
 command = Command()

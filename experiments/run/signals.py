@@ -1,12 +1,15 @@
 """Ctrl-C (SIGINT) and SIGTERM (what `kill` and schedulers send) end a run the
 same orderly way, whenever they arrive.
 
-Two hazards of arriving early, while libraries load: an interrupt inside a
-compiled module's initialisation can come out as an ImportError, and one
-inside a library's broad `except` can be swallowed. So the command line holds
-Ctrl-C back during its start-up imports (`hold_interrupts`, then
-`honour_interrupts`), and every stop signal is also noted in `pending` until a
-run has dealt with it: a run checks it between epochs and when an error ends it.
+Hazards of arriving early, while the process starts: an interrupt inside a
+compiled module's initialisation can come out as an ImportError, one inside
+OmegaConf building Hydra's plugins' configs as an AttributeError (a traceback),
+and one inside a library's broad `except` can be swallowed. So the command line
+holds Ctrl-C and SIGTERM back from its first import until Hydra has composed
+the config and calls the project's checks (`hold_interrupts`, then
+`honour_interrupts` in RunChecks and SweepChecks), and every stop signal is also
+noted in `pending` until a run has dealt with it: a run checks it between epochs
+and when an error ends it.
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ def raise_stop(signum, frame):
     raise interrupt_for(signum)
 
 
+held: list[bool] = []  # [True] once the command line held the stop signals back (hold_interrupts)
+
+
 def hold_interrupts() -> None:
-    """At start-up, before the imports: a Ctrl-C waits (in the kernel) until honour_interrupts()."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """At start-up, before the imports: a Ctrl-C or SIGTERM waits (in the kernel) until honour_interrupts()."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+    held[:] = [True]
 
 
 def handle_stops() -> None:
@@ -56,9 +63,12 @@ def _quiet_about_stops(unraisable) -> None:
 
 
 def honour_interrupts() -> None:
-    """handle_stops(); a Ctrl-C that came during the imports is raised now."""
-    handle_stops()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    """Where the command line held the stop signals back: handle_stops(), and one that came
+    meanwhile is raised now. (Elsewhere, as in a test calling the checks, nothing changes.)"""
+    if held:
+        held.clear()
+        handle_stops()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
 
 
 def raise_pending() -> None:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from experiments.run import dry_run, exits, loggers, provenance, resume
 from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse, task_config
 from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
+from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
 from experiments.sweep.grid import grid_jobs
 from experiments.sweep.launcher import forks_jobs
@@ -211,6 +212,7 @@ class SweepChecks(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        honour_interrupts()  # one that came while the process started is raised here
         exits.command.accepted = exits.command.sweep = True
         if is_search(config):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
@@ -249,8 +251,8 @@ class SweepChecks(Callback):
                 log.debug("provenance not asked ahead: %s", error)
             if len(data_sets) == 1:
                 keep_for_the_jobs(*data_sets.values())
-        kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # a study in memory
-        if not kept_nowhere:  # a search whose study was kept nowhere cannot go on
+        exits.command.kept_nowhere = is_search(config) and not config.hydra.sweeper.get("storage")  # in memory
+        if not exits.command.kept_nowhere:  # a search whose study was kept nowhere cannot go on
             exits.command.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
