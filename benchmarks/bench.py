@@ -33,6 +33,7 @@ import pandas as pd
 import nn_core
 import nn_core.idx_sets
 from nn_core.idx import save_idx
+from nn_core.idx_sets import DATA_HOME_ENV
 
 N_CLASSES = 10
 
@@ -230,16 +231,18 @@ def epoch_table(args) -> pd.DataFrame:
                             *(["--data", args.data] if args.data else []),
                         ]
                         proc = subprocess.run(worker, capture_output=True, text=True, check=True)
-                        times.setdefault((batch_size, name, condition), []).extend(json.loads(proc.stdout))
+                        times.setdefault((batch_size, name, condition), []).append(json.loads(proc.stdout))
             finally:
                 if neighbour:
                     neighbour.kill()
                     neighbour.wait()
     rows = {}
-    for (batch_size, name, condition), seconds in times.items():
+    for (batch_size, name, condition), rounds in times.items():
+        seconds = [s for one_round in rounds for s in one_round]
         median = statistics.median(seconds)
         row = rows.setdefault((batch_size, name), {"batch_size": batch_size, "trainer": name})
         row[f"{condition}_s"] = median
+        row[f"{condition}_rounds"] = [statistics.median(one_round) for one_round in rounds]
         print(
             f"  batch {batch_size:>4}  {name:<26} {condition}: median {median:.3f} s/epoch "
             f"(min {min(seconds):.3f}, max {max(seconds):.3f})",
@@ -251,6 +254,13 @@ def epoch_table(args) -> pd.DataFrame:
     table["vs_nn_core"] = table["idle_s"] / table["batch_size"].map(ours)
     table["busy_vs_idle"] = table["busy_s"] / table["idle_s"]
     return table
+
+
+def spread(t: pd.DataFrame, name: str, reference: str, column: str = "idle_rounds") -> str:
+    """The lowest and highest of a ratio taken round by round: `name`'s median epoch in a round
+    (from `column`) over `reference`'s idle median in the same round."""
+    ratios = [a / b for a, b in zip(t.loc[name, column], t.loc[reference, "idle_rounds"])]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 def write_idx_folder(folder: Path, X, y):
@@ -280,8 +290,9 @@ runpy.run_module("experiments.train", run_name="__main__")
 """
 
 
-def peak_memory_mb(folder: Path, workdir: Path) -> float:
-    """Peak resident memory of one epoch of experiments.train on the folder's data."""
+def peak_memory_mb(folder: Path, run_dir: Path, cache: Path) -> float:
+    """Peak resident memory of one epoch of experiments.train on the folder's data, into the new
+    folder `run_dir`, with `cache` as its cache (where the validation split is kept once computed)."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -289,15 +300,68 @@ def peak_memory_mb(folder: Path, workdir: Path) -> float:
             PEAK_MEMORY_RUNNER,
             f"data.root={folder}",
             "epochs=1",
-            f"hydra.run.dir={workdir / 'memory_run'}",
+            f"hydra.run.dir={run_dir}",
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, DATA_HOME_ENV: str(cache)},
     )
     found = re.search(r"VmHWM_kB (\d+)", proc.stderr)
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"the memory run failed:\n{proc.stdout}\n{proc.stderr}")
     return int(found.group(1)) / 1024
+
+
+IMPORTS_ALONE = [sys.executable, "-c", "import numpy, hydra"]
+
+
+def digits_run_vs_imports(workdir: Path, rounds: int) -> str:
+    """A 1-epoch digits run, command to exit, against Python importing numpy and Hydra alone,
+    taking turns `rounds` times (after one run that fills the cache); medians and ranges."""
+    env = {**os.environ, DATA_HOME_ENV: str(workdir / "cache")}
+    run = train_command("data=digits", "epochs=1", f"hydra.run.dir={workdir / 'digits_run'}")
+    subprocess.run(run, capture_output=True, check=True, env=env)
+    times = {"run": [], "imports": []}
+    for _ in range(rounds):
+        for name, command in (("run", run), ("imports", IMPORTS_ALONE)):
+            start = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True, env=env)
+            times[name].append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(times["run"], times["imports"])]
+    return (
+        f"a 1-epoch digits run (data=digits epochs=1, command to exit): {statistics.median(times['run']):.2f} s "
+        f"({min(times['run']):.2f}-{max(times['run']):.2f}); importing numpy and Hydra alone: "
+        f"{statistics.median(times['imports']):.2f} s ({min(times['imports']):.2f}-{max(times['imports']):.2f}); "
+        f"the run takes {statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f}x) the imports, "
+        f"median of {rounds} turns"
+    )
+
+
+def digits_step_cost(hidden: int, lr: float, batch_size: int, epochs: int = 50) -> str:
+    """An nn_core step on scikit-learn's digits (the default network at 64 inputs) against the
+    floor's step on the same shapes, per step, medians of `epochs` epochs in turn, this process."""
+    from threadpoolctl import threadpool_limits
+
+    data = nn_core.load_dataset("digits")
+    X, y = data.X_train, data.y_train
+    steps = -(-len(y) // batch_size)
+    trainers = {
+        "nn_core": setup_nn_core(X, y, hidden, lr, batch_size),
+        "floor": setup_floor(X, y, hidden, lr, batch_size),
+    }
+    times = {name: [] for name in trainers}
+    with threadpool_limits(1):
+        for _ in range(epochs):
+            for name, epoch in trainers.items():
+                start = time.perf_counter()
+                epoch()
+                times[name].append((time.perf_counter() - start) / steps * 1e6)
+    ours, floor = (statistics.median(times[name]) for name in trainers)
+    return (
+        f"a digits step ({len(y)} x {X.shape[1]}, network {X.shape[1]}-{hidden}-{N_CLASSES}, batch {batch_size}, "
+        f"1 BLAS thread): nn_core {ours:.1f} us, the floor {floor:.1f} us ({ours / floor:.2f}x), "
+        f"median of {epochs} epochs"
+    )
 
 
 def wall_time(command, repeat=3) -> float:
@@ -366,6 +430,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--sweep-rounds", type=int, default=3, help="times the two sweeps take turns; medians are shown (default 3)"
     )
+    parser.add_argument(
+        "--rounds-of-runs", type=int, default=5, help="turns of the 1-epoch digits run and the imports (default 5)"
+    )
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)  # one trainer, in its own process
     args = parser.parse_args(argv)
 
@@ -388,7 +455,7 @@ def main(argv=None) -> int:
     ratio = lambda v: "" if pd.isna(v) else f"{v:.2f}x"  # noqa: E731
     seconds = lambda v: "" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
     print(
-        table.to_string(
+        table.drop(columns=["idle_rounds", "busy_rounds"]).to_string(
             index=False,
             formatters={
                 "idle_s": seconds,
@@ -402,13 +469,20 @@ def main(argv=None) -> int:
     for batch_size, group in table.groupby("batch_size"):
         t = group.set_index("trainer")
         idle = t["idle_s"]
-        summary = [f"batch {batch_size}: nn_core takes {idle['nn_core'] / idle['floor (matmuls only)']:.2f}x the floor"]
+        floor = "floor (matmuls only)"
+        summary = [
+            f"batch {batch_size}: nn_core takes {idle['nn_core'] / idle[floor]:.2f}x the floor "
+            f"({spread(t, 'nn_core', floor)} over rounds)"
+        ]
         summary += [
-            f"{idle[name] / idle['nn_core']:.2f}x faster than {name}"
+            f"{idle[name] / idle['nn_core']:.2f}x faster than {name} ({spread(t, name, 'nn_core')})"
             for name in ("pytorch", "scikit-learn")
             if name in idle
         ]
-        summary += [f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour"]
+        summary += [
+            f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour "
+            f"({spread(t, 'nn_core', 'nn_core', 'busy_rounds')})"
+        ]
         summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}" for option in OPTIONS]
         print(", ".join(summary))
 
@@ -418,14 +492,18 @@ def main(argv=None) -> int:
             folder = tmp / "idx"
             write_idx_folder(folder, X, y)
             if not args.skip_process:
+                first, later = (peak_memory_mb(folder, tmp / f"memory_run{i}", tmp / "cache") for i in (1, 2))
                 print(
-                    f"\npeak memory of experiments.train, one epoch on {len(y)} samples: "
-                    f"{peak_memory_mb(folder, tmp):.0f} MB resident"
+                    f"\npeak memory of experiments.train, one epoch on {len(y)} samples: {first:.0f} MB resident "
+                    f"the first time (it computes the validation split: scikit-learn imported), {later:.0f} MB "
+                    "after (the split read from the cache)"
                 )
                 print(
                     f"start-up: 'experiments.train --help' {wall_time(train_command('--help')):.2f} s, "
                     f"compose and print the config ('--cfg job') {wall_time(train_command('--cfg', 'job')):.2f} s"
                 )
+                print(digits_run_vs_imports(tmp, args.rounds_of_runs))
+                print(digits_step_cost(args.hidden, args.lr, batch_size=32))
             if args.sweep:
                 print(
                     f"\n8 equal jobs ({len(y)} samples, {args.sweep_epochs} epochs each), "

@@ -24,6 +24,8 @@ def test_bench_prints_the_table_with_ratios(tmp_path):
         "1",
         "--sweep-rounds",
         "1",
+        "--rounds-of-runs",
+        "1",
         cwd=tmp_path,
         check=0,
     )
@@ -33,7 +35,10 @@ def test_bench_prints_the_table_with_ratios(tmp_path):
         assert trainer in out
     assert "batch 64: nn_core takes" in out and "faster than scikit-learn" in out
     assert "checkpoint adds" in out and "augment.shift=2 adds" in out and "batch_norm=true adds" in out
-    assert "peak memory of experiments.train" in out and "MB resident" in out
+    assert "peak memory of experiments.train" in out and "MB resident the first time" in out and "MB after" in out
+    assert "over rounds)" in out  # each ratio with its spread
+    assert "a 1-epoch digits run" in out and "the imports, median of 1 turns" in out
+    assert "a digits step (1077 x 64" in out and "the floor" in out
     assert "start-up: 'experiments.train --help'" in out
     sweep = out[out.index("8 equal jobs") :]
     assert (

@@ -323,6 +323,65 @@ def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best()
     assert table["tied_with_best"].tolist() == [True, True, False]
 
 
+def test_configurations_with_other_seed_counts_are_tested_as_one_by_one():
+    """Configurations are t-tested together, one call per seed count: the same p-values as one
+    test each, and the undefined cases (one seed, no spread on either side) as before."""
+    from scipy import stats
+
+    from experiments.results.runs import summarize
+
+    acc = {0.1: [0.90, 0.92], 0.2: [0.91, 0.93, 0.92], 0.3: [0.80, 0.84, 0.83], 0.4: [0.7], 0.5: [0.85, 0.86]}
+    rows = [
+        {"run": f"r{lr}-{seed}", "status": "completed", "best_val_acc": value, "test_acc": value, "problem": None,
+         "lr": lr, "seed": seed}
+        for lr, values in acc.items()
+        for seed, value in enumerate(values)
+    ]  # fmt: skip
+    table = summarize(pd.DataFrame(rows)).set_index("lr")
+    best = acc[0.2]
+    assert table.index[0] == "0.2" and table.loc["0.2", "p_vs_best"] == 1.0
+    for lr in ("0.1", "0.3", "0.5"):
+        expected = stats.ttest_ind(acc[float(lr)], best, equal_var=False).pvalue
+        assert table.loc[lr, "p_vs_best"] == pytest.approx(expected, rel=1e-12)
+    assert pd.isna(table.loc["0.4", "p_vs_best"]) and pd.isna(table.loc["0.4", "tied_with_best"])
+    assert table["n_seeds"].to_dict() == {"0.2": 3, "0.1": 2, "0.5": 2, "0.3": 3, "0.4": 1}
+
+    flat = [{**row, "best_val_acc": 0.9 if row["lr"] < 0.3 else 0.8} for row in rows if row["lr"] != 0.4]
+    table = summarize(pd.DataFrame(flat)).set_index("lr")  # no spread anywhere: equal or not
+    assert table["p_vs_best"].to_dict() == {"0.1": 1.0, "0.2": 1.0, "0.3": 0.0, "0.5": 0.0}
+
+
+def test_metrics_files_are_read_as_written_damage_and_all(tmp_path):
+    """load_history reads metrics.csv itself (thousands of them: pandas' cost per file was most of
+    the time): numbers exactly as written, a diverged run's NaN losses kept, damaged rows left out
+    and counted, blank lines and extra columns ignored, a file with a longer row refused."""
+    from experiments.run.files import METRICS_COLUMNS
+
+    header = ",".join(METRICS_COLUMNS)
+    files = {
+        "good": f"{header}\n1,0.1,2.30258509299404568,0.1,2.2,0.125,0.0123\n\n2,0.1,1.5,0.5,1.25,0.6,0.01\n",
+        "diverged": f"{header}\n1,0.1,nan,0.1,inf,0.1,0.01\n",
+        "damaged": f"{header}\n1,0.1,2.3,0.1,2.2,0.1,0.01\n2,0.1,1.5,,1.2,0.6,0.01\n3,0.1,1.4,0.6,1.1,0.6\n",
+        "extra_column": f"{header},note\n1,0.1,2.3,0.1,2.2,0.1,0.01,x\n",
+        "longer_row": f"{header}\n1,0.1,2.3,0.1,2.2,0.1,0.01,9,9\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(text)
+    history = load_history(tmp_path).set_index("run")
+    good = history.loc[str(tmp_path / "good")]
+    assert good["epoch"].tolist() == [1, 2] and history["epoch"].dtype == "int64"
+    assert good["train_loss"].tolist() == [2.30258509299404568, 1.5] and good["val_acc"].tolist() == [0.125, 0.6]
+    diverged = history.loc[[str(tmp_path / "diverged")]]
+    assert diverged["train_loss"].isna().all() and diverged["val_loss"].tolist() == [float("inf")]
+    assert history.loc[[str(tmp_path / "damaged")], "epoch"].tolist() == [1]
+    assert str(tmp_path / "longer_row") not in history.index and "note" not in history.columns
+    problems = load_runs(tmp_path).set_index("run")["problem"]
+    assert "2 damaged or truncated row(s)" in problems[str(tmp_path / "damaged")]
+    assert "more fields than the header" in problems[str(tmp_path / "longer_row")]
+    assert "metrics.csv" not in str(problems[str(tmp_path / "good")])
+
+
 def test_a_seed_run_again_is_not_another_sample_and_the_notes_say_so():
     from experiments.results.runs import notes, summarize
 

@@ -8,6 +8,7 @@ Runs that are unfinished or broken are kept, with the reason in `problem`.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import warnings
@@ -27,35 +28,67 @@ RANK_BY = "best_val_acc"
 
 
 def find_run_dirs(path) -> list[Path]:
-    """Every directory under `path` (or `path` itself) that a run wrote into."""
+    """Every directory under `path` (or `path` itself) that a run wrote into: one that holds
+    metrics.csv, result.json or .hydra/config.yaml. One walk of the tree."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run, sweep or folder")
-    markers = (METRICS_FILE, RESULT_FILE, ".hydra/config.yaml")
-    dirs = {p.parent for marker in markers[:2] for p in path.rglob(marker)}
-    dirs |= {p.parent.parent for p in path.rglob(markers[2])}
+    dirs = set()
+    for folder, _, files in os.walk(path):
+        if METRICS_FILE in files or RESULT_FILE in files:
+            dirs.add(Path(folder))
+        elif os.path.basename(folder) == ".hydra" and "config.yaml" in files:
+            dirs.add(Path(folder).parent)
     return sorted(dirs)
 
 
-def _read_history(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
-    """metrics.csv as a DataFrame of complete rows, and what is wrong with it, if anything."""
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        return None, "no metrics.csv"
+# metrics.csv's columns that every complete row has: a missing epoch or accuracy is damage,
+# while a NaN loss is a diverged run's honest record.
+REQUIRED_METRICS = ("epoch", "train_acc", "val_acc", "epoch_time_s")
+
+
+def _number(text: str) -> float:
     try:
-        history = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _read_history(run_dir: Path) -> tuple[dict[str, list] | None, str | None]:
+    """metrics.csv's complete rows as columns of numbers ({column: [value per epoch]}, the
+    columns of METRICS_COLUMNS), and what is wrong with it, if anything.
+
+    Read with the csv module rather than pandas: a table of thousands of runs reads thousands
+    of these ten-line files, where pandas' fixed cost per file (about 2 ms) was most of the time."""
+    path = run_dir / METRICS_FILE
+    try:
+        with open(path, newline="") as f:
+            lines = [line for line in csv.reader(f) if line]
+    except FileNotFoundError:
+        return None, "no metrics.csv"
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         return None, f"metrics.csv is unreadable ({type(e).__name__}: {str(e).strip()[:80]})"
-    missing = [c for c in METRICS_COLUMNS if c not in history.columns]
+    if not lines:
+        return None, "metrics.csv is unreadable (it is empty)"
+    header, rows = lines[0], lines[1:]
+    missing = [c for c in METRICS_COLUMNS if c not in header]
     if missing:
         return None, f"metrics.csv lacks columns {', '.join(missing)}"
-    numeric = history[METRICS_COLUMNS].apply(pd.to_numeric, errors="coerce")
-    # NaN losses are a diverged run's honest record; a missing epoch or accuracy is damage.
-    complete = numeric[["epoch", "train_acc", "val_acc", "epoch_time_s"]].notna().all(axis=1)
-    problem = None
-    if not complete.all():
-        problem = f"metrics.csv has {int((~complete).sum())} damaged or truncated row(s), left out"
-    return numeric[complete].astype({"epoch": int}), problem
+    too_long = next((i for i, row in enumerate(rows, 2) if len(row) > len(header)), None)
+    if too_long:
+        return None, f"metrics.csv is unreadable (line {too_long} has more fields than the header's {len(header)})"
+    where = {c: header.index(c) for c in METRICS_COLUMNS}
+    history, damaged = {c: [] for c in METRICS_COLUMNS}, 0
+    for row in rows:
+        values = {c: _number(row[i]) if i < len(row) else math.nan for c, i in where.items()}
+        if any(math.isnan(values[c]) for c in REQUIRED_METRICS):
+            damaged += 1
+            continue
+        for c, value in values.items():
+            history[c].append(value)
+    history["epoch"] = [int(epoch) for epoch in history["epoch"]]
+    problem = f"metrics.csv has {damaged} damaged or truncated row(s), left out" if damaged else None
+    return history, problem
 
 
 def _read_result(run_dir: Path) -> tuple[dict, str | None]:
@@ -87,6 +120,24 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _flattened(config: dict) -> dict:
+    """{"lr": 0.1, "data": {"name": "digits"}} -> {"lr": 0.1, "data.name": "digits"}: the top
+    level's settings first, then the groups' (the columns' order pandas.json_normalize gives);
+    lists become text (hidden=[256,128]) so that columns can be compared and grouped."""
+    flat = {key: value for key, value in config.items() if not isinstance(value, dict)}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_nested(value, f"{key}."))
+    return {key: str(value).replace(" ", "") if isinstance(value, list) else value for key, value in flat.items()}
+
+
+def _nested(group: dict, prefix: str) -> dict:
+    flat = {}
+    for key, value in group.items():
+        flat.update(_nested(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
 def _hyperparameters(run_dir: Path, result: dict) -> dict:
     if isinstance(result.get("hyperparameters"), dict):
         config = result["hyperparameters"]
@@ -97,29 +148,34 @@ def _hyperparameters(run_dir: Path, result: dict) -> dict:
             config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
         except Exception:  # no or damaged snapshot: the run is still listed, without its config
             return {}
-    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
-    # Lists (hidden=[256,128]) become text so that columns can be compared and grouped.
-    return {k: str(v).replace(" ", "") if isinstance(v, list) else v for k, v in flat.items()}
+    return _flattened(config)
 
 
-def read_run(run_dir: Path) -> tuple[dict, dict, pd.DataFrame | None]:
-    """A run's summary row, its hyperparameters, and its metrics (None if unreadable)."""
-    result, result_problem = _read_result(run_dir)
-    history, history_problem = _read_history(run_dir)
+def _summary_row(run_dir: Path, result: dict, history: dict | None, problems) -> dict:
+    """A run's row of load_runs (but its hyperparameters): result.json's fields, where it came
+    from, and for an unfinished run what its metrics.csv says so far."""
     row = {"run": str(run_dir), **{field.name: field.read(result) for field in RESULT_FIELDS}}
     if isinstance(result.get("data"), dict):
         files = result["data"].get("files") or {}
         row["data_files"] = " ".join(f"{name}:{f.get('md5', '')[:8]}" for name, f in sorted(files.items())) or None
     about = result.get("provenance") if isinstance(result.get("provenance"), dict) else None
     row["code"], row["libraries"] = code_label(about), libraries_label(about)
-    if history is not None and len(history) and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
+    if history and history["epoch"] and row["status"] in (Status.RUNNING, Status.INCOMPLETE, Status.BROKEN):
         # an unfinished run still has curves; its best epoch is, as in result.json, the lowest validation loss
-        row["best_val_acc"] = (
-            history["val_acc"].loc[history["val_loss"].idxmin()] if history["val_loss"].notna().any() else None
-        )
-        row["final_val_acc"] = history["val_acc"].iloc[-1]
-        row["epochs_completed"] = len(history)
-    row["problem"] = "; ".join(p for p in (result_problem, history_problem) if p) or None
+        losses = [loss for loss in history["val_loss"] if not math.isnan(loss)]
+        row["best_val_acc"] = history["val_acc"][history["val_loss"].index(min(losses))] if losses else None
+        row["final_val_acc"] = history["val_acc"][-1]
+        row["epochs_completed"] = len(history["epoch"])
+    row["problem"] = "; ".join(p for p in problems if p) or None
+    return row
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict, dict | None]:
+    """A run's summary row, its hyperparameters, and its metrics as {column: [value per epoch]}
+    (None if unreadable)."""
+    result, result_problem = _read_result(run_dir)
+    history, history_problem = _read_history(run_dir)
+    row = _summary_row(run_dir, result, history, (result_problem, history_problem))
     return row, _hyperparameters(run_dir, result), history
 
 
@@ -140,19 +196,26 @@ def load_runs(*paths) -> pd.DataFrame:
 
 def load_history(*paths) -> pd.DataFrame:
     """One row per run and epoch: `run`, every hyperparameter, every metrics.csv column."""
-    frames = []
+    runs = []
     for run_dir in _run_dirs(paths):
         row, hyperparameters, history = read_run(run_dir)
-        if history is None or history.empty:
-            continue  # load_runs lists the run and says why
-        # A per-epoch column (lr under a schedule) wins over the configured value of
-        # the same name, which is kept as <name>_config.
-        clashing = {f"{k}_config" if k in history.columns else k: v for k, v in hyperparameters.items()}
-        frames.append(history.assign(run=row["run"], **clashing))
-    if not frames:
+        if history and history["epoch"]:  # else load_runs lists the run and says why
+            runs.append((row["run"], hyperparameters, history))
+    if not runs:
         return pd.DataFrame(columns=["run", *METRICS_COLUMNS])
-    history = pd.concat(frames, ignore_index=True)
-    return history[["run", *[c for c in history.columns if c != "run"]]]
+    # Built column by column, once: a frame per run, concatenated, took most of the time.
+    columns = {"run": [run for run, _, history in runs for _ in history["epoch"]]}
+    for name in METRICS_COLUMNS:
+        columns[name] = [value for _, _, history in runs for value in history[name]]
+    # A per-epoch column (lr under a schedule) wins over the configured value of the same
+    # name, which is kept as <name>_config.
+    names = dict.fromkeys(key for _, hyperparameters, _ in runs for key in hyperparameters)
+    for key in names:
+        column = f"{key}_config" if key in METRICS_COLUMNS else key
+        columns[column] = [
+            hyperparameters.get(key, math.nan) for _, hyperparameters, history in runs for _ in history["epoch"]
+        ]
+    return pd.DataFrame(columns)
 
 
 UNSET = "unset"  # how a table shows a setting some runs do not have (optimizer.momentum for plain SGD)
@@ -226,47 +289,72 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     ranked = rankable(runs)
     if ranked.empty:
         return pd.DataFrame(columns=[*keys, "n_seeds"], index=pd.RangeIndex(0, name="rank"))
-    groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
+    # Each configuration's rows, by position, in the order configurations first appear;
+    # then one run per seed. Arrays and positions, not a frame per configuration: a
+    # sweep of thousands of configurations is summarised in a fraction of a second.
+    group_of = ranked.groupby(keys, dropna=False, sort=False).ngroup() if keys else np.zeros(len(ranked), int)
+    kept = one_run_per_seed(ranked.assign(_group=group_of), by=["_group"])["_group"]  # by run, as summed
+    positions = {group: ranked.index.get_indexer(rows.index) for group, rows in kept.groupby(kept, sort=True)}
+    firsts = ranked.index.get_indexer(ranked.drop_duplicates(subset=keys or None).index) if keys else [0]
+    numbers = {metric: pd.to_numeric(ranked[metric], errors="coerce").to_numpy(dtype=float) for metric in metrics}
     rows, samples = [], []
-    for key, group in groups:
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        group = one_run_per_seed(group)  # repeated seeds are not independent samples
-        row["n_seeds"] = len(group)
+    for group, first in enumerate(firsts):
+        where = positions[group]
+        row = {key: ranked[key].iloc[first] for key in keys}
+        row["n_seeds"] = len(where)
         for metric in metrics:
-            values = pd.to_numeric(group[metric], errors="coerce").dropna()
-            n, std = len(values), values.std(ddof=1) if len(values) > 1 else np.nan
+            values = numbers[metric][where]
+            values = values[~np.isnan(values)]
+            n = len(values)
             row[f"{metric}_mean"] = values.mean() if n else np.nan
-            row[f"{metric}_std"] = std
-            row[f"{metric}_ci95"] = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n) if n > 1 else np.nan
+            row[f"{metric}_std"] = values.std(ddof=1) if n > 1 else np.nan
+            row[f"{metric}_n"] = n
         rows.append(row)
-        samples.append(pd.to_numeric(group[RANK_BY]).to_numpy(dtype=float))
+        samples.append(numbers[RANK_BY][where])
     table = pd.DataFrame(rows)
+    for metric in metrics:  # the half-width of the 95% interval of the mean, Student's t
+        n = table.pop(f"{metric}_n").to_numpy()
+        half_width = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * table[f"{metric}_std"] / np.sqrt(n)
+        table.insert(table.columns.get_loc(f"{metric}_std") + 1, f"{metric}_ci95", half_width.where(n > 1))
     table["_samples"] = samples
     table = table.sort_values(f"{RANK_BY}_mean", ascending=False, kind="stable").reset_index(drop=True)
     best = table["_samples"].iloc[0]
 
-    def p_vs_best(values):
-        if len(values) < 2 or len(best) < 2:
-            return np.nan
-        if np.ptp(values) == 0 and np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
-            return 1.0 if values[0] == best[0] else 0.0
-        with (
-            warnings.catch_warnings()
-        ):  # scipy warns when one side's seeds agree to the last digit; Welch's test still holds
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return stats.ttest_ind(values, best, equal_var=False).pvalue
-
-    table["p_vs_best"] = [p_vs_best(v) for v in table["_samples"]]
+    table["p_vs_best"] = p_values_against(table["_samples"].tolist(), best)
     table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return readable(table.drop(columns="_samples"), keys)
 
 
-def one_run_per_seed(group: pd.DataFrame) -> pd.DataFrame:
-    """The runs of one configuration, one per seed: the latest (run folders are named by time)."""
+def p_values_against(samples: list, best) -> list[float]:
+    """Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of each configuration's samples
+    against the best's: NaN where either side has fewer than 2, 1.0 or 0.0 where neither side
+    spreads (the test is undefined; equal or not). Configurations with as many samples are
+    tested in one call (thousands of configurations: one call per size, not one each)."""
+    import numpy as np
+    from scipy import stats
+
+    p = np.full(len(samples), np.nan)
+    if len(best) < 2:
+        return p.tolist()
+    for size in {len(values) for values in samples if len(values) >= 2}:
+        rows = [i for i, values in enumerate(samples) if len(values) == size]
+        matrix = np.array([samples[i] for i in rows], dtype=float)
+        with warnings.catch_warnings():  # scipy warns when one side's seeds agree to the last digit
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p[rows] = stats.ttest_ind(matrix, best[None, :], axis=1, equal_var=False).pvalue
+        if np.ptp(best) == 0:  # no spread on either side: a t-test is undefined
+            flat = np.ptp(matrix, axis=1) == 0
+            p[np.array(rows)[flat]] = (matrix[flat, 0] == best[0]).astype(float)
+    return p.tolist()
+
+
+def one_run_per_seed(group: pd.DataFrame, by=()) -> pd.DataFrame:
+    """The runs of one configuration (or of each configuration `by` names), one per seed:
+    the latest (run folders are named by time)."""
     if "seed" not in group:
         return group
-    return group.sort_values("run").drop_duplicates(subset="seed", keep="last")
+    return group.sort_values("run").drop_duplicates(subset=[*by, "seed"], keep="last")
 
 
 def notes(runs: pd.DataFrame) -> list[str]:
