@@ -256,11 +256,11 @@ def epoch_table(args) -> pd.DataFrame:
     return table
 
 
-def spread(t: pd.DataFrame, name: str, reference: str, column: str = "idle_rounds") -> str:
-    """The lowest and highest of a ratio taken round by round: `name`'s median epoch in a round
-    (from `column`) over `reference`'s idle median in the same round."""
+def by_round(t: pd.DataFrame, name: str, reference: str, column: str = "idle_rounds") -> str:
+    """A ratio taken round by round, `name`'s median epoch in a round (from `column`) over
+    `reference`'s idle median in the same round: the median of the rounds, and their range."""
     ratios = [a / b for a, b in zip(t.loc[name, column], t.loc[reference, "idle_rounds"])]
-    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x over rounds)"
 
 
 def write_idx_folder(folder: Path, X, y):
@@ -469,20 +469,11 @@ def main(argv=None) -> int:
     for batch_size, group in table.groupby("batch_size"):
         t = group.set_index("trainer")
         idle = t["idle_s"]
-        floor = "floor (matmuls only)"
-        summary = [
-            f"batch {batch_size}: nn_core takes {idle['nn_core'] / idle[floor]:.2f}x the floor "
-            f"({spread(t, 'nn_core', floor)} over rounds)"
-        ]
+        summary = [f"batch {batch_size}: nn_core takes {by_round(t, 'nn_core', 'floor (matmuls only)')} the floor"]
         summary += [
-            f"{idle[name] / idle['nn_core']:.2f}x faster than {name} ({spread(t, name, 'nn_core')})"
-            for name in ("pytorch", "scikit-learn")
-            if name in idle
+            f"{by_round(t, name, 'nn_core')} faster than {name}" for name in ("pytorch", "scikit-learn") if name in idle
         ]
-        summary += [
-            f"{t.loc['nn_core', 'busy_vs_idle']:.2f}x its idle time with a busy neighbour "
-            f"({spread(t, 'nn_core', 'nn_core', 'busy_rounds')})"
-        ]
+        summary += [f"{by_round(t, 'nn_core', 'nn_core', 'busy_rounds')} its idle time with a busy neighbour"]
         summary += [f"{option} adds {idle[f'nn_core, {option}'] / idle['nn_core'] - 1:+.0%}" for option in OPTIONS]
         print(", ".join(summary))
 

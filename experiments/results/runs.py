@@ -34,9 +34,10 @@ def find_run_dirs(path) -> list[Path]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run, sweep or folder")
     dirs = set()
-    for folder, _, files in os.walk(path):
+    for folder, subfolders, files in os.walk(path):
         if METRICS_FILE in files or RESULT_FILE in files:
             dirs.add(Path(folder))
+            subfolders.clear()  # a run's own folders (.hydra, tensorboard, inspect) hold no other run
         elif os.path.basename(folder) == ".hydra" and "config.yaml" in files:
             dirs.add(Path(folder).parent)
     return sorted(dirs)
@@ -77,16 +78,20 @@ def _read_history(run_dir: Path) -> tuple[dict[str, list] | None, str | None]:
     too_long = next((i for i, row in enumerate(rows, 2) if len(row) > len(header)), None)
     if too_long:
         return None, f"metrics.csv is unreadable (line {too_long} has more fields than the header's {len(header)})"
-    where = {c: header.index(c) for c in METRICS_COLUMNS}
-    history, damaged = {c: [] for c in METRICS_COLUMNS}, 0
+    where = [header.index(c) for c in METRICS_COLUMNS]
+    required = [METRICS_COLUMNS.index(c) for c in REQUIRED_METRICS]
+    complete = []
     for row in rows:
-        values = {c: _number(row[i]) if i < len(row) else math.nan for c, i in where.items()}
-        if any(math.isnan(values[c]) for c in REQUIRED_METRICS):
-            damaged += 1
-            continue
-        for c, value in values.items():
-            history[c].append(value)
+        try:
+            values = [float(row[i]) for i in where]
+        except (ValueError, IndexError):  # a field cut short or not a number: NaN, as pandas reads it
+            values = [_number(row[i]) if i < len(row) else math.nan for i in where]
+        if not any(math.isnan(values[i]) for i in required):
+            complete.append(values)
+    history = {c: list(column) for c, column in zip(METRICS_COLUMNS, zip(*complete))} if complete else None
+    history = history or {c: [] for c in METRICS_COLUMNS}
     history["epoch"] = [int(epoch) for epoch in history["epoch"]]
+    damaged = len(rows) - len(complete)
     problem = f"metrics.csv has {damaged} damaged or truncated row(s), left out" if damaged else None
     return history, problem
 
@@ -241,7 +246,16 @@ def value_order(value) -> tuple:
 def varying_hyperparameters(runs: pd.DataFrame) -> list[str]:
     """The hyperparameter columns whose value is not the same in every run."""
     fixed = {"run", "problem", "resume", *RESULT_COLUMNS, *PROVENANCE_COLUMNS}  # resumed or not: the same run
-    return [c for c in runs.columns if c not in fixed and as_text(runs[c]).nunique() > 1]
+    return [c for c in runs.columns if c not in fixed and _varies(runs[c])]
+
+
+def _varies(values: pd.Series) -> bool:
+    try:
+        if values.nunique(dropna=False) <= 1:  # one value as stored is one as text: no need to write them
+            return False
+    except TypeError:  # a value that cannot be hashed: judged by its text
+        pass
+    return as_text(values).nunique() > 1
 
 
 # Runs that differ only in these are one configuration (experiments.run.config_rules).
@@ -263,11 +277,18 @@ def readable(frame: pd.DataFrame, columns) -> pd.DataFrame:
 def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
     """What a comparison shows: one row per configuration where some configuration
     has several seeds (summarize), else, or with per_run, one row per run (leaderboard)."""
-    if not per_run:
-        summary = summarize(runs)
-        if (summary["n_seeds"] > 1).any():
-            return summary
+    if not per_run and repeated_configurations(runs):
+        return summarize(runs)
     return leaderboard(runs)
+
+
+def repeated_configurations(runs: pd.DataFrame) -> bool:
+    """True when some configuration ran with more than one seed: what summarize would show
+    as n_seeds > 1, known without summarising."""
+    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    ranked = rankable(runs)
+    configurations = len(ranked.drop_duplicates(subset=keys)) if keys else min(len(ranked), 1)
+    return len(one_run_per_seed(ranked, by=keys)) > configurations
 
 
 def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
@@ -376,8 +397,8 @@ def notes(runs: pd.DataFrame) -> list[str]:
     keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
     ranked = rankable(runs)
     if "seed" in ranked and len(ranked):
-        groups = ranked.groupby(keys, dropna=False, sort=False) if keys else [((), ranked)]
-        repeated = sum(len(group) - group["seed"].nunique() for _, group in groups)
+        # runs beyond one per seed of their configuration (a run without a seed counts as beyond)
+        repeated = len(ranked) - len(ranked.dropna(subset=["seed"]).drop_duplicates(subset=[*keys, "seed"]))
         if repeated:
             said.append(
                 f"{repeated} run(s) repeat a seed their configuration already ran: each seed is counted "
