@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import warnings
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -260,7 +261,7 @@ def by_round(t: pd.DataFrame, name: str, reference: str, column: str = "idle_rou
     """A ratio taken round by round, `name`'s median epoch in a round (from `column`) over
     `reference`'s idle median in the same round: the median of the rounds, and their range."""
     ratios = [a / b for a, b in zip(t.loc[name, column], t.loc[reference, "idle_rounds"])]
-    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x over rounds)"
+    return median_and_range(ratios, "x", over=" over rounds")
 
 
 def write_idx_folder(folder: Path, X, y):
@@ -315,11 +316,18 @@ def peak_memory_mb(folder: Path, run_dir: Path, cache: Path) -> float:
 IMPORTS_ALONE = [sys.executable, "-c", "import numpy, hydra"]
 
 
+def median_and_range(values: list[float], unit: str = "", digits: int = 2, over: str = "") -> str:
+    """'1.79x (1.72-1.93x over rounds)': the median of repeated measurements, and their lowest
+    and highest (`over`: what they were taken over)."""
+    median, low, high = (f"{v:.{digits}f}" for v in (statistics.median(values), min(values), max(values)))
+    return f"{median}{unit} ({low}-{high}{unit}{over})"
+
+
 def digits_run_vs_imports(workdir: Path, rounds: int) -> str:
     """A 1-epoch digits run, command to exit, against Python importing numpy and Hydra alone,
     taking turns `rounds` times (after one run that fills the cache); medians and ranges."""
     env = {**os.environ, DATA_HOME_ENV: str(workdir / "cache")}
-    runs = (train_command("data=digits", "epochs=1", f"hydra.run.dir={workdir / f'digits_{i}'}") for i in range(99))
+    runs = (train_command("data=digits", "epochs=1", f"hydra.run.dir={workdir / f'digits_{i}'}") for i in count())
     subprocess.run(next(runs), capture_output=True, check=True, env=env)
     times = {"run": [], "imports": []}
     for _ in range(rounds):
@@ -329,11 +337,9 @@ def digits_run_vs_imports(workdir: Path, rounds: int) -> str:
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["run"], times["imports"])]
     return (
-        f"a 1-epoch digits run (data=digits epochs=1, command to exit): {statistics.median(times['run']):.2f} s "
-        f"({min(times['run']):.2f}-{max(times['run']):.2f}); importing numpy and Hydra alone: "
-        f"{statistics.median(times['imports']):.2f} s ({min(times['imports']):.2f}-{max(times['imports']):.2f}); "
-        f"the run takes {statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f}x) the imports, "
-        f"median of {rounds} turns"
+        f"a 1-epoch digits run (data=digits epochs=1, command to exit): {median_and_range(times['run'], ' s')}; "
+        f"importing numpy and Hydra alone: {median_and_range(times['imports'], ' s')}; "
+        f"the run takes {median_and_range(ratios, 'x', digits=1)} the imports, median of {rounds} turns"
     )
 
 

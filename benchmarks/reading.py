@@ -17,14 +17,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench import train_command
+from benchmarks.bench import median_and_range, train_command
 from experiments.results.runs import load_history, load_runs
 
 SHARED = ("metrics.csv", "model.npz", "train.log", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
@@ -62,10 +61,6 @@ def compare_csv(sweep: Path) -> None:
 
 
 READERS = {compare_csv: "compare --csv", load_runs: "load_runs", load_history: "load_history"}
-
-
-def median_and_range(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main(argv=None) -> int:

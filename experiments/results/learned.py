@@ -13,14 +13,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.results.figures import save_figure
-from experiments.results.runs import (
-    NOT_A_CONFIGURATION,
-    RANK_BY,
-    as_text,
-    rankable,
-    value_order,
-    varying_hyperparameters,
-)
+from experiments.results.runs import RANK_BY, as_text, configuration_keys, rankable, value_order
 
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
 MIN_RUNS = 4  # fewer completed runs say nothing about importance
@@ -29,7 +22,7 @@ MIN_RUNS = 4  # fewer completed runs say nothing about importance
 def searched(runs: pd.DataFrame) -> list[str]:
     """The hyperparameters that vary among the completed runs (the seed and keys that are not hyperparameters aside)."""
     done = rankable(runs)
-    return [c for c in varying_hyperparameters(done) if c not in NOT_A_CONFIGURATION] if len(done) else []
+    return configuration_keys(done) if len(done) else []
 
 
 def importance(runs: pd.DataFrame) -> pd.DataFrame | None:

@@ -88,8 +88,8 @@ def _read_history(run_dir: Path) -> tuple[dict[str, list] | None, str | None]:
             values = [_number(row[i]) if i < len(row) else math.nan for i in where]
         if not any(math.isnan(values[i]) for i in required):
             complete.append(values)
-    history = {c: list(column) for c, column in zip(METRICS_COLUMNS, zip(*complete))} if complete else None
-    history = history or {c: [] for c in METRICS_COLUMNS}
+    columns = zip(*complete) if complete else ([] for _ in METRICS_COLUMNS)
+    history = {c: list(column) for c, column in zip(METRICS_COLUMNS, columns)}
     history["epoch"] = [int(epoch) for epoch in history["epoch"]]
     damaged = len(rows) - len(complete)
     problem = f"metrics.csv has {damaged} damaged or truncated row(s), left out" if damaged else None
@@ -260,6 +260,13 @@ def _varies(values: pd.Series) -> bool:
 
 # Runs that differ only in these are one configuration (experiments.run.config_rules).
 NOT_A_CONFIGURATION = {"seed", *NOT_HYPERPARAMETERS}
+
+
+def configuration_keys(runs: pd.DataFrame) -> list[str]:
+    """The varying hyperparameters that tell one configuration from another (not the seed)."""
+    return [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+
+
 SUMMARY_METRICS = ("best_val_acc", "test_acc")
 
 
@@ -285,7 +292,7 @@ def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
 def repeated_configurations(runs: pd.DataFrame) -> bool:
     """True when some configuration ran with more than one seed: what summarize would show
     as n_seeds > 1, known without summarising."""
-    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    keys = configuration_keys(runs)
     ranked = rankable(runs)
     configurations = len(ranked.drop_duplicates(subset=keys)) if keys else min(len(ranked), 1)
     return len(one_run_per_seed(ranked, by=keys)) > configurations
@@ -306,7 +313,7 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     import numpy as np
     from scipy import stats
 
-    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    keys = configuration_keys(runs)
     ranked = rankable(runs)
     if ranked.empty:
         return pd.DataFrame(columns=[*keys, "n_seeds"], index=pd.RangeIndex(0, name="rank"))
@@ -316,7 +323,7 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     group_of = ranked.groupby(keys, dropna=False, sort=False).ngroup() if keys else np.zeros(len(ranked), int)
     kept = one_run_per_seed(ranked.assign(_group=group_of), by=["_group"])["_group"]  # by run, as summed
     positions = {group: ranked.index.get_indexer(rows.index) for group, rows in kept.groupby(kept, sort=True)}
-    firsts = ranked.index.get_indexer(ranked.drop_duplicates(subset=keys or None).index) if keys else [0]
+    firsts = ranked.index.get_indexer(ranked.drop_duplicates(subset=keys).index) if keys else [0]
     numbers = {metric: pd.to_numeric(ranked[metric], errors="coerce").to_numpy(dtype=float) for metric in metrics}
     rows, samples = [], []
     for group, first in enumerate(firsts):
@@ -394,7 +401,7 @@ def notes(runs: pd.DataFrame) -> list[str]:
         used = runs[column].dropna().unique() if column in runs else []
         if len(used) > 1:
             said.append(f"these runs ran on {len(used)} {what} (column {column}): " + "; ".join(map(str, used)))
-    keys = [c for c in varying_hyperparameters(runs) if c not in NOT_A_CONFIGURATION]
+    keys = configuration_keys(runs)
     ranked = rankable(runs)
     if "seed" in ranked and len(ranked):
         # runs beyond one per seed of their configuration (a run without a seed counts as beyond)

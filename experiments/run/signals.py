@@ -37,13 +37,9 @@ def raise_stop(signum, frame):
     raise interrupt_for(signum)
 
 
-held: list[bool] = []  # [True] once the command line held the stop signals back (hold_interrupts)
-
-
 def hold_interrupts() -> None:
     """At start-up, before the imports: a Ctrl-C or SIGTERM waits (in the kernel) until honour_interrupts()."""
     signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
-    held[:] = [True]
 
 
 def handle_stops() -> None:
@@ -65,8 +61,8 @@ def _quiet_about_stops(unraisable) -> None:
 def honour_interrupts() -> None:
     """Where the command line held the stop signals back: handle_stops(), and one that came
     meanwhile is raised now. (Elsewhere, as in a test calling the checks, nothing changes.)"""
+    held = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())  # the mask as it is, unchanged
     if held:
-        held.clear()
         handle_stops()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
 
