@@ -17,12 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 
 from experiments.compare import main as compare_main
 from experiments.run.exits import ExitCode
+from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
 from experiments.sweep.study import opened
 from helpers import forked_jobs, run_cli
 from nn_core.atomic import TEMPORARY_FILES
@@ -37,6 +39,14 @@ def start(cwd, *args) -> subprocess.Popen:
         [sys.executable, "-m", "experiments.train", *args], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
+
+
+def orphans_done(sweep: Path, patience_s: float = 60) -> None:
+    """Wait until no process holds the sweep's folder: jobs outlive a SIGKILLed launcher (each in
+    its own process group) by the moments they take to record being stopped, files included."""
+    deadline = time.monotonic() + patience_s
+    while sweep.is_dir() and folder_in_use(sweep, SWEEP_LOCK_FILE) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def check(folder, output: str, code: int, finished_files=True) -> None:
@@ -110,6 +120,7 @@ def test_a_search_killed_three_times_reaches_its_trials_once_each(tmp_path):
         time.sleep(moment)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        orphans_done(tmp_path / "s")
         check(tmp_path / "s", "", 0, finished_files=False)  # killed: a run may lack its result.json
         if (tmp_path / "s" / "sweep.json").is_file():  # the command it prints when it can
             proc = start(tmp_path, *shlex.split("-m hydra.sweep.dir=s resume=true"))
