@@ -3,6 +3,7 @@ the cores, and a sweep against the same jobs one after another.
 
     python -m benchmarks.launcher               # about 3 minutes on 2 cores
     python -m benchmarks.launcher --rounds 5
+    python -m benchmarks.launcher --first-job   # grids of 100 to 10,000 jobs: the time to the first
 
 Every command is run as a user runs it (a fresh process) and the figures come
 from its own files and log: each job's result.json (`process_time_s`, the CPU
@@ -15,13 +16,18 @@ shown with the range.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import math
+import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +86,60 @@ def busy_share(lines: list[str], workers: int) -> float:
 
 def spread(values) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+# Grids of one-epoch digits jobs: 10 values per key (lr, hidden, batch_size, seed).
+GRID_KEYS = [
+    "lr=" + ",".join(f"{0.01 * i:g}" for i in range(1, 11)),
+    "hidden=" + ",".join(str(8 * i) for i in range(1, 11)),
+    "batch_size=" + ",".join(str(8 * i) for i in range(1, 11)),
+    "seed=range(10)",
+]
+HYDRA_BASIC = {"ours (grid sweeper, parallel launcher)": [], "Hydra's basic sweeper + joblib": [
+    "hydra/sweeper=basic", "hydra/launcher=joblib"]}  # fmt: skip
+
+
+def first_job(workdir: Path, rounds: int, sizes=(100, 1000, 10000), patience: float = 120.0) -> pd.DataFrame:
+    """Seconds from the command to the first job's first epoch, for grids of 100, 1,000 and
+    10,000 jobs; the sweep is killed there. A launcher that has not started a job after
+    `patience` seconds is shown as '> patience'."""
+    rows = []
+    for size in sizes:
+        keys = GRID_KEYS[: len(str(size)) - 1]  # 100: two keys of 10 values, 10,000: four
+        seconds = {name: [] for name in HYDRA_BASIC}
+        for round_ in range(rounds):
+            for i, (name, options) in enumerate(HYDRA_BASIC.items()):
+                sweep_dir = workdir / f"first{size}_{round_}_{i}"
+                command = train_command("-m", "data=digits", "epochs=1", "save_weights=false", *keys,
+                                        f"hydra.sweep.dir={sweep_dir}", *options)  # fmt: skip
+                seconds[name].append(seconds_to_first_epoch(command, patience))
+        for name, values in seconds.items():
+            shown = spread(values) if all(v < patience for v in values) else f"> {patience:.0f}"
+            rows.append({"jobs": size, "sweeper and launcher": name, "to_first_epoch_s": shown})
+    return pd.DataFrame(rows)
+
+
+def seconds_to_first_epoch(command: list[str], patience: float) -> float:
+    """Run a sweep until its first job finishes an epoch (or `patience` seconds), then kill it
+    and every job it started; return the seconds to that epoch (inf after `patience`)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    timer = threading.Timer(patience, os.killpg, (proc.pid, signal.SIGKILL))
+    timer.start()
+    first = math.inf
+    try:
+        for line in proc.stdout:
+            if re.search(r"epoch 1/\d+ ", line):
+                first = time.perf_counter() - start
+                break
+    finally:
+        timer.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(1)  # its jobs' processes (own sessions under joblib's workers) go with their parent
+    return first
 
 
 def short_jobs(workdir: Path, rounds: int) -> pd.DataFrame:
@@ -141,9 +201,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns of each measurement (default 3)")
     parser.add_argument("--sweep-samples", type=int, default=60000, help="samples of the 8-job sweep (default 60000)")
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each of the 8 jobs (default 10)")
+    parser.add_argument("--first-job", action="store_true", help="only the time to the first job of large grids")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.first_job:
+            print(f"From the command to the first job's first epoch (one-epoch digits jobs), median (range) of "
+                  f"{args.rounds} turns:")  # fmt: skip
+            print(first_job(tmp, args.rounds).to_string(index=False))
+            return 0
         print(f"16 one-epoch jobs on data=digits, one per core; median (range) of {args.rounds} turns:")
         print(short_jobs(tmp, args.rounds).to_string(index=False))
         print(single_run(tmp, args.rounds))

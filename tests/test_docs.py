@@ -16,7 +16,7 @@ from documented import DOCS, documented_commands
 from experiments.run.checks import task_config
 from experiments.run.command_line import problem_with
 from experiments.run.config_rules import ConfigError, check_config
-from experiments.sweep.grid import grid_jobs
+from experiments.sweep.grid import Grid
 from helpers import CONF, REPO
 
 COMMANDS = documented_commands()
@@ -49,7 +49,7 @@ def test_each_documented_train_command_passes_the_checks_it_would_meet(command):
     task = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
     hydra = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
     # A search's space (interval, choice) is its sweeper's: the first job is the fixed overrides.
-    jobs = [[o for o in task if "(" not in o]] if searched else grid_jobs(task)
+    jobs = [[o for o in task if "(" not in o]] if searched else Grid(task)
     for job in (jobs[0], jobs[-1]):
         check_config(task_config(composed([*job, *hydra])))
 

@@ -198,3 +198,29 @@ def test_when_the_launcher_is_killed_its_jobs_record_interrupted_and_resume_fini
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     runs = load_runs(tmp_path / "sweep")
     assert runs["status"].tolist() == ["completed"] * 3 and (runs["epochs_completed"] == 300).all()
+
+
+def test_a_launchs_job_returns_are_kept_off_the_heap_and_read_back_in_job_order(tmp_path):
+    """What launch() hands Hydra: each JobReturn as it was, in job order, from an unnamed file
+    in the sweep's folder (or memory when that cannot be written); a job finished in an
+    earlier launch composed only when read."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from experiments.sweep.returns import JobReturns
+
+    def job(number):
+        return JobReturn(overrides=[f"lr={number}"], cfg=OmegaConf.create({"lr": number}), status=JobStatus.COMPLETED,
+                         _return_value=number / 10)  # fmt: skip
+
+    composed = []
+    for folder in (tmp_path, tmp_path / "missing"):  # missing: the file cannot be made, so memory
+        returns = JobReturns(folder, lambda o, n, v: composed.append(n) or JobReturn(overrides=o, _return_value=v))
+        returns.keep(2, job(2))
+        returns.keep_finished_before(1, ["lr=1"], 0.1)
+        returns.keep(0, job(0))
+        assert composed == [] and list(tmp_path.iterdir()) == [] and len(returns) == 3
+        assert [r.overrides for r in returns] == [["lr=0"], ["lr=1"], ["lr=2"]] and composed[-1] == 1
+        assert returns[2].cfg == {"lr": 2} and returns[2].return_value == 0.2 and returns[-1].cfg.lr == 2
+        assert isinstance(returns.kept[0], tuple if folder == tmp_path else bytes)
+        composed.clear()

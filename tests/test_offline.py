@@ -133,8 +133,11 @@ def test_every_job_of_a_grid_is_checked_before_the_first_starts(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "3 job(s) would fail" in output and "no job was started" in output
-    # numbered as Hydra numbers the jobs: the last swept key varies fastest
-    assert "job 1 (data=digits,lr=0.1,hidden=0): hidden=0 is not allowed" in output
-    assert "job 2 (data=digits,lr=-1,hidden=8): lr=-1 is not allowed: must be a finite number > 0\n" in output
-    assert "job 3 (data=digits,lr=-1,hidden=0): hidden=0 is not allowed" in output
+    # each bad value once, with the jobs it spoils, numbered as Hydra numbers them: the last swept key varies fastest
+    assert "  hidden=0 is not allowed: must be an integer >= 1" in output
+    assert "(2 jobs; the first: job 1: data=digits,lr=0.1,hidden=0)\n" in output
+    assert (
+        "  lr=-1 is not allowed: must be a finite number > 0 (2 jobs; the first: job 2: data=digits,lr=-1,hidden=8)\n"
+        in output
+    )
     assert "Traceback" not in output and not list(tmp_path.glob("runs/multirun/*/*/metrics.csv"))

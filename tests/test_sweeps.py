@@ -547,8 +547,7 @@ def test_a_dry_run_refuses_as_a_launch_would_and_says_a_search_and_a_single_run(
     refused = run_cli("experiments.train", "-m", "data=digits", "lr=0.1,-1", "dry_run=true", cwd=tmp_path / "b")
     assert (
         refused.returncode == 2
-        and "job 1 (data=digits,lr=-1," in refused.stderr
-        and "lr=-1 is not allowed" in refused.stderr
+        and "lr=-1 is not allowed: must be a finite number > 0 (job 1: data=digits,lr=-1," in refused.stderr
     )
     # A search: its space and study said, the storage not created; a single run: its folder.
     search = run_cli("experiments.train", "hparams_search=optuna", "data=digits", "hydra.sweeper.storage=sqlite:///runs/x.db",
@@ -562,3 +561,68 @@ def test_a_dry_run_refuses_as_a_launch_would_and_says_a_search_and_a_single_run(
     assert (
         "  one run into r" in single.stdout and "data mnist: " in single.stdout and not (tmp_path / "d" / "r").exists()
     )
+
+
+def test_a_grid_checked_value_by_value_refuses_what_checking_every_job_would():
+    """check_grid composes once per option of the groups swept and checks each value on top;
+    composing and checking all 48 jobs one by one finds the same failing jobs and reasons."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    from experiments.run.checks import task_config
+    from experiments.sweep.checks import check_grid, config_problems
+    from experiments.sweep.grid import Grid
+
+    task = ["data=digits", "optimizer=momentum,nesterov", "optimizer.momentum=0.5,1.5", "lr=0.1,-2",
+            "hidden=8,0,[16,16]", "batch_size=16,32"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        master = compose("config", return_hydra_config=True)
+        with open_dict(master):
+            master.hydra.overrides.task = task
+        configs, problems, failing = check_grid(master)
+        loader = GlobalHydra.instance().config_loader()
+        grid = Grid(task)
+        each_job = [config_problems(task_config(loader.load_sweep_config(master, grid[i]))) for i in range(len(grid))]
+    assert len(grid) == 48 and len(configs) == 2  # one composition per optimizer
+    assert (
+        failing == sum(1 for reasons in each_job if reasons) == 48 - 2 * 2 * 2
+    )  # good: lr=0.1, momentum=0.5, hidden not 0
+    said = {line.rsplit(" (", 1)[0]: line for line in problems}
+    assert said.keys() == set().union(*each_job)
+    for reason, line in said.items():
+        first = next(i for i, reasons in enumerate(each_job) if reason in reasons)
+        jobs = sum(1 for reasons in each_job if reason in reasons)
+        assert line.endswith(f"({jobs} jobs; the first: job {first}: {','.join(grid[first])})"), line
+
+
+@pytest.mark.parametrize(
+    "hydra_overrides",
+    [[], ["hydra.job.config.override_dirname.kv_sep=-", "hydra.job.config.override_dirname.item_sep=__"],
+     ["hydra.sweep.subdir=job${hydra.job.num}"], ["hydra.sweep.subdir=${lr}"]],
+)  # fmt: skip
+def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(hydra_overrides):
+    """run_folder names each job's folder as composing its config would (a 10,000-job resume
+    finds what is finished in seconds), or says it cannot (a subdir naming a task key)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    import experiments.train  # noqa: F401  (its resolvers: folder_name, not_hyperparameters)
+    from experiments.sweep.grid import Grid
+    from experiments.sweep.jobs import _run_dir, run_folder
+
+    task = ["+experiment=mnist_sample", "data=digits", "optimizer=momentum,adam", "lr=0.1,0.123456789",
+            "hidden=[16,16]", "resume=true", "save_weights=false", "seed=3"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        master = compose("config", overrides=["hydra.sweep.dir=sweep", *hydra_overrides], return_hydra_config=True)
+        with open_dict(master):
+            master.hydra.overrides.task = task
+        loader = GlobalHydra.instance().config_loader()
+        grid = Grid(task)
+        for number, overrides in enumerate(grid):
+            composed = loader.load_sweep_config(master, overrides)
+            with open_dict(composed):
+                composed.hydra.job.num = number
+            quick = run_folder(master, overrides, number)
+            assert quick in (_run_dir(composed), None)
+            assert (quick is None) == ("${lr}" in hydra_overrides[0] if hydra_overrides else False)
+    assert str(_run_dir(composed)).startswith("sweep/")

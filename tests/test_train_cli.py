@@ -287,7 +287,8 @@ def test_paths_and_sizes_that_cannot_work_get_one_line_each(tmp_path):
     assert "data digits from" not in output  # refused before any data was loaded
     sweep = run_cli("experiments.train", "-m", "data=digits", "hidden=16,[100000000]", cwd=tmp_path, timeout=60)
     said = sweep.stdout + sweep.stderr
-    assert sweep.returncode == 2 and "job 1 (data=digits,hidden=[100000000]): hidden=[100000000]" in said, said
+    assert sweep.returncode == 2 and "the grid's largest job: hidden=[100000000] with batch_size=32 needs" in said, said
+    assert "(job 1: data=digits,hidden=[100000000])" in said
 
 
 def test_a_preset_on_other_data_is_warned_about(tmp_path):

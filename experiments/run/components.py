@@ -82,28 +82,43 @@ def available_memory() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_memory_ahead(cfg: DictConfig) -> None:
-    """check_memory on the data set's published shape, before anything is loaded (a data set
-    whose shape is only known from its files is checked once loaded)."""
+def published_shape(cfg: DictConfig):
+    """The data set's shape as nn_core.datasets publishes it, before anything is loaded (None
+    for a data set whose shape only its files know: checked once loaded)."""
     from nn_core.datasets import DATASETS
 
     spec = DATASETS.get(cfg.data.name)
-    if spec is not None and spec.shape is not None:
-        check_memory(cfg, spec.shape)
+    return spec.shape if spec is not None else None
+
+
+def check_memory_ahead(cfg: DictConfig) -> None:
+    """check_memory on the data set's published shape."""
+    if published_shape(cfg) is not None:
+        check_memory(cfg, published_shape(cfg))
+
+
+def memory_needed_ahead(cfg: DictConfig) -> int:
+    """Bytes training would take on the data set's published shape (0 when unknown)."""
+    return memory_needed(cfg, published_shape(cfg)).bytes if published_shape(cfg) is not None else 0
+
+
+def memory_needed(cfg: DictConfig, data: nn_core.Dataset) -> nn_core.MemoryEstimate:
+    """What training takes: its parameters, their gradients, optimiser state and best-epoch
+    copy, and what its layers keep for a training batch and an evaluation chunk
+    (Architecture.units_kept_per_row)."""
+    return nn_core.training_memory(
+        architecture(cfg, data), cfg.optimizer.name, settings(cfg.optimizer), cfg.batch_size, cfg.dtype,
+        keeps_best=bool(cfg.patience),
+    )  # fmt: skip
 
 
 def check_memory(cfg: DictConfig, data: nn_core.Dataset) -> None:
-    """Refuse, before allocating, a network that cannot fit: its parameters, their
-    gradients, optimiser state and best-epoch copy, and what its layers keep for
-    a training batch and an evaluation chunk (Architecture.units_kept_per_row)."""
-    network = architecture(cfg, data)
-    need = nn_core.training_memory(
-        network, cfg.optimizer.name, settings(cfg.optimizer), cfg.batch_size, cfg.dtype, keeps_best=bool(cfg.patience)
-    )
+    """Refuse, before allocating, a network that cannot fit (memory_needed)."""
+    need, hidden = memory_needed(cfg, data), list(architecture(cfg, data).sizes[1:-1])
     available = available_memory()
     if need.bytes > 0.9 * available:
         raise ConfigError(
-            f"invalid config:\n  hidden={list(network.sizes[1:-1])} with batch_size={cfg.batch_size} needs about "
+            f"invalid config:\n  hidden={hidden} with batch_size={cfg.batch_size} needs about "
             f"{need.bytes / 2**30:.1f} GiB ({need.n_parameters:,} parameters x {need.copies} copies, and the "
             f"activations); {available / 2**30:.1f} GiB is available. Make hidden or batch_size smaller."
         )

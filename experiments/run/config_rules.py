@@ -74,6 +74,8 @@ RESUMABLE_CHANGES = (*HOW_IT_RUNS, "epochs")  # a resumed run may grow its epoch
 
 # Config groups whose options are registry entries: group -> registry.
 GROUPS = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+# Keys whose value chooses the rules of other keys (optimizer.momentum only with momentum or nesterov).
+CHOOSE_RULES = ("data.name", *(f"{group}.name" for group in GROUPS))
 
 
 def flatten(cfg, prefix="") -> dict:

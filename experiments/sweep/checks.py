@@ -5,8 +5,10 @@ experiments.run.checks'."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -19,36 +21,121 @@ from experiments.run.checks import check_data, check_room, claim, hold_or_refuse
 from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
 from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
-from experiments.sweep.grid import grid_jobs
+from experiments.sweep.grid import sweep_grid
 from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
 
 
-def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str]]:
-    """Compose every job of the sweep, as the launcher will run it, and check it
-    against the config rules. Returns the jobs' task configs and one line per bad
-    job, naming it by number and overrides. The composed configs are handed to the
-    launcher (jobs.composed_jobs), which would otherwise compose each again."""
+def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
+    """Check a grid before its first job without composing each job: every value of every key
+    against the config rules, in every combination of the keys composed per value (config
+    groups like optimizer=sgd,adam, the names that choose other keys' rules, data.*), and the
+    memory estimate on each combination's largest job. The rules are per key
+    (experiments/run/config_rules.py), so a job fails its check exactly when one of its values
+    does: a 10 x 10 x 10 grid of lr, hidden and batch_size is checked in one composition and
+    30 values, not 1,000 jobs. Returns the configs composed (one per combination), one line
+    per bad value with how many jobs it spoils and the first, and how many jobs would fail."""
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
     from experiments.run.components import check_memory_ahead
-    from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.jobs import composed_jobs
+    from experiments.run.config_rules import ConfigError
 
+    grid = sweep_grid(config)
     loader = GlobalHydra.instance().config_loader()
-    configs, problems = [], []
-    for number, overrides in enumerate(grid_jobs(list(config.hydra.overrides.task))):
-        composed = loader.load_sweep_config(config, overrides)
-        composed_jobs[tuple(overrides)] = composed
-        configs.append(task_config(composed))
+    parsed = {key: OverridesParser.create().parse_overrides(values) for key, values in grid.choices.items()}
+    per_value = [key for key, overrides in parsed.items() if composed_per_value(overrides[0], loader)]
+    varied = [key for key, overrides in parsed.items() if key not in per_value and len(overrides) > 1]
+    configs, spoiled, failing = [], {}, 0  # spoiled: problem line -> [jobs it spoils, the first]
+
+    def spoil(reason: str, jobs: int, at: dict) -> None:
+        first = grid.index(at)
+        seen = spoiled.setdefault(reason, [0, first])
+        seen[0], seen[1] = seen[0] + jobs, min(seen[1], first)
+
+    for combination in itertools.product(*(range(len(grid.choices[key])) for key in per_value)):
+        at = dict(zip(per_value, combination))
+        jobs = len(grid) // math.prod(len(grid.choices[key]) for key in per_value)  # jobs of this combination
         try:
-            check_config(configs[-1])
-            check_memory_ahead(configs[-1])
+            base = task_config(loader.load_sweep_config(config, grid[grid.index(at)]))
+        except HydraException as error:  # an option a group does not have
+            spoil(str(error).splitlines()[0], jobs, at)
+            failing += jobs
+            continue
+        configs.append(base)
+        candidates = {key: [with_value(base, o) for o in parsed[key]] for key in varied}
+        reasons = {key: [config_problems(c) for c in cs] for key, cs in candidates.items()}
+        bad, attributed = {}, set()  # key -> positions of its values that break a rule here; their reasons
+        for key, found in reasons.items():
+            always = set.intersection(*found)  # not this key's doing: the same whatever its value
+            bad[key] = {position for position, r in enumerate(found) if r - always}
+            for position in bad[key]:
+                for reason in found[position] - always:
+                    spoil(reason, jobs // len(found), {**at, key: position})
+                    attributed.add(reason)
+        fixed = config_problems(base) - attributed
+        for reason in fixed:  # a fixed value's, or one every value of a key has: every job here
+            spoil(reason, jobs, at)
+        if fixed:
+            failing += jobs
+            continue
+        failing += jobs - math.prod(len(grid.choices[key]) - len(bad[key]) for key in varied)
+        largest, positions = biggest_job(base, parsed, candidates, bad)
+        try:
+            check_memory_ahead(largest)
         except ConfigError as error:
-            reasons = str(error).splitlines()[1:]
-            problems.append(f"job {number} ({','.join(overrides)}): " + "; ".join(r.strip() for r in reasons))
-    return configs, problems
+            spoil("the grid's largest job: " + str(error).splitlines()[1].strip(), 1, {**at, **positions})
+            failing += 1
+    problems = [
+        f"{reason} ({f'{jobs} jobs; the first: ' if jobs > 1 else ''}job {first}: {','.join(grid[first])})"
+        for reason, (jobs, first) in spoiled.items()
+    ]
+    return configs, problems, failing
+
+
+def composed_per_value(override, loader) -> bool:
+    """True for a key whose every value is composed by Hydra before the checks: a config group
+    (optimizer=adam, +experiment=x), a deletion, a name that chooses other keys' rules
+    (optimizer.name), or a data.* key (each distinct data set is checked for its files)."""
+    from experiments.run.config_rules import CHOOSE_RULES
+
+    key = override.key_or_group
+    return override.is_delete() or key.startswith("data.") or key in CHOOSE_RULES or loader.repository.group_exists(key)
+
+
+def with_value(base: DictConfig, override) -> DictConfig:
+    """A copy of `base` with the override's key set to its value, as composing it would."""
+    candidate = base.copy()
+    OmegaConf.update(candidate, override.key_or_group, override.value(), force_add=True)
+    return candidate
+
+
+def config_problems(config: DictConfig) -> set[str]:
+    """Every line check_config would refuse this config with (none: an empty set)."""
+    from experiments.run.config_rules import ConfigError, check_config
+
+    try:
+        check_config(config)
+    except ConfigError as error:
+        return {line.strip() for line in str(error).splitlines()[1:]}
+    return set()
+
+
+def biggest_job(base: DictConfig, parsed: dict, candidates: dict, bad: dict) -> tuple[DictConfig, dict]:
+    """The job of this combination the memory estimate puts highest, from each key's value that
+    alone takes the most (the estimate grows with each of hidden, batch_size, dtype...), and
+    the positions of those values."""
+    from experiments.run.components import memory_needed_ahead
+
+    largest, positions = base, {}
+    for key, configs in candidates.items():
+        needs = {p: memory_needed_ahead(c) for p, c in enumerate(configs) if p not in bad[key]}
+        if len(set(needs.values())) > 1:
+            positions[key] = max(needs, key=needs.get)
+            largest = with_value(largest, parsed[key][positions[key]])
+    return largest, positions
 
 
 def check_grid_pruner(config: DictConfig) -> None:
@@ -102,8 +189,7 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
                     continue
             else:  # the value as a trial's override gives it: "[512,256]" is a list
                 (given,) = OverridesParser.create().parse_overrides([f"{key}={override_value(value)}"])
-                candidate = base.copy()
-                OmegaConf.update(candidate, key, given.value(), force_add=True)
+                candidate = with_value(base, given)
             try:
                 check_config(candidate)
                 check_memory_ahead(candidate)
@@ -144,13 +230,13 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
             f"every trial: {dry_run.shown(fixed)}",
             "every value at the edges of the space passes its checks",
         ]
-    from experiments.sweep.jobs import composed_jobs
+    from hydra.core.global_hydra import GlobalHydra
 
-    jobs = grid_jobs(list(config.hydra.overrides.task))
+    jobs = sweep_grid(config)
     launcher = config.hydra.runtime.choices.get("hydra/launcher")
     lines = [f"{len(jobs)} job(s) into {sweep_dir}, on hydra/launcher={launcher}"]
     for number in sorted({0, len(jobs) - 1}):
-        job = composed_jobs[tuple(jobs[number])].copy()  # composed by check_grid
+        job = GlobalHydra.instance().config_loader().load_sweep_config(config, jobs[number])
         with open_dict(job):
             job.hydra.job.num = number
         lines.append(f"job {number}: {dry_run.shown(jobs[number])} -> {job.hydra.sweep.dir}/{job.hydra.sweep.subdir}")
@@ -230,12 +316,12 @@ class SweepChecks(Callback):
             configs, problems = check_search(config, open_storage=not config.get("dry_run"))
         else:
             check_grid_pruner(config)
-            configs, problems = check_grid(config)
+            configs, problems, failing = check_grid(config)
         if problems:
             what = "values of the search space" if is_search(config) else "job(s)"
             refuse(
                 "invalid sweep: %d %s would fail their config check; no job was started:\n  %s",
-                len(problems),
+                len(problems) if is_search(config) else failing,
                 what,
                 "\n  ".join(problems),
             )
@@ -255,7 +341,7 @@ class SweepChecks(Callback):
         if not exits.command.kept_nowhere:  # a search whose study was kept nowhere cannot go on
             exits.command.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
-            n_jobs = config.hydra.sweeper.get("n_trials") or len(configs)
+            n_jobs = config.hydra.sweeper.get("n_trials") or len(sweep_grid(config))
             about = {"jobs": n_jobs, "command": sys.argv, "overrides": task_overrides,
                      "sweeper_overrides": sweeper_overrides}  # fmt: skip
             if config.hydra.sweeper.get("timeout"):  # a search that stops asking after this many seconds

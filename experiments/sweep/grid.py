@@ -7,9 +7,9 @@ once by default: the launcher runs one per core). Two differences:
 - a job that failed does not end the sweep: its result.json says why, the
   other jobs run, and the sweep's summary lists it and exits 1 (Hydra's basic
   sweeper raises the first failed job's error once its batch is done);
-- the jobs are not composed a second time before launching: the sweep's checks
-  (experiments/sweep/checks.py) composed and checked every one, from the same
-  list of jobs (grid_jobs, below).
+- each job is composed just before it starts, while the others train, so the
+  first job starts as soon for 10,000 jobs as for 10; the sweep's checks
+  (experiments/sweep/checks.py) checked every value of every key before that.
 
 With a pruner (`hydra.sweeper.pruner.name=halving`, or median, hyperband) every
 configuration starts and the worse are stopped as they go: each job is judged
@@ -21,12 +21,13 @@ command with one option added.
 
 from __future__ import annotations
 
-import itertools
 import logging
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.plugins.sweeper import Sweeper
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,21 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> list:
-        jobs = grid_jobs([*(f"{key}={value}" for key, value in self.params.items()), *arguments])
-        size = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else max(len(jobs), 1)
+        jobs = Grid([*(f"{key}={value}" for key, value in self.params.items()), *arguments])
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if self.pruner.get("name", "none") != "none":
             return [self.with_pruning(jobs)]
+        if not self.max_batch_size or self.max_batch_size <= 0 or self.max_batch_size >= len(jobs):
+            return [self.launcher.launch(jobs, initial_job_idx=0)]  # the whole grid, each job worked out as it starts
+        size = self.max_batch_size
         return [
             self.launcher.launch(jobs[first : first + size], initial_job_idx=first)
             for first in range(0, len(jobs), size)
         ]
 
-    def with_pruning(self, jobs: list[list[str]]) -> list:
+    def with_pruning(self, jobs: Grid) -> list:
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
 
@@ -70,33 +73,74 @@ class GridSweeper(Sweeper):
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
         trials, returns = {}, {}
         judge = Judge(trials)
+
+        def collect() -> None:
+            number, returned = running.next_result()
+            tell(study, trials[number], returned, pruned=number in judge.pruned)
+            returns[number] = returned
+
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):
+                while not running.free:  # each job submitted (and its trial asked) once a worker is free for it
+                    collect()
                 trials[number] = study.ask()
                 running.submit(overrides, number)
             while running.pending:
-                number, returned = running.next_result()
-                tell(study, trials[number], returned, pruned=number in judge.pruned)
-                returns[number] = returned
+                collect()
         log.info("%d of %d jobs pruned by %s", len(judge.pruned), len(jobs), self.pruner["name"])
         return [returns[number] for number in sorted(returns)]
 
 
-def grid_jobs(overrides: list[str]) -> list[list[str]]:
-    """Every job of a grid sweep as its list of overrides, in Hydra's order (that
-    of its basic sweeper: the product of each key's values, a key given twice
-    taking its last values in its first place).
+class Grid(Sequence):
+    """The jobs of a grid sweep, each as its list of overrides, in Hydra's order (that of its
+    basic sweeper: the product of each key's values, the last key changing fastest; a key
+    given twice takes its last values in its first place).
 
-    Discrete sweeps (`lr=0.1,1`, `choice(...)`, `range(...)`) are expanded;
-    a sweeper's own search spaces (`interval(...)`) are left to the sweeper.
+    A job is worked out when asked for (grid[i]), so a grid of 10,000 jobs costs its keys'
+    values, not 10,000 lists. Discrete sweeps (`lr=0.1,1`, `choice(...)`, `range(...)`) are
+    expanded; a sweeper's own search spaces (`interval(...)`) are left to the sweeper.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    choices = {}
-    for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.get_key_element()
-        if not override.is_sweep_override():
-            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
-        elif override.is_discrete_sweep():
-            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
-    return [list(job) for job in itertools.product(*choices.values())]
+    def __init__(self, overrides: list[str]):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.choices: dict[str, list[str]] = {}  # each key's overrides, in order: {"lr": ["lr=0.1", "lr=1"]}
+        for override in OverridesParser.create().parse_overrides(overrides):
+            key = override.get_key_element()
+            if not override.is_sweep_override():
+                self.choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+            elif override.is_discrete_sweep():
+                self.choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+
+    def __len__(self) -> int:
+        return math.prod(len(values) for values in self.choices.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return [values[i] for values, i in zip(self.choices.values(), self.positions(index))]
+
+    def positions(self, index: int) -> list[int]:
+        """Job `index`'s position in each key's values (job 5 of lr=a,b,c x hidden=d,e: [2, 1])."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"job {index} of a grid of {len(self)}")
+        index %= len(self)
+        positions = []
+        for values in reversed(self.choices.values()):
+            index, position = divmod(index, len(values))
+            positions.append(position)
+        return positions[::-1]
+
+    def index(self, positions: dict[str, int]) -> int:
+        """The number of the first job with each key of `positions` at that position (the others at their first)."""
+        index = 0
+        for key, values in self.choices.items():
+            index = index * len(values) + positions.get(key, 0)
+        return index
+
+
+def sweep_grid(config: DictConfig) -> Grid:
+    """The grid a sweep's config asks for: hydra.sweeper.params (values swept from a config
+    file, as Hydra's basic sweeper takes them) and the command line's overrides after them."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    return Grid([*(f"{key}={value}" for key, value in params.items()), *config.hydra.overrides.task])

@@ -7,6 +7,7 @@ forked job itself."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import logging
 import multiprocessing
@@ -25,19 +26,36 @@ from typing import TYPE_CHECKING
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
 
 from experiments.run import exits, reporting
 from experiments.run.files import METRICS_FILE, Status, completed_result, objective, record_death
 from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
+from experiments.sweep.returns import JobReturns
 
 if TYPE_CHECKING:
     from experiments.sweep.launcher import ParallelLauncher
 
 log = logging.getLogger(__name__)
 
-# Job configs already composed for this sweep (by its checks, experiments/sweep/checks.py),
-# by their overrides: each is used once instead of composing the job again (60 ms each).
-composed_jobs: dict[tuple, DictConfig] = {}
+
+@dataclass
+class Queued:
+    """Jobs submitted and not started yet: jobs[taken:], numbered from first + taken. A grid's
+    jobs are a Sequence that works each out when asked (experiments/sweep/grid.py), so
+    queueing 10,000 of them costs nothing until each starts."""
+
+    jobs: Sequence[Sequence[str]]
+    first: int
+    taken: int = 0
+
+    def __len__(self) -> int:
+        return len(self.jobs) - self.taken
+
+    def take(self) -> tuple[list, int]:
+        overrides, number = list(self.jobs[self.taken]), self.first + self.taken
+        self.taken += 1
+        return overrides, number
 
 
 @dataclass
@@ -64,16 +82,17 @@ class RunningJobs:
 
     def __init__(self, launcher: ParallelLauncher, n_workers: int, judge=None):
         self.launcher, self.n_workers, self.judge = launcher, n_workers, judge
-        self.queued: deque = deque()
+        self.queued: deque[Queued] = deque()
         self.running: dict[int, Job] = {}
         self.stopped: list[int] = []  # the signal that stopped the sweep
         self.announced = False
         self.finished_before: deque = deque()  # (number, JobReturn) of jobs a resumed sweep had already finished
+        self.returns = JobReturns(Path(str(launcher.config.hydra.sweep.dir)), self._composed_return)
 
     @property
     def pending(self) -> int:
         """Jobs submitted whose result has not been collected."""
-        return len(self.queued) + len(self.running) + len(self.finished_before)
+        return sum(map(len, self.queued)) + len(self.running) + len(self.finished_before)
 
     @property
     def free(self) -> int:
@@ -82,8 +101,11 @@ class RunningJobs:
 
     def submit(self, overrides: Sequence[str], number: int) -> None:
         """Queue a job; it starts as soon as fewer than n_workers jobs run."""
-        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-        self.queued.append((list(overrides), number))
+        self.submit_all([overrides], number)
+
+    def submit_all(self, jobs: Sequence[Sequence[str]], first: int) -> None:
+        """Queue jobs numbered from `first`; each starts as soon as fewer than n_workers jobs run."""
+        self.queued.append(Queued(jobs, first))
         self._start_queued()
 
     def next_result(self) -> tuple[int, JobReturn]:
@@ -100,6 +122,7 @@ class RunningJobs:
             if not (self.judge and job.answer.poll() and self._judged(job)):
                 break
         returned = self._collect(job)
+        self.returns.keep(job.number, returned)
         del self.running[job.number]
         log.debug("job %d ended", job.number)
         self._start_queued()
@@ -111,23 +134,18 @@ class RunningJobs:
 
     def _start_queued(self) -> None:
         while self.queued and len(self.running) < self.n_workers and not self.stopped:
-            overrides, number = self.queued.popleft()
+            overrides, number = self.queued[0].take()
+            if not self.queued[0]:
+                self.queued.popleft()
             self._start(overrides, number)
 
     def _start(self, overrides: list, number: int) -> None:
-        log.debug("job %d starts", number)
+        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
         launcher = self.launcher
-        config = composed_jobs.pop(tuple(overrides), None)
-        if config is None:
-            config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
-        with open_dict(config):
-            config.hydra.job.id = f"{config.hydra.job.name}_{number}"
-            config.hydra.job.num = number
-        done = completed_result(_run_dir(config)) if config.get("resume") else None
-        if done:  # finished in an earlier launch: not started again, so its files stay as they are, .hydra/ too
-            log.debug("job %d had already finished", number)
-            self.finished_before.append((number, job_return(config, JobStatus.COMPLETED, objective(done))))
+        if launcher.config.get("resume") and self._finished_before(overrides, number):
             return
+        config = self._composed(overrides, number)  # just before it starts, while the others train
+        log.debug("job %d starts", number)
         fork = multiprocessing.get_context("fork")
         answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
         process = fork.Process(
@@ -143,6 +161,34 @@ class RunningJobs:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
+
+    def _composed(self, overrides: list, number: int) -> DictConfig:
+        """Job `number`'s whole config, `hydra` included, as Hydra's launchers compose it (60-130 ms)."""
+        config = self.launcher.hydra_context.config_loader.load_sweep_config(self.launcher.config, overrides)
+        with open_dict(config):
+            config.hydra.job.id = f"{config.hydra.job.name}_{number}"
+            config.hydra.job.num = number
+        return config
+
+    def _composed_return(self, overrides: list, number: int, value) -> JobReturn:
+        return job_return(self._composed(overrides, number), JobStatus.COMPLETED, value)
+
+    def _finished_before(self, overrides: list, number: int) -> bool:
+        """True for a job that finished in an earlier launch: it is not started again, so its
+        files stay as they are, .hydra/ too. Found from its folder's name, without composing
+        its config (a resumed 10,000-job grid would take 15 minutes to compose)."""
+        run_dir = run_folder(self.launcher.config, overrides, number) or _run_dir(self._composed(overrides, number))
+        done = completed_result(run_dir)
+        if not done:
+            return False
+        log.debug("job %d had already finished", number)
+        self.returns.keep_finished_before(number, overrides, value := objective(done))
+        # What a sweeper reads of it (status, value, folder); the whole JobReturn is composed if Hydra reads it.
+        folder = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(run_dir.absolute())}}})
+        self.finished_before.append(
+            (number, JobReturn(overrides=overrides, hydra_cfg=folder, status=JobStatus.COMPLETED, _return_value=value))
+        )
+        return True
 
     def _judged(self, job: Job) -> bool:
         """Answer a job's report of an epoch with the judge's verdict; False when what
@@ -213,8 +259,10 @@ class RunningJobs:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
         if self.stopped:
-            for _, number in self.queued:
-                log.warning("job %d not started: %s stopped the sweep", number, signal.Signals(self.stopped[0]).name)
+            for queued in self.queued:
+                first, last = queued.first + queued.taken, queued.first + len(queued.jobs) - 1
+                which = f"job {first}" if first == last else f"jobs {first}-{last}"
+                log.warning("%s not started: %s stopped the sweep", which, signal.Signals(self.stopped[0]).name)
             if error is None:
                 raise interrupt_for(self.stopped[0])
 
@@ -303,6 +351,30 @@ def _exit_code(exit_: SystemExit) -> int:
 
 def _run_dir(config: DictConfig) -> Path:
     return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+
+
+def run_folder(master: DictConfig, overrides: list[str], number: int) -> Path | None:
+    """Job `number`'s folder, worked out from the sweep's config without composing the job's:
+    hydra.sweep.subdir from hydra.job.num and hydra.job.override_dirname, the latter made as
+    Hydra makes it (the job's overrides but the excluded keys, sorted, `=` as kv_sep). None
+    when the subdir names anything else: then only the composed config knows."""
+    naming = master.hydra.job.config.override_dirname
+    lines = sorted(o for o in overrides if _key_or_group(o) not in naming.exclude_keys)
+    dirname = naming.item_sep.join(lines).replace("=", naming.kv_sep)
+    subdir = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
+    job = {"num": number, "override_dirname": dirname}
+    probe = OmegaConf.create({"hydra": {"job": job, "sweep": {"subdir": subdir}}})
+    try:
+        return Path(str(master.hydra.sweep.dir)) / str(probe.hydra.sweep.subdir)
+    except OmegaConfBaseException:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_or_group(override: str) -> str:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_override(override).key_or_group
 
 
 def _picklable(returned: JobReturn) -> JobReturn:

@@ -78,7 +78,6 @@ class ParallelLauncher(Launcher):
         return self.n_jobs if self.n_jobs > 0 else os.cpu_count()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        returns = {}
         log.info(
             "launching %d job(s), %d at a time, into %s",
             len(job_overrides),
@@ -86,12 +85,10 @@ class ParallelLauncher(Launcher):
             self.config.hydra.sweep.dir,
         )
         with self.jobs() as jobs:
-            for number, overrides in enumerate(job_overrides, initial_job_idx):
-                jobs.submit(overrides, number)
+            jobs.submit_all(job_overrides, initial_job_idx)  # each worked out and composed as it starts
             while jobs.pending:
-                number, returned = jobs.next_result()
-                returns[number] = returned
-        return [returns[number] for number in sorted(returns)]
+                jobs.next_result()
+        return jobs.returns  # each read back from disk when asked for (experiments/sweep/returns.py)
 
     def jobs(self, judge=None) -> RunningJobs:
         setup_globals()
