@@ -626,3 +626,37 @@ def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(h
             assert quick in (_run_dir(composed), None)
             assert (quick is None) == ("${lr}" in hydra_overrides[0] if hydra_overrides else False)
     assert str(_run_dir(composed)).startswith("sweep/")
+
+
+@pytest.mark.parametrize("extra, templates", [([], 2), (["++init_scale=0.5"], 0)])
+def test_a_job_made_from_an_earlier_jobs_config_equals_composing_it(extra, templates):
+    """The launcher composes a job only when its config groups differ from every job's before
+    (or it has a ++, + or ~ override); otherwise it copies one and sets the values: the same
+    config, hydra's part included."""
+    from types import SimpleNamespace
+
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    import experiments.train  # noqa: F401  (its resolvers)
+    from experiments.run.checks import task_config
+    from experiments.sweep.grid import Grid
+    from experiments.sweep.jobs import RunningJobs
+
+    task = ["data=digits", "optimizer=momentum,adam", "lr=0.1,${epochs}", "hidden=[16,16],32", "resume=true",
+            "epochs=2", "seed=3,4", *extra]  # fmt: skip
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        master = compose("config", overrides=["hydra.sweep.dir=sweep"], return_hydra_config=True)
+        with open_dict(master):
+            master.hydra.overrides.task = task
+        loader = GlobalHydra.instance().config_loader()
+        jobs = RunningJobs(SimpleNamespace(config=master, hydra_context=SimpleNamespace(config_loader=loader)), 2)
+        for number, overrides in enumerate(Grid(task)):
+            made = jobs._composed(overrides, number)
+            composed = loader.load_sweep_config(master, overrides)
+            with open_dict(composed):
+                composed.hydra.job.id, composed.hydra.job.num = made.hydra.job.id, number
+            assert OmegaConf.to_container(made) == OmegaConf.to_container(composed), overrides
+            resolved = [OmegaConf.to_container(task_config(c), resolve=True) for c in (made, composed)]
+            assert resolved[0] == resolved[1] and resolved[0]["lr"] in (0.1, 2)
+    assert len(jobs.templates) == templates  # one config per optimizer, or none: every job composed

@@ -21,7 +21,7 @@ from experiments.run.checks import check_data, check_room, claim, hold_or_refuse
 from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
 from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
-from experiments.sweep.grid import sweep_grid
+from experiments.sweep.grid import composed_per_value, sweep_grid
 from experiments.sweep.launcher import forks_jobs
 
 log = logging.getLogger(__name__)
@@ -93,16 +93,6 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
         for reason, (jobs, first) in spoiled.items()
     ]
     return configs, problems, failing
-
-
-def composed_per_value(override, loader) -> bool:
-    """True for a key whose every value is composed by Hydra before the checks: a config group
-    (optimizer=adam, +experiment=x), a deletion, a name that chooses other keys' rules
-    (optimizer.name), or a data.* key (each distinct data set is checked for its files)."""
-    from experiments.run.config_rules import CHOOSE_RULES
-
-    key = override.key_or_group
-    return override.is_delete() or key.startswith("data.") or key in CHOOSE_RULES or loader.repository.group_exists(key)
 
 
 def with_value(base: DictConfig, override) -> DictConfig:
@@ -352,7 +342,8 @@ class SweepChecks(Callback):
         loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
-        if config.hydra.mode == RunMode.MULTIRUN:
+        # The default launcher says it as it collects the job, counting as it goes (not a file per job per job)
+        if config.hydra.mode == RunMode.MULTIRUN and not forks_jobs(OmegaConf.select(config, "hydra.launcher")):
             summary.progress(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:

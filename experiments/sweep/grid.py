@@ -144,3 +144,13 @@ def sweep_grid(config: DictConfig) -> Grid:
     file, as Hydra's basic sweeper takes them) and the command line's overrides after them."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     return Grid([*(f"{key}={value}" for key, value in params.items()), *config.hydra.overrides.task])
+
+
+def composed_per_value(override, loader) -> bool:
+    """True for a key whose every value is composed by Hydra before the checks: a config group
+    (optimizer=adam, +experiment=x), a deletion, a name that chooses other keys' rules
+    (optimizer.name), or a data.* key (each distinct data set is checked for its files)."""
+    from experiments.run.config_rules import CHOOSE_RULES
+
+    key = override.key_or_group
+    return override.is_delete() or key.startswith("data.") or key in CHOOSE_RULES or loader.repository.group_exists(key)

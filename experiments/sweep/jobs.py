@@ -23,14 +23,25 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments.run import exits, reporting
-from experiments.run.files import METRICS_FILE, Status, completed_result, objective, record_death
+from experiments.run.files import (
+    METRICS_FILE,
+    RESULT_FILE,
+    Status,
+    completed_result,
+    objective,
+    read_result,
+    record_death,
+)
 from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
+from experiments.sweep.grid import composed_per_value
 from experiments.sweep.returns import JobReturns
 
 if TYPE_CHECKING:
@@ -87,7 +98,11 @@ class RunningJobs:
         self.stopped: list[int] = []  # the signal that stopped the sweep
         self.announced = False
         self.finished_before: deque = deque()  # (number, JobReturn) of jobs a resumed sweep had already finished
-        self.returns = JobReturns(Path(str(launcher.config.hydra.sweep.dir)), self._composed_return)
+        sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+        # Jobs of the sweep that ended, for the progress line: a resumed sweep's finished ones, then each that ends
+        self.done = sum(1 for result in sweep_dir.glob(f"*/{RESULT_FILE}") if completed_result(result.parent))
+        self.templates: dict[tuple, DictConfig] = {}  # a job's config per combination of composed overrides
+        self.returns = JobReturns(sweep_dir, self._composed_return)
 
     @property
     def pending(self) -> int:
@@ -124,6 +139,7 @@ class RunningJobs:
         returned = self._collect(job)
         self.returns.keep(job.number, returned)
         del self.running[job.number]
+        self._say_progress(job)
         log.debug("job %d ended", job.number)
         self._start_queued()
         if not self.running and not self.queued:
@@ -162,9 +178,37 @@ class RunningJobs:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
 
+    def _say_progress(self, job: Job) -> None:
+        """'job N finished: k/n jobs of the sweep done', counting as the jobs end."""
+        from experiments.sweep import summary
+
+        if (read_result(job.run_dir) or {}).get("status") != Status.INTERRUPTED:
+            self.done += 1
+        summary.progress(job.config, self.done)
+
     def _composed(self, overrides: list, number: int) -> DictConfig:
-        """Job `number`'s whole config, `hydra` included, as Hydra's launchers compose it (60-130 ms)."""
-        config = self.launcher.hydra_context.config_loader.load_sweep_config(self.launcher.config, overrides)
+        """Job `number`'s whole config, `hydra` included, as Hydra's launchers compose it.
+
+        Composing takes 60-130 ms, in the launcher, for every job. A job whose overrides differ
+        from a job composed before only in plain values (lr=0.1 where it had lr=0.2; not a
+        config group, not data.*, no +, ++ or ~) is made from that job's config instead: a copy,
+        its values set as Hydra sets them, and the two entries Hydra makes from the overrides
+        (hydra.overrides.task, hydra.job.override_dirname): about 20 ms, and equal to composing
+        (tested on every job of a grid)."""
+        master, loader = self.launcher.config, self.launcher.hydra_context.config_loader
+        composed, plain = split_overrides(overrides, loader)
+        template = self.templates.get(composed) if plain is not None else None
+        if template is None:
+            config = loader.load_sweep_config(master, overrides)
+            if plain is not None:
+                self.templates[composed] = config
+        else:
+            config = template.copy()
+            OmegaConf.copy_cache(from_config=master, to_config=config)
+            ConfigLoaderImpl._apply_overrides_to_config(plain, config)
+            with open_dict(config):
+                config.hydra.overrides.task = list(overrides)
+                config.hydra.job.override_dirname = override_dirname(master, overrides)
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
@@ -358,11 +402,8 @@ def run_folder(master: DictConfig, overrides: list[str], number: int) -> Path | 
     hydra.sweep.subdir from hydra.job.num and hydra.job.override_dirname, the latter made as
     Hydra makes it (the job's overrides but the excluded keys, sorted, `=` as kv_sep). None
     when the subdir names anything else: then only the composed config knows."""
-    naming = master.hydra.job.config.override_dirname
-    lines = sorted(o for o in overrides if _key_or_group(o) not in naming.exclude_keys)
-    dirname = naming.item_sep.join(lines).replace("=", naming.kv_sep)
     subdir = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
-    job = {"num": number, "override_dirname": dirname}
+    job = {"num": number, "override_dirname": override_dirname(master, overrides)}
     probe = OmegaConf.create({"hydra": {"job": job, "sweep": {"subdir": subdir}}})
     try:
         return Path(str(master.hydra.sweep.dir)) / str(probe.hydra.sweep.subdir)
@@ -370,11 +411,33 @@ def run_folder(master: DictConfig, overrides: list[str], number: int) -> Path | 
         return None
 
 
+def override_dirname(master: DictConfig, overrides: list[str]) -> str:
+    """hydra.job.override_dirname as Hydra makes it: the job's overrides but the excluded
+    keys, sorted, joined by item_sep, `=` replaced by kv_sep."""
+    naming = master.hydra.job.config.override_dirname
+    lines = sorted(o for o in overrides if _parsed(o).key_or_group not in naming.exclude_keys)
+    return naming.item_sep.join(lines).replace("=", naming.kv_sep)
+
+
+def split_overrides(overrides: list[str], loader) -> tuple[tuple, list | None]:
+    """A job's overrides Hydra must compose (config groups, data.*, +, ++, ~...), and the others
+    parsed, or None when one of them is not a plain change of a value (a dict is merged, not set)."""
+    composed, plain = [], []
+    for line in overrides:
+        override = _parsed(line)
+        if composed_per_value(override, loader):
+            composed.append(line)
+        else:
+            plain.append(override)
+    simple = all(o.type == OverrideType.CHANGE and o.package is None and not isinstance(o.value(), dict) for o in plain)
+    return tuple(composed), plain if simple else None
+
+
 @functools.lru_cache(maxsize=4096)
-def _key_or_group(override: str) -> str:
+def _parsed(override: str):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    return OverridesParser.create().parse_override(override).key_or_group
+    return OverridesParser.create().parse_override(override)
 
 
 def _picklable(returned: JobReturn) -> JobReturn:

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
 
 
-def progress(config: DictConfig) -> None:
-    """A job of the sweep ended: say how many are done (a search: of this folder's trials)."""
+def progress(config: DictConfig, done: int | None = None) -> None:
+    """A job of the sweep ended: say how many are done (a search: of this folder's trials).
+    `done`: counted by the caller (the default launcher counts as its jobs end); else read here
+    from the folder's results, which is one file per job at every job's end."""
     from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
@@ -28,15 +30,19 @@ def progress(config: DictConfig) -> None:
         total = about["jobs"]
     except (OSError, ValueError, KeyError):
         return
-    # Over: every job whose result.json says it ended, not one still to be resumed
-    ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
-    done = sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
+    done = jobs_done(sweep_dir) if done is None else done
     if is_search(config):  # its trials are the study's, which other launches may share: counted apart
         deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
         log.info("job %s finished: %d trials of this folder done; the search stops once its study holds "
                  "n_trials=%d%s", config.hydra.job.num, done, total, deadline)  # fmt: skip
     else:
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
+
+
+def jobs_done(sweep_dir: Path) -> int:
+    """Jobs of the sweep whose result.json says they ended: not one interrupted, still to be resumed."""
+    ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
+    return sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
 
 
 def end_of_sweep(config: DictConfig) -> None:
