@@ -3,7 +3,7 @@ the cores, and a sweep against the same jobs one after another.
 
     python -m benchmarks.launcher               # about 3 minutes on 2 cores
     python -m benchmarks.launcher --rounds 5
-    python -m benchmarks.launcher --first-job   # grids of 100 to 10,000 jobs: the time to the first
+    python -m benchmarks.launcher --first-job   # grids of 100 to 10,000 jobs: the time to the first; per-job cost
 
 Every command is run as a user runs it (a fresh process) and the figures come
 from its own files and log: each job's result.json (`process_time_s`, the CPU
@@ -99,7 +99,7 @@ HYDRA_BASIC = {"ours (grid sweeper, parallel launcher)": [], "Hydra's basic swee
     "hydra/sweeper=basic", "hydra/launcher=joblib"]}  # fmt: skip
 
 
-def first_job(workdir: Path, rounds: int, sizes=(100, 1000, 10000), patience: float = 120.0) -> pd.DataFrame:
+def first_job(workdir: Path, rounds: int, sizes=(100, 1000, 10000), patience: float = 60.0) -> pd.DataFrame:
     """Seconds from the command to the first job's first epoch, for grids of 100, 1,000 and
     10,000 jobs; the sweep is killed there. A launcher that has not started a job after
     `patience` seconds is shown as '> patience'."""
@@ -117,6 +117,39 @@ def first_job(workdir: Path, rounds: int, sizes=(100, 1000, 10000), patience: fl
             shown = spread(values) if all(v < patience for v in values) else f"> {patience:.0f}"
             rows.append({"jobs": size, "sweeper and launcher": name, "to_first_epoch_s": shown})
     return pd.DataFrame(rows)
+
+
+def per_job_cost(workdir: Path, rounds: int, workers: int = 2) -> str:
+    """Wall seconds a job costs besides its epochs: a 16-job and a 2-job sweep of one-epoch
+    digits jobs, taking turns; (wall(16) - wall(2)) x workers / 14, less a job's epoch time."""
+    costs = []
+    for round_ in range(rounds):
+        walls, epochs = {}, []
+        for n in (2, 16):
+            sweep_dir = workdir / f"cost{round_}_{n}"
+            command = train_command("-m", "data=digits", "epochs=1", f"seed=range({n})",
+                                    f"hydra.launcher.n_jobs={workers}", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+            _, walls[n], _ = timed_run(command)
+            for metrics in sweep_dir.glob("*/metrics.csv"):
+                with open(metrics, newline="") as f:
+                    epochs += [float(row["epoch_time_s"]) for row in csv.DictReader(f)]
+        costs.append((walls[16] - walls[2]) * workers / 14 - statistics.median(epochs))
+    return f"a job's wall time besides its epoch ({workers} workers, 16 vs 2 one-epoch digits jobs): {spread(costs)} s"
+
+
+def resumed_grid(workdir: Path, rounds: int, size: int = 1000) -> str:
+    """Seconds to resume a finished grid of `size` one-epoch digits jobs: every job found
+    finished (from its folder's name, not composed), none run again, the summary said."""
+    keys = GRID_KEYS[: len(str(size)) - 1]
+    sweep_dir = workdir / "resumed"
+    grid = ["-m", "data=digits", "epochs=1", "save_weights=false", *keys]
+    timed_run(train_command(*grid, f"hydra.sweep.dir={sweep_dir}"))
+    seconds = []
+    for _ in range(rounds):
+        _, wall, lines = timed_run(train_command("-m", f"hydra.sweep.dir={sweep_dir}", "resume=true"))
+        assert not any(re.search(r"epoch 1/\d+ ", line) for line in lines), "a finished job ran again"
+        seconds.append(wall)
+    return f"resuming a finished {size:,}-job grid (every job found finished, none run): {spread(seconds)} s"
 
 
 def seconds_to_first_epoch(command: list[str], patience: float) -> float:
@@ -201,7 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="turns of each measurement (default 3)")
     parser.add_argument("--sweep-samples", type=int, default=60000, help="samples of the 8-job sweep (default 60000)")
     parser.add_argument("--sweep-epochs", type=int, default=10, help="epochs of each of the 8 jobs (default 10)")
-    parser.add_argument("--first-job", action="store_true", help="only the time to the first job of large grids")
+    parser.add_argument(
+        "--first-job", action="store_true", help="only the first job of large grids, and the cost of a job"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -209,6 +244,8 @@ def main(argv=None) -> int:
             print(f"From the command to the first job's first epoch (one-epoch digits jobs), median (range) of "
                   f"{args.rounds} turns:")  # fmt: skip
             print(first_job(tmp, args.rounds).to_string(index=False))
+            print(per_job_cost(tmp, args.rounds))
+            print(resumed_grid(tmp, args.rounds))
             return 0
         print(f"16 one-epoch jobs on data=digits, one per core; median (range) of {args.rounds} turns:")
         print(short_jobs(tmp, args.rounds).to_string(index=False))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
+from experiments.results.learned import IMPORTANCE_HEADING, import_fanova, importance, plot_parallel_coordinates
 from experiments.results.runs import (
     RANK_BY,
     as_text,
@@ -156,7 +156,7 @@ def selected_runs(parser, args) -> tuple[list[Path], pd.DataFrame]:
     """The folders named (or the latest), and their runs that pass every --where."""
     try:
         paths = [latest() if p == "latest" else Path(p) for p in args.paths]
-        runs = load_runs(*paths)
+        runs = load_runs(*paths, meanwhile=import_fanova)  # the ranking's importance line needs it
     except FileNotFoundError as e:
         parser.error(str(e))
     if runs.empty:
@@ -202,8 +202,7 @@ def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path],
             print(f"\nnote: {note}")
         learned = importance(runs)
         if learned is not None:
-            print(f"\nhow much each hyperparameter mattered to {RANK_BY} (fANOVA importance, "
-                  f"mean and range over {IMPORTANCE_SEEDS} forests):")  # fmt: skip
+            print(f"\n{IMPORTANCE_HEADING}:")
             print(learned.to_string(float_format=lambda v: f"{v:.3f}"))
         print_not_ranked(unsuccessful_runs(runs))
 

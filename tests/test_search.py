@@ -345,7 +345,7 @@ def test_what_the_search_learned_importance_and_parallel_coordinates(tmp_path, c
     from experiments.compare import main as compare_main
 
     proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=8", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
-    assert "how much each hyperparameter mattered (fANOVA importance" in proc.stdout + proc.stderr  # the summary
+    assert "how much each hyperparameter mattered to best_val_acc (fANOVA importance" in proc.stdout + proc.stderr
     assert (
         compare_main([str(tmp_path / "s"), "--plot", str(tmp_path / "c.png"), "--html", str(tmp_path / "r.html")]) == 0
     )
@@ -356,3 +356,32 @@ def test_what_the_search_learned_importance_and_parallel_coordinates(tmp_path, c
     assert (tmp_path / "c_parallel.png").stat().st_size > 10_000
     page = (tmp_path / "r.html").read_text()
     assert "What the runs say about the hyperparameters" in page and 'alt="parallel coordinates"' in page
+
+
+def test_a_search_runs_on_optunas_grpc_storage_proxy(tmp_path):
+    """Beyond what one file serves: hydra.sweeper.storage=grpc://host:port, a client of Optuna's
+    storage proxy in front of a database (here SQLite, in a server process this test starts)."""
+    import contextlib
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import optuna, sys; optuna.storages.run_grpc_proxy_server("
+         f"optuna.storages.RDBStorage('sqlite:///{tmp_path}/behind.db'), host='127.0.0.1', port={port})"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(300):  # until the server listens
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.1)
+        run_cli("experiments.train", "hparams_search=optuna", "data=digits", "epochs=1", "hydra.sweeper.n_trials=3",
+                f"hydra.sweeper.storage=grpc://127.0.0.1:{port}", "hydra.sweep.dir=s", cwd=tmp_path)  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    trials = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path}/behind.db").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert sorted(load_runs(tmp_path / "s")["best_val_acc"]) == sorted(t.value for t in trials)

@@ -601,14 +601,14 @@ def test_a_grid_checked_value_by_value_refuses_what_checking_every_job_would():
      ["hydra.sweep.subdir=job${hydra.job.num}"], ["hydra.sweep.subdir=${lr}"]],
 )  # fmt: skip
 def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(hydra_overrides):
-    """run_folder names each job's folder as composing its config would (a 10,000-job resume
+    """FolderNaming names each job's folder as composing its config would (a 10,000-job resume
     finds what is finished in seconds), or says it cannot (a subdir naming a task key)."""
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
     import experiments.train  # noqa: F401  (its resolvers: folder_name, not_hyperparameters)
     from experiments.sweep.grid import Grid
-    from experiments.sweep.jobs import _run_dir, run_folder
+    from experiments.sweep.jobs import FolderNaming, _run_dir
 
     task = ["+experiment=mnist_sample", "data=digits", "optimizer=momentum,adam", "lr=0.1,0.123456789",
             "hidden=[16,16]", "resume=true", "save_weights=false", "seed=3"]  # fmt: skip
@@ -622,7 +622,7 @@ def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(h
             composed = loader.load_sweep_config(master, overrides)
             with open_dict(composed):
                 composed.hydra.job.num = number
-            quick = run_folder(master, overrides, number)
+            quick = FolderNaming.of(master).run_folder(overrides, number)
             assert quick in (_run_dir(composed), None)
             assert (quick is None) == ("${lr}" in hydra_overrides[0] if hydra_overrides else False)
     assert str(_run_dir(composed)).startswith("sweep/")
@@ -660,3 +660,17 @@ def test_a_job_made_from_an_earlier_jobs_config_equals_composing_it(extra, templ
             resolved = [OmegaConf.to_container(task_config(c), resolve=True) for c in (made, composed)]
             assert resolved[0] == resolved[1] and resolved[0]["lr"] in (0.1, 2)
     assert len(jobs.templates) == templates  # one config per optimizer, or none: every job composed
+
+
+def test_many_runs_read_in_parallel_give_the_same_tables(grid_sweep, monkeypatch):
+    """From READ_IN_PARALLEL_FROM runs on, one process per core reads its share: the same rows, in order."""
+    import experiments.results.runs as runs_module
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: runs are read in one process")
+    sweep, _ = grid_sweep
+    serial = load_runs(sweep), load_history(sweep)
+    monkeypatch.setattr(runs_module, "READ_IN_PARALLEL_FROM", 2)
+    parallel = load_runs(sweep), load_history(sweep)
+    pd.testing.assert_frame_equal(parallel[0], serial[0])
+    pd.testing.assert_frame_equal(parallel[1], serial[1])

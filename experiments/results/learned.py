@@ -16,6 +16,11 @@ from experiments.results.figures import save_figure
 from experiments.results.runs import RANK_BY, as_text, configuration_keys, rankable, value_order
 
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
+# What importance()'s table is, as every place that shows it says it.
+IMPORTANCE_HEADING = (
+    f"how much each hyperparameter mattered to {RANK_BY} (fANOVA importance, the mean and range over "
+    f"{IMPORTANCE_SEEDS} forests)"
+)
 MIN_RUNS = 4  # fewer completed runs say nothing about importance
 
 
@@ -23,6 +28,12 @@ def searched(runs: pd.DataFrame) -> list[str]:
     """The hyperparameters that vary among the completed runs (the seed and keys that are not hyperparameters aside)."""
     done = rankable(runs)
     return configuration_keys(done) if len(done) else []
+
+
+def import_fanova() -> None:
+    """Import what importance() uses: Optuna's fANOVA, with scikit-learn (about 1.5 s), for
+    example while runs are read in other processes (load_runs' `meanwhile`)."""
+    import optuna.importance  # noqa: F401
 
 
 def importance(runs: pd.DataFrame) -> pd.DataFrame | None:

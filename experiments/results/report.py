@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.figures import plot
-from experiments.results.learned import IMPORTANCE_SEEDS, importance, plot_parallel_coordinates
+from experiments.results.learned import IMPORTANCE_HEADING, importance, plot_parallel_coordinates
 from experiments.results.runs import (
     PROVENANCE_COLUMNS,
     RANK_BY,
@@ -115,8 +115,7 @@ def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | 
             sections += ["<h2>What the runs say about the hyperparameters</h2>"]
             if learned is not None:
                 sections += [
-                    f"<p>How much each mattered to {RANK_BY}: fANOVA importance, the mean and range over "
-                    f"{IMPORTANCE_SEEDS} forests.</p>",
+                    f"<p>{html.escape(IMPORTANCE_HEADING.capitalize())}.</p>",
                     learned.to_html(float_format=lambda v: f"{v:.3f}"),
                 ]
             sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')

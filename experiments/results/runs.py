@@ -188,12 +188,41 @@ def _run_dirs(paths):
     return [run_dir for path in paths for run_dir in find_run_dirs(path)]
 
 
-def load_runs(*paths) -> pd.DataFrame:
+READ_IN_PARALLEL_FROM = 1000  # runs; fewer are read in this process (starting workers costs more than it saves)
+
+
+def read_runs(run_dirs: list[Path], history: bool = True, meanwhile=None) -> list[tuple[dict, dict, dict | None]]:
+    """read_run of every folder, in order (without the history: None in its place). Reading is
+    Python parsing small files, so many runs are read by one process per core, each forked from
+    this one (10,000 runs on 2 cores: 3.2 s in one process, 2.1 s in two), while this one calls
+    `meanwhile()` if given (compare imports what it needs next)."""
+    read = read_run if history else read_run_without_history
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if len(run_dirs) < READ_IN_PARALLEL_FROM or cores < 2:
+        runs = [read(run_dir) for run_dir in run_dirs]
+        if meanwhile:
+            meanwhile()
+        return runs
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(cores) as pool:
+        reading = pool.map_async(read, run_dirs, chunksize=max(1, len(run_dirs) // (8 * cores)))
+        if meanwhile:
+            meanwhile()
+        return reading.get()
+
+
+def read_run_without_history(run_dir: Path) -> tuple[dict, dict, None]:
+    row, hyperparameters, _ = read_run(run_dir)
+    return row, hyperparameters, None
+
+
+def load_runs(*paths, meanwhile=None) -> pd.DataFrame:
     """One row per run: `run` (its directory), the result.json fields, every
-    hyperparameter as a column (nested keys as `data.name`), and `problem`."""
+    hyperparameter as a column (nested keys as `data.name`), and `problem`.
+    `meanwhile`: called once while the runs are read (read_runs)."""
     rows, columns = [], {}
-    for run_dir in _run_dirs(paths):
-        row, hyperparameters, _ = read_run(run_dir)
+    for row, hyperparameters, _ in read_runs(_run_dirs(paths), history=False, meanwhile=meanwhile):
         rows.append({**row, **hyperparameters})
         columns.update(dict.fromkeys(hyperparameters))
     return pd.DataFrame(rows, columns=["run", *RESULT_COLUMNS, "problem", *PROVENANCE_COLUMNS, *columns])
@@ -202,8 +231,7 @@ def load_runs(*paths) -> pd.DataFrame:
 def load_history(*paths) -> pd.DataFrame:
     """One row per run and epoch: `run`, every hyperparameter, every metrics.csv column."""
     runs = []
-    for run_dir in _run_dirs(paths):
-        row, hyperparameters, history = read_run(run_dir)
+    for row, hyperparameters, history in read_runs(_run_dirs(paths)):
         if history and history["epoch"]:  # else load_runs lists the run and says why
             runs.append((row["run"], hyperparameters, history))
     if not runs:

@@ -62,7 +62,7 @@ class GridSweeper(Sweeper):
             for first in range(0, len(jobs), size)
         ]
 
-    def with_pruning(self, jobs: Grid) -> list:
+    def with_pruning(self, jobs: Grid) -> Sequence:
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
 
@@ -71,13 +71,12 @@ class GridSweeper(Sweeper):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
-        trials, returns = {}, {}
+        trials = {}
         judge = Judge(trials)
 
         def collect() -> None:
             number, returned = running.next_result()
-            tell(study, trials[number], returned, pruned=number in judge.pruned)
-            returns[number] = returned
+            tell(study, trials.pop(number), returned, pruned=number in judge.pruned)
 
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):
@@ -88,7 +87,7 @@ class GridSweeper(Sweeper):
             while running.pending:
                 collect()
         log.info("%d of %d jobs pruned by %s", len(judge.pruned), len(jobs), self.pruner["name"])
-        return [returns[number] for number in sorted(returns)]
+        return running.returns  # in job order, kept off the heap (experiments/sweep/returns.py)
 
 
 class Grid(Sequence):

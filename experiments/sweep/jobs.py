@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -101,6 +100,7 @@ class RunningJobs:
         sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
         # Jobs of the sweep that ended, for the progress line: a resumed sweep's finished ones, then each that ends
         self.done = sum(1 for result in sweep_dir.glob(f"*/{RESULT_FILE}") if completed_result(result.parent))
+        self.naming = FolderNaming.of(launcher.config)
         self.templates: dict[tuple, DictConfig] = {}  # a job's config per combination of composed overrides
         self.returns = JobReturns(sweep_dir, self._composed_return)
 
@@ -208,7 +208,7 @@ class RunningJobs:
             ConfigLoaderImpl._apply_overrides_to_config(plain, config)
             with open_dict(config):
                 config.hydra.overrides.task = list(overrides)
-                config.hydra.job.override_dirname = override_dirname(master, overrides)
+                config.hydra.job.override_dirname = self.naming.override_dirname(overrides)
         with open_dict(config):
             config.hydra.job.id = f"{config.hydra.job.name}_{number}"
             config.hydra.job.num = number
@@ -221,7 +221,7 @@ class RunningJobs:
         """True for a job that finished in an earlier launch: it is not started again, so its
         files stay as they are, .hydra/ too. Found from its folder's name, without composing
         its config (a resumed 10,000-job grid would take 15 minutes to compose)."""
-        run_dir = run_folder(self.launcher.config, overrides, number) or _run_dir(self._composed(overrides, number))
+        run_dir = self.naming.run_folder(overrides, number) or _run_dir(self._composed(overrides, number))
         done = completed_result(run_dir)
         if not done:
             return False
@@ -356,7 +356,8 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
         if judged:
             reporting.connect(send)
-        HydraConfig.instance().set_config(job_config)
+        # (No HydraConfig.set_config before it, as Hydra's basic launcher does: run_job sets it
+        # first thing, and each is a deep copy of the config, 15-25 ms of a job's time.)
         returned = run_job(
             hydra_context=hydra_context,
             config=job_config,
@@ -397,26 +398,38 @@ def _run_dir(config: DictConfig) -> Path:
     return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
 
 
-def run_folder(master: DictConfig, overrides: list[str], number: int) -> Path | None:
-    """Job `number`'s folder, worked out from the sweep's config without composing the job's:
-    hydra.sweep.subdir from hydra.job.num and hydra.job.override_dirname, the latter made as
-    Hydra makes it (the job's overrides but the excluded keys, sorted, `=` as kv_sep). None
-    when the subdir names anything else: then only the composed config knows."""
-    subdir = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
-    job = {"num": number, "override_dirname": override_dirname(master, overrides)}
-    probe = OmegaConf.create({"hydra": {"job": job, "sweep": {"subdir": subdir}}})
-    try:
-        return Path(str(master.hydra.sweep.dir)) / str(probe.hydra.sweep.subdir)
-    except OmegaConfBaseException:
-        return None
+@dataclass(frozen=True)
+class FolderNaming:
+    """How Hydra names a sweep's job folders (hydra.sweep.dir/hydra.sweep.subdir), read once
+    from the sweep's config: read per job, its exclude_keys resolved each time, it took 10 ms."""
 
+    sweep_dir: str
+    subdir: str  # hydra.sweep.subdir as written, unresolved
+    exclude_keys: frozenset
+    item_sep: str
+    kv_sep: str
 
-def override_dirname(master: DictConfig, overrides: list[str]) -> str:
-    """hydra.job.override_dirname as Hydra makes it: the job's overrides but the excluded
-    keys, sorted, joined by item_sep, `=` replaced by kv_sep."""
-    naming = master.hydra.job.config.override_dirname
-    lines = sorted(o for o in overrides if _parsed(o).key_or_group not in naming.exclude_keys)
-    return naming.item_sep.join(lines).replace("=", naming.kv_sep)
+    @classmethod
+    def of(cls, master: DictConfig) -> FolderNaming:
+        naming = master.hydra.job.config.override_dirname
+        subdir = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
+        return cls(str(master.hydra.sweep.dir), subdir, frozenset(naming.exclude_keys), naming.item_sep, naming.kv_sep)
+
+    def override_dirname(self, overrides: list[str]) -> str:
+        """hydra.job.override_dirname as Hydra makes it: the job's overrides but the excluded
+        keys, sorted, joined by item_sep, `=` replaced by kv_sep."""
+        lines = sorted(o for o in overrides if _parsed(o).key_or_group not in self.exclude_keys)
+        return self.item_sep.join(lines).replace("=", self.kv_sep)
+
+    def run_folder(self, overrides: list[str], number: int) -> Path | None:
+        """Job `number`'s folder without composing its config: the subdir from hydra.job.num and
+        override_dirname; None when it names anything else (then only the composed config knows)."""
+        job = {"num": number, "override_dirname": self.override_dirname(overrides)}
+        probe = OmegaConf.create({"hydra": {"job": job, "sweep": {"subdir": self.subdir}}})
+        try:
+            return Path(self.sweep_dir) / str(probe.hydra.sweep.subdir)
+        except OmegaConfBaseException:
+            return None
 
 
 def split_overrides(overrides: list[str], loader) -> tuple[tuple, list | None]:

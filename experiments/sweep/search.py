@@ -57,7 +57,8 @@ class OptunaSearchConf:
     _target_: str = "hydra_plugins.mnist_from_scratch.optuna_search.OptunaSearch"
     direction: str = "maximize"  # of what the task returns (the run's best validation accuracy)
     study_name: str = "search"
-    storage: str | None = None  # sqlite:///search.db (one machine) or journal:///path/search.log (shared disk)
+    # sqlite:///search.db (one machine), journal:///path/search.log (shared disk), postgresql://... or grpc://host:port
+    storage: str | None = None
     n_trials: int = 20  # finished trials the study should hold, counting those of earlier launches
     timeout: float | None = None  # seconds after which no trial is asked (those running finish), as in Optuna
     n_jobs: int | None = None  # trials in flight at once; None = as many as the launcher runs

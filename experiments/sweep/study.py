@@ -2,8 +2,9 @@
 
     study = open_study(name, storage, definition)
 
-The storage is None (in memory), an RDB URL (`sqlite:///runs/search.db`) or
-Optuna's journal file (`journal:///shared/disk/search.log`). What keeps it readable:
+The storage is None (in memory), an RDB URL (`sqlite:///runs/search.db`, or a database
+server's), Optuna's journal file (`journal:///shared/disk/search.log`) or its gRPC storage
+proxy (`grpc://host:port`). What keeps it readable:
 
 - A journal is appended to whole records or not at all: a write that fails (a full
   disk) is cut back to where it began before the error is raised, and a record
@@ -154,9 +155,14 @@ def asking_alone(storage: str | None):
 
 
 def opened(storage: str | None):
-    """What Optuna is given for `storage`: the URL, or our journal file backend."""
+    """What Optuna is given for `storage`: the URL (an RDB: sqlite:///, postgresql://, mysql://),
+    our journal file backend, or for grpc://host:port a client of Optuna's storage proxy
+    (`optuna.storages.run_grpc_proxy_server`, for more workers than one file serves)."""
     import optuna
 
+    if storage is not None and storage.startswith("grpc://"):
+        host, _, port = storage.removeprefix("grpc://").rpartition(":")
+        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
     if storage is None or not storage.startswith("journal://"):
         return storage
     return optuna.storages.JournalStorage(JournalFile(storage_file(storage)))

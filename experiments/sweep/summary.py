@@ -71,12 +71,11 @@ def end_of_sweep(config: DictConfig) -> None:
         board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
         sweep_dir,
     )
-    from experiments.results.learned import importance
+    from experiments.results.learned import IMPORTANCE_HEADING, importance
 
     learned = importance(runs)
     if learned is not None:
-        log.info("how much each hyperparameter mattered (fANOVA importance, mean and range):\n%s",
-                 learned.to_string(float_format=lambda v: f"{v:.3f}"))  # fmt: skip
+        log.info("%s:\n%s", IMPORTANCE_HEADING, learned.to_string(float_format=lambda v: f"{v:.3f}"))
     unsuccessful = unsuccessful_runs(runs)
     pruned = unsuccessful["status"] == Status.PRUNED  # the search's own decision, not a fault: counted
     if pruned.any():
