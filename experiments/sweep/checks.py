@@ -40,59 +40,76 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from experiments.run.components import check_memory_ahead
-    from experiments.run.config_rules import ConfigError
-
     grid = sweep_grid(config)
     loader = GlobalHydra.instance().config_loader()
     parsed = {key: OverridesParser.create().parse_overrides(values) for key, values in grid.choices.items()}
     per_value = [key for key, overrides in parsed.items() if composed_per_value(overrides[0], loader)]
-    varied = [key for key, overrides in parsed.items() if key not in per_value and len(overrides) > 1]
-    configs, spoiled, failing = [], {}, 0  # spoiled: problem line -> [jobs it spoils, the first]
-
-    def spoil(reason: str, jobs: int, at: dict) -> None:
-        first = grid.index(at)
-        seen = spoiled.setdefault(reason, [0, first])
-        seen[0], seen[1] = seen[0] + jobs, min(seen[1], first)
-
+    spoiled = Spoiled(grid)
+    configs, failing = [], 0
     for combination in itertools.product(*(range(len(grid.choices[key])) for key in per_value)):
         at = dict(zip(per_value, combination))
         jobs = len(grid) // math.prod(len(grid.choices[key]) for key in per_value)  # jobs of this combination
         try:
             base = task_config(loader.load_sweep_config(config, grid[grid.index(at)]))
         except HydraException as error:  # an option a group does not have
-            spoil(str(error).splitlines()[0], jobs, at)
+            spoiled.add(str(error).splitlines()[0], jobs, at)
             failing += jobs
             continue
         configs.append(base)
-        candidates = {key: [with_value(base, o) for o in parsed[key]] for key in varied}
-        reasons = {key: [config_problems(c) for c in cs] for key, cs in candidates.items()}
-        bad, attributed = {}, set()  # key -> positions of its values that break a rule here; their reasons
-        for key, found in reasons.items():
-            always = set.intersection(*found)  # not this key's doing: the same whatever its value
-            bad[key] = {position for position, r in enumerate(found) if r - always}
-            for position in bad[key]:
-                for reason in found[position] - always:
-                    spoil(reason, jobs // len(found), {**at, key: position})
-                    attributed.add(reason)
-        fixed = config_problems(base) - attributed
-        for reason in fixed:  # a fixed value's, or one every value of a key has: every job here
-            spoil(reason, jobs, at)
-        if fixed:
-            failing += jobs
-            continue
-        failing += jobs - math.prod(len(grid.choices[key]) - len(bad[key]) for key in varied)
-        largest, positions = biggest_job(base, parsed, candidates, bad)
-        try:
-            check_memory_ahead(largest)
-        except ConfigError as error:
-            spoil("the grid's largest job: " + str(error).splitlines()[1].strip(), 1, {**at, **positions})
-            failing += 1
-    problems = [
-        f"{reason} ({f'{jobs} jobs; the first: ' if jobs > 1 else ''}job {first}: {','.join(grid[first])})"
-        for reason, (jobs, first) in spoiled.items()
-    ]
-    return configs, problems, failing
+        varied = {key: overrides for key, overrides in parsed.items() if key not in per_value and len(overrides) > 1}
+        failing += check_combination(base, varied, at, jobs, spoiled)
+    return configs, spoiled.lines(), failing
+
+
+class Spoiled:
+    """The refusal lines of a grid's check: each reason once, with how many jobs it spoils and the first."""
+
+    def __init__(self, grid):
+        self.grid, self.reasons = grid, {}  # reason -> [jobs, the first job's number]
+
+    def add(self, reason: str, jobs: int, at: dict) -> None:
+        """`jobs` more jobs spoilt by `reason`, the first of them at these positions (key -> value's position)."""
+        first = self.grid.index(at)
+        seen = self.reasons.setdefault(reason, [0, first])
+        seen[0], seen[1] = seen[0] + jobs, min(seen[1], first)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{reason} ({f'{jobs} jobs; the first: ' if jobs > 1 else ''}job {first}: {','.join(self.grid[first])})"
+            for reason, (jobs, first) in self.reasons.items()
+        ]
+
+
+def check_combination(base: DictConfig, varied: dict, at: dict, jobs: int, spoiled: Spoiled) -> int:
+    """Check one combination of the keys composed per value (its config `base`, its `jobs`):
+    each value of each other key set on `base` and checked, then its largest job's memory.
+    Adds what is wrong to `spoiled`; returns how many of its jobs would fail."""
+    from experiments.run.components import check_memory_ahead
+    from experiments.run.config_rules import ConfigError
+
+    candidates = {key: [with_value(base, o) for o in overrides] for key, overrides in varied.items()}
+    reasons = {key: [config_problems(c) for c in cs] for key, cs in candidates.items()}
+    bad, attributed = {}, set()  # key -> positions of its values that break a rule here; their reasons
+    for key, found in reasons.items():
+        always = set.intersection(*found)  # not this key's doing: the same whatever its value
+        bad[key] = {position for position, r in enumerate(found) if r - always}
+        for position in bad[key]:
+            for reason in found[position] - always:
+                spoiled.add(reason, jobs // len(found), {**at, key: position})
+                attributed.add(reason)
+    fixed = config_problems(base) - attributed
+    for reason in fixed:  # a fixed value's, or one every value of a key has: every job here
+        spoiled.add(reason, jobs, at)
+    if fixed:
+        return jobs
+    failing = jobs - math.prod(len(varied[key]) - len(bad[key]) for key in varied)
+    largest, positions = biggest_job(base, varied, candidates, bad)
+    try:
+        check_memory_ahead(largest)
+    except ConfigError as error:
+        spoiled.add("the grid's largest job: " + str(error).splitlines()[1].strip(), 1, {**at, **positions})
+        failing += 1
+    return failing
 
 
 def with_value(base: DictConfig, override) -> DictConfig:
