@@ -1,7 +1,7 @@
 """How many workers one study serves: worker processes asking, "running" (no epochs) and
 telling trials against one journal file and one SQLite file, as a search's workers would.
 
-    python -m benchmarks.storage                      # 8, 32 and 64 workers; about 5 minutes on 2 cores
+    python -m benchmarks.storage                      # 8, 32 and 64 workers, each storage in turn
     python -m benchmarks.storage --workers 8 --trials-per-worker 5
 
 Each worker opens the study itself (experiments/sweep/study.py: the storage as the search
