@@ -50,7 +50,7 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
         at = dict(zip(per_value, combination))
         jobs = len(grid) // math.prod(len(grid.choices[key]) for key in per_value)  # jobs of this combination
         try:
-            base = task_config(loader.load_sweep_config(config, grid[grid.index(at)]))
+            base = task_config(loader.load_sweep_config(config, grid[grid.number_at(at)]))
         except HydraException as error:  # an option a group does not have
             spoiled.add(str(error).splitlines()[0], jobs, at)
             failing += jobs
@@ -69,7 +69,7 @@ class Spoiled:
 
     def add(self, reason: str, jobs: int, at: dict) -> None:
         """`jobs` more jobs spoilt by `reason`, the first of them at these positions (key -> value's position)."""
-        first = self.grid.index(at)
+        first = self.grid.number_at(at)
         seen = self.reasons.setdefault(reason, [0, first])
         seen[0], seen[1] = seen[0] + jobs, min(seen[1], first)
 

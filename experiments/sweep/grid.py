@@ -130,7 +130,7 @@ class Grid(Sequence):
             positions.append(position)
         return positions[::-1]
 
-    def index(self, positions: dict[str, int]) -> int:
+    def number_at(self, positions: dict[str, int]) -> int:
         """The number of the first job with each key of `positions` at that position (the others at their first)."""
         index = 0
         for key, values in self.choices.items():
