@@ -103,8 +103,10 @@ def test_a_grid_keeps_every_core_busy_when_jobs_differ_in_length(hydra_sweep_run
     (returns,) = sweep_in_process(
         hydra_sweep_runner, tmpdir, sleeper, "hydra/sweeper=grid", "bar=300,10,10,10,10,10,10"
     )
-    (start_long, end_long), *short = (returned.return_value for returned in returns)
-    assert all(start_long <= start < end <= end_long for start, end in short)
+    (_, end_long), *short = (returned.return_value for returned in returns)
+    # Every short job ends before the long one: none waited for it. (Not that each starts after the long
+    # one started: job 1 is sent 0.1 s after job 0, and a worker can begin it first; CI saw that once.)
+    assert all(end <= end_long for _, end in short)
     assert [returned.hydra_cfg.hydra.job.num for returned in returns] == list(range(7))
 
 
