@@ -97,7 +97,7 @@ def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
 LOCK_FILE = ".run.lock"  # in a run's folder (also a single run's claim on it: experiments.run.checks)
 SWEEP_LOCK_FILE = ".sweep.lock"  # in a sweep's folder, held by its launcher (and so by its forked jobs)
 LOCK_PATIENCE_S = 1.0  # how long a writer waits out a reader's momentary look (folder_in_use)
-_held: dict[Path, int] = {}  # the folders this process holds, and the lock file's descriptor: kept until it exits
+_held: dict[Path, int] = {}  # the lock files this process holds, and their descriptors: kept until it exits
 
 
 class FolderBusy(RuntimeError):
@@ -109,10 +109,10 @@ def hold_folder(folder: Path, lock_file: str = LOCK_FILE) -> None:
     which the kernel releases however the process ends, SIGKILL included; a forked job
     shares its launcher's). Raises FolderBusy when another process holds it. Holding it
     again in the same process changes nothing."""
-    folder = Path(folder).absolute()
-    if folder in _held:
+    lock = Path(folder).absolute() / lock_file
+    if lock in _held:
         return
-    fd = os.open(folder / lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + LOCK_PATIENCE_S
     while True:
         try:
@@ -121,9 +121,9 @@ def hold_folder(folder: Path, lock_file: str = LOCK_FILE) -> None:
         except BlockingIOError:
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise FolderBusy(f"{folder} is being written by another process right now") from None
+                raise FolderBusy(f"{lock.parent} is being written by another process right now") from None
             time.sleep(0.05)
-    _held[folder] = fd
+    _held[lock] = fd
 
 
 def folder_in_use(folder: Path, lock_file: str = LOCK_FILE) -> bool:

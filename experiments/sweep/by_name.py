@@ -52,15 +52,15 @@ def pruner_maker(pruner: dict):
     return lambda: cls(**settings)
 
 
-def check_pruning(pruner: dict, launcher) -> None:
-    """A pruner by name with its settings, on a launcher (its config or instance) that reports
-    each epoch (ours)."""
+def check_pruning(pruner: dict, launcher, workers: bool = False) -> None:
+    """A pruner by name with its settings, on a launcher (its config or instance) whose jobs
+    report each epoch: ours, or (`workers`) a search's workers on SLURM (sweep/workers.py)."""
     pruner_maker(pruner)
     name = pruner.get("name", "none")
-    if name != "none" and not forks_jobs(launcher):
+    if name != "none" and not (forks_jobs(launcher) or workers):
         raise SearchError(
             f"hydra.sweeper.pruner.name={name} needs a launcher that reports each epoch "
-            "(hydra/launcher=parallel, the default)"
+            "(hydra/launcher=parallel, the default, or slurm without hydra.sweeper.batches)"
         )
 
 

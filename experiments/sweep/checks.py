@@ -173,14 +173,13 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
 
     from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.by_name import check_pruning
     from experiments.sweep.space import edge_values, override_value
     from experiments.sweep.study import SearchError, open_study
 
     try:
         search = configured_search(config)
         fixed, space, _, _ = search.check(list(config.hydra.overrides.task))
-        check_pruning(search.pruner, config.hydra.launcher)
+        search.check_launcher(config.hydra.launcher)
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
     loader = GlobalHydra.instance().config_loader()

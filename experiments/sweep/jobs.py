@@ -351,6 +351,9 @@ def _job_process(send, hydra_context, job_config, task_function, judged=False, l
     if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
         os.kill(os.getpid(), signal.SIGTERM)  # held until the handlers below are in place
     handle_stops()  # from its first instant: a SIGTERM with the default action would kill it unrecorded
+    # submitit's warning of a timeout or preemption is for the worker that forked it (experiments/sweep/
+    # workers.py), which has the job requeued: SLURM's SIGTERM that follows stops this one, recorded.
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     code = 0
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked

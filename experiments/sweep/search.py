@@ -11,9 +11,10 @@ are passed to every trial.
 
 Ask and tell: each trial is asked from the study the moment a worker of the
 launcher is free and told the moment its job ends (on the default launcher,
-through its jobs(); on any other launcher, in batches of `n_jobs`), so no trial
-waits for a batch and the sampler sees every result as it arrives. A job that
-failed or died is told as FAIL; its result.json says why.
+through its jobs(); on SLURM, by worker jobs that each ask, run and tell trials in
+turn: experiments/sweep/workers.py), so no trial waits for a batch and the sampler
+sees every result as it arrives. A job that failed or died is told as FAIL; its
+result.json says why.
 
 With a storage (a SQLite file, `sqlite:///search.db`, on one machine; Optuna's
 journal file, `journal:///shared/search.log`, on a cluster's shared disk) every
@@ -44,6 +45,7 @@ from experiments.sweep.by_name import built, check_pruning, check_settings, prun
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.space import override_value, parse_space
 from experiments.sweep.study import SearchError, asking_alone, definition, in_words, launch_number, open_study
+from experiments.sweep.workers import WORKER_LOCK, submits_workers
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class OptunaSearchConf:
     # Ask n_jobs trials, wait for all of them, ask again (as hydra-optuna-sweeper does): slower, but the
     # sampler sees the results in the same order on every launch, so the same seed asks the same trials.
     batches: bool = False
+    # On SLURM (hydra/launcher=slurm): wait for the workers, saying the study's progress; false: submit them
+    # and return at once, saying how to follow the study.
+    wait: bool = True
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     # Stops losing trials after an epoch, judged on each epoch's validation accuracy:
     # none | median | halving | hyperband, with the Optuna pruner's own settings.
@@ -74,13 +79,16 @@ class OptunaSearchConf:
 
 class OptunaSearch(Sweeper):
     def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, timeout=None,
-                 n_jobs=None, batches=False, sampler=None, pruner=None, params=None):  # fmt: skip
+                 n_jobs=None, batches=False, wait=True, sampler=None, pruner=None, params=None):  # fmt: skip
         self.direction, self.study_name, self.storage = direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
+        self.wait = wait
         self.sampler = dict(sampler or {"name": "tpe"})
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
         self.config = self.launcher = None
+        self.holder = SWEEP_LOCK_FILE  # the lock file whose holder runs this launch's trials (a worker has its own)
+        self.told = 0  # trials this process told the study
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         from hydra.core.plugins import Plugins
@@ -119,6 +127,18 @@ class OptunaSearch(Sweeper):
         built("hydra.sweeper.sampler", cls, settings)
         return fixed, space, cls, settings
 
+    def check_launcher(self, launcher) -> None:
+        """What the launcher (its config, or the instance Hydra made) allows: pruning needs jobs
+        that report each epoch; workers on SLURM need a storage they all reach."""
+        workers = submits_workers(launcher) and not self.batches
+        check_pruning(self.pruner, launcher, workers)
+        if workers and self.storage is None:
+            raise SearchError(
+                "a search on SLURM runs its trials in worker jobs, which share the study through its storage: "
+                "give hydra.sweeper.storage=journal:///path/on/the/shared/disk/search.log (or a database URL), "
+                "or hydra.sweeper.batches=true to run batches of jobs from this process"
+            )
+
     def definition(self, space: dict) -> dict:
         """What makes this search's study one search (experiments/sweep/study.py)."""
         return definition(self.direction, self.sampler.get("name", "tpe"), space)
@@ -135,12 +155,30 @@ class OptunaSearch(Sweeper):
     def search(self, arguments: list[str]) -> None:
         import optuna
 
+        self.arguments = arguments
         fixed, space, cls, settings = self.check(arguments)
-        check_pruning(self.pruner, self.launcher)
+        self.check_launcher(self.launcher)
         study = open_study(self.study_name, self.storage, self.definition(space))
-        study.pruner = self.make_pruner()
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
-        cut = cut_short_trials(study, self.sweep_dir, continues=forks_jobs(self.launcher))
+        self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        try:
+            if submits_workers(self.launcher) and not self.batches:
+                self.with_workers(study)
+            else:
+                self.here(study, fixed, space, cls, settings)
+        except (OSError, optuna.exceptions.StorageInternalError) as error:  # a full disk, a storage gone read-only
+            raise SearchError(
+                f"hydra.sweeper.storage={self.storage} cannot be written ({in_words(error)}); every trial told "
+                f"before is kept. Once it can be written: {continue_command(self.sweep_dir, sweep=True)}"
+            ) from None
+        self.report(study)
+
+    def here(self, study, fixed, space, cls, settings) -> None:
+        """Ask, run and tell trials in this process (on its launcher) until the study holds n_trials."""
+        study.pruner = self.make_pruner()
+        cut = cut_short_trials(study, self.sweep_dir, self.holder, continues=forks_jobs(self.launcher))
         if study.trials:
             log.info("study %s in %s holds %d trials of n_trials=%d%s",
                      self.study_name, self.storage, held_trials(study), self.n_trials,
@@ -148,20 +186,53 @@ class OptunaSearch(Sweeper):
         if cls.__name__ != "GridSampler":  # the grid's seed is the order of its points, which every launch shares
             settings["seed"] = launch_seed(settings.get("seed"), launch_number(study, self.storage))
         study.sampler = cls(**settings)
-        self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        try:
-            if forks_jobs(self.launcher):
-                self.ask_and_tell(study, fixed, space, cut)
-            else:
-                self.in_batches(study, fixed, space)
-        except (OSError, optuna.exceptions.StorageInternalError) as error:  # a full disk, a storage gone read-only
+        if forks_jobs(self.launcher):
+            self.ask_and_tell(study, fixed, space, cut)
+        else:
+            self.in_batches(study, fixed, space)
+
+    def work(self, name: str, ends_at: float | None) -> int:
+        """A worker's search (experiments/sweep/workers.py), in its SLURM job: trials on its
+        one-job launcher until the study holds n_trials; how many it told."""
+        fixed, space, cls, settings = self.check(self.arguments)
+        study = open_study(self.study_name, self.storage, self.definition(space))
+        self.deadline = math.inf if ends_at is None else time.monotonic() + ends_at - time.time()
+        self.holder = WORKER_LOCK.format(name)
+        before = self.told
+        self.here(study, fixed, space, cls, settings)
+        return self.told - before
+
+    def with_workers(self, study) -> None:
+        """Submit the workers (experiments/sweep/workers.py); wait for them, saying the study's
+        progress, or (wait=false) say how to follow them and return."""
+        from experiments.run import exits
+        from experiments.sweep import workers
+
+        left = self.to_ask(study)
+        count = min(self.n_jobs or self.launcher.params.get("array_parallelism") or left, left)
+        if not count:
+            log.info("study %s in %s already holds n_trials=%d: no worker submitted",
+                     self.study_name, self.storage, self.n_trials)  # fmt: skip
+            return
+        jobs = workers.submit(self, count, time.time() + self.timeout if self.timeout else None)
+        array = jobs[0].job_id.split("_")[0]
+        if not self.wait:
+            follow = f"squeue -j {array}" if "slurm" in type(self.launcher).__name__.lower() else "ps"
+            exits.command.left_running = (
+                f"{count} worker(s) search study {self.study_name} in {self.storage} until it holds "
+                f"n_trials={self.n_trials}, each trial a run in {self.sweep_dir}. Follow them: {follow}; the "
+                f"runs so far: python -m experiments.compare {self.sweep_dir}. Launching again adds workers."
+            )
+            log.info("%s", exits.command.left_running)
+            return
+        failed = workers.follow(study, jobs, self.n_trials)
+        for job_id, log_file, error in failed:  # its trial, if it had one, was continued by another worker
+            log.warning("worker %s failed: %s (its log: %s)", job_id, error, log_file)
+        if failed and self.to_ask(study):
             raise SearchError(
-                f"hydra.sweeper.storage={self.storage} cannot be written ({in_words(error)}); every trial told "
-                f"before is kept. Once it can be written: {continue_command(self.sweep_dir, sweep=True)}"
-            ) from None
-        self.report(study)
+                f"{len(failed)} of {count} worker(s) failed; every trial told is kept in the study. "
+                f"Workers that go on: {continue_command(self.sweep_dir, sweep=True)}"
+            )
 
     def to_ask(self, study) -> int:
         """How many more trials to ask: n_trials less those the study holds (finished, or running
@@ -175,8 +246,11 @@ class OptunaSearch(Sweeper):
             self.deadline = -math.inf
         return 0
 
-    def overrides(self, trial, fixed: list[str], space: dict) -> list[str]:
-        return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space)]
+    def overrides(self, trial, fixed: list[str], space: dict, continued: bool = False) -> list[str]:
+        """A trial's job's overrides; one that continues a trial cut short resumes its run (a launch
+        with resume=true resumes every job already)."""
+        resume = ["resume=true"] if continued and not self.config.get("resume") else []
+        return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space), *resume]
 
     @property
     def prunes(self) -> bool:
@@ -186,10 +260,9 @@ class OptunaSearch(Sweeper):
         """Each trial asked as a worker frees up and told as its job ends; with a pruner,
         judged after each of its epochs on that epoch's validation accuracy. With `batches`,
         the next trials are asked only once every trial in flight has ended. The trials in
-        `cut` (this sweep's, cut short) go first: each continues in its own folder, from its
-        checkpoint, with its own parameters and number, and is told as any other."""
-        import optuna
-
+        `cut` (this sweep's, cut short) go first, and then any of this sweep's whose worker
+        is gone (workers.py): each continues in its own folder, from its checkpoint, with its
+        own parameters and number, and is told as any other."""
         in_flight = {}
         judge = Judge(in_flight)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
@@ -197,20 +270,36 @@ class OptunaSearch(Sweeper):
             while cut or jobs.pending or self.to_ask(study):
                 filling = not (self.batches and in_flight)  # with batches, only once the last batch has ended
                 while filling and jobs.free and len(in_flight) < at_once:
-                    if cut:  # FrozenTrial has no public id; Trial(study, id) is how Optuna itself reopens one
-                        trial = optuna.trial.Trial(study, cut.pop(0)._trial_id)
-                    else:
-                        with asking_alone(self.storage):  # counted and asked before another launch counts
-                            if not self.to_ask(study):
-                                break
-                            trial = study.ask(space)
-                            trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
-                    jobs.submit(self.overrides(trial, fixed, space), trial.number)
+                    with asking_alone(self.storage):  # counted and asked before another launch counts
+                        trial, continued = self.next_trial(study, space, cut, in_flight)
+                    if trial is None:
+                        break
+                    jobs.submit(self.overrides(trial, fixed, space, continued), trial.number)
                     in_flight[trial.number] = trial
                 if not jobs.pending:
                     break
                 number, returned = jobs.next_result()
                 tell(study, in_flight.pop(number), returned, pruned=number in judge.pruned)
+                self.told += 1
+
+    def next_trial(self, study, space, cut: list, in_flight: dict):
+        """The next trial to run, and whether it continues one cut short: the first of `cut`,
+        else one of this sweep's whose holder is gone (a worker's: workers.py), else a new one
+        while the study wants more; (None, False) when none. Called under asking_alone."""
+        import optuna
+
+        if not cut and self.holder != SWEEP_LOCK_FILE:
+            cut = orphaned_trials(study, self.sweep_dir, in_flight)[:1]
+        if cut:  # FrozenTrial has no public id; Trial(study, id) is how Optuna itself reopens one
+            trial = optuna.trial.Trial(study, cut.pop(0)._trial_id)
+            trial.set_user_attr(HOLDER, self.holder)
+            return trial, True
+        if not self.to_ask(study):
+            return None, False
+        trial = study.ask(space)
+        trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
+        trial.set_user_attr(HOLDER, self.holder)
+        return trial, False
 
     def in_batches(self, study, fixed, space) -> None:
         """For a launcher without jobs() (SLURM through submitit): n_jobs trials at a time."""
@@ -262,11 +351,20 @@ class Judge:
 
 
 SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in
+# A trial's user attribute: the lock file in its sweep folder held while its trial runs, by the launch
+# (SWEEP_LOCK_FILE) or by a worker on SLURM (workers.WORKER_LOCK). A study from before: the launch's.
+HOLDER = "held_by"
 
 
-def cut_short_trials(study, sweep_dir: Path, continues: bool) -> list:
-    """The study's trials cut short in `sweep_dir` (RUNNING, their launcher gone: this launch
-    holds the folder), to continue first. Trials cut short in other sweep folders, whose
+def alive(trial) -> bool:
+    """True while the process that runs a RUNNING trial (its launch, or its worker) lives."""
+    folder = trial.user_attrs.get(SWEEP_DIR)
+    return bool(folder) and folder_in_use(Path(folder), trial.user_attrs.get(HOLDER, SWEEP_LOCK_FILE))
+
+
+def cut_short_trials(study, sweep_dir: Path, holder: str, continues: bool) -> list:
+    """The study's trials cut short in `sweep_dir` (RUNNING, and held by `holder`, this launch,
+    or by no one alive), to continue first. Trials cut short in other sweep folders, whose
     launchers are gone too, are left to those folders' resume, said in one line each."""
     import optuna
 
@@ -274,35 +372,44 @@ def cut_short_trials(study, sweep_dir: Path, continues: bool) -> list:
     elsewhere: dict[str, int] = {}
     for trial in running:
         folder = trial.user_attrs.get(SWEEP_DIR)
-        if folder and folder != str(sweep_dir) and not folder_in_use(Path(folder), SWEEP_LOCK_FILE):
+        if folder and folder != str(sweep_dir) and not alive(trial):
             elsewhere[folder] = elsewhere.get(folder, 0) + 1
     for folder, count in elsewhere.items():
         log.info("%d trial(s) of this study were cut short in %s: %s continues them", count, folder,
                  continue_command(Path(folder), sweep=True))  # fmt: skip
-    mine = [trial for trial in running if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir)]
+    mine = [
+        trial
+        for trial in running
+        if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir)
+        and (trial.user_attrs.get(HOLDER, SWEEP_LOCK_FILE) == holder or not alive(trial))
+    ]
     if mine and not continues:
         log.warning("%d trial(s) cut short stay RUNNING: only hydra/launcher=parallel continues them", len(mine))
         return []
     return mine
 
 
+def orphaned_trials(study, sweep_dir: Path, in_flight: dict) -> list:
+    """This sweep's RUNNING trials whose holder is gone (a worker preempted or killed), not
+    running here: a worker continues them before asking a new trial."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return [
+        trial
+        for trial in running
+        if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir) and trial.number not in in_flight and not alive(trial)
+    ]
+
+
 def held_trials(study) -> int:
     """The trials that count toward n_trials: finished ones, and those running in a launch
-    that is alive (its sweep folder held: experiments/run/files.py)."""
+    or worker that is alive (its lock file in the sweep folder held: experiments/run/files.py)."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
-    alive = {}
-    for trial in trials:
-        folder = trial.user_attrs.get(SWEEP_DIR) if trial.state == optuna.trial.TrialState.RUNNING else None
-        if folder and folder not in alive:
-            alive[folder] = folder_in_use(Path(folder), SWEEP_LOCK_FILE)
-    return sum(
-        1
-        for trial in trials
-        if trial.state.is_finished()
-        or (trial.state == optuna.trial.TrialState.RUNNING and alive.get(trial.user_attrs.get(SWEEP_DIR)))
-    )
+    running = [trial for trial in trials if trial.state == optuna.trial.TrialState.RUNNING]
+    return sum(1 for trial in trials if trial.state.is_finished()) + sum(map(alive, running))
 
 
 def tell(study, trial, returned, pruned: bool = False) -> None:

@@ -1,0 +1,167 @@
+"""A search on SLURM without batches: workers, each asking the next trial as it finishes one.
+
+    python -m experiments.train hparams_search=optuna hydra/launcher=slurm \\
+        hydra.launcher.partition=cpu hydra.sweeper.storage=journal:///shared/disk/search.log \\
+        hydra.sweeper.n_jobs=8                       # 8 workers
+        # hydra.sweeper.wait=false                   # submit them and return at once
+
+The search submits `n_jobs` worker jobs through submitit (one array job, with the
+launcher's sbatch settings). Each worker runs the search's own ask-and-tell loop
+(experiments/sweep/search.py) on a one-job default launcher inside its SLURM job: it
+asks a trial from the shared study, runs it as a job of the sweep (its own folder,
+pruned through the storage like any trial), tells it, and asks the next, until the
+study holds n_trials. No worker waits for another.
+
+A worker holds a lock file in the sweep folder (`.worker-<SLURM job>.lock`) for its
+life, and marks each trial it runs with its name. A trial whose worker is gone
+(preempted, timed out, killed, its node lost) is continued from its checkpoint, with
+its own parameters and number, by the first worker that asks after it: the same worker
+when SLURM requeues it (its name is its array job and task, which a requeue keeps), or
+any other. Its trial is told once, when its run ends, so it counts once.
+
+Why the submitting command is not a worker: it runs where the user typed it (a login
+node), and it may return at once (wait=false). Waiting, it says the study's progress
+until every worker has ended. Launched again on the same storage, it adds workers to
+the same study.
+
+What SLURM and submitit leave out: the locks need a shared disk whose flock reaches
+every node (NFSv4, Lustre or GPFS with flock enabled); workers submitted by another
+launch share the study but are told apart only by their names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+WORKER_LOCK = ".worker-{}.lock"  # in the sweep folder, held by a worker (and its trials' processes) for its life
+POLL_S = 2.0  # how often the waiting command reads the study and the workers' states
+
+
+def submits_workers(launcher) -> bool:
+    """True for Hydra's submitit launchers (hydra/launcher=slurm, submitit_local), given as
+    their config or the instance Hydra made: a search on them runs as workers."""
+    target = launcher.get("_target_", "") if isinstance(launcher, DictConfig) else type(launcher).__module__
+    return "hydra_submitit_launcher" in str(target)
+
+
+class SearchWorker:
+    """What each worker job runs (submitit pickles it and calls it in the SLURM job).
+
+    search: the OptunaSearch that submitted it, with its settings checked; ends_at: the
+    search's timeout as a time.time(), or None."""
+
+    def __init__(self, search, hydra_context, task_function, config: DictConfig, ends_at: float | None):
+        import cloudpickle
+        from hydra.core.singleton import Singleton
+
+        # Packed apart, to be unpacked after the worker's plugin scan (__call__).
+        self.packed = cloudpickle.dumps((search, hydra_context, task_function, config, Singleton.get_state()))
+        self.ends_at = ends_at
+
+    def __call__(self, index: int) -> int:
+        """Run trials until the study holds n_trials; the number of trials this worker told."""
+        import cloudpickle
+        from hydra.core.plugins import Plugins
+        from hydra.core.singleton import Singleton
+
+        from experiments.run.files import hold_folder
+        from experiments.sweep.launcher import ParallelLauncher
+
+        # Hydra's plugin scan runs the plugins' modules again, making their config classes anew:
+        # done first, so that the configs unpacked next are made of the classes the modules hold
+        # (else a job's JobReturn cannot be pickled), and kept through set_state, which would scan again.
+        plugins = Plugins.instance()
+        search, hydra_context, task_function, config, singletons = cloudpickle.loads(self.packed)
+        singletons["instances"][Plugins] = plugins
+        Singleton.set_state(singletons)
+        name = worker_name()
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        hold_folder(sweep_dir, WORKER_LOCK.format(name))  # its trials' processes inherit it
+        # One trial at a time, each in a process forked from this one (which ignores submitit's
+        # SIGUSR2 warning: experiments/sweep/jobs.py), reporting its epochs for pruning.
+        search.launcher = ParallelLauncher(n_jobs=1)
+        search.launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        log.info("worker %s (%d) searches study %s in %s", name, index, search.study_name, search.storage)
+        return search.work(name, self.ends_at)
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's hook before a timeout or preemption: the worker is submitted again as it
+        was; its trial continues from the trial's checkpoint (the worker's name is kept)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def worker_name() -> str:
+    """This worker's name, kept by a SLURM requeue: its array job and task (12_0), or outside
+    submitit its process id."""
+    try:
+        import submitit
+
+        return str(submitit.JobEnvironment().job_id)
+    except Exception:  # not in a submitit job: a worker started by hand, or a test
+        return str(os.getpid())
+
+
+def executor_for(launcher):
+    """A submitit executor with the launcher's settings (hydra.launcher.*), made as Hydra's
+    submitit launcher makes its own (hydra_plugins.hydra_submitit_launcher: launch())."""
+    import submitit
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    cluster = launcher._EXECUTOR  # "slurm" or "local": the plugin's own name for its cluster
+    params = dict(launcher.params)
+    init = {f"{cluster}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
+    executor = submitit.AutoExecutor(cluster=cluster, folder=params.pop("submitit_folder"), **init)
+    shared = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{key if key in shared else f"{cluster}_{key}": value for key, value in params.items()})
+    return executor
+
+
+def submit(search, count: int, ends_at: float | None) -> list:
+    """Submit `count` workers of `search` as one array job; their submitit jobs."""
+    launcher = search.launcher
+    worker = SearchWorker(search, launcher.hydra_context, launcher.task_function, launcher.config, ends_at)
+    executor = executor_for(launcher)
+    jobs = executor.map_array(worker, list(range(count)))
+    log.info("%d worker(s) submitted: %s", count, jobs[0].job_id.split("_")[0] if jobs else "")
+    return jobs
+
+
+def follow(study, jobs: list, n_trials: int) -> list:
+    """Say the study's progress every POLL_S seconds (when it changed) until every worker has
+    ended; the workers that failed, each as (job id, its log file, the error in one line)."""
+    said = None
+    while True:
+        ended = all(job.done() for job in jobs)
+        states = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
+        line = in_one_line(states, n_trials, sum(not job.done() for job in jobs))
+        if line != said:
+            log.info("%s", line)
+            said = line
+        if ended:
+            break
+        time.sleep(POLL_S)
+    failed = []
+    for job in jobs:
+        error = job.exception()
+        if error is not None:
+            text = str(error).strip().splitlines()
+            failed.append((job.job_id, job.paths.stderr, text[-1] if text else type(error).__name__))
+    return failed
+
+
+def in_one_line(states: Counter, n_trials: int, running_workers: int) -> str:
+    finished = sum(count for state, count in states.items() if state != "running")
+    by_state = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    return f"study: {finished}/{n_trials} trials finished ({by_state or 'none yet'}); {running_workers} worker(s) up"
