@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -464,6 +465,24 @@ def test_runs_that_all_score_the_same_are_ranked_and_drawn_with_no_importance_to
     )  # fmt: skip
     assert importance(runs) is None
     assert len(leaderboard(runs)) == 6 and plot_parallel_coordinates(runs, tmp_path / "parallel.png")
+
+
+@pytest.mark.slow  # fANOVA twice: 4-8 s
+def test_importance_is_the_same_whether_its_forests_grow_in_one_process_or_one_per_core(monkeypatch):
+    """fANOVA's forests are grown in forked processes from FORESTS_IN_PARALLEL_FROM runs on: the same
+    table to the last digit as in this process (each forest is its seed's)."""
+    from experiments.results import learned
+
+    rng = np.random.default_rng(0)
+    lr, hidden = rng.uniform(0.01, 1, 40), rng.choice([32, 64, 128], 40)
+    score = 0.9 - 0.2 * (lr - 0.5) ** 2 + 0.0002 * hidden + rng.normal(0, 0.005, 40)
+    runs = pd.DataFrame({"run": [f"r{i}" for i in range(40)], "status": "completed", "best_val_acc": score,
+                         "test_acc": score, "problem": None, "lr": lr, "hidden": hidden, "seed": 0})  # fmt: skip
+    monkeypatch.setattr(learned, "FORESTS_IN_PARALLEL_FROM", 0)
+    forked = learned.importance(runs)
+    monkeypatch.setattr(learned, "FORESTS_IN_PARALLEL_FROM", 10**9)
+    pd.testing.assert_frame_equal(forked, learned.importance(runs), check_exact=True)
+    assert forked.index[0] == "lr"
 
 
 def test_a_score_that_is_not_a_finite_number_is_never_ranked():

@@ -61,6 +61,7 @@ def test_workers_fill_the_study_each_trial_once_and_a_launch_again_adds_workers(
     proc = run_cli(*search, "hydra.sweeper.n_trials=8", "hydra.sweeper.wait=false", "hydra.sweep.dir=second",
                    cwd=tmp_path, check=0)  # fmt: skip
     assert "Follow them:" in proc.stderr and "Launching again adds workers" in proc.stderr
+    assert "ran no trial" not in proc.stderr  # no summary of a sweep whose workers have just started
     deadline = time.monotonic() + 120
     while sum(t.state.is_finished() for t in trials(tmp_path)) < 8:
         assert time.monotonic() < deadline, [t.state.name for t in trials(tmp_path)]

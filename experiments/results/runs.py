@@ -188,6 +188,11 @@ def _run_dirs(paths):
     return [run_dir for path in paths for run_dir in find_run_dirs(path)]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: what SLURM or taskset gave it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 READ_IN_PARALLEL_FROM = 1000  # runs; fewer are read in this process (starting workers costs more than it saves)
 
 
@@ -197,7 +202,7 @@ def read_runs(run_dirs: list[Path], history: bool = True, meanwhile=None) -> lis
     this one (10,000 runs on 2 cores: 3.2 s in one process, 2.1 s in two), while this one calls
     `meanwhile()` if given (compare imports what it needs next)."""
     read = read_run if history else read_run_without_history
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     if len(run_dirs) < READ_IN_PARALLEL_FROM or cores < 2:
         runs = [read(run_dir) for run_dir in run_dirs]
         if meanwhile:

@@ -55,8 +55,8 @@ class Command:
     it ends: Hydra calls the checks (callbacks) and gives them no way to hand anything back.
 
     Written by experiments.run.checks.RunChecks and experiments.sweep.checks.SweepChecks as
-    they start; read by experiments.train.cli once Hydra returns or raises. Nothing else
-    writes it."""
+    they start (and left_running by the search); read by experiments.train.cli once Hydra
+    returns or raises, and by the sweep's summary. Nothing else writes it."""
 
     # Hydra exits 1 both when it refuses a command line (a malformed override, an unknown key)
     # and when a run it started fails: an exit 1 before the checks accepted it is a refusal (2).
@@ -64,6 +64,9 @@ class Command:
     sweep: bool = False  # a sweep or a search: with -m, or a preset that sets it (hparams_search=optuna)
     continue_with: str | None = None  # the command that continues it, where it can be continued
     kept_nowhere: bool = False  # a search whose study is in memory only: it cannot be continued
+    # A search whose workers go on after the command returns (on SLURM, hydra.sweeper.wait=false): what
+    # they do and how to follow them, said by the search (experiments/sweep/search.py) in place of the summary.
+    left_running: str | None = None
 
 
 command = Command()

@@ -38,13 +38,22 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 
+from experiments.run import exits
 from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.resume import continue_command
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.space import override_value, parse_space
-from experiments.sweep.study import SearchError, asking_alone, definition, in_words, launch_number, open_study
+from experiments.sweep.study import (
+    SearchError,
+    anchored,
+    asking_alone,
+    definition,
+    in_words,
+    launch_number,
+    open_study,
+)
 from experiments.sweep.workers import WORKER_LOCK, submits_workers
 
 log = logging.getLogger(__name__)
@@ -173,7 +182,8 @@ class OptunaSearch(Sweeper):
                 f"hydra.sweeper.storage={self.storage} cannot be written ({in_words(error)}); every trial told "
                 f"before is kept. Once it can be written: {continue_command(self.sweep_dir, sweep=True)}"
             ) from None
-        self.report(study)
+        if not exits.command.left_running:  # else its workers have only begun
+            self.report(study)
 
     def here(self, study, fixed, space, cls, settings) -> None:
         """Ask, run and tell trials in this process (on its launcher) until the study holds n_trials."""
@@ -205,7 +215,6 @@ class OptunaSearch(Sweeper):
     def with_workers(self, study) -> None:
         """Submit the workers (experiments/sweep/workers.py); wait for them, saying the study's
         progress, or (wait=false) say how to follow them and return."""
-        from experiments.run import exits
         from experiments.sweep import workers
 
         left = self.to_ask(study)
@@ -214,10 +223,12 @@ class OptunaSearch(Sweeper):
             log.info("study %s in %s already holds n_trials=%d: no worker submitted",
                      self.study_name, self.storage, self.n_trials)  # fmt: skip
             return
+        self.storage = anchored(self.storage)  # a relative path is the submitting folder's, wherever workers start
         jobs = workers.submit(self, count, time.time() + self.timeout if self.timeout else None)
+        on_slurm = "slurm" in type(self.launcher).__name__.lower()
         array = jobs[0].job_id.split("_")[0]
+        follow = f"squeue -j {array} (scancel {array} stops them)" if on_slurm else f"processes of job {array} here"
         if not self.wait:
-            follow = f"squeue -j {array}" if "slurm" in type(self.launcher).__name__.lower() else "ps"
             exits.command.left_running = (
                 f"{count} worker(s) search study {self.study_name} in {self.storage} until it holds "
                 f"n_trials={self.n_trials}, each trial a run in {self.sweep_dir}. Follow them: {follow}; the "
@@ -225,7 +236,11 @@ class OptunaSearch(Sweeper):
             )
             log.info("%s", exits.command.left_running)
             return
-        failed = workers.follow(study, jobs, self.n_trials)
+        try:
+            failed = workers.follow(study, jobs, self.n_trials)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM to this command: the workers are the cluster's
+            log.warning("stopped waiting for the workers, which were not stopped: %s", follow)
+            raise
         for job_id, log_file, error in failed:  # its trial, if it had one, was continued by another worker
             log.warning("worker %s failed: %s (its log: %s)", job_id, error, log_file)
         if failed and self.to_ask(study):

@@ -48,6 +48,16 @@ def storage_file(storage: str | None) -> Path | None:
     return None
 
 
+def anchored(storage: str | None) -> str | None:
+    """The storage with its file's path made absolute (a SQLite or journal file), so that
+    processes started elsewhere (a search's workers on SLURM) open the same file."""
+    path = storage_file(storage)
+    if path is None or path.is_absolute():
+        return storage
+    scheme = next(s for s in STORAGE_SCHEMES if storage.startswith(s))
+    return f"{scheme}{path.absolute()}"
+
+
 def definition(direction: str, sampler: str, space: dict) -> dict:
     """What makes a study one search: a launch that differs in any of it is another search.
     space: key -> Optuna distribution."""

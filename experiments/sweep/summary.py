@@ -51,6 +51,8 @@ def end_of_sweep(config: DictConfig) -> None:
     from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
+    if exits.command.left_running:  # its workers are still at it: said as they were submitted
+        return
     runs = load_runs(sweep_dir)
     # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
     failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()

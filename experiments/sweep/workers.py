@@ -134,7 +134,12 @@ def submit(search, count: int, ends_at: float | None) -> list:
     worker = SearchWorker(search, launcher.hydra_context, launcher.task_function, launcher.config, ends_at)
     executor = executor_for(launcher)
     jobs = executor.map_array(worker, list(range(count)))
-    log.info("%d worker(s) submitted: %s", count, jobs[0].job_id.split("_")[0] if jobs else "")
+    log.info(
+        "%d worker(s) submitted as job %s, into %s",
+        count,
+        jobs[0].job_id.split("_")[0],
+        launcher.config.hydra.sweep.dir,
+    )
     return jobs
 
 
@@ -164,4 +169,5 @@ def follow(study, jobs: list, n_trials: int) -> list:
 def in_one_line(states: Counter, n_trials: int, running_workers: int) -> str:
     finished = sum(count for state, count in states.items() if state != "running")
     by_state = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
-    return f"study: {finished}/{n_trials} trials finished ({by_state or 'none yet'}); {running_workers} worker(s) up"
+    trials = f"{finished}/{n_trials} trials finished ({by_state or 'none yet'})"
+    return f"study: {trials}; {running_workers} worker(s) queued or running"
