@@ -485,6 +485,19 @@ def test_importance_is_the_same_whether_its_forests_grow_in_one_process_or_one_p
     assert forked.index[0] == "lr"
 
 
+def test_configurations_whose_numbers_round_alike_are_drawn_as_two_lines_each_labelled_apart():
+    """A search draws lr=0.012345 and lr=0.012349: to 3 digits both are 0.0123, and the curves
+    grouped by label would draw the two runs as one configuration with a seed band."""
+    from experiments.results.figures import configuration_labels
+
+    runs = pd.DataFrame({"run": ["a", "b", "c", "d"], "lr": [0.012345, 0.012349, 0.5, float("nan")],
+                         "hidden": [64, 64, 128, 64], "optimizer.momentum": [0.9, 0.9, 0.9, 0.9]})  # fmt: skip
+    labels = configuration_labels(runs, ["lr", "hidden"])
+    assert labels == {"a": "lr=0.012345, hidden=64", "b": "lr=0.012349, hidden=64", "c": "lr=0.5, hidden=128",
+                      "d": "lr=unset, hidden=64"}  # fmt: skip
+    assert configuration_labels(runs.iloc[2:], ["lr"]) == {"c": "lr=0.5", "d": "lr=unset"}  # 3 digits where enough
+
+
 def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     from experiments.results.runs import rankable, unsuccessful_runs
 
