@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import MNIST_SAMPLE, REPO, run_cli
+from helpers import MNIST_SAMPLE, REPO, run_cli, small_filesystem
 
 
 def git(*args):
@@ -86,3 +86,16 @@ def test_compare_filters_runs_by_any_column_code_included(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:
         compare_main([str(tmp_path / "s"), "--where", "code=0000000000"])
     assert refused.value.code == 2 and "--where code=0000000000: no run has it" in capsys.readouterr().err
+
+
+def test_a_code_diff_the_disk_has_no_room_for_is_said_in_the_record_and_the_run_goes_on(tmp_path, monkeypatch):
+    """Uncommitted changes bigger than the room left: code.diff is not saved (result.json says so),
+    no half-written file is left, and nothing is raised (the run's next write reports the full disk)."""
+    from experiments.run import provenance
+
+    monkeypatch.setattr(provenance, "code_version", lambda: {"commit": "0" * 40, "uncommitted_changes": True})
+    monkeypatch.setattr(provenance, "code_diff", lambda: "+ a changed line\n" * 20_000)  # 320 kB
+    with small_filesystem(tmp_path / "disk", "64k") as disk:
+        recorded = provenance.record(disk)
+        assert recorded["code"]["diff"] == "not saved: No space left on device"
+        assert list(disk.iterdir()) == []

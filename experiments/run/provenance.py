@@ -111,8 +111,11 @@ def record(run_dir: Path) -> dict:
         except (OSError, subprocess.SubprocessError) as error:  # the run goes on; its record says why
             code["diff"] = f"not saved: {type(error).__name__}"
         else:
-            write_atomically(Path(run_dir) / CODE_DIFF, lambda f: f.write(diff))
-            code.update(diff=CODE_DIFF, diff_md5=hashlib.md5(diff).hexdigest())
+            try:
+                write_atomically(Path(run_dir) / CODE_DIFF, lambda f: f.write(diff))
+                code.update(diff=CODE_DIFF, diff_md5=hashlib.md5(diff).hexdigest())
+            except OSError as error:  # a full disk: the run's next write says so, as every write does
+                code["diff"] = f"not saved: {error.strerror or type(error).__name__}"
     return {"code": code, **machine(), "blas": blas()}
 
 
