@@ -142,3 +142,20 @@ def test_a_worker_requeued_on_slurm_has_its_trial_continued_from_its_checkpoint_
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
     continued_once(tmp_path, requeued)
+
+
+@pytest.mark.slow
+def test_every_worker_killed_the_printed_command_continues_the_search_from_its_trials_checkpoints(tmp_path):
+    def kill_all(_):
+        for lock in (tmp_path / "sweep").glob(".worker-*.lock"):
+            os.kill(worker_process(lock), signal.SIGKILL)
+
+    proc, _ = stop_a_worker_mid_trial(tmp_path, LOCAL, kill_all)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    command = output.split("Workers that go on: ")[1].split()  # python -m experiments.train -m ... resume=true
+    assert command[:3] == ["python", "-m", "experiments.train"]
+    run_cli(*command[2:], cwd=tmp_path, check=0)
+    held = trials(tmp_path)
+    assert [t.state.name for t in held] == ["COMPLETE"] * 4 and len(list(tmp_path.glob("sweep/[0-9]*"))) == 4
+    assert "resuming after epoch" in next(tmp_path.glob("sweep/0_*/train.log")).read_text()
