@@ -147,6 +147,25 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
     ]  # fmt: skip
 
 
+def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_queue_them_again(tmp_path):
+    queued = "hydra.sweeper.enqueue=[{lr:0.3,hidden:32,optimizer:sgd},{lr:1.5}]"  # the second: the rest drawn
+    search = [*SEARCH, queued, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweeper.n_jobs=1"]
+    planned = run_cli(*search, "dry_run=true", cwd=tmp_path, check=0)
+    assert "queued first: {'lr': 0.3, 'hidden': 32, 'optimizer': 'sgd'}" in planned.stdout + planned.stderr
+    run_cli(*search, "hydra.sweeper.n_trials=3", "hydra.sweep.dir=first", cwd=tmp_path, check=0)
+    trials = study(tmp_path).trials
+    assert {k: trials[0].params[k] for k in ("lr", "hidden", "optimizer")} == {
+        "lr": 0.3,
+        "hidden": 32,
+        "optimizer": "sgd",
+    }
+    assert trials[1].params["lr"] == 1.5 and len(trials[1].params) == 5  # the others drawn by the sampler
+    assert trials[2].params["lr"] not in (0.3, 1.5)
+    run_cli(*search, "hydra.sweeper.n_trials=4", "hydra.sweep.dir=second", cwd=tmp_path, check=0)
+    trials = study(tmp_path).trials
+    assert len(trials) == 4 and trials[3].params["lr"] not in (0.3, 1.5)  # asked, not queued again
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -162,6 +181,9 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
         ("optimizer=choice(sgd,rmsprop)", "optimizer=rmsprop is not one of sgd, momentum, nesterov, adam"),
         ("hydra.sweeper.storage=sqlite:///a_file/x.db", "hydra.sweeper.storage=sqlite:///a_file/x.db cannot be opened"),
         ("hydra.sweeper.sampler.seed=abc", "hydra.sweeper.sampler: Optuna's TPESampler refuses seed='abc'"),
+        ("hydra.sweeper.enqueue=[{lr:5}]", "hydra.sweeper.enqueue[0]: lr=5 is outside the search space: lr is from"),
+        ("hydra.sweeper.enqueue=[{lrr:0.1}]", "hydra.sweeper.enqueue[0]: lrr=0.1: lrr is not searched (the space has"),
+        ("hydra.sweeper.enqueue=[{hidden:48}]", "hidden=48 is outside the search space: hidden is [32, 64, 128, 256]"),
         (
             "hydra.sweeper.pruner.name=median +hydra.sweeper.pruner.n_warmup_steps=-1",
             "Number of warmup steps cannot be negative",

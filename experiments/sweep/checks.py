@@ -234,6 +234,7 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
             f"pruner {search.pruner.get('name', 'none')}; {storage}",
             *(f"{key}: {dry_run.distribution_in_words(dist)}" for key, dist in space.items()),
             f"every trial: {dry_run.shown(fixed)}",
+            *(f"queued first: {configuration}" for configuration in search.enqueue),
             "every value at the edges of the space passes its checks",
         ]
     from hydra.core.global_hydra import GlobalHydra

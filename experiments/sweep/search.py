@@ -84,17 +84,22 @@ class OptunaSearchConf:
     # none | median | halving | hyperband, with the Optuna pruner's own settings.
     pruner: dict = field(default_factory=lambda: {"name": "none"})
     params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
+    # Configurations to run first, each a dict of the space's keys ([{lr: 0.1, hidden: 128}]; a key left out
+    # is drawn by the sampler); queued once per study: a launch again does not queue them again.
+    enqueue: list | None = None
 
 
 class OptunaSearch(Sweeper):
     def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, timeout=None,
-                 n_jobs=None, batches=False, wait=True, sampler=None, pruner=None, params=None):  # fmt: skip
+                 n_jobs=None, batches=False, wait=True, sampler=None, pruner=None, params=None,
+                 enqueue=None):  # fmt: skip
         self.direction, self.study_name, self.storage = direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
         self.sampler = dict(sampler or {"name": "tpe"})
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
+        self.enqueue = [dict(configuration) for configuration in enqueue or []]
         self.config = self.launcher = None
         self.holder = SWEEP_LOCK_FILE  # the lock file whose holder runs this launch's trials (a worker has its own)
         self.told = 0  # trials this process told the study
@@ -134,6 +139,7 @@ class OptunaSearch(Sweeper):
                 log.info("the grid has %d points: n_trials=%d becomes %d", points, self.n_trials, points)
                 self.n_trials = points
         built("hydra.sweeper.sampler", cls, settings)
+        check_queued(self.enqueue, space)
         return fixed, space, cls, settings
 
     def check_launcher(self, launcher) -> None:
@@ -173,6 +179,9 @@ class OptunaSearch(Sweeper):
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         try:
+            with asking_alone(self.storage):  # before any launch asks: they are the first trials
+                for configuration in self.enqueue:
+                    study.enqueue_trial(configuration, skip_if_exists=True)
             if submits_workers(self.launcher) and not self.batches:
                 self.with_workers(study)
             else:
@@ -338,6 +347,24 @@ class OptunaSearch(Sweeper):
             log.info("best trial %d: value %.4f with %s", best.number, best.value, best.params)
         else:
             log.warning("study %s has no completed trial", self.study_name)
+
+
+def check_queued(queued: list[dict], space: dict) -> None:
+    """Each configuration to run first (hydra.sweeper.enqueue) names keys of the space, with
+    values inside it; SearchError, in one line, for the first that does not."""
+    for i, configuration in enumerate(queued):
+        for key, value in configuration.items():
+            where = f"hydra.sweeper.enqueue[{i}]: {key}={value}"
+            if key not in space:
+                raise SearchError(f"{where}: {key} is not searched (the space has {', '.join(space)})")
+            dist = space[key]
+            try:
+                inside = dist._contains(dist.to_internal_repr(value))  # Optuna's own test of a value
+            except (ValueError, TypeError):
+                inside = False
+            if not inside:
+                allowed = list(dist.choices) if hasattr(dist, "choices") else f"from {dist.low} to {dist.high}"
+                raise SearchError(f"{where} is outside the search space: {key} is {allowed}")
 
 
 def launch_seed(seed: int | None, launch: int) -> int | None:
