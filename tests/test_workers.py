@@ -159,3 +159,5 @@ def test_every_worker_killed_the_printed_command_continues_the_search_from_its_t
     held = trials(tmp_path)
     assert [t.state.name for t in held] == ["COMPLETE"] * 4 and len(list(tmp_path.glob("sweep/[0-9]*"))) == 4
     assert "resuming after epoch" in next(tmp_path.glob("sweep/0_*/train.log")).read_text()
+    # Resumed where it ran (sweep.json keeps the launcher's overrides): by workers, not this machine's launcher.
+    assert all(t.user_attrs["held_by"].startswith(".worker-") for t in held)

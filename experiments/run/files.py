@@ -82,6 +82,18 @@ def completed_result(run_dir: Path) -> dict | None:
     return result if result and result.get("status") in (Status.COMPLETED, Status.PRUNED) else None
 
 
+LAUNCHER_OVERRIDES = ("hydra/launcher=", "hydra.launcher.", "+hydra.launcher.")  # where and how a sweep's jobs run
+
+
+def saved_launcher_overrides(sweep_dir: Path) -> list[str]:
+    """The launcher overrides a sweep was launched with (hydra/launcher=slurm, hydra.launcher.*),
+    from its sweep.json, for its resume to run where it ran; [] without them."""
+    try:
+        return list(json.loads((Path(sweep_dir) / SWEEP_FILE).read_text()).get("launcher_overrides", []))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
 def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
     """The overrides a sweep was launched with (resume=true aside), the jobs' then the
     sweeper's, from its sweep.json; None without one."""

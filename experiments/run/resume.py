@@ -22,7 +22,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from experiments.run.files import saved_sweep_overrides
+from experiments.run.files import LAUNCHER_OVERRIDES, saved_launcher_overrides, saved_sweep_overrides
 
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"  # Hydra's record of a run's overrides
 
@@ -95,11 +95,19 @@ def with_saved_overrides(argv: list[str]) -> list[str]:
     saved = saved_sweep_overrides(folder) if args.multirun else saved_run_overrides(folder)
     if saved is None:
         return argv
-    given = [line for line, o in overrides.items() if not (_key(o).startswith("hydra.") or _key(o) == "resume")]
+    given = [
+        line
+        for line, o in overrides.items()
+        if not (_key(o).startswith("hydra.") or _key(o) in ("resume", "hydra/launcher"))
+    ]
     if args.multirun:
         if not set(given) <= set(saved):
             return argv
-        ours = saved
+        # Where its jobs ran (hydra/launcher=slurm and its settings), unless given again here.
+        launcher_given = {_key(o) for line, o in overrides.items() if line.startswith(LAUNCHER_OVERRIDES)}
+        launched_on = saved_launcher_overrides(folder)
+        parsed = OverridesParser.create().parse_overrides(launched_on)
+        ours = [*saved, *(line for line, o in zip(launched_on, parsed) if _key(o) not in launcher_given)]
     else:
         keys = {_key(overrides[line]) for line in given}
         ours = [line for line, o in zip(saved, OverridesParser.create().parse_overrides(saved)) if _key(o) not in keys]

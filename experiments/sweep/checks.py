@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.run import dry_run, exits, loggers, provenance, resume
 from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse, task_config
-from experiments.run.files import SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
+from experiments.run.files import LAUNCHER_OVERRIDES, SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
 from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
 from experiments.sweep.grid import composed_per_value, sweep_grid
@@ -349,8 +349,9 @@ class SweepChecks(Callback):
             exits.command.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
             n_jobs = config.hydra.sweeper.get("n_trials") or len(sweep_grid(config))
+            launcher_overrides = [o for o in config.hydra.overrides.hydra if o.startswith(LAUNCHER_OVERRIDES)]
             about = {"jobs": n_jobs, "command": sys.argv, "overrides": task_overrides,
-                     "sweeper_overrides": sweeper_overrides}  # fmt: skip
+                     "sweeper_overrides": sweeper_overrides, "launcher_overrides": launcher_overrides}  # fmt: skip
             if config.hydra.sweeper.get("timeout"):  # a search that stops asking after this many seconds
                 about["timeout_s"] = config.hydra.sweeper.timeout
             about = json.dumps(about, indent=2)

@@ -312,7 +312,7 @@ class OptunaSearch(Sweeper):
         while the study wants more; (None, False) when none. Called under asking_alone."""
         import optuna
 
-        if not cut and self.holder != SWEEP_LOCK_FILE:
+        if not cut:
             cut = orphaned_trials(study, self.sweep_dir, in_flight)[:1]
         if cut:  # FrozenTrial has no public id; Trial(study, id) is how Optuna itself reopens one
             trial = optuna.trial.Trial(study, cut.pop(0)._trial_id)
@@ -405,8 +405,10 @@ def alive(trial) -> bool:
 
 
 def cut_short_trials(study, sweep_dir: Path, holder: str, continues: bool) -> list:
-    """The study's trials cut short in `sweep_dir` (RUNNING, and held by `holder`, this launch,
-    or by no one alive), to continue first. Trials cut short in other sweep folders, whose
+    """The study's trials cut short in `sweep_dir` by an earlier life of `holder` (this launch's
+    folder, held now; or this worker, requeued), to continue first. A dead worker's trials are
+    not among them: the workers claim those one at a time (orphaned_trials), since two workers
+    starting together would both find them here. Trials cut short in other sweep folders, whose
     launchers are gone too, are left to those folders' resume, said in one line each."""
     import optuna
 
@@ -422,8 +424,7 @@ def cut_short_trials(study, sweep_dir: Path, holder: str, continues: bool) -> li
     mine = [
         trial
         for trial in running
-        if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir)
-        and (trial.user_attrs.get(HOLDER, SWEEP_LOCK_FILE) == holder or not alive(trial))
+        if trial.user_attrs.get(SWEEP_DIR) == str(sweep_dir) and trial.user_attrs.get(HOLDER, SWEEP_LOCK_FILE) == holder
     ]
     if mine and not continues:
         log.warning("%d trial(s) cut short stay RUNNING: only hydra/launcher=parallel continues them", len(mine))
