@@ -80,6 +80,8 @@ def _draw_curves(axes, curves: pd.DataFrame, order: list, highlighted) -> None:
     metrics = ["val_acc", "val_loss"]
     by_epoch = curves.groupby(["label", "epoch"], sort=True)[metrics].agg(["mean", "min", "max"])
     seeds = curves.groupby("label")["run"].nunique()
+    if by_epoch.empty:  # runs without a finished epoch (failed as they began): no curve to draw
+        return
     labels = by_epoch.index.get_level_values("label").to_numpy()
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # each label's first row (sorted by label)
     rows = dict(zip(labels[starts], zip(starts, [*starts[1:], len(labels)])))

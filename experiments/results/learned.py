@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 
 from experiments.results.figures import save_figure
-from experiments.results.runs import RANK_BY, as_text, configuration_keys, rankable, usable_cores, value_order
+from experiments.results.runs import (
+    RANK_BY,
+    as_text,
+    configuration_keys,
+    default_stops,
+    rankable,
+    usable_cores,
+    value_order,
+)
 
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
 # What importance()'s table is, as every place that shows it says it.
@@ -88,8 +96,10 @@ _study = None  # a forked worker's study (forest_importances)
 
 
 def _keep(study) -> None:
+    """A forked worker's start: the study, and the default stop signals (runs.default_stops)."""
     global _study
     _study = study
+    default_stops()
 
 
 def _forest(seed: int, study=None) -> dict:

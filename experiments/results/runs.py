@@ -193,6 +193,15 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def default_stops() -> None:
+    """A forked pool worker's start: SIGTERM and SIGINT back to their defaults. The pool ends its
+    workers with SIGTERM, which the handlers inherited from a run or sweep would turn into a traceback."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 READ_IN_PARALLEL_FROM = 1000  # runs; fewer are read in this process (starting workers costs more than it saves)
 
 
@@ -210,7 +219,7 @@ def read_runs(run_dirs: list[Path], history: bool = True, meanwhile=None) -> lis
         return runs
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(cores) as pool:
+    with multiprocessing.get_context("fork").Pool(cores, default_stops) as pool:
         reading = pool.map_async(read, run_dirs, chunksize=max(1, len(run_dirs) // (8 * cores)))
         if meanwhile:
             meanwhile()
