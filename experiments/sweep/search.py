@@ -234,7 +234,7 @@ class OptunaSearch(Sweeper):
             return
         self.storage = anchored(self.storage)  # a relative path is the submitting folder's, wherever workers start
         jobs = workers.submit(self, count, time.time() + self.timeout if self.timeout else None)
-        on_slurm = "slurm" in type(self.launcher).__name__.lower()
+        on_slurm = self.launcher._EXECUTOR == "slurm"  # the submitit plugin's name for its cluster (or "local")
         array = jobs[0].job_id.split("_")[0]
         follow = f"squeue -j {array} (scancel {array} stops them)" if on_slurm else f"processes of job {array} here"
         if not self.wait:

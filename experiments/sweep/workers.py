@@ -148,13 +148,13 @@ def follow(study, jobs: list, n_trials: int) -> list:
     ended; the workers that failed, each as (job id, its log file, the error in one line)."""
     said = None
     while True:
-        ended = all(job.done() for job in jobs)
+        running = sum(not job.done() for job in jobs)  # each asks the scheduler: once a round
         states = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
-        line = in_one_line(states, n_trials, sum(not job.done() for job in jobs))
+        line = in_one_line(states, n_trials, running)
         if line != said:
             log.info("%s", line)
             said = line
-        if ended:
+        if not running:
             break
         time.sleep(POLL_S)
     failed = []
