@@ -3,6 +3,7 @@ stay, how soon it finds a good configuration, and what halving saves a grid.
 
     python -m benchmarks.search               # about 15 minutes on 2 cores
     python -m benchmarks.search --rounds 5
+    python -m benchmarks.search --only grids  # what halving saves a grid: 2 minutes
 
 Each search runs as a user runs it (a fresh process, 2 workers) on the bundled
 MNIST sample. Its figures come from its own files and log: each job's
@@ -45,8 +46,17 @@ PRESET_LIKE_SPACE = [
     "lr=tag(log, interval(0.01, 0.5))", "hidden=choice(64, 128, 256)", "batch_size=choice(32, 64, 128)",
     "optimizer.weight_decay=tag(log, interval(0.00001, 0.01))", "dropout=interval(0.0, 0.5)",
 ]  # fmt: skip
-GRID = ["seed=0,1,2", "lr=0.03,0.1,0.3", "hidden=32,128,256", "batch_size=32,64,128", "epochs=9"]
-HALVING = ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3"]
+GRIDS = {  # name -> (its overrides, the keys that tell its configurations apart)
+    "grid of 27 configurations x 3 seeds, data=mnist_sample, 9 epochs": (
+        ["data=mnist_sample", "seed=0,1,2", "lr=0.03,0.1,0.3", "hidden=32,128,256", "batch_size=32,64,128", "epochs=9"],
+        ["lr", "hidden", "batch_size"],
+    ),
+    "the README's grid, 6 configurations, data=digits, 10 epochs": (
+        ["data=digits", "lr=0.05,0.1,0.5", "hidden=32,64"],
+        ["lr", "hidden"],
+    ),
+}
+HALVING = ["hydra.sweeper.pruner.name=halving"]  # synchronous over a grid: rungs at 1, 3, 9... (reduction_factor 3)
 
 
 def epoch_seconds(sweep_dir: Path) -> tuple[float, int]:
@@ -173,30 +183,32 @@ def configuration(row, keys) -> str:
     return " ".join(f"{key}={row[key]}" for key in keys)
 
 
-def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
-    """27 configurations x 3 seeds, every epoch of every job, then the same grid with successive halving."""
+def grid_halving(workdir: Path, grid: list[str], keys: list[str], rounds: int) -> tuple[pd.DataFrame, str]:
+    """Every epoch of every job of `grid`, then the same grid with successive halving; the
+    share of epoch-seconds halving spent, and whether its winner is the full grid's best or
+    tied with it (over seeds: summarize's tied_with_best; without seeds, the best itself)."""
     rows = {way: {"wall": [], "seconds": [], "epochs": []} for way in ("full grid", "with halving")}
     verdicts = []
     for round_ in range(rounds):
         winners = {}
         for way in rows:
             sweep_dir = workdir / f"grid{round_}_{way.replace(' ', '_')}"
-            _, wall, _ = run_search(sweep_dir, "data=mnist_sample", *GRID, *(HALVING if "halving" in way else []))
+            _, wall, _ = run_search(sweep_dir, *grid, *(HALVING if "halving" in way else []))
             seconds, epochs = epoch_seconds(sweep_dir)
             rows[way]["wall"].append(wall)
             rows[way]["seconds"].append(seconds)
             rows[way]["epochs"].append(epochs)
             winners[way] = summarize(load_runs(sweep_dir))
         full, halved = winners["full grid"], winners["with halving"]
-        keys = ["lr", "hidden", "batch_size"]
-        tied = full[(full["tied_with_best"] != False) | (full.index == 1)]  # noqa: E712 (None: untested)
+        tied = full[(full["tied_with_best"] == True) | (full.index == 1)]  # noqa: E712 (None: no seeds to test)
         winner = configuration(halved.iloc[0], keys)
         inside = winner in {configuration(row, keys) for _, row in tied.iterrows()}
         verdicts.append(
             f"round {round_ + 1}: halving's winner {winner} is {'inside' if inside else 'OUTSIDE'} the full "
-            f"grid's {len(tied)} configurations tied with its best ({configuration(full.iloc[0], keys)})"
+            f"grid's {len(tied)} configuration(s) tied with its best ({configuration(full.iloc[0], keys)})"
         )
     share = [h / f for h, f in zip(rows["with halving"]["seconds"], rows["full grid"]["seconds"])]
+    epochs = [h / f for h, f in zip(rows["with halving"]["epochs"], rows["full grid"]["epochs"])]
     table = pd.DataFrame(
         [
             {
@@ -208,29 +220,39 @@ def grid_halving(workdir: Path, rounds: int) -> tuple[pd.DataFrame, str]:
             for way, r in rows.items()
         ]
     )
-    return table, "\n".join([f"halving's epoch-seconds / the full grid's: {spread(share)}", *verdicts])
+    return table, "\n".join(
+        [f"halving's epoch-seconds / the full grid's: {spread(share)}; epochs: {spread(epochs)}", *verdicts]
+    )
+
+
+def searches(tmp: Path, args) -> None:
+    print(f"16-trial TPE search, data=mnist_sample epochs=6, {WORKERS} workers; median (range) of {args.rounds}:")
+    print(training_share(tmp, args.rounds).to_string(index=False))
+    print(f"\n16 trials of 2 or 8 epochs, {WORKERS} workers, workers in jobs until the last trial started:")
+    print(busy_cores(tmp, args.rounds).to_string(index=False))
+    print(f"\n32-trial TPE search, preset-like space, 9 epochs, sampler seeds 0-{args.seeds - 1}:")
+    table, verdict = time_to_quality(tmp, args.seeds)
+    print(table.to_string(index=False))
+    print(verdict)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="turns of each measurement (default 3)")
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds of the time-to-quality search (default 3)")
-    parser.add_argument("--grid-rounds", type=int, default=1, help="turns of the 81-job grid (default 1)")
+    parser.add_argument("--grid-rounds", type=int, default=1, help="turns of each grid (default 1)")
+    parser.add_argument("--only", choices=["searches", "grids"], help="one part (default both)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"16-trial TPE search, data=mnist_sample epochs=6, {WORKERS} workers; median (range) of {args.rounds}:")
-        print(training_share(tmp, args.rounds).to_string(index=False))
-        print(f"\n16 trials of 2 or 8 epochs, {WORKERS} workers, workers in jobs until the last trial started:")
-        print(busy_cores(tmp, args.rounds).to_string(index=False))
-        print(f"\n32-trial TPE search, preset-like space, 9 epochs, sampler seeds 0-{args.seeds - 1}:")
-        table, verdict = time_to_quality(tmp, args.seeds)
-        print(table.to_string(index=False))
-        print(verdict)
-        print(f"\ngrid of 27 configurations x 3 seeds, 9 epochs, {args.grid_rounds} round(s):")
-        table, verdict = grid_halving(tmp, args.grid_rounds)
-        print(table.to_string(index=False))
-        print(verdict)
+        if args.only != "grids":
+            searches(tmp, args)
+        if args.only != "searches":
+            for i, (name, (grid, keys)) in enumerate(GRIDS.items()):
+                print(f"\n{name}, {args.grid_rounds} round(s):")
+                table, verdict = grid_halving(tmp / f"grids{i}", grid, keys, args.grid_rounds)
+                print(table.to_string(index=False))
+                print(verdict)
     return 0
 
 

@@ -86,8 +86,8 @@ def main(cfg: DictConfig) -> float:
             go_on,
         )
         raise SystemExit(exits.for_signal_name(result["signal"]))
-    if status == Status.PRUNED:
-        return objective(result)  # the search that pruned it knows; RunRecord said so
+    if status in (Status.PRUNED, Status.PAUSED):
+        return objective(result)  # the sweep that stopped it knows; RunRecord said so
     if status == Status.DIVERGED:
         log.warning(
             "diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "

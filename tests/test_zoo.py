@@ -60,7 +60,7 @@ def test_the_zoo_has_every_kind_of_run(zoo):
     from experiments.results.runs import load_runs
 
     statuses = set(load_runs(*zoo.values())["status"])
-    assert {"completed", "diverged", "interrupted", "pruned", "failed", "incomplete", "broken"} <= statuses
+    assert {"completed", "diverged", "interrupted", "paused", "pruned", "failed", "incomplete", "broken"} <= statuses
 
 
 @pytest.mark.parametrize("name", list(zoo_module.MEMBERS))

@@ -66,6 +66,11 @@ def old_format(result: dict) -> bytes:
     return json.dumps({k: result[k] for k in kept}).encode()
 
 
+def paused(result: dict) -> bytes:
+    """result.json of a run paused at a rung of successive halving (sweep/halving.py), its checkpoint kept."""
+    return json.dumps({**{k: v for k, v in result.items() if k != "signal"}, "status": "paused"}).encode()
+
+
 # name -> how it is made (in this order: `edited` members copy earlier ones)
 MEMBERS = {
     "single": train(*FAST, "epochs=2", "schedule=cosine"),
@@ -84,6 +89,7 @@ MEMBERS = {
         "+hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.storage=sqlite:///search.db",
     ),  # fmt: skip
+    "halved": sweep(*FAST, "epochs=3", "lr=0.05,0.1,0.5", "hydra.sweeper.pruner.name=halving"),  # pruned at a rung
     "diverged": train(*FAST, "epochs=2", "lr=1000", "activation=relu", "init_scale=10"),
     "no_weights": train(*FAST, "epochs=1", "save_weights=false", "logger=tensorboard"),
     "sample": train("data=mnist_sample", "hidden=16", "epochs=1"),  # another data set
@@ -92,6 +98,7 @@ MEMBERS = {
     "killed_job": stopped(signal.SIGKILL, *SLOW, sweep_job=True),  # the launcher records it failed
     "resumed": resumed(*SLOW),
     "failed": sweep(*FAST, "epochs=1", "data.val_size=100000", check=1),  # found only as the job loads its data
+    "paused": edited("interrupted", paused),  # a halving stopped between rungs leaves these
     "damaged": edited("single", lambda result: b'{"status": "completed", "best_val'),
     "old_format": edited("single", old_format),
     "not_finite": edited("single", lambda result: json.dumps({**result, "best_val_acc": float("inf")}).encode()),

@@ -501,6 +501,8 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return "loss became NaN, infinite or exploded (diverge_factor)"
         if r["status"] == Status.PRUNED:
             return f"pruned by the search after epoch {r['epochs_completed']:.0f}"
+        if r["status"] == Status.PAUSED:
+            return f"paused after epoch {r['epochs_completed']:.0f} by successive halving; resume=true goes on"
         if r["status"] == Status.COMPLETED:  # what rankable() left out
             return f"its {RANK_BY} ({r[RANK_BY]}) is not a finite number"
         return "stopped by Ctrl-C or SIGTERM" if r["status"] == Status.INTERRUPTED else ""

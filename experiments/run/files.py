@@ -35,6 +35,7 @@ class Status(str, enum.Enum):
     DIVERGED = "diverged"  # a loss became NaN or infinite
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
     PRUNED = "pruned"  # stopped by a search that judged it would not catch up; finished, never resumed
+    PAUSED = "paused"  # stopped at a rung of successive halving over a grid, to be continued or pruned
     FAILED = "failed"  # an error; result.json says which
     # Only ever inferred by readers of a directory without a (readable) result.json:
     RUNNING = "running"
@@ -158,6 +159,23 @@ def objective(result: dict) -> float:
     """What a run returns to a sweeper (experiments/train.py), from its result.json: its best
     validation accuracy, 0.0 when no epoch had one."""
     return result.get("best_val_acc") or 0.0
+
+
+RESUMABLE = (Status.INTERRUPTED, Status.PAUSED)  # ended, but resume=true continues them: not done
+
+
+def prune_stopped(run_dir: Path, why: str) -> None:
+    """A run stopped before its end (paused at a rung of successive halving: sweep/halving.py;
+    or cut short there by a signal) that its rung's verdict stops for good: its result.json says
+    pruned, and why; its checkpoint goes, as a pruned run's does. Called by the sweep, the
+    folder's one writer now that the run's job has ended. A run that ended otherwise is left."""
+    result = read_result(run_dir)
+    if not result or not (result.get("status") == Status.PAUSED or cut_short(result)):
+        return
+    result = {key: value for key, value in result.items() if key not in ("signal", "error")}
+    result.update(status=Status.PRUNED, pruned_by=why)
+    write_aside(Path(run_dir) / RESULT_FILE, result_json(result))
+    (Path(run_dir) / CHECKPOINT_FILE).unlink(missing_ok=True)
 
 
 def cut_short(result: dict | None) -> bool:

@@ -1,19 +1,33 @@
 """A run's report after each epoch to the sweep that launched it, and the
-sweep's verdict: go on, or stop here (the run is pruned: a search judged that
-it will not catch up).
+sweep's verdict: go on, stop for good (the run is pruned: a search judged that
+it will not catch up), or pause (successive halving over a grid judges every
+configuration at this epoch together; the run is then continued or pruned).
 
 The launcher connects a job to it (`connect`) when its sweeper judges epochs
-(a search with a pruner); otherwise `report` answers "go on" at once, and a
-run never waits.
+(a pruner); otherwise `report` answers "go on" at once, and a run never waits.
 """
 
 from __future__ import annotations
 
+import enum
+
 _channel = None  # this process's end of its launcher's pipe, if the sweep judges epochs
+
+
+class Verdict(str, enum.Enum):
+    """A sweep's answer to a run's report of an epoch."""
+
+    GO_ON = "go on"
+    PRUNE = "prune"  # stop here for good: status pruned
+    PAUSE = "pause"  # stop here, resumable: status paused, until its configuration is judged (sweep/halving.py)
 
 
 class Pruned(Exception):
     """Raised after the epoch at which the sweep judged the run: it ends with status pruned."""
+
+
+class Paused(Exception):
+    """Raised after the epoch at which the sweep paused the run: it ends with status paused."""
 
 
 def connect(channel) -> None:
@@ -21,9 +35,17 @@ def connect(channel) -> None:
     _channel = channel
 
 
-def report(epoch: int, value: float) -> bool:
-    """Tell the sweep the value of the run's objective after `epoch`; True when the run should stop."""
+def report(epoch: int, value: float) -> Verdict:
+    """Tell the sweep the value of the run's objective after `epoch`, and wait for its verdict."""
     if _channel is None:
-        return False
+        return Verdict.GO_ON
     _channel.send(("epoch", epoch, value))
-    return bool(_channel.recv())
+    return Verdict(_channel.recv())
+
+
+def stop_if_told(verdict: Verdict) -> None:
+    """End the run after this epoch if the verdict says so (by raising Pruned or Paused)."""
+    if verdict == Verdict.PRUNE:
+        raise Pruned()
+    if verdict == Verdict.PAUSE:
+        raise Paused()

@@ -161,8 +161,7 @@ class RunRecord:
         log.info(self.job + format_epoch(row, self.cfg.epochs))
         self.loggers.epoch(row)
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
-        if reporting.report(row["epoch"], row["val_acc"]):
-            raise reporting.Pruned()
+        reporting.stop_if_told(reporting.report(row["epoch"], row["val_acc"]))
 
     def save_checkpoint(self, optimizer, rng, progress) -> None:
         with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built
@@ -197,7 +196,7 @@ class RunRecord:
             self.finish()
         if arrived and error is None:
             log.info("%s came as the run finished; its files are whole", signal.Signals(arrived[0]).name)
-        return isinstance(error, (KeyboardInterrupt, reporting.Pruned)) or (
+        return isinstance(error, (KeyboardInterrupt, reporting.Pruned, reporting.Paused)) or (
             isinstance(error, Exception) and "error" not in self.result
         )
 
@@ -206,6 +205,10 @@ class RunRecord:
         if isinstance(error, reporting.Pruned):
             self.result.update(status=Status.PRUNED, weights_epoch=len(self.history))
             log.info("%spruned after epoch %d: the search judged it would not catch up", self.job, len(self.history))
+        elif isinstance(error, reporting.Paused):
+            self.result.update(status=Status.PAUSED, weights_epoch=len(self.history))
+            log.info("%spaused after epoch %d, for successive halving to judge every configuration there",
+                     self.job, len(self.history))  # fmt: skip
         elif isinstance(error, KeyboardInterrupt):
             self.result.update(status=Status.INTERRUPTED, signal=exits.signal_name(error))
         elif isinstance(error, SystemExit):
@@ -224,7 +227,7 @@ class RunRecord:
         if (
             self.cfg.save_weights
             and self.network is not None
-            and result["status"] in (Status.COMPLETED, Status.INTERRUPTED, Status.PRUNED)
+            and result["status"] in (Status.COMPLETED, Status.INTERRUPTED, Status.PAUSED, Status.PRUNED)
         ):
             try:
                 files.save_network(self.network, data=self.data.name)

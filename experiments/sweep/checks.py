@@ -151,8 +151,15 @@ def check_grid_pruner(config: DictConfig) -> None:
 
     pruner = config.hydra.sweeper.get("pruner")
     if pruner is not None:
+        pruner = OmegaConf.to_container(pruner, resolve=True)
         try:
-            check_pruning(OmegaConf.to_container(pruner, resolve=True), config.hydra.launcher)
+            if pruner.get("name") == "halving":  # ours, synchronous: its own settings (experiments/sweep/halving.py)
+                from experiments.sweep.grid import sweep_grid
+                from experiments.sweep.halving import settings_of
+
+                settings_of(pruner, sweep_grid(config), config.epochs)
+                pruner = {"name": "halving"}  # what is left to check: the launcher
+            check_pruning(pruner, config.hydra.launcher)
         except SearchError as error:
             refuse("invalid sweep: %s", error)
 
@@ -247,6 +254,11 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         with open_dict(job):
             job.hydra.job.num = number
         lines.append(f"job {number}: {dry_run.shown(jobs[number])} -> {job.hydra.sweep.dir}/{job.hydra.sweep.subdir}")
+    pruner = OmegaConf.to_container(config.hydra.sweeper.get("pruner") or {}, resolve=True)
+    if pruner.get("name") == "halving":
+        from experiments.sweep.halving import plan_in_words
+
+        lines.append(plan_in_words(pruner, jobs, config.epochs))
     return [*lines, "every job's config passes its checks"]
 
 

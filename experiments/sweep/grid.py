@@ -11,12 +11,13 @@ once by default: the launcher runs one per core). Two differences:
   first job starts as soon for 10,000 jobs as for 10; the sweep's checks
   (experiments/sweep/checks.py) checked every value of every key before that.
 
-With a pruner (`hydra.sweeper.pruner.name=halving`, or median, hyperband) every
-configuration starts and the worse are stopped as they go: each job is judged
-after every epoch on its validation accuracy against the jobs that reached that
-epoch before it (Optuna's pruners, on a study kept in memory), and a stopped
-job records status pruned. Successive halving over a grid, from the same
-command with one option added.
+With `hydra.sweeper.pruner.name=halving`, successive halving over the grid,
+synchronous: every configuration trains to a rung, all are judged there
+together, the best go on (experiments/sweep/halving.py). With median or
+hyperband every configuration starts and the worse are stopped as they go: each
+job is judged after every epoch on its validation accuracy against the jobs that
+reached that epoch before it (Optuna's pruners, on a study kept in memory). A
+stopped job records status pruned.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class GridSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.pruner.get("name") == "halving":  # synchronous, every configuration of a rung judged together
+            from experiments.sweep.halving import halve, settings_of
+
+            settings = settings_of(self.pruner, jobs, self.config.epochs)
+            return [halve(self.launcher, jobs, settings, self.config.epochs, resumed=bool(self.config.get("resume")))]
         if self.pruner.get("name", "none") != "none":
             return [self.with_pruning(jobs)]
         if not self.max_batch_size or self.max_batch_size <= 0 or self.max_batch_size >= len(jobs):

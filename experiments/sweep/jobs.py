@@ -33,12 +33,14 @@ from experiments.run import exits, reporting
 from experiments.run.files import (
     METRICS_FILE,
     RESULT_FILE,
+    RESUMABLE,
     Status,
     completed_result,
     objective,
     read_result,
     record_death,
 )
+from experiments.run.reporting import Verdict
 from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
 from experiments.sweep.grid import composed_per_value
 from experiments.sweep.returns import JobReturns
@@ -182,7 +184,10 @@ class RunningJobs:
         """'job N finished: k/n jobs of the sweep done', counting as the jobs end."""
         from experiments.sweep import summary
 
-        if (read_result(job.run_dir) or {}).get("status") != Status.INTERRUPTED:
+        status = (read_result(job.run_dir) or {}).get("status")
+        if status == Status.PAUSED:  # it said so itself, and is not done
+            return
+        if status not in RESUMABLE:
             self.done += 1
         summary.progress(job.config, self.done)
 
@@ -217,11 +222,16 @@ class RunningJobs:
     def _composed_return(self, overrides: list, number: int, value) -> JobReturn:
         return job_return(self._composed(overrides, number), JobStatus.COMPLETED, value)
 
+    def run_folder(self, overrides: list, number: int) -> Path:
+        """Job `number`'s folder: from its folder's name, composing its config only if that name
+        needs more than the job's number and overrides."""
+        return self.naming.run_folder(overrides, number) or _run_dir(self._composed(overrides, number))
+
     def _finished_before(self, overrides: list, number: int) -> bool:
         """True for a job that finished in an earlier launch: it is not started again, so its
         files stay as they are, .hydra/ too. Found from its folder's name, without composing
         its config (a resumed 10,000-job grid would take 15 minutes to compose)."""
-        run_dir = self.naming.run_folder(overrides, number) or _run_dir(self._composed(overrides, number))
+        run_dir = self.run_folder(overrides, number)
         done = completed_result(run_dir)
         if not done:
             return False
@@ -247,7 +257,10 @@ class RunningJobs:
             return False
         _, epoch, value = message
         try:
-            job.answer.send(bool(self.judge(job.number, epoch, value)) and not self.stopped)
+            verdict = Verdict(self.judge(job.number, epoch, value))
+            if self.stopped and verdict == Verdict.PRUNE:  # stopped from outside: interrupted, resumable, not pruned
+                verdict = Verdict.GO_ON
+            job.answer.send(verdict.value)
         except (BrokenPipeError, ConnectionResetError):  # it died while it waited
             pass
         return True

@@ -25,9 +25,9 @@ Two interfaces:
 - `jobs(judge)`, for a sweeper that decides as results arrive (ask-and-tell):
   `submit()` queues a job, `free` says how many more would start at once,
   `next_result()` waits for the next job to end and returns its JobReturn.
-  With `judge(number, epoch, value) -> bool`, each job reports its objective
+  With `judge(number, epoch, value) -> Verdict`, each job reports its objective
   after every epoch (experiments/run/reporting.py) and waits for the verdict:
-  True stops it there, as pruned.
+  go on, prune (it stops there, as pruned) or pause (it stops there, resumable).
 """
 
 from __future__ import annotations

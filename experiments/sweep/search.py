@@ -41,6 +41,7 @@ from omegaconf import OmegaConf
 from experiments.run import exits
 from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
+from experiments.run.reporting import Verdict
 from experiments.run.resume import continue_command
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
@@ -384,12 +385,12 @@ class Judge:
         self.trials = trials  # job number -> its Optuna trial, filled in as jobs are submitted
         self.pruned: set[int] = set()
 
-    def __call__(self, number: int, epoch: int, value: float) -> bool:
+    def __call__(self, number: int, epoch: int, value: float) -> Verdict:
         trial = self.trials[number]
         trial.report(value, epoch)
         if trial.should_prune():
             self.pruned.add(number)
-        return number in self.pruned
+        return Verdict.PRUNE if number in self.pruned else Verdict.GO_ON
 
 
 SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in

@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from experiments.run import exits, loggers
-from experiments.run.files import RESULT_FILE, SWEEP_FILE, Status, read_result
+from experiments.run.files import RESULT_FILE, RESUMABLE, SWEEP_FILE, Status, read_result
 
 log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
@@ -42,7 +42,7 @@ def progress(config: DictConfig, done: int | None = None) -> None:
 def jobs_done(sweep_dir: Path) -> int:
     """Jobs of the sweep whose result.json says they ended: not one interrupted, still to be resumed."""
     ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
-    return sum(1 for result in ended if result and result.get("status") != Status.INTERRUPTED)
+    return sum(1 for result in ended if result and result.get("status") not in RESUMABLE)
 
 
 def end_of_sweep(config: DictConfig) -> None:
@@ -86,7 +86,7 @@ def end_of_sweep(config: DictConfig) -> None:
         log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
     for _, r in unsuccessful[~pruned].iterrows():
         log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
-    unfinished = unsuccessful["status"].isin([Status.INTERRUPTED, Status.FAILED, Status.INCOMPLETE])
+    unfinished = unsuccessful["status"].isin([*RESUMABLE, Status.FAILED, Status.INCOMPLETE])
     if unfinished.any() and exits.command.continue_with:  # killed, stopped or failed jobs: resume goes on
         log.warning("%d job(s) did not finish; to go on from where each stopped: %s", unfinished.sum(),
                     exits.command.continue_with)  # fmt: skip
