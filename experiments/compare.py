@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.learned import IMPORTANCE_HEADING, import_fanova, importance, plot_parallel_coordinates
+from experiments.results.pareto import front, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
     as_text,
@@ -109,10 +110,18 @@ def compare(argv=None) -> int:
             f"--facet {args.facet}: not a hyperparameter of these runs "
             f"(they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})"
         )
+    objectives = None
+    if args.pareto:
+        try:
+            objectives = objectives_of(args.pareto)
+        except ValueError as error:
+            parser.error(f"--pareto {args.pareto}: {error}")
     board = ranking(runs, per_run=args.runs)
     print_comparison(runs, board, paths, args.top)
+    if objectives:
+        print_front(runs, objectives)
     try:
-        write_outputs(runs, board, paths, targets, args)
+        write_outputs(runs, board, paths, targets, args, objectives)
     except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
         parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
     return 0
@@ -144,6 +153,12 @@ def command_line() -> argparse.ArgumentParser:
         "code=1234567890 (a commit's first 10 characters)",
     )
     parser.add_argument("--facet", metavar="KEY", help="--plot: one row of curves per value of this hyperparameter")
+    parser.add_argument(
+        "--pareto",
+        metavar="COLUMN=max|min,...",
+        help="the Pareto front over these objectives, e.g. best_val_acc=max,parameters=min: the completed runs no "
+        "other beats in every one (with --plot, drawn beside the curves)",
+    )
     parser.add_argument(
         "--runs",
         action="store_true",
@@ -221,7 +236,20 @@ def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
         print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
 
 
-def write_outputs(runs, board, paths, targets, args) -> None:
+def print_front(runs: pd.DataFrame, objectives: list) -> None:
+    """The Pareto front of the completed runs, with what tells them apart."""
+    completed = runs[runs["status"] == Status.COMPLETED]
+    on_front = front(completed, objectives)
+    names = ", ".join(f"{column} ({way})" for column, way in objectives)
+    print(
+        f"\nPareto front of {names}: {len(on_front)} of {len(completed)} completed runs, none beaten in all by another"
+    )
+    if len(on_front):
+        shown = [*varying_hyperparameters(runs), *(c for c, _ in objectives), "run"]
+        print(_as_table(with_short_run_names(on_front[shown], runs).reset_index(drop=True)))
+
+
+def write_outputs(runs, board, paths, targets, args, objectives=None) -> None:
     """--csv, --plot and --html, each written whole or not at all."""
     if targets["--csv"]:
         write_atomically(targets["--csv"], lambda f: f.write(board.to_csv().encode()))
@@ -234,6 +262,11 @@ def write_outputs(runs, board, paths, targets, args) -> None:
         parallel = targets["--plot"].with_name(targets["--plot"].stem + "_parallel.png")
         if plot_parallel_coordinates(runs, parallel):
             print(f"parallel coordinates written to {parallel}")
+        if objectives:
+            pareto = targets["--plot"].with_name(targets["--plot"].stem + "_pareto.png")
+            completed = runs[runs["status"] == Status.COMPLETED]
+            plot_front(completed, front(completed, objectives), objectives, pareto)
+            print(f"Pareto front written to {pareto}")
     if targets["--html"]:
         from experiments.results.report import report
 

@@ -42,7 +42,7 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
     best = max(t.value for t in trials)
     assert min(t.value for t in trials) < best  # else a minimising search would pass too
     assert searched.direction == optuna.study.StudyDirection.MAXIMIZE and searched.best_value == best
-    assert best == runs["best_val_acc"].max() and f"value {best:.4f}" in proc.stdout + proc.stderr
+    assert best == runs["best_val_acc"].max() and f"best_val_acc {best:.4f}" in proc.stdout + proc.stderr
     # Not in batches: some trial started while a trial asked before it was still running.
     assert any(
         later.datetime_start < earlier.datetime_complete for i, later in enumerate(trials) for earlier in trials[:i]
@@ -54,6 +54,49 @@ def test_a_search_maximises_and_hands_each_trial_to_a_free_worker(tmp_path):
         assert f"lr={trial.params['lr']:.6g}," in folder.name
         assert f"optimizer={trial.params['optimizer']}" in folder.name
         assert json.loads((folder / "result.json").read_text())["hyperparameters"]["lr"] == trial.params["lr"]
+
+
+def test_a_search_minimises_the_objective_it_names_and_its_pruner_judges_that_metric(tmp_path):
+    loss = ["hydra.sweeper.objective=best_val_loss", "hydra.sweeper.direction=minimize"]
+    pruner = ["hydra.sweeper.pruner.name=median", "+hydra.sweeper.pruner.n_startup_trials=1"]
+    search = [*SEARCH, *loss, *pruner, "hydra.sweeper.n_trials=4", "hydra.sweeper.storage=sqlite:///search.db"]
+    proc = run_cli(*search, "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    searched = study(tmp_path)
+    assert searched.direction == optuna.study.StudyDirection.MINIMIZE
+    for trial in searched.trials:
+        (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
+        result = json.loads((folder / "result.json").read_text())
+        rows = (folder / "metrics.csv").read_text().splitlines()[1:]
+        val_loss = [float(row.split(",")[4]) for row in rows]
+        assert list(trial.intermediate_values.values()) == val_loss  # what the pruner judged each epoch
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert trial.value == result["best_val_loss"]
+    best = min(t.value for t in searched.trials if t.value is not None)
+    assert searched.best_value == best and f"best_val_loss {best:.4f}" in proc.stderr
+
+
+def dominated(point, others) -> bool:
+    """(accuracy, size): another is at least as accurate and as small, and better in one."""
+    return any(o[0] >= point[0] and o[1] <= point[1] and o != point for o in others)
+
+
+def test_a_two_objective_search_ends_with_its_pareto_front(tmp_path):
+    objectives = ["hydra.sweeper.objective=[best_val_acc,parameters]", "hydra.sweeper.direction=[maximize,minimize]"]
+    search = [*SEARCH, *objectives, "hydra.sweeper.n_trials=8", "hydra.sweeper.storage=sqlite:///search.db"]
+    proc = run_cli(*search, "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    points = {}
+    for trial in study(tmp_path).trials:
+        (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
+        result = json.loads((folder / "result.json").read_text())
+        hidden = result["hyperparameters"]["hidden"]
+        assert result["parameters"] == 64 * hidden + hidden + hidden * 10 + 10  # digits: 64 pixels, 10 classes
+        assert trial.values == [result["best_val_acc"], result["parameters"]]
+        points[trial.number] = tuple(trial.values)
+    front = {n for n, point in points.items() if not dominated(point, points.values())}
+    assert 0 < len(front) < len(points)
+    said = proc.stderr.split("the Pareto front of best_val_acc (maximize), parameters (minimize): ")[1]
+    assert said.startswith(f"{len(front)} of 8 completed trials")
+    assert {int(line.split()[1].rstrip(":")) for line in said.splitlines()[1 : len(front) + 1]} == front
 
 
 @pytest.mark.slow
@@ -176,6 +219,23 @@ def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_
         ("hydra.sweeper.pruner.name=asha", "hydra.sweeper.pruner.name='asha' is not one of none, median, halving"),
         ("+hydra.sweeper.pruner.warmup=2", "hydra.sweeper.pruner.name=none does not take warmup"),
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
+        ("hydra.sweeper.objective=test_acc", "hydra.sweeper.objective=test_acc is a test-set number"),
+        ("hydra.sweeper.objective=val_acc_best", "hydra.sweeper.objective='val_acc_best' is not one of best_val_acc"),
+        ("hydra.sweeper.objective=[best_val_acc,parameters]", "is one direction for 2 objectives: give one each"),
+        (
+            "hydra.sweeper.objective=[best_val_acc,parameters] hydra.sweeper.direction=[maximize,minimize] "
+            "hydra.sweeper.pruner.name=median",
+            "hydra.sweeper.pruner.name=median with 2 objectives: Optuna prunes single-objective studies only",
+        ),
+        (
+            "hydra.sweeper.objective=wall_time_s hydra.sweeper.direction=minimize hydra.sweeper.pruner.name=median",
+            "hydra.sweeper.objective=wall_time_s is known only at a run's end",
+        ),
+        (
+            "hydra.sweeper.objective=[best_val_acc,parameters] hydra.sweeper.direction=[maximize,minimize] "
+            "hydra.sweeper.sampler.name=cmaes",
+            "hydra.sweeper.sampler.name=cmaes searches one objective",
+        ),
         ("lrr=interval(0.1,1)", "unknown config key 'lrr'"),
         ("lr=interval(-1,1)", "lr=-1.0 is not allowed: must be a finite number > 0"),
         ("optimizer=choice(sgd,rmsprop)", "optimizer=rmsprop is not one of sgd, momentum, nesterov, adam"),

@@ -16,6 +16,7 @@ import time
 import optuna
 import pytest
 
+from experiments.sweep.objectives import OBJECTIVES, VALIDATION_ACCURACY
 from experiments.sweep.study import SearchError, definition, open_study, opened
 from helpers import run_cli, small_filesystem
 
@@ -52,11 +53,11 @@ def fill(disk, leave=300):
 
 def test_a_journal_record_cut_short_is_removed_keeping_every_whole_one(tmp_path, caplog):
     storage = f"journal://{tmp_path / 'study.log'}"
-    add_trials(open_study("s", storage, definition("maximize", "tpe", SPACE)), 3)
+    add_trials(open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)), 3)
     with open(tmp_path / "study.log", "ab") as f:
         f.write(b'{"op_code":5,"worker_id":"a-killed-wri')  # a process killed as it wrote
     with caplog.at_level(logging.WARNING):
-        study = open_study("s", storage, definition("maximize", "tpe", SPACE))
+        study = open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
     assert "its last record was cut short (38 bytes" in caplog.text
     assert len(study.trials) == 3
     add_trials(study, 1)  # the next record starts on a line of its own
@@ -65,7 +66,7 @@ def test_a_journal_record_cut_short_is_removed_keeping_every_whole_one(tmp_path,
 
 def test_a_journal_write_that_fills_the_disk_is_taken_back(small_disk):
     storage = f"journal://{small_disk / 'study.log'}"
-    study = open_study("s", storage, definition("maximize", "tpe", SPACE))
+    study = open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
     add_trials(study, 2)
     fill(small_disk)
     with pytest.raises(OSError, match="No space left on device"):
@@ -73,29 +74,30 @@ def test_a_journal_write_that_fills_the_disk_is_taken_back(small_disk):
     assert (small_disk / "study.log").read_bytes().endswith(b"\n")  # whole records only
     told = len(plain_optuna(small_disk / "study.log").trials)
     (small_disk / "filler").unlink()  # space freed: the study goes on where it was
-    add_trials(open_study("s", storage, definition("maximize", "tpe", SPACE)), 1)
+    add_trials(open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)), 1)
     assert len(plain_optuna(small_disk / "study.log").trials) == told + 1
 
 
 def test_a_journal_damaged_in_the_middle_is_refused_naming_the_line(tmp_path):
     storage = f"journal://{tmp_path / 'study.log'}"
-    add_trials(open_study("s", storage, definition("maximize", "tpe", SPACE)), 2)
+    add_trials(open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)), 2)
     lines = (tmp_path / "study.log").read_bytes().splitlines(keepends=True)
     (tmp_path / "study.log").write_bytes(b"".join([*lines[:3], b"garbage\n", *lines[3:]]))
     with pytest.raises(SearchError, match=r"study\.log, line 4, is not a whole record.*head -n 3"):
-        open_study("s", storage, definition("maximize", "tpe", SPACE))
+        open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
 
 
 def test_a_study_remembers_what_defines_it_and_refuses_a_launch_that_differs(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    open_study("s", storage, definition("maximize", "tpe", SPACE))
+    open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
     other = {"x": optuna.distributions.FloatDistribution(0, 2)}
     with pytest.raises(SearchError) as refused:
-        open_study("s", storage, definition("minimize", "random", other))
+        open_study("s", storage, definition([(OBJECTIVES["best_val_loss"], "minimize")], "random", other))
     said = str(refused.value)
     assert "direction: the study has maximize, this launch minimize" in said
+    assert "objective: the study has best_val_acc, this launch best_val_loss" in said
     assert "sampler: the study has tpe, this launch random" in said and '"high":2' in said
-    assert open_study("s", storage, definition("maximize", "tpe", SPACE)).direction.name == "MAXIMIZE"
+    assert open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)).direction.name == "MAXIMIZE"
 
 
 def test_a_relaunch_with_other_settings_is_refused_in_the_command_before_anything(tmp_path):
@@ -222,7 +224,8 @@ def test_launches_that_open_a_new_study_at_the_same_moment_draw_different_trials
     from experiments.sweep.study import launch_number
 
     monkeypatch.chdir(tmp_path)
-    launches = [open_study("s", storage, definition("maximize", "tpe", SPACE)) for _ in range(2)]  # both before any ask
+    defined = definition(VALIDATION_ACCURACY, "tpe", SPACE)
+    launches = [open_study("s", storage, defined) for _ in range(2)]  # both before any ask
     numbers = [launch_number(study, storage) for study in launches]
     assert numbers == [0, 1]
     firsts = []
@@ -232,5 +235,5 @@ def test_launches_that_open_a_new_study_at_the_same_moment_draw_different_trials
     assert firsts[0] != firsts[1]
     assert launch_seed(0, 0) == 0 and launch_seed(None, 3) is None  # the first launch keeps the seed it was given
     # A study from before launches were counted, which holds trials: its next launch is not the first.
-    add_trials(open_study("old", storage, definition("maximize", "tpe", SPACE)), 1)  # opened, never counted
-    assert launch_number(open_study("old", storage, definition("maximize", "tpe", SPACE)), storage) == 1
+    add_trials(open_study("old", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)), 1)  # opened, never counted
+    assert launch_number(open_study("old", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)), storage) == 1

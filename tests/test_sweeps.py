@@ -102,6 +102,36 @@ def test_compare_cli_ranks_shows_what_varies_and_writes_csv_and_png(grid_sweep, 
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
+def test_compare_prints_and_draws_the_pareto_front_of_the_objectives_named(grid_sweep, tmp_path, capsys):
+    sweep, _ = grid_sweep
+    points = {}
+    for folder in sweep.iterdir():
+        if (folder / "result.json").is_file():
+            result = json.loads((folder / "result.json").read_text())
+            points[folder.name] = (result["best_val_acc"], result["parameters"])
+    front = {
+        name
+        for name, (acc, size) in points.items()
+        if not any(a >= acc and s <= size and (a, s) != (acc, size) for a, s in points.values())
+    }
+    assert 0 < len(front) < len(points)
+    plot = tmp_path / "curves.png"
+    assert compare_main([str(sweep), "--pareto", "best_val_acc=max,parameters=min", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    said = out.split("Pareto front of best_val_acc (max), parameters (min): ")[1]
+    assert said.startswith(f"{len(front)} of 4 completed runs")
+    assert {line.split()[-1] for line in said.splitlines()[2 : 2 + len(front)]} == front
+    assert (tmp_path / "curves_pareto.png").read_bytes()[:8] == PNG_SIGNATURE
+    for wrong, message in (
+        ("test_acc=max,parameters=min", "'test_acc' is not a number runs record that it can use"),
+        ("best_val_acc=up,parameters=min", "say which way each is better"),
+        ("best_val_acc=max", "needs two or more different objectives"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            compare_main([str(sweep), "--pareto", wrong])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_compare_lists_broken_runs_with_reasons(grid_sweep, tmp_path, capsys):
     sweep, _ = grid_sweep
     good = sorted(p for p in sweep.iterdir() if p.is_dir())[0]

@@ -45,12 +45,14 @@ RESULT_FIELDS = (
     ResultField("data_used", str, at=("data", "name")),  # what it trained on, which a fallback may have changed
     ResultField("n_train", int, at=("data", "n_train")),
     ResultField("best_val_acc", float, on_board=True, final=True),  # of the epoch of lowest validation loss
+    ResultField("best_val_loss", float),  # the lowest validation loss
     ResultField("final_val_acc", float, on_board=True, final=True),
     ResultField("test_acc", float, on_board=True, final=True),
     ResultField("test_loss", float, final=True),
     ResultField("epochs_completed", int, on_board=True, final=True),
     ResultField("best_epoch", int),
     ResultField("stopped_early", bool),
+    ResultField("parameters", int),  # the network's trainable numbers: its size
     ResultField("wall_time_s", float, on_board=True),
     ResultField("error", str),
 )

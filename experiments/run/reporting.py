@@ -35,11 +35,11 @@ def connect(channel) -> None:
     _channel = channel
 
 
-def report(epoch: int, value: float) -> Verdict:
-    """Tell the sweep the value of the run's objective after `epoch`, and wait for its verdict."""
+def report(epoch: int, row: dict) -> Verdict:
+    """Tell the sweep the epoch's metrics (its metrics.csv row), and wait for its verdict."""
     if _channel is None:
         return Verdict.GO_ON
-    _channel.send(("epoch", epoch, value))
+    _channel.send(("epoch", epoch, row))
     return Verdict(_channel.recv())
 
 

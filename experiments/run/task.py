@@ -72,6 +72,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             run.result["provenance"] = provenance.record(files.dir)
             network, optimizer, schedule, rng = build(cfg, data)
             run.network = network
+            run.result["parameters"] = sum(p.size for layer in network.layers for p in layer.params.values())
             progress = None
             if saved:
                 progress = nn_core.load_checkpoint(files.checkpoint, network, optimizer, rng)
@@ -161,7 +162,7 @@ class RunRecord:
         log.info(self.job + format_epoch(row, self.cfg.epochs))
         self.loggers.epoch(row)
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
-        reporting.stop_if_told(reporting.report(row["epoch"], row["val_acc"]))
+        reporting.stop_if_told(reporting.report(row["epoch"], row))
 
     def save_checkpoint(self, optimizer, rng, progress) -> None:
         with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built

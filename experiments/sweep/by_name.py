@@ -12,7 +12,13 @@ import inspect
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.study import SearchError
 
-SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler", "cmaes": "CmaEsSampler"}
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+    "cmaes": "CmaEsSampler",
+    "nsga2": "NSGAIISampler",  # for several objectives (tpe takes them too)
+}
 SAMPLERS_NEED = {"cmaes": "cmaes"}  # a sampler's own package, which Optuna imports only when it first samples
 PRUNERS = {
     "none": "NopPruner",

@@ -236,9 +236,14 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         search = configured_search(config)
         fixed, space = parse_space(search.params, list(config.hydra.overrides.task))
         storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
+        from experiments.sweep.objectives import checked
+
+        goals = ", ".join(
+            f"{direction} {objective.name}" for objective, direction in checked(search.objective, search.direction)
+        )
         return [
-            f"a search of n_trials={search.n_trials} into {sweep_dir}, sampler {search.sampler.get('name', 'tpe')}, "
-            f"pruner {search.pruner.get('name', 'none')}; {storage}",
+            f"a search of n_trials={search.n_trials} into {sweep_dir} to {goals}, sampler "
+            f"{search.sampler.get('name', 'tpe')}, pruner {search.pruner.get('name', 'none')}; {storage}",
             *(f"{key}: {dry_run.distribution_in_words(dist)}" for key, dist in space.items()),
             f"every trial: {dry_run.shown(fixed)}",
             *(f"queued first: {configuration}" for configuration in search.enqueue),

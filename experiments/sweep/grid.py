@@ -73,6 +73,7 @@ class GridSweeper(Sweeper):
         import optuna
 
         from experiments.sweep.by_name import pruner_maker
+        from experiments.sweep.objectives import VALIDATION_ACCURACY
         from experiments.sweep.search import Judge, tell
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -82,7 +83,7 @@ class GridSweeper(Sweeper):
 
         def collect() -> None:
             number, returned = running.next_result()
-            tell(study, trials.pop(number), returned, pruned=number in judge.pruned)
+            tell(study, trials.pop(number), returned, VALIDATION_ACCURACY, pruned=number in judge.pruned)
 
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):

@@ -117,7 +117,7 @@ class PauseAt:
     def __init__(self):
         self.rung: int | None = None
 
-    def __call__(self, number: int, epoch: int, value: float) -> Verdict:
+    def __call__(self, number: int, epoch: int, row: dict) -> Verdict:
         return Verdict.PAUSE if self.rung is not None and epoch >= self.rung else Verdict.GO_ON
 
 

@@ -255,9 +255,9 @@ class RunningJobs:
         if not (isinstance(message, tuple) and message[:1] == ("epoch",)):
             job.returned = message
             return False
-        _, epoch, value = message
+        _, epoch, row = message
         try:
-            verdict = Verdict(self.judge(job.number, epoch, value))
+            verdict = Verdict(self.judge(job.number, epoch, row))
             if self.stopped and verdict == Verdict.PRUNE:  # stopped from outside: interrupted, resumable, not pruned
                 verdict = Verdict.GO_ON
             job.answer.send(verdict.value)

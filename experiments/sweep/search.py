@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
@@ -43,8 +44,10 @@ from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.reporting import Verdict
 from experiments.run.resume import continue_command
+from experiments.sweep import objectives
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
+from experiments.sweep.objectives import values_of as objectives_values
 from experiments.sweep.space import override_value, parse_space
 from experiments.sweep.study import (
     SearchError,
@@ -59,15 +62,16 @@ from experiments.sweep.workers import WORKER_LOCK, submits_workers
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("maximize", "minimize")
-
 
 @dataclass
 class OptunaSearchConf:
     """hydra/sweeper=optuna_search (registered by hydra_plugins/mnist_from_scratch/optuna_search.py)."""
 
     _target_: str = "hydra_plugins.mnist_from_scratch.optuna_search.OptunaSearch"
-    direction: str = "maximize"  # of what the task returns (the run's best validation accuracy)
+    # What to optimise: a number each run records (experiments/sweep/objectives.py), or a list of them for
+    # a multi-objective study ([best_val_acc, parameters]); and its direction (a list: one per objective).
+    objective: Any = "best_val_acc"
+    direction: Any = "maximize"
     study_name: str = "search"
     # sqlite:///search.db (one machine), journal:///path/search.log (shared disk), postgresql://... or grpc://host:port
     storage: str | None = None
@@ -91,10 +95,10 @@ class OptunaSearchConf:
 
 
 class OptunaSearch(Sweeper):
-    def __init__(self, direction="maximize", study_name="search", storage=None, n_trials=20, timeout=None,
-                 n_jobs=None, batches=False, wait=True, sampler=None, pruner=None, params=None,
-                 enqueue=None):  # fmt: skip
-        self.direction, self.study_name, self.storage = direction, study_name, storage
+    def __init__(self, objective="best_val_acc", direction="maximize", study_name="search", storage=None,
+                 n_trials=20, timeout=None, n_jobs=None, batches=False, wait=True, sampler=None, pruner=None,
+                 params=None, enqueue=None):  # fmt: skip
+        self.objective, self.direction, self.study_name, self.storage = objective, direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
         self.sampler = dict(sampler or {"name": "tpe"})
@@ -120,14 +124,17 @@ class OptunaSearch(Sweeper):
             raise SearchError(f"hydra.sweeper.n_trials={self.n_trials!r} must be an integer >= 1")
         if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise SearchError(f"hydra.sweeper.timeout={self.timeout!r} must be a number of seconds > 0, or null")
-        if self.direction not in DIRECTIONS:
-            raise SearchError(f"hydra.sweeper.direction={self.direction!r} is not one of {', '.join(DIRECTIONS)}")
+        self.objectives = objectives.checked(self.objective, self.direction)
         if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
             raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
         settings = dict(self.sampler)
         cls = sampler_class(settings.pop("name", "tpe"))
         check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
         self.make_pruner = pruner_maker(self.pruner)
+        if self.prunes:
+            self.judged_column = objectives.judged_each_epoch(self.objectives, self.pruner["name"])
+        if len(self.objectives) > 1 and cls.__name__ == "CmaEsSampler":
+            raise SearchError("hydra.sweeper.sampler.name=cmaes searches one objective: use tpe, nsga2, random or grid")
         fixed, space = parse_space(self.params, arguments)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
@@ -157,7 +164,7 @@ class OptunaSearch(Sweeper):
 
     def definition(self, space: dict) -> dict:
         """What makes this search's study one search (experiments/sweep/study.py)."""
-        return definition(self.direction, self.sampler.get("name", "tpe"), space)
+        return definition(self.objectives, self.sampler.get("name", "tpe"), space)
 
     def sweep(self, arguments: list[str]) -> None:
         """Hydra's Sweeper API. A search that cannot go on (its storage cannot be written) says
@@ -289,7 +296,7 @@ class OptunaSearch(Sweeper):
         is gone (workers.py): each continues in its own folder, from its checkpoint, with its
         own parameters and number, and is told as any other."""
         in_flight = {}
-        judge = Judge(in_flight)
+        judge = Judge(in_flight, self.judged_column if self.prunes else None)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             at_once = self.n_jobs or math.inf
             while cut or jobs.pending or self.to_ask(study):
@@ -304,7 +311,7 @@ class OptunaSearch(Sweeper):
                 if not jobs.pending:
                     break
                 number, returned = jobs.next_result()
-                tell(study, in_flight.pop(number), returned, pruned=number in judge.pruned)
+                tell(study, in_flight.pop(number), returned, self.objectives, pruned=number in judge.pruned)
                 self.told += 1
 
     def next_trial(self, study, space, cut: list, in_flight: dict):
@@ -337,17 +344,27 @@ class OptunaSearch(Sweeper):
             batch = [self.overrides(trial, fixed, space) for trial in trials]
             returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, returned in zip(trials, returns):
-                tell(study, trial, returned)
+                tell(study, trial, returned, self.objectives)
 
     def report(self, study) -> None:
+        """The search's answer: its best trial, or (several objectives) its Pareto front."""
         import optuna
 
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if completed:
-            best = study.best_trial
-            log.info("best trial %d: value %.4f with %s", best.number, best.value, best.params)
-        else:
+        if not completed:
             log.warning("study %s has no completed trial", self.study_name)
+        elif len(self.objectives) == 1:
+            best = study.best_trial
+            name = self.objectives[0][0].name
+            log.info("best trial %d: %s %.4f with %s", best.number, name, best.value, best.params)
+        else:
+            front = sorted(study.best_trials, key=lambda trial: trial.number)
+            names = [f"{o.name} ({d})" for o, d in self.objectives]
+            lines = [f"  trial {t.number}: {in_values(t.values)} with {t.params}" for t in front]
+            log.info(
+                "the Pareto front of %s: %d of %d completed trials, none beaten in every objective by another:\n%s",
+                ", ".join(names), len(front), len(completed), "\n".join(lines),
+            )  # fmt: skip
 
 
 def check_queued(queued: list[dict], space: dict) -> None:
@@ -377,17 +394,23 @@ def launch_seed(seed: int | None, launch: int) -> int | None:
     return seed * 1_000_003 + 500_009 * launch
 
 
-class Judge:
-    """The launcher's judge (jobs(judge)) for a study with a pruner: each job's trial is
-    told the value its job reported after an epoch, and the pruner decides whether it stops."""
+def in_values(values: list[float]) -> str:
+    return ", ".join(f"{value:.4g}" for value in values)
 
-    def __init__(self, trials: dict):
+
+class Judge:
+    """The launcher's judge (jobs(judge)) for a study with a pruner: each job's trial is told
+    the `column` of the epoch its job reported (a metrics.csv row), and the pruner decides
+    whether it stops."""
+
+    def __init__(self, trials: dict, column: str = "val_acc"):
         self.trials = trials  # job number -> its Optuna trial, filled in as jobs are submitted
+        self.column = column
         self.pruned: set[int] = set()
 
-    def __call__(self, number: int, epoch: int, value: float) -> Verdict:
+    def __call__(self, number: int, epoch: int, row: dict) -> Verdict:
         trial = self.trials[number]
-        trial.report(value, epoch)
+        trial.report(row[self.column], epoch)
         if trial.should_prune():
             self.pruned.add(number)
         return Verdict.PRUNE if number in self.pruned else Verdict.GO_ON
@@ -456,28 +479,26 @@ def held_trials(study) -> int:
     return sum(1 for trial in trials if trial.state.is_finished()) + sum(map(alive, running))
 
 
-def tell(study, trial, returned, pruned: bool = False) -> None:
-    """Tell Optuna how a trial's job ended: PRUNED, its value, or FAIL for a job that
-    failed, died or returned no number. A job cut short from outside (Ctrl-C, SIGTERM, a
-    kill signal: its result.json says so) is not told: its trial stays RUNNING, and resuming
-    the sweep continues it from its checkpoint."""
+def tell(study, trial, returned, objectives: list, pruned: bool = False) -> None:
+    """Tell Optuna how a trial's job ended: PRUNED, its objectives' values (read from its run's
+    files: experiments/sweep/objectives.py), or FAIL for a job that failed, died or recorded no
+    finite number for one of them. A job cut short from outside (Ctrl-C, SIGTERM, a kill
+    signal: its result.json says so) is not told: its trial stays RUNNING, and resuming the
+    sweep continues it from its checkpoint."""
     import optuna
 
-    if cut_short(read_result(Path(returned.hydra_cfg.hydra.runtime.output_dir))):
+    run_dir = Path(returned.hydra_cfg.hydra.runtime.output_dir)
+    if cut_short(read_result(run_dir)):
         return
     if pruned and returned.status == JobStatus.COMPLETED:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
-    value = returned.return_value if returned.status == JobStatus.COMPLETED else None
+    values = objectives_values(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
     try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = None
-    try:
-        if value is None or not math.isfinite(value):
+        if values is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, value)
+            study.tell(trial, values)
     except RuntimeError as error:
         # The grid sampler calls study.stop() once every point was tried, which Optuna allows
         # only inside study.optimize(); the trial is told all the same, and the search asks no more.

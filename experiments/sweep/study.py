@@ -30,7 +30,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-OBJECTIVE = "best_val_acc"  # what every trial returns (experiments/train.py): the run's best validation accuracy
 DEFINITION = "definition"  # the study's user attribute that records what defines it
 LAUNCHES = "launches"  # the study's user attribute that counts the launches that searched it
 STORAGE_SCHEMES = ("sqlite:///", "journal://")  # the storages kept in one file, which may hold a cut record
@@ -58,17 +57,25 @@ def anchored(storage: str | None) -> str | None:
     return f"{scheme}{path.absolute()}"
 
 
-def definition(direction: str, sampler: str, space: dict) -> dict:
+def definition(objectives: list, sampler: str, space: dict) -> dict:
     """What makes a study one search: a launch that differs in any of it is another search.
-    space: key -> Optuna distribution."""
+    objectives: (Objective, direction) pairs (experiments/sweep/objectives.py); space: key ->
+    Optuna distribution. One objective is written as a name and a direction, as studies made
+    before there could be several were; several, as lists."""
     from optuna.distributions import distribution_to_json
 
+    names, directions = [o.name for o, _ in objectives], [d for _, d in objectives]
     return {
-        "direction": direction,
-        "objective": OBJECTIVE,
+        "direction": directions[0] if len(directions) == 1 else directions,
+        "objective": names[0] if len(names) == 1 else names,
         "sampler": sampler,
         "space": {key: json.loads(distribution_to_json(d)) for key, d in sorted(space.items())},
     }
+
+
+def as_list(value) -> list:
+    """A definition's direction or objective: one (a string) or several (a list), as a list."""
+    return [value] if isinstance(value, str) else list(value)
 
 
 def open_study(name: str, storage: str | None, wanted: dict):
@@ -84,7 +91,7 @@ def open_study(name: str, storage: str | None, wanted: dict):
             log.info("made the folder %s for hydra.sweeper.storage=%s", path.parent, storage)
         with one_launch_at_a_time(path):
             study = optuna.create_study(
-                study_name=name, storage=opened(storage), direction=wanted["direction"], load_if_exists=True
+                study_name=name, storage=opened(storage), directions=as_list(wanted["direction"]), load_if_exists=True
             )
             check_same_study(study, name, storage, wanted)
     except SearchError:
@@ -124,9 +131,9 @@ def check_same_study(study, name: str, storage: str | None, wanted: dict) -> Non
         study.set_user_attr(DEFINITION, wanted)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what optuna-dashboard reads
             warnings.simplefilter("ignore", ExperimentalWarning)
-            study.set_metric_names([wanted["objective"]])  # the dashboard's name for the objective
+            study.set_metric_names(as_list(wanted["objective"]))  # the dashboard's names for the objectives
         return
-    stored = stored or {"direction": study.direction.name.lower()}
+    stored = stored or {"direction": study.direction.name.lower()}  # a study of one objective
     differs = [
         f"{key}: the study has {describe(stored[key])}, this launch {describe(wanted[key])}"
         for key in stored

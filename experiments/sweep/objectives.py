@@ -1,0 +1,126 @@
+"""What a search optimises: one or several numbers a run records, each by name with its direction.
+
+    hydra.sweeper.objective=best_val_loss hydra.sweeper.direction=minimize
+    'hydra.sweeper.objective=[best_val_acc,parameters]' 'hydra.sweeper.direction=[maximize,minimize]'
+
+A trial's value is read from its run's files once its job has ended: a number of result.json,
+or the last epoch's value of a metrics.csv column. Several objectives make a multi-objective
+study, whose answer is its Pareto front (the trials no other trial beats in every objective).
+Pruning judges one number each epoch, so it needs one objective measured every epoch; Optuna
+does not prune multi-objective studies, and neither do we (refused in one line). The test set
+is never an objective: what is chosen on it is no longer a test.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.run.files import METRICS_FILE, read_epochs, read_result
+from experiments.sweep.study import SearchError, as_list
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A number of a run a search can optimise.
+    name : as the config names it.
+    each_epoch : the metrics.csv column that follows it after every epoch (what pruning
+        judges), or None when it is known only at the run's end.
+    in_result : read from result.json (else: the last epoch's value in metrics.csv)."""
+
+    name: str
+    each_epoch: str | None
+    in_result: bool = True
+
+
+OBJECTIVES = {
+    o.name: o
+    for o in (
+        Objective("best_val_acc", "val_acc"),  # the validation accuracy of the epoch of lowest validation loss
+        Objective("best_val_loss", "val_loss"),  # the lowest validation loss
+        Objective("final_val_acc", "val_acc"),  # the last epoch's validation accuracy
+        Objective("wall_time_s", None),  # the run's seconds, from its start to its end
+        Objective("parameters", None),  # the network's trainable numbers (weights and biases): its size
+        *(Objective(column, column, in_result=False) for column in ("val_acc", "val_loss", "train_acc", "train_loss")),
+    )
+}
+TEST_COLUMNS = ("test_acc", "test_loss")
+# What a search optimises unless told otherwise, and what a grid's pruner judges.
+VALIDATION_ACCURACY = [(OBJECTIVES["best_val_acc"], "maximize")]
+
+
+def checked(objective, direction) -> list[tuple[Objective, str]]:
+    """hydra.sweeper.objective and .direction, checked: each objective with its direction.
+    Raises SearchError naming what is wrong and what is allowed."""
+    names = as_list(objective) if objective is not None else []
+    directions = as_list(direction) if direction is not None else []
+    if not names:
+        raise SearchError("hydra.sweeper.objective is empty: name what to optimise, e.g. best_val_acc")
+    for name in names:
+        if name in TEST_COLUMNS:
+            raise SearchError(
+                f"hydra.sweeper.objective={name} is a test-set number: a search that chooses on the test set leaves "
+                "no test. Optimise a validation number (best_val_acc, best_val_loss, ...)"
+            )
+        if name not in OBJECTIVES:
+            raise SearchError(f"hydra.sweeper.objective={name!r} is not one of {', '.join(OBJECTIVES)}")
+    if len(set(names)) < len(names):
+        raise SearchError(f"hydra.sweeper.objective={names} names an objective twice")
+    if len(directions) == 1 and len(names) > 1:
+        raise SearchError(
+            f"hydra.sweeper.direction={directions[0]} is one direction for {len(names)} objectives: give one each, "
+            f"e.g. hydra.sweeper.direction=[{','.join(['maximize'] * len(names))}]"
+        )
+    if len(directions) != len(names):
+        raise SearchError(f"hydra.sweeper.direction has {len(directions)} directions for {len(names)} objectives")
+    for d in directions:
+        if d not in DIRECTIONS:
+            raise SearchError(f"hydra.sweeper.direction={d!r} is not one of {', '.join(DIRECTIONS)}")
+    return [(OBJECTIVES[name], d) for name, d in zip(names, directions)]
+
+
+def judged_each_epoch(objectives: list[tuple[Objective, str]], pruner: str) -> str:
+    """The metrics.csv column a pruner judges each epoch; SearchError when it cannot prune these objectives."""
+    if len(objectives) > 1:
+        raise SearchError(
+            f"hydra.sweeper.pruner.name={pruner} with {len(objectives)} objectives: Optuna prunes single-objective "
+            "studies only; search without a pruner, or optimise one objective"
+        )
+    objective, _ = objectives[0]
+    if objective.each_epoch is None:
+        raise SearchError(
+            f"hydra.sweeper.pruner.name={pruner} judges every epoch, and hydra.sweeper.objective="
+            f"{objective.name} is known only at a run's end: search without a pruner, or optimise "
+            f"{', '.join(o.name for o in OBJECTIVES.values() if o.each_epoch)}"
+        )
+    return objective.each_epoch
+
+
+def values_of(run_dir: Path, objectives: list[tuple[Objective, str]]) -> list[float] | None:
+    """The objectives' values for the run in `run_dir`, from its files; None when one of them
+    is missing or not a finite number (the trial is told as failed)."""
+    result = read_result(run_dir) or {}
+    last = None
+    values = []
+    for objective, _ in objectives:
+        if objective.in_result:
+            value = result.get(objective.name)
+        else:
+            if last is None:
+                try:
+                    epochs = read_epochs(Path(run_dir) / METRICS_FILE)
+                except (OSError, ValueError, KeyError):
+                    epochs = []
+                last = epochs[-1] if epochs else {}
+            value = last.get(objective.each_epoch)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(value):
+            return None
+        values.append(value)
+    return values
