@@ -75,6 +75,38 @@ def test_a_search_minimises_the_objective_it_names_and_its_pruner_judges_that_me
     assert searched.best_value == best and f"best_val_loss {best:.4f}" in proc.stderr
 
 
+def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path):
+    fit = ["-m", "data=digits", "epochs=2", "lr=0.05,0.5", "hidden=32,64", "hydra.sweep.dir=old/grid"]
+    run_cli("experiments.train", *fit, cwd=tmp_path, check=0)
+    misfits = {
+        "other_epochs": ["data=digits", "epochs=3"],
+        "outside": ["data=digits", "epochs=2", "lr=3"],
+        "other_data": ["data=mnist_sample", "epochs=2"],
+        "diverged": ["data=digits", "epochs=2", "lr=1000", "activation=relu", "init_scale=10"],
+    }
+    for name, overrides in misfits.items():
+        run_cli("experiments.train", *overrides, f"hydra.run.dir=old/{name}", cwd=tmp_path, check=0)
+    search = [*SEARCH, "hydra.sweeper.warm_start=[old]", "hydra.sweeper.storage=sqlite:///search.db"]
+    proc = run_cli(*search, "hydra.sweeper.n_trials=2", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    said = proc.stderr.split("warm start from ")[1].splitlines()[0]
+    assert "4 run(s) added to study mlp as finished trials; left out: " in said
+    for why in ("1 not completed", "1 with other fixed settings", "1 outside the search space", "1 on other data"):
+        assert why in said
+    trials = study(tmp_path).trials
+    warm = [t for t in trials if "warm_start_from" in t.user_attrs]
+    assert len(warm) == 4 and len(trials) == 6  # n_trials counts the search's own trials
+    for trial in warm:
+        run_dir = tmp_path / trial.user_attrs["warm_start_from"]
+        result = json.loads((run_dir / "result.json").read_text())
+        assert trial.params["lr"] == result["hyperparameters"]["lr"] and trial.value == result["best_val_acc"]
+        assert trial.params["optimizer"] == "sgd" and trial.params["batch_size"] == 32
+        val_acc = [float(row.split(",")[5]) for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+        assert list(trial.intermediate_values.values()) == val_acc  # what a pruner compares with
+    again = run_cli(*search, "hydra.sweeper.n_trials=3", "hydra.sweep.dir=s2", cwd=tmp_path, check=0)
+    assert "0 run(s) added" in again.stderr and "4 already in the study" in again.stderr
+    assert len(study(tmp_path).trials) == 7
+
+
 def dominated(point, others) -> bool:
     """(accuracy, size): another is at least as accurate and as small, and better in one."""
     return any(o[0] >= point[0] and o[1] <= point[1] and o != point for o in others)
@@ -220,6 +252,7 @@ def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_
         ("+hydra.sweeper.pruner.warmup=2", "hydra.sweeper.pruner.name=none does not take warmup"),
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
         ("hydra.sweeper.objective=test_acc", "hydra.sweeper.objective=test_acc is a test-set number"),
+        ("hydra.sweeper.warm_start=[nowhere]", "nowhere is not a folder of runs"),
         ("hydra.sweeper.objective=val_acc_best", "hydra.sweeper.objective='val_acc_best' is not one of best_val_acc"),
         ("hydra.sweeper.objective=[best_val_acc,parameters]", "is one direction for 2 objectives: give one each"),
         (

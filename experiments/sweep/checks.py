@@ -237,6 +237,7 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         fixed, space = parse_space(search.params, list(config.hydra.overrides.task))
         storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
         from experiments.sweep.objectives import checked
+        from experiments.sweep.warm_start import folders_of
 
         goals = ", ".join(
             f"{direction} {objective.name}" for objective, direction in checked(search.objective, search.direction)
@@ -247,6 +248,7 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
             *(f"{key}: {dry_run.distribution_in_words(dist)}" for key, dist in space.items()),
             f"every trial: {dry_run.shown(fixed)}",
             *(f"queued first: {configuration}" for configuration in search.enqueue),
+            *(f"warm start: the runs of {folder} that fit, as it starts" for folder in folders_of(search.warm_start)),
             "every value at the edges of the space passes its checks",
         ]
     from hydra.core.global_hydra import GlobalHydra

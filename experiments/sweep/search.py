@@ -44,7 +44,7 @@ from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
 from experiments.run.reporting import Verdict
 from experiments.run.resume import continue_command
-from experiments.sweep import objectives
+from experiments.sweep import objectives, warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.objectives import values_of as objectives_values
@@ -92,12 +92,15 @@ class OptunaSearchConf:
     # Configurations to run first, each a dict of the space's keys ([{lr: 0.1, hidden: 128}]; a key left out
     # is drawn by the sampler); queued once per study: a launch again does not queue them again.
     enqueue: list | None = None
+    # Folders of runs already on disk (earlier sweeps, searches, single runs) whose completed runs that fit this
+    # search are added to its study as finished trials before the first ask (experiments/sweep/warm_start.py).
+    warm_start: Any = None
 
 
 class OptunaSearch(Sweeper):
     def __init__(self, objective="best_val_acc", direction="maximize", study_name="search", storage=None,
                  n_trials=20, timeout=None, n_jobs=None, batches=False, wait=True, sampler=None, pruner=None,
-                 params=None, enqueue=None):  # fmt: skip
+                 params=None, enqueue=None, warm_start=None):  # fmt: skip
         self.objective, self.direction, self.study_name, self.storage = objective, direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
@@ -105,6 +108,7 @@ class OptunaSearch(Sweeper):
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
         self.enqueue = [dict(configuration) for configuration in enqueue or []]
+        self.warm_start = warm_start
         self.config = self.launcher = None
         self.holder = SWEEP_LOCK_FILE  # the lock file whose holder runs this launch's trials (a worker has its own)
         self.told = 0  # trials this process told the study
@@ -112,7 +116,7 @@ class OptunaSearch(Sweeper):
     def setup(self, *, hydra_context, task_function, config) -> None:
         from hydra.core.plugins import Plugins
 
-        self.config = config
+        self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -148,7 +152,13 @@ class OptunaSearch(Sweeper):
                 self.n_trials = points
         built("hydra.sweeper.sampler", cls, settings)
         check_queued(self.enqueue, space)
+        self.warm_folders = warm_start.folders_of(self.warm_start)
         return fixed, space, cls, settings
+
+    def trial_config(self, fixed: list[str]) -> dict:
+        """Every trial's settings but the searched ones: the config with the fixed overrides (a dict, no `hydra`)."""
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(fixed))
+        return OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
 
     def check_launcher(self, launcher) -> None:
         """What the launcher (its config, or the instance Hydra made) allows: pruning needs jobs
@@ -190,6 +200,8 @@ class OptunaSearch(Sweeper):
             with asking_alone(self.storage):  # before any launch asks: they are the first trials
                 for configuration in self.enqueue:
                     study.enqueue_trial(configuration, skip_if_exists=True)
+                if self.warm_folders:
+                    warm_start.warm_start(study, self.warm_folders, self.trial_config(fixed), space, self.objectives)
             if submits_workers(self.launcher) and not self.batches:
                 self.with_workers(study)
             else:
@@ -207,8 +219,10 @@ class OptunaSearch(Sweeper):
         study.pruner = self.make_pruner()
         cut = cut_short_trials(study, self.sweep_dir, self.holder, continues=forks_jobs(self.launcher))
         if study.trials:
-            log.info("study %s in %s holds %d trials of n_trials=%d%s",
+            warm = sum(warm_start.FROM_RUN in trial.user_attrs for trial in study.get_trials(deepcopy=False))
+            log.info("study %s in %s holds %d trials of n_trials=%d%s%s",
                      self.study_name, self.storage, held_trials(study), self.n_trials,
+                     f" (besides the {warm} a warm start added)" if warm else "",
                      f"; first the {len(cut)} this sweep's last launch cut short" if cut else "")  # fmt: skip
         if cls.__name__ != "GridSampler":  # the grid's seed is the order of its points, which every launch shares
             settings["seed"] = launch_seed(settings.get("seed"), launch_number(study, self.storage))
@@ -356,7 +370,9 @@ class OptunaSearch(Sweeper):
         elif len(self.objectives) == 1:
             best = study.best_trial
             name = self.objectives[0][0].name
-            log.info("best trial %d: %s %.4f with %s", best.number, name, best.value, best.params)
+            run = best.user_attrs.get(warm_start.FROM_RUN)
+            source = f" (added by the warm start: {run})" if run else ""
+            log.info("best trial %d%s: %s %.4f with %s", best.number, source, name, best.value, best.params)
         else:
             front = sorted(study.best_trials, key=lambda trial: trial.number)
             names = [f"{o.name} ({d})" for o, d in self.objectives]
@@ -470,13 +486,15 @@ def orphaned_trials(study, sweep_dir: Path, in_flight: dict) -> list:
 
 
 def held_trials(study) -> int:
-    """The trials that count toward n_trials: finished ones, and those running in a launch
-    or worker that is alive (its lock file in the sweep folder held: experiments/run/files.py)."""
+    """The trials that count toward n_trials: finished ones (but those a warm start added), and
+    those running in a launch or worker that is alive (its lock file in the sweep folder held:
+    experiments/run/files.py)."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
     running = [trial for trial in trials if trial.state == optuna.trial.TrialState.RUNNING]
-    return sum(1 for trial in trials if trial.state.is_finished()) + sum(map(alive, running))
+    searched = sum(1 for trial in trials if trial.state.is_finished() and warm_start.FROM_RUN not in trial.user_attrs)
+    return searched + sum(map(alive, running))
 
 
 def tell(study, trial, returned, objectives: list, pruned: bool = False) -> None:

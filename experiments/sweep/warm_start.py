@@ -1,0 +1,138 @@
+"""A search that starts from runs already on disk (hydra.sweeper.warm_start=[runs/multirun/X, ...]).
+
+Each completed run of the folders named that this search could have run (its data and every
+setting the search does not vary are the search's; each searched key's value is inside the
+space) is added to the study as a finished trial before the first ask: its parameters, its
+objectives' values and its per-epoch values (what a pruner compares against), read from its
+files. The sampler starts from what they teach; they do not count toward n_trials (the
+search's own trials do). Each run is added once per study (its folder is kept with its
+trial), so a launch again adds only runs it had not. The others are counted and left out,
+said in one line with why.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
+from experiments.sweep.objectives import values_of
+from experiments.sweep.space import override_value
+from experiments.sweep.study import SearchError
+
+log = logging.getLogger(__name__)
+
+FROM_RUN = "warm_start_from"  # a trial's user attribute: the run folder it was made from
+
+
+def folders_of(warm_start) -> list[Path]:
+    """hydra.sweeper.warm_start as folders, each checked to exist (SearchError naming the first that does not)."""
+    paths = [warm_start] if isinstance(warm_start, str) else list(warm_start or [])
+    folders = [Path(str(p)).absolute() for p in paths]
+    for folder in folders:
+        if not folder.is_dir():
+            raise SearchError(f"hydra.sweeper.warm_start: {folder} is not a folder of runs")
+    return folders
+
+
+def inside(dist, value) -> bool:
+    """Optuna's own test of whether `value` is one of a distribution's."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def flat(config: dict, prefix: str = "") -> dict:
+    """{"optimizer": {"name": "sgd"}} -> {"optimizer.name": "sgd"}."""
+    items = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            items.update(flat(value, f"{prefix}{key}."))
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
+
+
+def searched_value(settings: dict, key: str):
+    """A run's value of a searched key: a config group's option name (optimizer=momentum), or the value."""
+    value = settings.get(f"{key}.name", settings.get(key))
+    return override_value(value) if isinstance(value, list) else value
+
+
+def fixed_settings(settings: dict, space: dict) -> dict:
+    """The settings a search does not vary: all but its searched keys (and their groups' own
+    settings) and those that do not change what is trained (the seed, where the data is...)."""
+    from experiments.results.runs import NOT_A_CONFIGURATION
+
+    def varied(key: str) -> bool:
+        return any(key == k or key.startswith(f"{k}.") for k in (*space, *NOT_A_CONFIGURATION))
+
+    return {key: value for key, value in settings.items() if not varied(key)}
+
+
+def warm_start(study, folders: list[Path], search_config: dict, space: dict, objectives: list) -> None:
+    """Add the completed runs of `folders` that fit the search to `study` as finished trials.
+    search_config: the trials' config without the search's values (a dict); space: key ->
+    Optuna distribution; objectives: (Objective, direction) pairs."""
+    import optuna
+
+    from experiments.results.runs import find_run_dirs
+
+    wanted = fixed_settings(flat(search_config), space)
+    known = {t.user_attrs.get(FROM_RUN) for t in study.get_trials(deepcopy=False)}
+    column = objectives[0][0].each_epoch if len(objectives) == 1 else None
+    added, left_out = 0, {}
+    for run_dir in (run for folder in folders for run in find_run_dirs(folder)):
+        if str(run_dir) in known:
+            left_out["already in the study"] = left_out.get("already in the study", 0) + 1
+            continue
+        why = misfit(run_dir, wanted, space)
+        values = values_of(run_dir, objectives) if why is None else None
+        if why is None and values is None:
+            why = "without a finite objective"
+        if why:
+            left_out[why] = left_out.get(why, 0) + 1
+            continue
+        settings = flat(read_result(run_dir)["hyperparameters"])
+        params = {key: searched_value(settings, key) for key in space}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=space, values=values,
+                intermediate_values=per_epoch(run_dir, column), user_attrs={FROM_RUN: str(run_dir)},
+            )
+        )  # fmt: skip
+        added += 1
+    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items())
+    log.info(
+        "warm start from %s: %d run(s) added to study %s as finished trials%s",
+        ", ".join(map(str, folders)), added, study.study_name, f"; left out: {reasons}" if reasons else "",
+    )  # fmt: skip
+
+
+def misfit(run_dir: Path, wanted: dict, space: dict) -> str | None:
+    """Why a run cannot be one of the search's trials, in a few words; None when it can."""
+    result = read_result(run_dir)
+    if not result or result.get("status") != Status.COMPLETED:
+        return "not completed"
+    settings = flat(result.get("hyperparameters") or {})
+    if not settings:
+        return "without its settings (an old result.json)"
+    trained_on = (result.get("data") or {}).get("name")
+    if trained_on != wanted.get("data.name") or settings.get("data.name") != wanted.get("data.name"):
+        return "on other data"
+    if any(not inside(dist, searched_value(settings, key)) for key, dist in space.items()):
+        return "outside the search space"
+    if fixed_settings(settings, space) != wanted:
+        return "with other fixed settings"
+    return None
+
+
+def per_epoch(run_dir: Path, column: str | None) -> dict:
+    """The run's value of `column` after each epoch ({epoch: value}), what a pruner compares with."""
+    if column is None:
+        return {}
+    try:
+        return {row["epoch"]: row[column] for row in read_epochs(run_dir / METRICS_FILE)}
+    except (OSError, ValueError, KeyError):
+        return {}
