@@ -5,14 +5,16 @@ and is shared without repeating a trial, and every bad input refused before a tr
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
 
 import optuna
 import pytest
+import scipy.stats
 
-from experiments.results.runs import load_runs
+from experiments.results.runs import load_runs, summarize
 from experiments.run.task import train
 from helpers import composed, run_cli
 
@@ -107,6 +109,65 @@ def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path
     assert len(study(tmp_path).trials) == 7
 
 
+def seed_runs(sweep_dir, trial, seeds) -> list[dict]:
+    """The result.json of each of a trial's runs (jobs trial x seeds + i), in seed order."""
+    runs = []
+    for i in range(seeds):
+        (folder,) = sweep_dir.glob(f"{trial.number * seeds + i}_*")
+        runs.append(json.loads((folder / "result.json").read_text()))
+    return runs
+
+
+def test_each_trial_runs_its_seeds_and_is_told_their_mean_and_its_ties_are_compares(tmp_path):
+    search = [*SEARCH, "hydra.sweeper.seeds=3", "seed=5", "hydra.sweeper.n_trials=4"]
+    proc = run_cli(*search, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    trials = study(tmp_path).trials
+    assert len(trials) == 4 and len(load_runs(tmp_path / "s")) == 12
+    for trial in trials:
+        runs = seed_runs(tmp_path / "s", trial, 3)
+        assert [run["hyperparameters"]["seed"] for run in runs] == [5, 6, 7]  # from the seed given
+        assert {run["hyperparameters"]["lr"] for run in runs} == {trial.params["lr"]}
+        assert trial.value == statistics.fmean(run["best_val_acc"] for run in runs)
+    best = study(tmp_path).best_trial
+    assert f"best trial {best.number}: best_val_acc {best.value:.4f} (mean of 3 seeds)" in proc.stderr
+    # The trials tied with the best are those compare's seed statistics call tied with it.
+    board = summarize(load_runs(tmp_path / "s"))
+    tied_lrs = set(board.loc[board["tied_with_best"] == True, "lr"]) - {best.params["lr"]}  # noqa: E712
+    tied = sorted(t.number for t in trials if t.params["lr"] in tied_lrs)
+    if tied:
+        assert f"trials {', '.join(map(str, tied))}" in proc.stderr.split(f"tied with trial {best.number}")[1]
+    else:
+        assert f"no other trial is tied with trial {best.number}" in proc.stderr
+
+
+def test_a_trials_confidence_bound_is_its_seeds_mean_less_their_95_interval(tmp_path):
+    search = [*SEARCH, "hydra.sweeper.seeds=2", "hydra.sweeper.aggregate=confidence_bound", "hydra.sweeper.n_trials=2"]
+    run_cli(*search, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    for trial in study(tmp_path).trials:
+        values = [run["best_val_acc"] for run in seed_runs(tmp_path / "s", trial, 2)]
+        bound = statistics.fmean(values) - scipy.stats.t.ppf(0.975, 1) * statistics.stdev(values) / 2**0.5
+        assert trial.value == pytest.approx(bound, abs=1e-12) and trial.user_attrs["seed_values"] == [
+            [v] for v in values
+        ]
+
+
+def test_a_pruner_judges_a_trial_on_its_seeds_mean_curve(tmp_path):
+    pruner = ["hydra.sweeper.pruner.name=median", "+hydra.sweeper.pruner.n_startup_trials=1"]
+    search = [*SEARCH, "epochs=4", "hydra.sweeper.seeds=2", *pruner, "hydra.sweeper.n_trials=6"]
+    run_cli(*search, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    trials = study(tmp_path).trials
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    for trial in trials:
+        curves = []
+        for i in range(2):
+            (folder,) = (tmp_path / "s").glob(f"{trial.number * 2 + i}_*")
+            curves.append([float(r.split(",")[5]) for r in (folder / "metrics.csv").read_text().splitlines()[1:]])
+        for epoch, value in trial.intermediate_values.items():
+            assert value == (curves[0][epoch - 1] + curves[1][epoch - 1]) / 2  # judged once both seeds got there
+        statuses = {r["status"] for r in seed_runs(tmp_path / "s", trial, 2)}
+        assert ("pruned" in statuses) == (trial.state == optuna.trial.TrialState.PRUNED)
+
+
 def dominated(point, others) -> bool:
     """(accuracy, size): another is at least as accurate and as small, and better in one."""
     return any(o[0] >= point[0] and o[1] <= point[1] and o != point for o in others)
@@ -156,7 +217,7 @@ def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_one
     )  # fmt: skip
     trials = study(tmp_path).trials
     assert "hydra.sweeper.timeout=0.5 s passed: no further trial is asked" in proc.stdout + proc.stderr
-    assert "trials of this folder done; the search stops once its study holds n_trials=100, asked for 0.5 s" in (
+    assert "runs of this folder done; the search stops once its study holds n_trials=100, asked for 0.5 s" in (
         proc.stdout + proc.stderr
     )
     assert 1 <= len(trials) < 100 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
@@ -253,6 +314,10 @@ def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_
         ("hydra.sweeper.direction=up", "hydra.sweeper.direction='up' is not one of maximize, minimize"),
         ("hydra.sweeper.objective=test_acc", "hydra.sweeper.objective=test_acc is a test-set number"),
         ("hydra.sweeper.warm_start=[nowhere]", "nowhere is not a folder of runs"),
+        ("hydra.sweeper.seeds=0", "hydra.sweeper.seeds=0 must be an integer >= 1 (runs per trial)"),
+        ("hydra.sweeper.aggregate=median", "hydra.sweeper.aggregate='median' is not one of mean, confidence_bound"),
+        ("hydra.sweeper.aggregate=confidence_bound", "confidence_bound needs hydra.sweeper.seeds >= 2"),
+        ("hydra.sweeper.seeds=2 seed=choice(0,1)", "seed is searched, and hydra.sweeper.seeds gives each trial"),
         ("hydra.sweeper.objective=val_acc_best", "hydra.sweeper.objective='val_acc_best' is not one of best_val_acc"),
         ("hydra.sweeper.objective=[best_val_acc,parameters]", "is one direction for 2 objectives: give one each"),
         (

@@ -353,7 +353,6 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     95% level. Both need at least 2 seeds on each side (else empty).
     """
     import numpy as np
-    from scipy import stats
 
     keys = configuration_keys(runs)
     ranked = rankable(runs)
@@ -384,7 +383,7 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for metric in metrics:  # the half-width of the 95% interval of the mean, Student's t
         n = table.pop(f"{metric}_n").to_numpy()
-        half_width = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * table[f"{metric}_std"] / np.sqrt(n)
+        half_width = ci95_half_width(table[f"{metric}_std"], n)
         table.insert(table.columns.get_loc(f"{metric}_std") + 1, f"{metric}_ci95", half_width.where(n > 1))
     table["_samples"] = samples
     table = table.sort_values(f"{RANK_BY}_mean", ascending=False, kind="stable").reset_index(drop=True)
@@ -394,6 +393,15 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     table["tied_with_best"] = [None if np.isnan(p) else bool(p >= 0.05) for p in table["p_vs_best"]]
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return readable(table.drop(columns="_samples"), keys)
+
+
+def ci95_half_width(std, n):
+    """The half-width of the 95% confidence interval of a mean of `n` values whose sample
+    standard deviation is `std` (Student's t): what the <metric>_ci95 columns hold. Arrays or numbers."""
+    import numpy as np
+    from scipy import stats
+
+    return stats.t.ppf(0.975, np.maximum(np.asarray(n) - 1, 1)) * std / np.sqrt(n)
 
 
 def p_values_against(samples: list, best) -> list[float]:

@@ -83,7 +83,7 @@ class GridSweeper(Sweeper):
 
         def collect() -> None:
             number, returned = running.next_result()
-            tell(study, trials.pop(number), returned, VALIDATION_ACCURACY, pruned=number in judge.pruned)
+            tell(study, trials.pop(number), [returned], VALIDATION_ACCURACY)
 
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):

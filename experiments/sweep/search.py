@@ -41,7 +41,7 @@ from omegaconf import OmegaConf
 
 from experiments.run import exits
 from experiments.run.exits import ExitCode
-from experiments.run.files import SWEEP_LOCK_FILE, cut_short, folder_in_use, read_result
+from experiments.run.files import SWEEP_LOCK_FILE, Status, cut_short, folder_in_use, read_result
 from experiments.run.reporting import Verdict
 from experiments.run.resume import continue_command
 from experiments.sweep import objectives, warm_start
@@ -95,12 +95,16 @@ class OptunaSearchConf:
     # Folders of runs already on disk (earlier sweeps, searches, single runs) whose completed runs that fit this
     # search are added to its study as finished trials before the first ask (experiments/sweep/warm_start.py).
     warm_start: Any = None
+    # Runs per trial, with seeds seed, seed+1, ... as parallel jobs; the trial's value is their `aggregate`:
+    # mean, or confidence_bound (the pessimistic end of the mean's 95% interval, as compare computes it).
+    seeds: int = 1
+    aggregate: str = "mean"
 
 
 class OptunaSearch(Sweeper):
     def __init__(self, objective="best_val_acc", direction="maximize", study_name="search", storage=None,
                  n_trials=20, timeout=None, n_jobs=None, batches=False, wait=True, sampler=None, pruner=None,
-                 params=None, enqueue=None, warm_start=None):  # fmt: skip
+                 params=None, enqueue=None, warm_start=None, seeds=1, aggregate="mean"):  # fmt: skip
         self.objective, self.direction, self.study_name, self.storage = objective, direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
@@ -109,6 +113,7 @@ class OptunaSearch(Sweeper):
         self.params = dict(params or {})
         self.enqueue = [dict(configuration) for configuration in enqueue or []]
         self.warm_start = warm_start
+        self.seeds, self.aggregate = seeds, aggregate
         self.config = self.launcher = None
         self.holder = SWEEP_LOCK_FILE  # the lock file whose holder runs this launch's trials (a worker has its own)
         self.told = 0  # trials this process told the study
@@ -142,6 +147,7 @@ class OptunaSearch(Sweeper):
         fixed, space = parse_space(self.params, arguments)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
+        fixed = self.check_seeds(fixed, space)
         if cls.__name__ == "GridSampler":
             if any(not hasattr(dist, "choices") for dist in space.values()):
                 raise SearchError("sampler grid searches choices and ranges only, not intervals")
@@ -154,6 +160,29 @@ class OptunaSearch(Sweeper):
         check_queued(self.enqueue, space)
         self.warm_folders = warm_start.folders_of(self.warm_start)
         return fixed, space, cls, settings
+
+    def check_seeds(self, fixed: list[str], space: dict) -> list[str]:
+        """hydra.sweeper.seeds and .aggregate, checked; the fixed overrides without `seed`, which
+        gives the first of a trial's seeds (self.first_seed)."""
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise SearchError(f"hydra.sweeper.seeds={self.seeds!r} must be an integer >= 1 (runs per trial)")
+        if self.aggregate not in AGGREGATES:
+            raise SearchError(f"hydra.sweeper.aggregate={self.aggregate!r} is not one of {', '.join(AGGREGATES)}")
+        if self.aggregate == "confidence_bound" and self.seeds < 2:
+            raise SearchError(
+                "hydra.sweeper.aggregate=confidence_bound needs hydra.sweeper.seeds >= 2 (one has no spread)"
+            )
+        if self.seeds > 1 and "seed" in space:
+            raise SearchError("seed is searched, and hydra.sweeper.seeds gives each trial its own seeds: choose one")
+        given = [line for line in fixed if line.startswith("seed=")]
+        self.first_seed = int(given[-1].split("=", 1)[1]) if given else int((self.config or {}).get("seed") or 0)
+        return fixed if self.seeds == 1 else [line for line in fixed if not line.startswith("seed=")]
+
+    def seed_jobs(self, overrides: list[str]) -> list[list[str]]:
+        """A trial's jobs: its overrides once per seed (itself alone with seeds=1)."""
+        if self.seeds == 1:
+            return [overrides]
+        return [[*overrides, f"seed={self.first_seed + i}"] for i in range(self.seeds)]
 
     def trial_config(self, fixed: list[str]) -> dict:
         """Every trial's settings but the searched ones: the config with the fixed overrides (a dict, no `hydra`)."""
@@ -303,14 +332,14 @@ class OptunaSearch(Sweeper):
         return self.pruner.get("name", "none") != "none"
 
     def ask_and_tell(self, study, fixed, space, cut: list) -> None:
-        """Each trial asked as a worker frees up and told as its job ends; with a pruner,
-        judged after each of its epochs on that epoch's validation accuracy. With `batches`,
-        the next trials are asked only once every trial in flight has ended. The trials in
-        `cut` (this sweep's, cut short) go first, and then any of this sweep's whose worker
-        is gone (workers.py): each continues in its own folder, from its checkpoint, with its
-        own parameters and number, and is told as any other."""
-        in_flight = {}
-        judge = Judge(in_flight, self.judged_column if self.prunes else None)
+        """Each trial asked as a worker frees up and told as its jobs end (one per seed, numbered
+        trial x seeds + i); with a pruner, judged after each of its epochs on that epoch's value
+        (its seeds' mean). With `batches`, the next trials are asked only once every trial in
+        flight has ended. The trials in `cut` (this sweep's, cut short) go first, and then any of
+        this sweep's whose worker is gone (workers.py): each continues in its own folders, from
+        its checkpoints, with its own parameters and number, and is told as any other."""
+        in_flight, ended = {}, {}  # trial number -> its trial; -> {job number: JobReturn} of its jobs that ended
+        judge = Judge(in_flight, self.judged_column if self.prunes else None, self.seeds)
         with self.launcher.jobs(judge if self.prunes else None) as jobs:
             at_once = self.n_jobs or math.inf
             while cut or jobs.pending or self.to_ask(study):
@@ -320,13 +349,19 @@ class OptunaSearch(Sweeper):
                         trial, continued = self.next_trial(study, space, cut, in_flight)
                     if trial is None:
                         break
-                    jobs.submit(self.overrides(trial, fixed, space, continued), trial.number)
+                    for i, overrides in enumerate(self.seed_jobs(self.overrides(trial, fixed, space, continued))):
+                        jobs.submit(overrides, trial.number * self.seeds + i)
                     in_flight[trial.number] = trial
                 if not jobs.pending:
                     break
                 number, returned = jobs.next_result()
-                tell(study, in_flight.pop(number), returned, self.objectives, pruned=number in judge.pruned)
-                self.told += 1
+                of_trial = ended.setdefault(number // self.seeds, {})
+                of_trial[number] = returned
+                if len(of_trial) == self.seeds:
+                    trial_number = number // self.seeds
+                    returns = [of_trial[n] for n in sorted(ended.pop(trial_number))]
+                    tell(study, in_flight.pop(trial_number), returns, self.objectives, self.aggregate)
+                    self.told += 1
 
     def next_trial(self, study, space, cut: list, in_flight: dict):
         """The next trial to run, and whether it continues one cut short: the first of `cut`,
@@ -355,10 +390,10 @@ class OptunaSearch(Sweeper):
                 trials = [study.ask(space) for _ in range(min(size, wanted))]
                 for trial in trials:
                     trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
-            batch = [self.overrides(trial, fixed, space) for trial in trials]
-            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-            for trial, returned in zip(trials, returns):
-                tell(study, trial, returned, self.objectives)
+            batch = [jobs for trial in trials for jobs in self.seed_jobs(self.overrides(trial, fixed, space))]
+            returns = list(self.launcher.launch(batch, initial_job_idx=trials[0].number * self.seeds))
+            for i, trial in enumerate(trials):
+                tell(study, trial, returns[i * self.seeds : (i + 1) * self.seeds], self.objectives, self.aggregate)
 
     def report(self, study) -> None:
         """The search's answer: its best trial, or (several objectives) its Pareto front."""
@@ -372,7 +407,10 @@ class OptunaSearch(Sweeper):
             name = self.objectives[0][0].name
             run = best.user_attrs.get(warm_start.FROM_RUN)
             source = f" (added by the warm start: {run})" if run else ""
-            log.info("best trial %d%s: %s %.4f with %s", best.number, source, name, best.value, best.params)
+            of_seeds = f" ({self.aggregate} of {self.seeds} seeds)" if self.seeds > 1 else ""
+            log.info("best trial %d%s: %s %.4f%s with %s", best.number, source, name, best.value, of_seeds, best.params)
+            if self.seeds > 1:
+                log.info("%s", tied_with_best(completed, best))
         else:
             front = sorted(study.best_trials, key=lambda trial: trial.number)
             names = [f"{o.name} ({d})" for o, d in self.objectives]
@@ -410,6 +448,25 @@ def launch_seed(seed: int | None, launch: int) -> int | None:
     return seed * 1_000_003 + 500_009 * launch
 
 
+def tied_with_best(completed: list, best) -> str:
+    """The trials not distinguishable from the best over their seeds (Welch's t-test on the first
+    objective's per-seed values, p >= 0.05, as compare's tied_with_best), in a line."""
+    import numpy as np
+
+    from experiments.results.runs import p_values_against
+
+    others = [t for t in completed if t.number != best.number and SEED_VALUES in t.user_attrs]
+    samples = [[values[0] for values in t.user_attrs[SEED_VALUES]] for t in others]
+    best_samples = np.array([values[0] for values in best.user_attrs.get(SEED_VALUES, [])], dtype=float)
+    tied = [t.number for t, p in zip(others, p_values_against(samples, best_samples)) if p >= 0.05]
+    if not tied:
+        return f"no other trial is tied with trial {best.number} (Welch's t-test over seeds, p < 0.05 for each)"
+    return (
+        f"tied with trial {best.number} (Welch's t-test over seeds, p >= 0.05, as compare's tied_with_best): "
+        f"trials {', '.join(map(str, tied))}"
+    )
+
+
 def in_values(values: list[float]) -> str:
     return ", ".join(f"{value:.4g}" for value in values)
 
@@ -419,20 +476,46 @@ class Judge:
     the `column` of the epoch its job reported (a metrics.csv row), and the pruner decides
     whether it stops."""
 
-    def __init__(self, trials: dict, column: str = "val_acc"):
-        self.trials = trials  # job number -> its Optuna trial, filled in as jobs are submitted
-        self.column = column
-        self.pruned: set[int] = set()
+    def __init__(self, trials: dict, column: str = "val_acc", seeds: int = 1):
+        self.trials = trials  # trial number -> its Optuna trial, filled in as jobs are submitted
+        self.column, self.seeds = column, seeds  # a trial's jobs are numbered trial x seeds + i
+        self.pruned: set[int] = set()  # trial numbers
+        self.reported: dict[tuple, list] = {}  # (trial, epoch) -> the values its seeds reported so far
 
     def __call__(self, number: int, epoch: int, row: dict) -> Verdict:
-        trial = self.trials[number]
-        trial.report(row[self.column], epoch)
-        if trial.should_prune():
-            self.pruned.add(number)
-        return Verdict.PRUNE if number in self.pruned else Verdict.GO_ON
+        """A trial is judged at an epoch once each of its seeds has reported it, on their mean
+        (a seed ahead of the others goes on meanwhile); once pruned, each of its seeds stops."""
+        trial_number = number // self.seeds
+        values = self.reported.setdefault((trial_number, epoch), [])
+        values.append(row[self.column])
+        if len(values) == self.seeds and trial_number not in self.pruned:
+            del self.reported[(trial_number, epoch)]
+            trial = self.trials[trial_number]
+            trial.report(sum(values) / len(values), epoch)
+            if trial.should_prune():
+                self.pruned.add(trial_number)
+        return Verdict.PRUNE if trial_number in self.pruned else Verdict.GO_ON
 
 
 SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in
+SEED_VALUES = "seed_values"  # a trial's user attribute: each seed's objective values, with seeds > 1
+AGGREGATES = ("mean", "confidence_bound")
+
+
+def combined(values, direction: str, aggregate: str) -> float:
+    """A trial's value from its seeds': their mean, or (confidence_bound) the pessimistic end of
+    the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
+    import statistics
+
+    from experiments.results.runs import ci95_half_width
+
+    mean = statistics.fmean(values)
+    if aggregate == "mean" or len(values) < 2:
+        return mean
+    half = float(ci95_half_width(statistics.stdev(values), len(values)))
+    return mean - half if direction == "maximize" else mean + half
+
+
 # A trial's user attribute: the lock file in its sweep folder held while its trial runs, by the launch
 # (SWEEP_LOCK_FILE) or by a worker on SLURM (workers.WORKER_LOCK). A study from before: the launch's.
 HOLDER = "held_by"
@@ -497,26 +580,33 @@ def held_trials(study) -> int:
     return searched + sum(map(alive, running))
 
 
-def tell(study, trial, returned, objectives: list, pruned: bool = False) -> None:
-    """Tell Optuna how a trial's job ended: PRUNED, its objectives' values (read from its run's
-    files: experiments/sweep/objectives.py), or FAIL for a job that failed, died or recorded no
-    finite number for one of them. A job cut short from outside (Ctrl-C, SIGTERM, a kill
-    signal: its result.json says so) is not told: its trial stays RUNNING, and resuming the
-    sweep continues it from its checkpoint."""
+def tell(study, trial, returns: list, objectives: list, aggregate: str = "mean") -> None:
+    """Tell Optuna how a trial's jobs (one per seed) ended, from their runs' files: PRUNED if
+    a pruner stopped them; else its objectives' values, each the `aggregate` of its seeds'
+    (experiments/sweep/objectives.py); FAIL for a trial one of whose jobs failed, died or
+    recorded no finite number for an objective. A trial with a job cut short from outside
+    (Ctrl-C, SIGTERM, a kill signal: its result.json says so) is not told: it stays RUNNING,
+    and resuming the sweep continues it from its checkpoints."""
     import optuna
 
-    run_dir = Path(returned.hydra_cfg.hydra.runtime.output_dir)
-    if cut_short(read_result(run_dir)):
+    run_dirs = [Path(returned.hydra_cfg.hydra.runtime.output_dir) for returned in returns]
+    results = [read_result(run_dir) for run_dir in run_dirs]
+    if any(map(cut_short, results)):
         return
-    if pruned and returned.status == JobStatus.COMPLETED:
+    if any((result or {}).get("status") == Status.PRUNED for result in results):
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
-    values = objectives_values(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
+    seeds = [
+        objectives_values(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
+        for run_dir, returned in zip(run_dirs, returns)
+    ]
     try:
-        if values is None:
+        if any(values is None for values in seeds):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(trial, values)
+            return
+        if len(seeds) > 1:
+            trial.set_user_attr(SEED_VALUES, seeds)  # for the trials tied with the best
+        study.tell(trial, [combined(column, d, aggregate) for column, (_, d) in zip(zip(*seeds), objectives)])
     except RuntimeError as error:
         # The grid sampler calls study.stop() once every point was tried, which Optuna allows
         # only inside study.optimize(); the trial is told all the same, and the search asks no more.

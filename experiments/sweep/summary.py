@@ -33,7 +33,7 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     done = jobs_done(sweep_dir) if done is None else done
     if is_search(config):  # its trials are the study's, which other launches may share: counted apart
         deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
-        log.info("job %s finished: %d trials of this folder done; the search stops once its study holds "
+        log.info("job %s finished: %d runs of this folder done; the search stops once its study holds "
                  "n_trials=%d%s", config.hydra.job.num, done, total, deadline)  # fmt: skip
     else:
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
