@@ -83,6 +83,7 @@ def test_a_configurations_seeds_are_judged_together_by_their_mean(tmp_path):
             assert "the mean of 2 run(s)" in ran["pruned_by"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "job, rows, stopped_as",
     [
