@@ -4,9 +4,10 @@ fresh folder with an empty HOME, as a reader following them would. Each command 
 is walked by this test as soon as it is written.
 
 Made small enough for CI, by three rules stated once below: a training command runs
-SHORTER (one epoch, a search three trials); an example folder name (runs/2026-11-25_...)
-stands for the newest such folder the walk has made; a server (TensorBoard, MLflow,
-optuna-dashboard) is started on a free port, asked for what the walk made, and stopped.
+SHORTER (one epoch, a search three trials; a grid with halving two epochs, its least); an
+example folder name (runs/2026-11-25_...) stands for the newest such folder the walk has
+made; a server (TensorBoard, MLflow, optuna-dashboard) is started on a free port, asked for
+what the walk made, and stopped.
 What is not run, and why, is NOT_RUN."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from helpers import slurm_missing, write_idx_folder
 pytestmark = pytest.mark.slow
 
 SHORTER = {"epochs": "1", "hydra.sweeper.n_trials": "3"}  # key -> value a walked command gets
+HALVING_EPOCHS = "2"  # a grid with successive halving needs a rung before its last epoch
 NOT_RUN = {  # a command's first words -> why the walk leaves it out
     "make test": "this test suite is what it runs",
     "make train": "creates .venv and installs (CI's make test-all does the same); its run is walked below",
@@ -133,7 +135,8 @@ def as_run(text: str) -> list[str]:
     if "experiments.train" not in words or "--help" in words or "resume=true" in words:
         return words
     searched = any(w.startswith("hparams_search=") for w in words)
-    for key, value in SHORTER.items():
+    halved = not searched and "hydra.sweeper.pruner.name=halving" in words
+    for key, value in {**SHORTER, **({"epochs": HALVING_EPOCHS} if halved else {})}.items():
         if key == "hydra.sweeper.n_trials" and not searched:
             continue
         at = [i for i, w in enumerate(words) if w.split("=")[0].lstrip("+") == key]
