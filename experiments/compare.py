@@ -110,18 +110,20 @@ def compare(argv=None) -> int:
             f"--facet {args.facet}: not a hyperparameter of these runs "
             f"(they vary in {', '.join(varying_hyperparameters(runs)) or 'nothing'})"
         )
-    objectives = None
+    pareto = None  # (the objectives, the completed runs, those on their front)
     if args.pareto:
         try:
             objectives = objectives_of(args.pareto)
         except ValueError as error:
             parser.error(f"--pareto {args.pareto}: {error}")
+        completed = runs[runs["status"] == Status.COMPLETED]
+        pareto = (objectives, completed, front(completed, objectives))
     board = ranking(runs, per_run=args.runs)
     print_comparison(runs, board, paths, args.top)
-    if objectives:
-        print_front(runs, objectives)
+    if pareto:
+        print_front(runs, *pareto)
     try:
-        write_outputs(runs, board, paths, targets, args, objectives)
+        write_outputs(runs, board, paths, targets, args, pareto)
     except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
         parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
     return 0
@@ -236,10 +238,8 @@ def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
         print(f"  {r['run']}: {r['status']}" + (f": {lines[0]}{more}" if lines and lines[0] else ""))
 
 
-def print_front(runs: pd.DataFrame, objectives: list) -> None:
+def print_front(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame, on_front: pd.DataFrame) -> None:
     """The Pareto front of the completed runs, with what tells them apart."""
-    completed = runs[runs["status"] == Status.COMPLETED]
-    on_front = front(completed, objectives)
     names = ", ".join(f"{column} ({way})" for column, way in objectives)
     print(
         f"\nPareto front of {names}: {len(on_front)} of {len(completed)} completed runs, none beaten in all by another"
@@ -249,7 +249,7 @@ def print_front(runs: pd.DataFrame, objectives: list) -> None:
         print(_as_table(with_short_run_names(on_front[shown], runs).reset_index(drop=True)))
 
 
-def write_outputs(runs, board, paths, targets, args, objectives=None) -> None:
+def write_outputs(runs, board, paths, targets, args, pareto=None) -> None:
     """--csv, --plot and --html, each written whole or not at all."""
     if targets["--csv"]:
         write_atomically(targets["--csv"], lambda f: f.write(board.to_csv().encode()))
@@ -262,11 +262,11 @@ def write_outputs(runs, board, paths, targets, args, objectives=None) -> None:
         parallel = targets["--plot"].with_name(targets["--plot"].stem + "_parallel.png")
         if plot_parallel_coordinates(runs, parallel):
             print(f"parallel coordinates written to {parallel}")
-        if objectives:
-            pareto = targets["--plot"].with_name(targets["--plot"].stem + "_pareto.png")
-            completed = runs[runs["status"] == Status.COMPLETED]
-            plot_front(completed, front(completed, objectives), objectives, pareto)
-            print(f"Pareto front written to {pareto}")
+        if pareto:
+            objectives, completed, on_front = pareto
+            figure = targets["--plot"].with_name(targets["--plot"].stem + "_pareto.png")
+            plot_front(completed, on_front, objectives, figure)
+            print(f"Pareto front written to {figure}")
     if targets["--html"]:
         from experiments.results.report import report
 

@@ -119,6 +119,11 @@ def run_cli(module: str, *args: str, cwd: Path, timeout=300, env=None, check=Non
     return proc
 
 
+def dominated(point, others) -> bool:
+    """(accuracy, size): another is at least as accurate and as small, and better in one."""
+    return any(o[0] >= point[0] and o[1] <= point[1] and o != point for o in others)
+
+
 def single_run_dir(cwd: Path) -> Path:
     runs = [p for p in (cwd / "runs").iterdir() if p.is_dir() and p.name != "multirun"]
     assert len(runs) == 1, runs

@@ -17,7 +17,7 @@ import scipy.stats
 from experiments.results.runs import load_runs, summarize
 from experiments.run.task import train
 from experiments.sweep.search import combined
-from helpers import composed, run_cli
+from helpers import composed, dominated, run_cli
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2"]
 
@@ -111,13 +111,18 @@ def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path
     assert len(study(tmp_path).trials) == 7
 
 
-def seed_runs(sweep_dir, trial, seeds) -> list[dict]:
-    """The result.json of each of a trial's runs (jobs trial x seeds + i), in seed order."""
-    runs = []
+def seed_folders(sweep_dir, trial, seeds) -> list:
+    """The folders of a trial's runs (jobs trial x seeds + i), in seed order."""
+    folders = []
     for i in range(seeds):
-        (folder,) = sweep_dir.glob(f"{trial.number * seeds + i}_*")
-        runs.append(json.loads((folder / "result.json").read_text()))
-    return runs
+        (folder,) = sweep_dir.glob(f"{trial.number * seeds + i}_*")  # one each
+        folders.append(folder)
+    return folders
+
+
+def seed_runs(sweep_dir, trial, seeds) -> list[dict]:
+    """The result.json of each of a trial's runs, in seed order."""
+    return [json.loads((folder / "result.json").read_text()) for folder in seed_folders(sweep_dir, trial, seeds)]
 
 
 def test_each_trial_runs_its_seeds_and_is_told_their_mean_and_its_ties_are_compares(tmp_path):
@@ -158,19 +163,14 @@ def test_a_pruner_judges_a_trial_on_its_seeds_mean_curve(tmp_path):
     trials = study(tmp_path).trials
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     for trial in trials:
-        curves = []
-        for i in range(2):
-            (folder,) = (tmp_path / "s").glob(f"{trial.number * 2 + i}_*")
-            curves.append([float(r.split(",")[5]) for r in (folder / "metrics.csv").read_text().splitlines()[1:]])
+        curves = [
+            [float(r.split(",")[5]) for r in (folder / "metrics.csv").read_text().splitlines()[1:]]
+            for folder in seed_folders(tmp_path / "s", trial, 2)
+        ]
         for epoch, value in trial.intermediate_values.items():
             assert value == (curves[0][epoch - 1] + curves[1][epoch - 1]) / 2  # judged once both seeds got there
         statuses = {r["status"] for r in seed_runs(tmp_path / "s", trial, 2)}
         assert ("pruned" in statuses) == (trial.state == optuna.trial.TrialState.PRUNED)
-
-
-def dominated(point, others) -> bool:
-    """(accuracy, size): another is at least as accurate and as small, and better in one."""
-    return any(o[0] >= point[0] and o[1] <= point[1] and o != point for o in others)
 
 
 def test_a_two_objective_search_ends_with_its_pareto_front(tmp_path):

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from experiments.compare import main as compare_main
 from experiments.results.runs import load_history, load_runs
-from helpers import REPO, run_cli, small_filesystem
+from helpers import REPO, dominated, run_cli, small_filesystem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -109,11 +109,7 @@ def test_compare_prints_and_draws_the_pareto_front_of_the_objectives_named(grid_
         if (folder / "result.json").is_file():
             result = json.loads((folder / "result.json").read_text())
             points[folder.name] = (result["best_val_acc"], result["parameters"])
-    front = {
-        name
-        for name, (acc, size) in points.items()
-        if not any(a >= acc and s <= size and (a, s) != (acc, size) for a, s in points.values())
-    }
+    front = {name for name, point in points.items() if not dominated(point, points.values())}
     assert 0 < len(front) < len(points)
     plot = tmp_path / "curves.png"
     assert compare_main([str(sweep), "--pareto", "best_val_acc=max,parameters=min", "--plot", str(plot)]) == 0

@@ -154,7 +154,6 @@ def check_grid_pruner(config: DictConfig) -> None:
         pruner = OmegaConf.to_container(pruner, resolve=True)
         try:
             if pruner.get("name") == "halving":  # ours, synchronous: its own settings (experiments/sweep/halving.py)
-                from experiments.sweep.grid import sweep_grid
                 from experiments.sweep.halving import settings_of
 
                 settings_of(pruner, sweep_grid(config), config.epochs)
@@ -263,9 +262,10 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         lines.append(f"job {number}: {dry_run.shown(jobs[number])} -> {job.hydra.sweep.dir}/{job.hydra.sweep.subdir}")
     pruner = OmegaConf.to_container(config.hydra.sweeper.get("pruner") or {}, resolve=True)
     if pruner.get("name") == "halving":
-        from experiments.sweep.halving import plan_in_words
+        from experiments.sweep.halving import configurations, plan_in_words, settings_of
 
-        lines.append(plan_in_words(pruner, jobs, config.epochs))
+        settings = settings_of(pruner, jobs, config.epochs)
+        lines.append(plan_in_words(len(configurations(jobs)), config.epochs, settings))
     return [*lines, "every job's config passes its checks"]
 
 

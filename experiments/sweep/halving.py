@@ -67,36 +67,38 @@ def settings_of(pruner: dict, grid, epochs) -> dict:
             raise SearchError(f"hydra.sweeper.pruner.{key}={value!r} must be an integer >= {least}")
     if len(grid.choices.get("epochs", ())) > 1:
         raise SearchError("successive halving spends epochs as its budget: epochs cannot be swept with it")
-    if not rungs(len(configurations(grid)), epochs, **settings):
+    count = len(configurations(grid))
+    if not rungs(count, epochs, **settings):
         raise SearchError(
-            f"nothing to halve: {len(configurations(grid))} configuration(s) of {epochs} epochs, "
+            f"nothing to halve: {count} configuration(s) of {epochs} epochs, "
             f"first rung at epoch {settings['min_resource']}, reduction_factor {settings['reduction_factor']}; "
             "halving needs at least reduction_factor configurations and a rung before the last epoch"
         )
     return settings
 
 
-def rungs(count: int, epochs: int, min_resource: int, reduction_factor: int) -> list[int]:
-    """The epochs at which the configurations still in are judged: min_resource x
-    reduction_factor^i while at least reduction_factor of `count` are left and the rung comes
-    before `epochs` (6 configurations, 10 epochs, 1 and 3: [1]; 27, 9, 1 and 3: [1, 3])."""
-    judged, left, rung = [], count, min_resource
+def schedule(count: int, epochs: int, min_resource: int, reduction_factor: int) -> list[tuple[int, int]]:
+    """Each rung with how many of `count` configurations go on from it: rungs at min_resource x
+    reduction_factor^i while at least reduction_factor configurations are left and the rung
+    comes before `epochs`; the best ceil(left / reduction_factor) go on from each."""
+    steps, left, rung = [], count, min_resource
     while left >= reduction_factor and rung < epochs:
-        judged.append(rung)
         left = math.ceil(left / reduction_factor)
+        steps.append((rung, left))
         rung *= reduction_factor
-    return judged
+    return steps
 
 
-def plan_in_words(pruner: dict, grid, epochs: int) -> str:
-    """What the halving of `grid` will do, in a line: its rungs and how many go on at each."""
-    settings = settings_of(pruner, grid, epochs)
-    left = len(configurations(grid))
-    steps = [f"{left} configurations"]
-    for rung in rungs(left, epochs, **settings):
-        left = math.ceil(left / settings["reduction_factor"])
-        steps.append(f"judged at epoch {rung}, {left} go on")
-    return f"successive halving: {', '.join(steps)} to epoch {epochs}"
+def rungs(count: int, epochs: int, min_resource: int, reduction_factor: int) -> list[int]:
+    """The epochs at which the configurations still in are judged (6 configurations, 10 epochs,
+    1 and 3: [1]; 27, 9, 1 and 3: [1, 3])."""
+    return [rung for rung, _ in schedule(count, epochs, min_resource, reduction_factor)]
+
+
+def plan_in_words(count: int, epochs: int, settings: dict) -> str:
+    """What halving `count` configurations of `epochs` will do, in a line: its rungs and how many go on at each."""
+    steps = [f"judged at epoch {rung}, {left} go on" for rung, left in schedule(count, epochs, **settings)]
+    return f"successive halving: {', '.join([f'{count} configurations', *steps])} to epoch {epochs}"
 
 
 def configurations(grid) -> dict[tuple, list[int]]:
@@ -134,7 +136,7 @@ def halve(launcher, grid, settings: dict, epochs: int, resumed: bool) -> Sequenc
     JobReturns of every job's last launch, in job order."""
     grouped = configurations(grid)
     judged_at = rungs(len(grouped), epochs, **settings)
-    log.info("%s (%d jobs)", plan_in_words({"name": "halving", **settings}, grid, epochs), len(grid))
+    log.info("%s (%d jobs)", plan_in_words(len(grouped), epochs, settings), len(grid))
     alive = list(grouped)
     judge = PauseAt()
     ended: set[int] = set()  # jobs that ended for good in this launch (a failed one is not retried)

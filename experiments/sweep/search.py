@@ -44,11 +44,11 @@ from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, Status, cut_short, folder_in_use, read_result
 from experiments.run.reporting import Verdict
 from experiments.run.resume import continue_command
-from experiments.sweep import objectives, warm_start
+from experiments.sweep import warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
-from experiments.sweep.objectives import values_of as objectives_values
-from experiments.sweep.space import override_value, parse_space
+from experiments.sweep.objectives import checked, judged_each_epoch, values_of
+from experiments.sweep.space import inside, override_value, parse_space
 from experiments.sweep.study import (
     SearchError,
     anchored,
@@ -133,7 +133,7 @@ class OptunaSearch(Sweeper):
             raise SearchError(f"hydra.sweeper.n_trials={self.n_trials!r} must be an integer >= 1")
         if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise SearchError(f"hydra.sweeper.timeout={self.timeout!r} must be a number of seconds > 0, or null")
-        self.objectives = objectives.checked(self.objective, self.direction)
+        self.objectives = checked(self.objective, self.direction)
         if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
             raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
         settings = dict(self.sampler)
@@ -141,7 +141,7 @@ class OptunaSearch(Sweeper):
         check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
         self.make_pruner = pruner_maker(self.pruner)
         if self.prunes:
-            self.judged_column = objectives.judged_each_epoch(self.objectives, self.pruner["name"])
+            self.judged_column = judged_each_epoch(self.objectives, self.pruner["name"])
         if len(self.objectives) > 1 and cls.__name__ == "CmaEsSampler":
             raise SearchError("hydra.sweeper.sampler.name=cmaes searches one objective: use tpe, nsga2, random or grid")
         fixed, space = parse_space(self.params, arguments)
@@ -430,11 +430,7 @@ def check_queued(queued: list[dict], space: dict) -> None:
             if key not in space:
                 raise SearchError(f"{where}: {key} is not searched (the space has {', '.join(space)})")
             dist = space[key]
-            try:
-                inside = dist._contains(dist.to_internal_repr(value))  # Optuna's own test of a value
-            except (ValueError, TypeError):
-                inside = False
-            if not inside:
+            if not inside(dist, value):
                 allowed = list(dist.choices) if hasattr(dist, "choices") else f"from {dist.low} to {dist.high}"
                 raise SearchError(f"{where} is outside the search space: {key} is {allowed}")
 
@@ -597,7 +593,7 @@ def tell(study, trial, returns: list, objectives: list, aggregate: str = "mean")
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
     seeds = [
-        objectives_values(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
+        values_of(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
         for run_dir, returned in zip(run_dirs, returns)
     ]
     try:

@@ -65,6 +65,14 @@ def edge_values(space: dict) -> dict:
     return edges
 
 
+def inside(dist, value) -> bool:
+    """Whether `value` is one of an Optuna distribution's (Optuna's own test of a value)."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
 def override_value(value) -> str:
     """A value as Hydra's override grammar reads it back."""
     if isinstance(value, list):

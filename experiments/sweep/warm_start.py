@@ -17,7 +17,7 @@ from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
 from experiments.sweep.objectives import values_of
-from experiments.sweep.space import override_value
+from experiments.sweep.space import inside, override_value
 from experiments.sweep.study import SearchError
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,6 @@ def folders_of(warm_start) -> list[Path]:
         if not folder.is_dir():
             raise SearchError(f"hydra.sweeper.warm_start: {folder} is not a folder of runs")
     return folders
-
-
-def inside(dist, value) -> bool:
-    """Optuna's own test of whether `value` is one of a distribution's."""
-    try:
-        return bool(dist._contains(dist.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False
 
 
 def flat(config: dict, prefix: str = "") -> dict:
@@ -87,14 +79,15 @@ def warm_start(study, folders: list[Path], search_config: dict, space: dict, obj
         if str(run_dir) in known:
             left_out["already in the study"] = left_out.get("already in the study", 0) + 1
             continue
-        why = misfit(run_dir, wanted, space)
+        result = read_result(run_dir)
+        settings = flat((result or {}).get("hyperparameters") or {})
+        why = misfit(result, settings, wanted, space)
         values = values_of(run_dir, objectives) if why is None else None
         if why is None and values is None:
             why = "without a finite objective"
         if why:
             left_out[why] = left_out.get(why, 0) + 1
             continue
-        settings = flat(read_result(run_dir)["hyperparameters"])
         params = {key: searched_value(settings, key) for key in space}
         study.add_trial(
             optuna.trial.create_trial(
@@ -110,12 +103,11 @@ def warm_start(study, folders: list[Path], search_config: dict, space: dict, obj
     )  # fmt: skip
 
 
-def misfit(run_dir: Path, wanted: dict, space: dict) -> str | None:
-    """Why a run cannot be one of the search's trials, in a few words; None when it can."""
-    result = read_result(run_dir)
+def misfit(result: dict | None, settings: dict, wanted: dict, space: dict) -> str | None:
+    """Why a run (its result.json, and its settings flattened) cannot be one of the search's
+    trials, in a few words; None when it can."""
     if not result or result.get("status") != Status.COMPLETED:
         return "not completed"
-    settings = flat(result.get("hyperparameters") or {})
     if not settings:
         return "without its settings (an old result.json)"
     trained_on = (result.get("data") or {}).get("name")
