@@ -3,13 +3,17 @@
 A few fixed configurations on the bundled MNIST sample, trained in-process; their
 per-epoch metrics (as metrics.csv writes them, to the last digit) and a SHA-256 of
 every weight array are recorded in tests/golden/<name>.json with the libraries, BLAS
-and CPU they were made on. tests/test_golden.py trains them again and names the first
+(and the kernels it chose) and CPU they were made on. tests/test_golden.py trains them again and names the first
 number that moved, where the libraries and CPU are the recorded ones.
 
 A deliberate change to the numbers (a new summation order, an initialisation fixed)
 regenerates them in a commit of its own that says why:
 
-    .venv/bin/python tests/golden.py
+    .venv/bin/python tests/golden.py          # this machine's numbers replace every record
+    .venv/bin/python tests/golden.py --add    # the same code's numbers on another platform, beside the others
+
+A file holds one record per platform: the same code sums differently in its last digits
+with another BLAS kernel, so each platform's numbers are its own.
 """
 
 from __future__ import annotations
@@ -55,18 +59,43 @@ def measure(overrides: list[str]) -> dict:
 
 
 def made_on(provenance: dict) -> dict:
-    """What the numbers depend on besides the code: NumPy, the BLAS library and the CPU."""
-    blas = sorted(f"{p.get('library')} {p.get('version')}" for p in provenance.get("blas", []))
-    return {"numpy": provenance["libraries"]["numpy"], "blas": blas, "cpu": provenance["cpu"]}
+    """What the numbers depend on besides the code: NumPy, its BLAS library and the kernels that
+    chose for the CPU (the same OpenBLAS sums differently with AVX-512's SkylakeX kernels than
+    with Zen's or Haswell's), and the CPU."""
+    return {"numpy": provenance["libraries"]["numpy"], "blas": numpy_blas(), "cpu": provenance["cpu"]}
 
 
-def regenerate() -> None:
+def numpy_blas() -> list[str]:
+    """NumPy's own BLAS ("openblas 0.3.31 SkylakeX"): SciPy's, loaded in a process or not, does
+    not sum these numbers, so it is not part of where they were made."""
+    from threadpoolctl import threadpool_info
+
+    return sorted(
+        f"{pool['internal_api']} {pool['version']} {pool.get('architecture')}"
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas" and Path(pool["filepath"]).parent.name.startswith("numpy")
+    )
+
+
+def records(name: str) -> list[dict]:
+    """The recorded runs of golden `name`, one per platform (a file of a single record: the older format)."""
+    path = GOLDEN_DIR / f"{name}.json"
+    if not path.is_file():
+        return []
+    loaded = json.loads(path.read_text())
+    return loaded if isinstance(loaded, list) else [loaded]
+
+
+def regenerate(add: bool = False) -> None:
+    """Record this platform's numbers: instead of every record, or (add) beside the other platforms'."""
     GOLDEN_DIR.mkdir(exist_ok=True)
     for name, overrides in GOLDEN.items():
-        (GOLDEN_DIR / f"{name}.json").write_text(json.dumps(measure(overrides), indent=1) + "\n")
-        print(f"written {GOLDEN_DIR / name}.json")
+        now = measure(overrides)
+        kept = [r for r in records(name) if r["made_on"] != now["made_on"]] if add else []
+        (GOLDEN_DIR / f"{name}.json").write_text(json.dumps([*kept, now], indent=1) + "\n")
+        print(f"written {GOLDEN_DIR / name}.json ({len(kept) + 1} platform(s))")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    regenerate()
+    regenerate(add="--add" in sys.argv[1:])

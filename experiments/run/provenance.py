@@ -92,11 +92,18 @@ def cpu_model() -> str:
 
 
 def blas() -> list[dict]:
-    """The BLAS libraries loaded and their threads now (inside the run's thread limit)."""
+    """The BLAS libraries loaded, the kernels each chose for this CPU (OpenBLAS's `architecture`:
+    Zen, Haswell, SkylakeX..., whose sums differ in their last digits) and their threads now
+    (inside the run's thread limit)."""
     from threadpoolctl import threadpool_info
 
     return [
-        {"library": pool.get("internal_api"), "version": pool.get("version"), "threads": pool.get("num_threads")}
+        {
+            "library": pool.get("internal_api"),
+            "version": pool.get("version"),
+            "architecture": pool.get("architecture"),
+            "threads": pool.get("num_threads"),
+        }
         for pool in threadpool_info()
         if pool.get("user_api") == "blas"
     ]
