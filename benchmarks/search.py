@@ -1,9 +1,10 @@
 """What a search's compute buys: how much of it is training, how busy the cores
-stay, how soon it finds a good configuration, and what halving saves a grid.
+stay, how soon it finds a good configuration with each pruner, and what halving
+saves a grid.
 
-    python -m benchmarks.search               # about 15 minutes on 2 cores
-    python -m benchmarks.search --rounds 5
-    python -m benchmarks.search --only grids  # what halving saves a grid: 2 minutes
+    python -m benchmarks.search                 # about 30 minutes on 2 cores
+    python -m benchmarks.search --only quality  # the pruners' time to quality, 5 sampler seeds: 22 minutes
+    python -m benchmarks.search --only grids    # what halving saves a grid: 2 minutes
 
 Each search runs as a user runs it (a fresh process, 2 workers) on the bundled
 MNIST sample. Its figures come from its own files and log: each job's
@@ -38,7 +39,6 @@ VERBOSE = "hydra.verbose=experiments.sweep.jobs"  # the 'job N starts / ended' l
 WAYS = {
     "batches": ["hydra.sweeper.batches=true"],
     "ours": [],
-    "ours, pruned": ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3"],
 }
 # Like the presets': ReLU, He initialisation, Nesterov momentum, a cosine schedule.
 PRESET_LIKE_SPACE = [
@@ -127,16 +127,28 @@ def trial_values(sweep_dir: Path, lines: list[str], started: float) -> list[tupl
     return sorted(values)
 
 
-# The three ways of the 32-trial search, and pruning given three times the trials: what a
-# pruned search is for, trying more configurations in the same time.
+# The pruners, each with its settings, given three times the trials of the unpruned search:
+# what a pruned search is for, trying more configurations in the same time.
+PRUNERS = {
+    "median": ["hydra.sweeper.pruner.name=median"],
+    "median, warm-up 3 epochs": ["hydra.sweeper.pruner.name=median", "+hydra.sweeper.pruner.n_warmup_steps=3"],
+    "halving": ["hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3"],
+    "halving from epoch 3": [
+        "hydra.sweeper.pruner.name=halving", "+hydra.sweeper.pruner.reduction_factor=3",
+        "+hydra.sweeper.pruner.min_resource=3",
+    ],
+    "hyperband": ["hydra.sweeper.pruner.name=hyperband"],
+}  # fmt: skip
 QUALITY_WAYS = {
-    **{way: (options, 32) for way, options in WAYS.items()},
-    "ours, pruned, 96 trials": (WAYS["ours, pruned"], 96),
+    "batches": (WAYS["batches"], 32),
+    "ours": (WAYS["ours"], 32),
+    **{f"ours, {name}, 96 trials": (options, 96) for name, options in PRUNERS.items()},
 }
 
 
 def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
-    """A 32-trial TPE search over a preset-like space, `seeds` sampler seeds, three ways (and a fourth)."""
+    """A 32-trial TPE search over a preset-like space, `seeds` sampler seeds, with and without
+    batches, and each pruner given 96 trials; how soon each reaches the unpruned search's best."""
     found = {way: [] for way in QUALITY_WAYS}
     for seed in range(seeds):
         for way, (options, trials) in QUALITY_WAYS.items():
@@ -146,9 +158,11 @@ def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
                 f"hydra.sweeper.sampler.seed={seed}",
             )  # fmt: skip
             seconds, epochs = epoch_seconds(sweep_dir)
-            found[way].append({"wall": wall, "values": trial_values(sweep_dir, lines, started), "epochs": epochs})
-    # The bar: the batch search's best validation accuracy, at the low end of its seeds' spread.
-    bar = min(max(v for _, v in search["values"]) for search in found["batches"])
+            found[way].append(
+                {"wall": wall, "values": trial_values(sweep_dir, lines, started), "epochs": epochs, "dir": sweep_dir}
+            )
+    # The bar: the unpruned search's best validation accuracy, at the low end of its seeds' spread.
+    bar = min(max(v for _, v in search["values"]) for search in found["ours"])
     rows = []
     for way, searches in found.items():
         reached = [next((t for t, v in s["values"] if v >= bar), None) for s in searches]
@@ -161,15 +175,50 @@ def time_to_quality(workdir: Path, seeds: int) -> tuple[pd.DataFrame, str]:
                 f"s_to_reach_{100 * bar:.2f}%": reach(reached),
             }
         )
-    batch_wall = statistics.median(s["wall"] for s in found["batches"])
-    verdicts = []
-    for way in ("ours, pruned", "ours, pruned, 96 trials"):
-        shares = [next((t / batch_wall for t, v in s["values"] if v >= bar), None) for s in found[way]]
+    unpruned_wall = statistics.median(s["wall"] for s in found["ours"])
+    verdicts = [crossing([s["dir"] for s in found["ours"]])]
+    for way in QUALITY_WAYS:
+        if way == "batches":
+            continue
+        shares = [next((t / unpruned_wall for t, v in s["values"] if v >= bar), None) for s in found[way]]
         verdicts.append(
-            f"{way}, against {100 * bar:.2f}% (the batch searches' lowest best): reached after "
-            f"{reach(shares)} of the batch search's median wall time ({seeds} seeds)"
+            f"{way}: {100 * bar:.2f}% (the unpruned searches' lowest best) reached after {median_reach(shares)} "
+            f"of the unpruned search's median wall time; those that reached it: {reach(shares)}"
         )
     return pd.DataFrame(rows), "\n".join(verdicts)
+
+
+def median_reach(shares: list) -> str:
+    """The median of the shares of time that reached a bar, a search that never did counting as
+    never (infinite): over 5 seeds, the median is reached if 3 of them reached it."""
+    ordered = sorted(float("inf") if s is None else s for s in shares)
+    middle = statistics.median(ordered)
+    return "never (the median)" if middle == float("inf") else f"{middle:.2f} (the median of {len(shares)} seeds)"
+
+
+def crossing(sweep_dirs: list[Path]) -> str:
+    """Whether learning curves cross in these searches: the share of pairs of completed trials
+    whose order after epoch 1 differs from their order by best validation accuracy, and where
+    each search's best trial ranked after epoch 1 (1 = first)."""
+    discordant, pairs, ranks = 0, 0, []
+    for sweep_dir in sweep_dirs:
+        results = {path.parent: json.loads(path.read_text()) for path in sweep_dir.glob("*/result.json")}
+        runs = [(first_epoch_acc(run), r["best_val_acc"]) for run, r in results.items() if r["status"] == "completed"]
+        for i, (first_a, best_a) in enumerate(runs):
+            for first_b, best_b in runs[i + 1 :]:
+                pairs += 1
+                discordant += (first_a - first_b) * (best_a - best_b) < 0
+        best_first = max(runs, key=lambda run: run[1])[0]
+        ranks.append(1 + sum(first > best_first for first, _ in runs))
+    return (
+        f"curves cross: {100 * discordant / pairs:.0f}% of pairs of unpruned trials rank the other way after "
+        f"epoch 1 than at their best; each search's best trial ranked {', '.join(map(str, ranks))} after epoch 1"
+    )
+
+
+def first_epoch_acc(run_dir: Path) -> float:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return float(next(csv.DictReader(f))["val_acc"])
 
 
 def reach(times: list) -> str:
@@ -226,28 +275,35 @@ def grid_halving(workdir: Path, grid: list[str], keys: list[str], rounds: int) -
 
 
 def searches(tmp: Path, args) -> None:
-    print(f"16-trial TPE search, data=mnist_sample epochs=6, {WORKERS} workers; median (range) of {args.rounds}:")
-    print(training_share(tmp, args.rounds).to_string(index=False))
-    print(f"\n16 trials of 2 or 8 epochs, {WORKERS} workers, workers in jobs until the last trial started:")
-    print(busy_cores(tmp, args.rounds).to_string(index=False))
+    if args.only != "quality":
+        shares_and_busy(tmp, args)
     print(f"\n32-trial TPE search, preset-like space, 9 epochs, sampler seeds 0-{args.seeds - 1}:")
     table, verdict = time_to_quality(tmp, args.seeds)
     print(table.to_string(index=False))
     print(verdict)
 
 
+def shares_and_busy(tmp: Path, args) -> None:
+    print(f"16-trial TPE search, data=mnist_sample epochs=6, {WORKERS} workers; median (range) of {args.rounds}:")
+    print(training_share(tmp, args.rounds).to_string(index=False))
+    print(f"\n16 trials of 2 or 8 epochs, {WORKERS} workers, workers in jobs until the last trial started:")
+    print(busy_cores(tmp, args.rounds).to_string(index=False))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="turns of each measurement (default 3)")
-    parser.add_argument("--seeds", type=int, default=3, help="sampler seeds of the time-to-quality search (default 3)")
+    parser.add_argument("--seeds", type=int, default=5, help="sampler seeds of the time-to-quality search (default 5)")
     parser.add_argument("--grid-rounds", type=int, default=1, help="turns of each grid (default 1)")
-    parser.add_argument("--only", choices=["searches", "grids"], help="one part (default both)")
+    parser.add_argument(
+        "--only", choices=["searches", "quality", "grids"], help="one part (quality: the pruners' time to quality)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.only != "grids":
             searches(tmp, args)
-        if args.only != "searches":
+        if args.only in (None, "grids"):
             for i, (name, (grid, keys)) in enumerate(GRIDS.items()):
                 print(f"\n{name}, {args.grid_rounds} round(s):")
                 table, verdict = grid_halving(tmp / f"grids{i}", grid, keys, args.grid_rounds)

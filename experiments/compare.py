@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.learned import IMPORTANCE_HEADING, import_fanova, importance, plot_parallel_coordinates
-from experiments.results.pareto import front, objectives_of, plot_front
+from experiments.results.pareto import front, front_table, in_words, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
     as_text,
@@ -240,13 +240,12 @@ def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
 
 def print_front(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame, on_front: pd.DataFrame) -> None:
     """The Pareto front of the completed runs, with what tells them apart."""
-    names = ", ".join(f"{column} ({way})" for column, way in objectives)
     print(
-        f"\nPareto front of {names}: {len(on_front)} of {len(completed)} completed runs, none beaten in all by another"
+        f"\nPareto front of {in_words(objectives)}: {len(on_front)} of {len(completed)} completed runs, "
+        "none beaten in all by another"
     )
     if len(on_front):
-        shown = [*varying_hyperparameters(runs), *(c for c, _ in objectives), "run"]
-        print(_as_table(with_short_run_names(on_front[shown], runs).reset_index(drop=True)))
+        print(_as_table(front_table(runs, on_front, objectives)))
 
 
 def write_outputs(runs, board, paths, targets, args, pareto=None) -> None:
@@ -270,7 +269,7 @@ def write_outputs(runs, board, paths, targets, args, pareto=None) -> None:
     if targets["--html"]:
         from experiments.results.report import report
 
-        report(runs, load_history(*paths), paths, targets["--html"])
+        report(runs, load_history(*paths), paths, targets["--html"], pareto)
         print(f"report written to {targets['--html']}")
 
 

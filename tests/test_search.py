@@ -111,6 +111,49 @@ def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path
     assert len(study(tmp_path).trials) == 7
 
 
+CONDITIONAL = [
+    "hydra.sweeper.params=null", "optimizer=choice(sgd,momentum,adam)", "optimizer.momentum=interval(0.5,0.95)",
+    "optimizer.beta1=interval(0.8,0.95)", "hidden.layers=choice(1,2)", "hidden.0=choice(32,64)",
+    "hidden.1=choice(16,32)",
+    'hydra.sweeper.conditions={optimizer.momentum: "optimizer=momentum", optimizer.beta1: "optimizer=adam"}',
+    "hydra.sweeper.sampler.name=random",
+]  # fmt: skip
+
+
+def test_a_conditional_space_searches_a_setting_with_the_options_that_take_it_and_each_layer_of_a_depth(tmp_path):
+    search = [*SEARCH, *CONDITIONAL, "hydra.sweeper.n_trials=8"]
+    planned = run_cli(*search, "dry_run=true", cwd=tmp_path, check=0).stdout
+    assert "optimizer.momentum: a float in [0.5, 0.95], when optimizer is momentum" in planned
+    assert "hidden.1: one of 16, 32, when hidden.layers is 2" in planned
+    run_cli(*search, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
+    trials = study(tmp_path).trials
+    assert {t.params["optimizer"] for t in trials} == {"sgd", "momentum", "adam"}
+    assert {t.params["hidden.layers"] for t in trials} == {1, 2}
+    for trial in trials:
+        params = trial.params
+        assert ("optimizer.momentum" in params) == (params["optimizer"] == "momentum")
+        assert ("optimizer.beta1" in params) == (params["optimizer"] == "adam")
+        assert ("hidden.1" in params) == (params["hidden.layers"] == 2)
+        (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
+        result = json.loads((folder / "result.json").read_text())
+        assert result["status"] == "completed" and trial.value == result["best_val_acc"]
+        ran = result["hyperparameters"]
+        assert ran["hidden"] == [params[f"hidden.{i}"] for i in range(params["hidden.layers"])]
+        assert ran["optimizer"]["name"] == params["optimizer"]
+        for setting in ("momentum", "beta1"):
+            if f"optimizer.{setting}" in params:
+                assert ran["optimizer"][setting] == params[f"optimizer.{setting}"]
+    # Its runs warm-start another study with this space: each is the trial it was, values and all.
+    again = [*SEARCH, *CONDITIONAL, "hydra.sweeper.warm_start=[s]", "hydra.sweeper.storage=sqlite:///again.db"]
+    run_cli(*again, "hydra.sweeper.n_trials=1", "hydra.sweep.dir=s2", cwd=tmp_path, check=0)
+    warm = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path / 'again.db'}").trials
+    by_run = {t.user_attrs["warm_start_from"]: t for t in warm if "warm_start_from" in t.user_attrs}
+    assert len(by_run) == 8
+    for trial in trials:
+        (folder,) = (tmp_path / "s").glob(f"{trial.number}_*")
+        assert by_run[str(folder)].params == trial.params and by_run[str(folder)].value == trial.value
+
+
 def seed_folders(sweep_dir, trial, seeds) -> list:
     """The folders of a trial's runs (jobs trial x seeds + i), in seed order."""
     folders = []
@@ -342,6 +385,55 @@ def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_
         ("hydra.sweeper.enqueue=[{lr:5}]", "hydra.sweeper.enqueue[0]: lr=5 is outside the search space: lr is from"),
         ("hydra.sweeper.enqueue=[{lrr:0.1}]", "hydra.sweeper.enqueue[0]: lrr=0.1: lrr is not searched (the space has"),
         ("hydra.sweeper.enqueue=[{hidden:48}]", "hidden=48 is outside the search space: hidden is [32, 64, 128, 256]"),
+        (  # a setting only some of the searched options take, without its condition
+            "hydra.sweeper.params=null optimizer=choice(sgd,momentum) optimizer.momentum=interval(0.5,0.9)",
+            "optimizer.momentum=0.5: optimizer.momentum does not apply to optimizer=sgd (it takes weight_decay) (to "
+            "search optimizer.momentum only with the optimizers that take it, give it a condition: "
+            """'hydra.sweeper.conditions={optimizer.momentum: "optimizer=..."}')""",
+        ),
+        (  # checked under each value of its condition
+            "optimizer.momentum=interval(0.5,1.0) "
+            "hydra.sweeper.conditions={optimizer.momentum:'optimizer=momentum,nesterov'}",
+            "optimizer=nesterov optimizer.momentum=1.0: optimizer.momentum=1.0 is not allowed",
+        ),
+        ("hydra.sweeper.conditions={lrr:'optimizer=sgd'}", "hydra.sweeper.conditions.lrr='optimizer=sgd': lrr is not"),
+        (
+            "optimizer.momentum=interval(0.5,0.9) hydra.sweeper.conditions={optimizer.momentum:'optimizer=adam'}",
+            "adam is not one of optimizer's: sgd, momentum, nesterov",
+        ),
+        (
+            "optimizer.momentum=interval(0.5,0.9) hydra.sweeper.conditions={optimizer.momentum:'lr=0.1'}",
+            "lr must be a searched choice",
+        ),
+        (
+            "optimizer.momentum=interval(0.5,0.9) hydra.sweeper.conditions={optimizer.momentum:'momentum'}",
+            "a condition is written parent=value or parent=value,value",
+        ),
+        (
+            "activation=choice(relu,tanh) "
+            "hydra.sweeper.conditions={optimizer:'activation=relu',activation:'optimizer=sgd'}",
+            "optimizer, activation depend on each other in a cycle",
+        ),
+        (
+            "optimizer.momentum=interval(0.5,0.9) hydra.sweeper.conditions={optimizer.momentum:'optimizer=momentum'} "
+            "hydra.sweeper.enqueue=[{optimizer:sgd,optimizer.momentum:0.7}]",
+            "optimizer.momentum is searched only when optimizer=momentum, not optimizer=sgd",
+        ),
+        (
+            "hydra.sweeper.params=null optimizer=choice(sgd,momentum) optimizer.momentum=choice(0.5,0.9) "
+            "hydra.sweeper.conditions={optimizer.momentum:'optimizer=momentum'} hydra.sweeper.sampler.name=grid",
+            "a conditional space needs another sampler",
+        ),
+        ("hidden.0=choice(32,64)", "hidden is searched as a whole and layer by layer"),
+        ("~hydra.sweeper.params.hidden hidden.1=choice(32,64)", "found: hidden.1"),
+        (
+            "~hydra.sweeper.params.hidden hidden.layers=choice(1,2,3) hidden.0=choice(32,64) hidden.1=choice(32,64)",
+            "hidden.layers must be a choice of numbers of hidden layers from 1 to 2",
+        ),
+        (
+            "~hydra.sweeper.params.hidden hidden.layers=choice(1,2) hidden.0=choice(32,64) hidden.1=choice(0,16)",
+            "hidden=[32,0]: hidden=[32, 0] is not allowed: must be an integer >= 1",
+        ),
         (
             "hydra.sweeper.pruner.name=median +hydra.sweeper.pruner.n_warmup_steps=-1",
             "Number of warmup steps cannot be negative",

@@ -17,17 +17,18 @@ import optuna
 import pytest
 
 from experiments.sweep.objectives import OBJECTIVES, VALIDATION_ACCURACY
+from experiments.sweep.space import Space
 from experiments.sweep.study import SearchError, definition, open_study, opened
 from helpers import run_cli, small_filesystem
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null"]
-SPACE = {"x": optuna.distributions.FloatDistribution(0, 1)}
+SPACE = Space({"x": optuna.distributions.FloatDistribution(0, 1)}, {})
 
 
 def add_trials(study, n):
     """Ask and tell n trials, as the search does."""
     for _ in range(n):
-        trial = study.ask(SPACE)
+        trial = SPACE.ask(study)
         study.tell(trial, trial.params["x"])
 
 
@@ -90,13 +91,19 @@ def test_a_journal_damaged_in_the_middle_is_refused_naming_the_line(tmp_path):
 def test_a_study_remembers_what_defines_it_and_refuses_a_launch_that_differs(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
-    other = {"x": optuna.distributions.FloatDistribution(0, 2)}
+    other = Space({"x": optuna.distributions.FloatDistribution(0, 2)}, {})
     with pytest.raises(SearchError) as refused:
         open_study("s", storage, definition([(OBJECTIVES["best_val_loss"], "minimize")], "random", other))
     said = str(refused.value)
     assert "direction: the study has maximize, this launch minimize" in said
     assert "objective: the study has best_val_acc, this launch best_val_loss" in said
     assert "sampler: the study has tpe, this launch random" in said and '"high":2' in said
+    # A condition added to the same space is another search too (a study made without any has none).
+    choice = optuna.distributions.CategoricalDistribution(["a", "b"])
+    conditional = Space({**SPACE.distributions, "c": choice}, {"x": ("c", ["a"])})
+    open_study("t", storage, definition(VALIDATION_ACCURACY, "tpe", Space(conditional.distributions, {})))
+    with pytest.raises(SearchError, match="conditions: the study has None, this launch"):
+        open_study("t", storage, definition(VALIDATION_ACCURACY, "tpe", conditional))
     assert open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE)).direction.name == "MAXIMIZE"
 
 
@@ -231,7 +238,7 @@ def test_launches_that_open_a_new_study_at_the_same_moment_draw_different_trials
     firsts = []
     for study, number in zip(launches, numbers):
         study.sampler = optuna.samplers.TPESampler(seed=launch_seed(0, number))
-        firsts.append(study.ask(SPACE).params["x"])
+        firsts.append(SPACE.ask(study).params["x"])
     assert firsts[0] != firsts[1]
     assert launch_seed(0, 0) == 0 and launch_seed(None, 3) is None  # the first launch keeps the seed it was given
     # A study from before launches were counted, which holds trials: its next launch is not the first.

@@ -112,12 +112,18 @@ def test_compare_prints_and_draws_the_pareto_front_of_the_objectives_named(grid_
     front = {name for name, point in points.items() if not dominated(point, points.values())}
     assert 0 < len(front) < len(points)
     plot = tmp_path / "curves.png"
-    assert compare_main([str(sweep), "--pareto", "best_val_acc=max,parameters=min", "--plot", str(plot)]) == 0
+    page = tmp_path / "report.html"
+    named = ["--pareto", "best_val_acc=max,parameters=min"]
+    assert compare_main([str(sweep), *named, "--plot", str(plot), "--html", str(page)]) == 0
     out = capsys.readouterr().out
     said = out.split("Pareto front of best_val_acc (max), parameters (min): ")[1]
     assert said.startswith(f"{len(front)} of 4 completed runs")
     assert {line.split()[-1] for line in said.splitlines()[2 : 2 + len(front)]} == front
     assert (tmp_path / "curves_pareto.png").read_bytes()[:8] == PNG_SIGNATURE
+    # The report page shows the same front: its table's runs, and its figure.
+    shown = page.read_text().split("<h2>Pareto front of best_val_acc (max), parameters (min)</h2>")[1].split("<h2>")[0]
+    assert f"{len(front)} of 4 completed runs" in shown and 'alt="Pareto front" src="data:image/png;base64,' in shown
+    assert {name for name in points if f"<td>{name}</td>" in shown} == front
     for wrong, message in (
         ("test_acc=max,parameters=min", "'test_acc' is not a number runs record that it can use"),
         ("best_val_acc=up,parameters=min", "say which way each is better"),

@@ -50,6 +50,20 @@ def front(runs: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame
     return scored[kept].sort_values(first, ascending=way == "min", kind="stable")
 
 
+def in_words(objectives: list[tuple[str, str]]) -> str:
+    """[('best_val_acc', 'max'), ('parameters', 'min')] -> 'best_val_acc (max), parameters (min)'."""
+    return ", ".join(f"{column} ({way})" for column, way in objectives)
+
+
+def front_table(runs: pd.DataFrame, on_front: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
+    """The front's runs with what tells them apart: the hyperparameters `runs` vary in, the
+    objectives, and each run's folder by its own name."""
+    from experiments.results.runs import varying_hyperparameters, with_short_run_names
+
+    shown = [*varying_hyperparameters(runs), *(column for column, _ in objectives), "run"]
+    return with_short_run_names(on_front[shown], runs).reset_index(drop=True)
+
+
 def plot_front(runs: pd.DataFrame, on_front: pd.DataFrame, objectives: list[tuple[str, str]], path: Path) -> None:
     """The runs as points over the first two objectives, the front's joined by a line."""
     import matplotlib

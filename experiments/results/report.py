@@ -9,6 +9,7 @@ import pandas as pd
 
 from experiments.results.figures import plot
 from experiments.results.learned import IMPORTANCE_HEADING, importance, plot_parallel_coordinates
+from experiments.results.pareto import front_table, in_words, plot_front
 from experiments.results.runs import (
     PROVENANCE_COLUMNS,
     RANK_BY,
@@ -58,10 +59,12 @@ def provenance_table(runs: pd.DataFrame) -> str:
     return '<div class="wide">' + pd.DataFrame(rows).to_html(index=False) + "</div>"
 
 
-def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -> None:
+def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, pareto=None) -> None:
     """One self-contained HTML page (figures embedded, nothing fetched): the
     ranking, the learning curves (and heatmap), the inspection figures of the
-    best run, the runs that did not complete, and the commands behind the sweeps."""
+    best run, the runs that did not complete, and the commands behind the sweeps;
+    with `pareto` (the objectives, the completed runs, those on their front:
+    compare --pareto), the front's table and figure after the ranking."""
     import html
 
     board = ranking(runs)
@@ -78,6 +81,8 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         '<div class="wide">' + readable(shown, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-") + "</div>",
         *(f"<pre>note: {html.escape(note)}</pre>" for note in notes(runs)),
     ]
+    if pareto:
+        sections += pareto_section(runs, *pareto)
     commands = sweep_commands(paths)
     if commands:
         sections += ["<h2>Commands</h2>", "<pre>" + html.escape("\n".join(commands)) + "</pre>"]
@@ -96,6 +101,26 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path) -
         f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"
     )
     write_atomically(path, lambda f: f.write(page.encode("utf-8")))
+
+
+def pareto_section(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame, on_front: pd.DataFrame) -> list:
+    """The Pareto front (compare --pareto): its runs with what tells them apart, and its figure."""
+    import html
+    import tempfile
+
+    said = f"{len(on_front)} of {len(completed)} completed runs, none beaten in every objective by another"
+    sections = [f"<h2>Pareto front of {html.escape(in_words(objectives))}</h2>", f"<p>{said}.</p>"]
+    if not len(on_front):
+        return sections
+    table = front_table(runs, on_front, objectives)
+    with tempfile.TemporaryDirectory() as tmp:
+        figure = Path(tmp) / "pareto.png"
+        plot_front(completed, on_front, objectives, figure)
+        return [
+            *sections,
+            '<div class="wide">' + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-") + "</div>",
+            f'<img alt="Pareto front" src="{_png_data_uri(figure)}">',
+        ]
 
 
 def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | None) -> list[str]:

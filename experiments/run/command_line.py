@@ -39,7 +39,7 @@ def problem_with(argv: list[str]) -> str | None:
         return None
     parser, parsed = OverridesParser.create(), []
     for i, line in enumerate(args.overrides):
-        if "=" not in line:
+        if "=" not in line and not line.startswith("~"):  # ~key deletes a key: Hydra's, without a value
             return f"{line!r} is not key=value (every argument is an override like lr=0.1, or a flag like -m)"
         try:
             (override,) = parser.parse_overrides([line])
@@ -72,13 +72,16 @@ def problem_with(argv: list[str]) -> str | None:
             if value not in groups[key]:
                 return f"{key}={value} is not one of {', '.join(groups[key])}"
         chosen[key] = values
-    # Every job's combination of options, e.g. optimizer=adam,sgd: a setting must suit each.
+    # Every job's combination of options, e.g. optimizer=adam,sgd: a setting must suit each. A search's
+    # searched setting is left to the search's checks, which check it under its condition (sweep/space.py).
     for combination in itertools.product(*chosen.values()):
         names = {f"{group}.name": option for group, option in zip(chosen, combination)}
         rules = rules_for(names)
         for override in parsed:
             key = override.key_or_group
             if override.is_add() or override.is_delete() or key.startswith("hydra") or key in groups:
+                continue
+            if searches and override.is_sweep_override():
                 continue
             if key not in rules:
                 return unknown_key(key, names, rules)

@@ -179,7 +179,7 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
 
     from experiments.run.components import check_memory_ahead
     from experiments.run.config_rules import ConfigError, check_config
-    from experiments.sweep.space import edge_values, override_value
+    from experiments.sweep.space import edge_assignments
     from experiments.sweep.study import SearchError, open_study
 
     try:
@@ -189,32 +189,64 @@ def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[Di
     except (SearchError, TypeError) as error:
         refuse("invalid search: %s", error)
     loader = GlobalHydra.instance().config_loader()
-    base = task_config(loader.load_sweep_config(config, fixed))
+    composed = {}  # the config groups' overrides -> the config they compose with the fixed ones
+
+    def compose(groups: tuple) -> DictConfig:
+        if groups not in composed:
+            composed[groups] = task_config(loader.load_sweep_config(config, [*fixed, *groups]))
+        return composed[groups]
+
+    base = compose(())
     configs, problems = [base], []
-    for key, values in edge_values(space).items():
-        for value in values:
-            if OmegaConf.is_dict(OmegaConf.select(base, key)):  # a config group (optimizer=adam): compose it
-                try:
-                    candidate = task_config(loader.load_sweep_config(config, [*fixed, f"{key}={value}"]))
-                except HydraException as error:  # an option the group does not have
-                    problems.append(f"{key}={value}: {str(error).splitlines()[0]}")
-                    continue
-            else:  # the value as a trial's override gives it: "[512,256]" is a list
-                (given,) = OverridesParser.create().parse_overrides([f"{key}={override_value(value)}"])
-                candidate = with_value(base, given)
-            try:
-                check_config(candidate)
-                check_memory_ahead(candidate)
-            except ConfigError as error:
-                reasons = "; ".join(r.strip() for r in str(error).splitlines()[1:])
-                problems.append(f"{key}={value}: {reasons}")
-            configs.append(candidate)
+    for assignment in edge_assignments(space):
+        overrides = space.overrides(assignment)
+        given = " ".join(overrides)
+        # A config group (optimizer=adam) is composed with the fixed overrides; any other value is set
+        # as a trial's override gives it ("[512,256]" is a list).
+        lines = OverridesParser.create().parse_overrides(overrides)
+        groups = tuple(o.input_line for o in lines if OmegaConf.is_dict(OmegaConf.select(base, o.key_or_group)))
+        try:
+            candidate = compose(groups)
+        except HydraException as error:  # an option the group does not have
+            problems.append(f"{given}: {str(error).splitlines()[0]}")
+            continue
+        for override in lines:
+            if override.input_line not in groups:
+                candidate = with_value(candidate, override)
+        try:
+            check_config(candidate)
+            check_memory_ahead(candidate)
+        except ConfigError as error:
+            reasons = "; ".join(r.strip() for r in str(error).splitlines()[1:])
+            problems.append(f"{given}: {reasons}{condition_hint(space, reasons)}")
+        configs.append(candidate)
     if open_storage and not problems:  # last: opening a storage may create it
         try:
             open_study(search.study_name, search.storage, search.definition(space))
         except SearchError as error:
             refuse("invalid search: %s", error)
     return configs, problems
+
+
+def condition_hint(space, reasons: str) -> str:
+    """For a searched setting of a searched config group refused as one its option does not take
+    ("optimizer.momentum does not apply to optimizer=sgd"): how to search it only with the options that do."""
+    for key in space.distributions:
+        group = key.split(".")[0]
+        if f"{key} does not apply to {group}=" in reasons and group in space.distributions:
+            return (
+                f" (to search {key} only with the {group}s that take it, give it a condition: "
+                f"""'hydra.sweeper.conditions={{{key}: "{group}=..."}}')"""
+            )
+    return ""
+
+
+def when(space, key: str) -> str:
+    """A conditional key's condition, in words: ', when optimizer is momentum or nesterov'."""
+    if key not in space.conditions:
+        return ""
+    parent, values = space.conditions[key]
+    return f", when {parent} is {' or '.join(map(str, values))}"
 
 
 def configured_search(config: DictConfig):
@@ -233,7 +265,7 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         from experiments.sweep.space import parse_space
 
         search = configured_search(config)
-        fixed, space = parse_space(search.params, list(config.hydra.overrides.task))
+        fixed, space = parse_space(search.params, list(config.hydra.overrides.task), search.conditions)
         storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
         from experiments.sweep.objectives import checked
         from experiments.sweep.warm_start import folders_of
@@ -244,7 +276,10 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         return [
             f"a search of n_trials={search.n_trials} into {sweep_dir} to {goals}, sampler "
             f"{search.sampler.get('name', 'tpe')}, pruner {search.pruner.get('name', 'none')}; {storage}",
-            *(f"{key}: {dry_run.distribution_in_words(dist)}" for key, dist in space.items()),
+            *(
+                f"{key}: {dry_run.distribution_in_words(dist)}{when(space, key)}"
+                for key, dist in space.distributions.items()
+            ),
             f"every trial: {dry_run.shown(fixed)}",
             *(f"queued first: {configuration}" for configuration in search.enqueue),
             *(f"warm start: the runs of {folder} that fit, as it starts" for folder in folders_of(search.warm_start)),

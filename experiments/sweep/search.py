@@ -48,7 +48,7 @@ from experiments.sweep import warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.objectives import checked, judged_each_epoch, values_of
-from experiments.sweep.space import inside, override_value, parse_space
+from experiments.sweep.space import Space, inside, parse_space
 from experiments.sweep.study import (
     SearchError,
     anchored,
@@ -89,6 +89,9 @@ class OptunaSearchConf:
     # none | median | halving | hyperband, with the Optuna pruner's own settings.
     pruner: dict = field(default_factory=lambda: {"name": "none"})
     params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
+    # Keys searched only under a condition on another searched key (experiments/sweep/space.py):
+    # {optimizer.momentum: "optimizer=momentum,nesterov"}. Layer sizes hidden.0, hidden.1... need none.
+    conditions: Any = None
     # Configurations to run first, each a dict of the space's keys ([{lr: 0.1, hidden: 128}]; a key left out
     # is drawn by the sampler); queued once per study: a launch again does not queue them again.
     enqueue: list | None = None
@@ -104,13 +107,14 @@ class OptunaSearchConf:
 class OptunaSearch(Sweeper):
     def __init__(self, objective="best_val_acc", direction="maximize", study_name="search", storage=None,
                  n_trials=20, timeout=None, n_jobs=None, batches=False, wait=True, sampler=None, pruner=None,
-                 params=None, enqueue=None, warm_start=None, seeds=1, aggregate="mean"):  # fmt: skip
+                 params=None, conditions=None, enqueue=None, warm_start=None, seeds=1, aggregate="mean"):  # fmt: skip
         self.objective, self.direction, self.study_name, self.storage = objective, direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
         self.sampler = dict(sampler or {"name": "tpe"})
         self.pruner = dict(pruner or {"name": "none"})
         self.params = dict(params or {})
+        self.conditions = dict(conditions or {})
         self.enqueue = [dict(configuration) for configuration in enqueue or []]
         self.warm_start = warm_start
         self.seeds, self.aggregate = seeds, aggregate
@@ -144,15 +148,17 @@ class OptunaSearch(Sweeper):
             self.judged_column = judged_each_epoch(self.objectives, self.pruner["name"])
         if len(self.objectives) > 1 and cls.__name__ == "CmaEsSampler":
             raise SearchError("hydra.sweeper.sampler.name=cmaes searches one objective: use tpe, nsga2, random or grid")
-        fixed, space = parse_space(self.params, arguments)
+        fixed, space = parse_space(self.params, arguments, self.conditions)
         if not space:
             raise SearchError("nothing to search: give hydra.sweeper.params or a swept override (interval, choice)")
         fixed = self.check_seeds(fixed, space)
         if cls.__name__ == "GridSampler":
-            if any(not hasattr(dist, "choices") for dist in space.values()):
+            if any(not hasattr(dist, "choices") for dist in space.distributions.values()):
                 raise SearchError("sampler grid searches choices and ranges only, not intervals")
-            settings["search_space"] = {key: list(dist.choices) for key, dist in space.items()}
-            points = math.prod(len(dist.choices) for dist in space.values())
+            if space.conditions:
+                raise SearchError("sampler grid searches every combination: a conditional space needs another sampler")
+            settings["search_space"] = {key: list(dist.choices) for key, dist in space.distributions.items()}
+            points = math.prod(len(dist.choices) for dist in space.distributions.values())
             if self.n_trials > points:
                 log.info("the grid has %d points: n_trials=%d becomes %d", points, self.n_trials, points)
                 self.n_trials = points
@@ -161,7 +167,7 @@ class OptunaSearch(Sweeper):
         self.warm_folders = warm_start.folders_of(self.warm_start)
         return fixed, space, cls, settings
 
-    def check_seeds(self, fixed: list[str], space: dict) -> list[str]:
+    def check_seeds(self, fixed: list[str], space: Space) -> list[str]:
         """hydra.sweeper.seeds and .aggregate, checked; the fixed overrides without `seed`, which
         gives the first of a trial's seeds (self.first_seed)."""
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
@@ -172,7 +178,7 @@ class OptunaSearch(Sweeper):
             raise SearchError(
                 "hydra.sweeper.aggregate=confidence_bound needs hydra.sweeper.seeds >= 2 (one has no spread)"
             )
-        if self.seeds > 1 and "seed" in space:
+        if self.seeds > 1 and "seed" in space.distributions:
             raise SearchError("seed is searched, and hydra.sweeper.seeds gives each trial its own seeds: choose one")
         given = [line for line in fixed if line.startswith("seed=")]
         self.first_seed = int(given[-1].split("=", 1)[1]) if given else int((self.config or {}).get("seed") or 0)
@@ -201,7 +207,7 @@ class OptunaSearch(Sweeper):
                 "or hydra.sweeper.batches=true to run batches of jobs from this process"
             )
 
-    def definition(self, space: dict) -> dict:
+    def definition(self, space: Space) -> dict:
         """What makes this search's study one search (experiments/sweep/study.py)."""
         return definition(self.objectives, self.sampler.get("name", "tpe"), space)
 
@@ -325,7 +331,7 @@ class OptunaSearch(Sweeper):
         """A trial's job's overrides; one that continues a trial cut short resumes its run (a launch
         with resume=true resumes every job already)."""
         resume = ["resume=true"] if continued and not self.config.get("resume") else []
-        return [*fixed, *(f"{key}={override_value(trial.params[key])}" for key in space), *resume]
+        return [*fixed, *space.overrides(trial.params), *resume]
 
     @property
     def prunes(self) -> bool:
@@ -377,7 +383,7 @@ class OptunaSearch(Sweeper):
             return trial, True
         if not self.to_ask(study):
             return None, False
-        trial = study.ask(space)
+        trial = space.ask(study)
         trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
         trial.set_user_attr(HOLDER, self.holder)
         return trial, False
@@ -387,7 +393,7 @@ class OptunaSearch(Sweeper):
         size = self.n_jobs or 1
         while wanted := self.to_ask(study):
             with asking_alone(self.storage):
-                trials = [study.ask(space) for _ in range(min(size, wanted))]
+                trials = [space.ask(study) for _ in range(min(size, wanted))]
                 for trial in trials:
                     trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
             batch = [jobs for trial in trials for jobs in self.seed_jobs(self.overrides(trial, fixed, space))]
@@ -421,18 +427,24 @@ class OptunaSearch(Sweeper):
             )  # fmt: skip
 
 
-def check_queued(queued: list[dict], space: dict) -> None:
+def check_queued(queued: list[dict], space: Space) -> None:
     """Each configuration to run first (hydra.sweeper.enqueue) names keys of the space, with
-    values inside it; SearchError, in one line, for the first that does not."""
+    values inside it, and a conditional key only with a value of its condition that searches it;
+    SearchError, in one line, for the first that does not."""
     for i, configuration in enumerate(queued):
         for key, value in configuration.items():
             where = f"hydra.sweeper.enqueue[{i}]: {key}={value}"
-            if key not in space:
+            if key not in space.distributions:
                 raise SearchError(f"{where}: {key} is not searched (the space has {', '.join(space)})")
-            dist = space[key]
+            dist = space.distributions[key]
             if not inside(dist, value):
                 allowed = list(dist.choices) if hasattr(dist, "choices") else f"from {dist.low} to {dist.high}"
                 raise SearchError(f"{where} is outside the search space: {key} is {allowed}")
+            parent = space.conditions.get(key, (None,))[0]
+            if parent in configuration and not space.active(key, configuration):
+                values = ",".join(map(str, space.conditions[key][1]))
+                given = f"{parent}={configuration[parent]}"
+                raise SearchError(f"{where}: {key} is searched only when {parent}={values}, not {given}")
 
 
 def launch_seed(seed: int | None, launch: int) -> int | None:

@@ -57,19 +57,22 @@ def anchored(storage: str | None) -> str | None:
     return f"{scheme}{path.absolute()}"
 
 
-def definition(objectives: list, sampler: str, space: dict) -> dict:
+def definition(objectives: list, sampler: str, space) -> dict:
     """What makes a study one search: a launch that differs in any of it is another search.
-    objectives: (Objective, direction) pairs (experiments/sweep/objectives.py); space: key ->
-    Optuna distribution. One objective is written as a name and a direction, as studies made
-    before there could be several were; several, as lists."""
+    objectives: (Objective, direction) pairs (experiments/sweep/objectives.py); space: a
+    sweep.space.Space. One objective is written as a name and a direction, as studies made
+    before there could be several were; several, as lists; conditions only when there are
+    some, as studies made before there could be were."""
     from optuna.distributions import distribution_to_json
 
     names, directions = [o.name for o, _ in objectives], [d for _, d in objectives]
+    conditions = {key: [parent, values] for key, (parent, values) in sorted(space.conditions.items())}
     return {
         "direction": directions[0] if len(directions) == 1 else directions,
         "objective": names[0] if len(names) == 1 else names,
         "sampler": sampler,
-        "space": {key: json.loads(distribution_to_json(d)) for key, d in sorted(space.items())},
+        "space": {key: json.loads(distribution_to_json(d)) for key, d in sorted(space.distributions.items())},
+        **({"conditions": conditions} if conditions else {}),
     }
 
 
@@ -134,10 +137,12 @@ def check_same_study(study, name: str, storage: str | None, wanted: dict) -> Non
             study.set_metric_names(as_list(wanted["objective"]))  # the dashboard's names for the objectives
         return
     stored = stored or {"direction": study.direction.name.lower()}  # a study of one objective
+    # The keys the study was made with, and conditions (a study made without them has none).
+    keys = [*stored, *(["conditions"] if "conditions" not in stored else [])]
     differs = [
-        f"{key}: the study has {describe(stored[key])}, this launch {describe(wanted[key])}"
-        for key in stored
-        if stored[key] != wanted.get(key)
+        f"{key}: the study has {describe(stored.get(key))}, this launch {describe(wanted.get(key))}"
+        for key in keys
+        if stored.get(key) != wanted.get(key)
     ]
     if differs:
         raise SearchError(

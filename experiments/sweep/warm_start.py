@@ -17,7 +17,7 @@ from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
 from experiments.sweep.objectives import values_of
-from experiments.sweep.space import inside, override_value
+from experiments.sweep.space import flat
 from experiments.sweep.study import SearchError
 
 log = logging.getLogger(__name__)
@@ -35,38 +35,21 @@ def folders_of(warm_start) -> list[Path]:
     return folders
 
 
-def flat(config: dict, prefix: str = "") -> dict:
-    """{"optimizer": {"name": "sgd"}} -> {"optimizer.name": "sgd"}."""
-    items = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            items.update(flat(value, f"{prefix}{key}."))
-        else:
-            items[f"{prefix}{key}"] = value
-    return items
-
-
-def searched_value(settings: dict, key: str):
-    """A run's value of a searched key: a config group's option name (optimizer=momentum), or the value."""
-    value = settings.get(f"{key}.name", settings.get(key))
-    return override_value(value) if isinstance(value, list) else value
-
-
-def fixed_settings(settings: dict, space: dict) -> dict:
-    """The settings a search does not vary: all but its searched keys (and their groups' own
-    settings) and those that do not change what is trained (the seed, where the data is...)."""
+def fixed_settings(settings: dict, space) -> dict:
+    """The settings a search does not vary: all but those its trials' values set (space.varies)
+    and those that do not change what is trained (the seed, where the data is...)."""
     from experiments.results.runs import NOT_A_CONFIGURATION
 
     def varied(key: str) -> bool:
-        return any(key == k or key.startswith(f"{k}.") for k in (*space, *NOT_A_CONFIGURATION))
+        return space.varies(key) or any(key == k or key.startswith(f"{k}.") for k in NOT_A_CONFIGURATION)
 
     return {key: value for key, value in settings.items() if not varied(key)}
 
 
 def warm_start(study, folders: list[Path], search_config: dict, space: dict, objectives: list) -> None:
     """Add the completed runs of `folders` that fit the search to `study` as finished trials.
-    search_config: the trials' config without the search's values (a dict); space: key ->
-    Optuna distribution; objectives: (Objective, direction) pairs."""
+    search_config: the trials' config without the search's values (a dict); space: a
+    sweep.space.Space; objectives: (Objective, direction) pairs."""
     import optuna
 
     from experiments.results.runs import find_run_dirs
@@ -88,10 +71,10 @@ def warm_start(study, folders: list[Path], search_config: dict, space: dict, obj
         if why:
             left_out[why] = left_out.get(why, 0) + 1
             continue
-        params = {key: searched_value(settings, key) for key in space}
+        params = space.params_of(settings)
         study.add_trial(
             optuna.trial.create_trial(
-                params=params, distributions=space, values=values,
+                params=params, distributions=space.distributions_of(params), values=values,
                 intermediate_values=per_epoch(run_dir, column), user_attrs={FROM_RUN: str(run_dir)},
             )
         )  # fmt: skip
@@ -103,7 +86,7 @@ def warm_start(study, folders: list[Path], search_config: dict, space: dict, obj
     )  # fmt: skip
 
 
-def misfit(result: dict | None, settings: dict, wanted: dict, space: dict) -> str | None:
+def misfit(result: dict | None, settings: dict, wanted: dict, space) -> str | None:
     """Why a run (its result.json, and its settings flattened) cannot be one of the search's
     trials, in a few words; None when it can."""
     if not result or result.get("status") != Status.COMPLETED:
@@ -113,7 +96,7 @@ def misfit(result: dict | None, settings: dict, wanted: dict, space: dict) -> st
     trained_on = (result.get("data") or {}).get("name")
     if trained_on != wanted.get("data.name") or settings.get("data.name") != wanted.get("data.name"):
         return "on other data"
-    if any(not inside(dist, searched_value(settings, key)) for key, dist in space.items()):
+    if not space.contains(space.params_of(settings)):
         return "outside the search space"
     if fixed_settings(settings, space) != wanted:
         return "with other fixed settings"
