@@ -140,7 +140,7 @@ def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | 
             sections += ["<h2>What the runs say about the hyperparameters</h2>"]
             if learned is not None:
                 sections += [
-                    f"<p>{html.escape(IMPORTANCE_HEADING.capitalize())}.</p>",
+                    f"<p>{html.escape(IMPORTANCE_HEADING[0].upper() + IMPORTANCE_HEADING[1:])}.</p>",
                     learned.to_html(float_format=lambda v: f"{v:.3f}"),
                 ]
             sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')
