@@ -16,7 +16,7 @@ import scipy.stats
 
 from experiments.results.runs import load_runs, summarize
 from experiments.run.task import train
-from experiments.sweep.search import combined
+from experiments.sweep.objectives import combined
 from helpers import composed, dominated, run_cli
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2"]
@@ -109,6 +109,29 @@ def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path
     again = run_cli(*search, "hydra.sweeper.n_trials=3", "hydra.sweep.dir=s2", cwd=tmp_path, check=0)
     assert "0 run(s) added" in again.stderr and "4 already in the study" in again.stderr
     assert len(study(tmp_path).trials) == 7
+
+
+@pytest.mark.slow
+def test_a_warm_start_into_a_search_of_several_seeds_adds_each_configurations_seeds_as_one_trial(tmp_path):
+    grid = ["-m", "data=digits", "epochs=2", "lr=0.05,0.5", "seed=0,1", "hydra.sweep.dir=old"]
+    run_cli("experiments.train", *grid, cwd=tmp_path, check=0)
+    search = [*SEARCH, "hydra.sweeper.params=null", "lr=choice(0.05,0.5,1.0)", "hydra.sweeper.seeds=2"]
+    proc = run_cli(*search, "hydra.sweeper.warm_start=[old]", "hydra.sweeper.storage=sqlite:///search.db",
+                   "hydra.sweep.dir=s", "hydra.sweeper.n_trials=1", cwd=tmp_path, check=0)  # fmt: skip
+    assert "4 run(s) added to study mlp as 2 finished trials (a configuration's seeds one trial)" in proc.stderr
+    warm = [t for t in study(tmp_path).trials if "warm_start_from" in t.user_attrs]
+    assert len(warm) == 2
+    for trial in warm:
+        runs = [json.loads((tmp_path / run / "result.json").read_text()) for run in trial.user_attrs["warm_start_from"]]
+        assert sorted(r["hyperparameters"]["seed"] for r in runs) == [0, 1]
+        assert {r["hyperparameters"]["lr"] for r in runs} == {trial.params["lr"]}
+        assert trial.user_attrs["seed_values"] == [[r["best_val_acc"]] for r in runs]
+        assert trial.value == pytest.approx(statistics.fmean(r["best_val_acc"] for r in runs))
+        curves = [
+            [float(row.split(",")[5]) for row in (tmp_path / run / "metrics.csv").read_text().splitlines()[1:]]
+            for run in trial.user_attrs["warm_start_from"]
+        ]
+        assert list(trial.intermediate_values.values()) == pytest.approx([statistics.fmean(v) for v in zip(*curves)])
 
 
 CONDITIONAL = [

@@ -124,3 +124,27 @@ def values_of(run_dir: Path, objectives: list[tuple[Objective, str]]) -> list[fl
             return None
         values.append(value)
     return values
+
+
+SEED_VALUES = "seed_values"  # a trial's user attribute: each seed's objective values, with seeds > 1
+AGGREGATES = ("mean", "confidence_bound")
+
+
+def combined(values, direction: str, aggregate: str) -> float:
+    """A trial's value from its seeds': their mean, or (confidence_bound) the pessimistic end of
+    the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
+    import statistics
+
+    from experiments.results.runs import ci95_half_width
+
+    mean = statistics.fmean(values)
+    if aggregate == "mean" or len(values) < 2:
+        return mean
+    half = float(ci95_half_width(statistics.stdev(values), len(values)))
+    return mean - half if direction == "maximize" else mean + half
+
+
+def aggregated(seeds: list[list[float]], objectives: list, aggregate: str) -> list[float]:
+    """A trial's objectives' values from its seeds' (one list of values per seed): each objective's
+    `aggregate` over the seeds, in its own direction."""
+    return [combined(column, direction, aggregate) for column, (_, direction) in zip(zip(*seeds), objectives)]

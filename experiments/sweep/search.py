@@ -47,7 +47,14 @@ from experiments.run.resume import continue_command
 from experiments.sweep import warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
-from experiments.sweep.objectives import checked, judged_each_epoch, values_of
+from experiments.sweep.objectives import (
+    AGGREGATES,
+    SEED_VALUES,
+    aggregated,
+    checked,
+    judged_each_epoch,
+    values_of,
+)
 from experiments.sweep.space import Space, inside, parse_space
 from experiments.sweep.study import (
     SearchError,
@@ -236,7 +243,10 @@ class OptunaSearch(Sweeper):
                 for configuration in self.enqueue:
                     study.enqueue_trial(configuration, skip_if_exists=True)
                 if self.warm_folders:
-                    warm_start.warm_start(study, self.warm_folders, self.trial_config(fixed), space, self.objectives)
+                    warm_start.warm_start(
+                        study, self.warm_folders, self.trial_config(fixed), space, self.objectives, self.seeds,
+                        self.aggregate,
+                    )  # fmt: skip
             if submits_workers(self.launcher) and not self.batches:
                 self.with_workers(study)
             else:
@@ -411,9 +421,10 @@ class OptunaSearch(Sweeper):
         elif len(self.objectives) == 1:
             best = study.best_trial
             name = self.objectives[0][0].name
-            run = best.user_attrs.get(warm_start.FROM_RUN)
-            source = f" (added by the warm start: {run})" if run else ""
-            of_seeds = f" ({self.aggregate} of {self.seeds} seeds)" if self.seeds > 1 else ""
+            runs = warm_start.from_runs(best)
+            source = f" (added by the warm start: {', '.join(runs)})" if runs else ""
+            seeds = len(best.user_attrs.get(SEED_VALUES, [])) or self.seeds
+            of_seeds = f" ({self.aggregate} of {seeds} seeds)" if self.seeds > 1 else ""
             log.info("best trial %d%s: %s %.4f%s with %s", best.number, source, name, best.value, of_seeds, best.params)
             if self.seeds > 1:
                 log.info("%s", tied_with_best(completed, best))
@@ -506,24 +517,6 @@ class Judge:
 
 
 SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in
-SEED_VALUES = "seed_values"  # a trial's user attribute: each seed's objective values, with seeds > 1
-AGGREGATES = ("mean", "confidence_bound")
-
-
-def combined(values, direction: str, aggregate: str) -> float:
-    """A trial's value from its seeds': their mean, or (confidence_bound) the pessimistic end of
-    the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
-    import statistics
-
-    from experiments.results.runs import ci95_half_width
-
-    mean = statistics.fmean(values)
-    if aggregate == "mean" or len(values) < 2:
-        return mean
-    half = float(ci95_half_width(statistics.stdev(values), len(values)))
-    return mean - half if direction == "maximize" else mean + half
-
-
 # A trial's user attribute: the lock file in its sweep folder held while its trial runs, by the launch
 # (SWEEP_LOCK_FILE) or by a worker on SLURM (workers.WORKER_LOCK). A study from before: the launch's.
 HOLDER = "held_by"
@@ -614,7 +607,7 @@ def tell(study, trial, returns: list, objectives: list, aggregate: str = "mean")
             return
         if len(seeds) > 1:
             trial.set_user_attr(SEED_VALUES, seeds)  # for the trials tied with the best
-        study.tell(trial, [combined(column, d, aggregate) for column, (_, d) in zip(zip(*seeds), objectives)])
+        study.tell(trial, aggregated(seeds, objectives, aggregate))
     except RuntimeError as error:
         # The grid sampler calls study.stop() once every point was tried, which Optuna allows
         # only inside study.optimize(); the trial is told all the same, and the search asks no more.

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
-from experiments.sweep.objectives import values_of
+from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
 from experiments.sweep.space import flat
 from experiments.sweep.study import SearchError
 
@@ -46,18 +46,23 @@ def fixed_settings(settings: dict, space) -> dict:
     return {key: value for key, value in settings.items() if not varied(key)}
 
 
-def warm_start(study, folders: list[Path], search_config: dict, space: dict, objectives: list) -> None:
+def warm_start(study, folders: list[Path], search_config: dict, space, objectives: list, seeds: int = 1,
+               aggregate: str = "mean") -> None:  # fmt: skip
     """Add the completed runs of `folders` that fit the search to `study` as finished trials.
     search_config: the trials' config without the search's values (a dict); space: a
-    sweep.space.Space; objectives: (Objective, direction) pairs."""
+    sweep.space.Space; objectives: (Objective, direction) pairs. With `seeds` > 1 (a search whose
+    trials run several seeds) the runs of one configuration, its seeds, are one trial, valued as
+    the search values its own (`aggregate` of their values; the pruner's per-epoch values their mean)."""
+    import json
+
     import optuna
 
     from experiments.results.runs import find_run_dirs
 
     wanted = fixed_settings(flat(search_config), space)
-    known = {t.user_attrs.get(FROM_RUN) for t in study.get_trials(deepcopy=False)}
+    known = {run for t in study.get_trials(deepcopy=False) for run in from_runs(t)}
     column = objectives[0][0].each_epoch if len(objectives) == 1 else None
-    added, left_out = 0, {}
+    fitting, left_out = {}, {}  # a trial to add (a configuration, or one run) -> [(run folder, params, values)]
     for run_dir in (run for folder in folders for run in find_run_dirs(folder)):
         if str(run_dir) in known:
             left_out["already in the study"] = left_out.get("already in the study", 0) + 1
@@ -72,18 +77,32 @@ def warm_start(study, folders: list[Path], search_config: dict, space: dict, obj
             left_out[why] = left_out.get(why, 0) + 1
             continue
         params = space.params_of(settings)
+        trial = json.dumps(params, sort_keys=True) if seeds > 1 else str(run_dir)
+        fitting.setdefault(trial, []).append((run_dir, params, values))
+    for runs in fitting.values():
+        folders_of_runs, params, seed_values = [str(r) for r, _, _ in runs], runs[0][1], [v for _, _, v in runs]
+        attrs = {FROM_RUN: folders_of_runs[0]} if seeds == 1 else {FROM_RUN: folders_of_runs, SEED_VALUES: seed_values}
         study.add_trial(
             optuna.trial.create_trial(
-                params=params, distributions=space.distributions_of(params), values=values,
-                intermediate_values=per_epoch(run_dir, column), user_attrs={FROM_RUN: str(run_dir)},
+                params=params, distributions=space.distributions_of(params),
+                values=aggregated(seed_values, objectives, aggregate),
+                intermediate_values=mean_per_epoch([r for r, _, _ in runs], column), user_attrs=attrs,
             )
         )  # fmt: skip
-        added += 1
+    added = sum(len(runs) for runs in fitting.values())
+    as_trials = f"as {len(fitting)} finished trials (a configuration's seeds one trial)" if seeds > 1 else ""
     reasons = "; ".join(f"{count} {why}" for why, count in left_out.items())
     log.info(
-        "warm start from %s: %d run(s) added to study %s as finished trials%s",
-        ", ".join(map(str, folders)), added, study.study_name, f"; left out: {reasons}" if reasons else "",
+        "warm start from %s: %d run(s) added to study %s %s%s",
+        ", ".join(map(str, folders)), added, study.study_name, as_trials or "as finished trials",
+        f"; left out: {reasons}" if reasons else "",
     )  # fmt: skip
+
+
+def from_runs(trial) -> list[str]:
+    """The run folders a warm start made `trial` from: one, or each seed's; none for the search's own trials."""
+    made_from = trial.user_attrs.get(FROM_RUN)
+    return [made_from] if isinstance(made_from, str) else list(made_from or [])
 
 
 def misfit(result: dict | None, settings: dict, wanted: dict, space) -> str | None:
@@ -111,3 +130,11 @@ def per_epoch(run_dir: Path, column: str | None) -> dict:
         return {row["epoch"]: row[column] for row in read_epochs(run_dir / METRICS_FILE)}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+def mean_per_epoch(run_dirs: list[Path], column: str | None) -> dict:
+    """The runs' mean value of `column` after each epoch they all reached (a trial's seeds' mean
+    curve, what the search's pruner judges); one run's own values when it is alone."""
+    curves = [per_epoch(run_dir, column) for run_dir in run_dirs]
+    epochs = set.intersection(*(set(curve) for curve in curves))
+    return {epoch: sum(curve[epoch] for curve in curves) / len(curves) for epoch in sorted(epochs)}
