@@ -118,7 +118,7 @@ def test_a_warm_start_into_a_search_of_several_seeds_adds_each_configurations_se
     search = [*SEARCH, "hydra.sweeper.params=null", "lr=choice(0.05,0.5,1.0)", "hydra.sweeper.seeds=2"]
     proc = run_cli(*search, "hydra.sweeper.warm_start=[old]", "hydra.sweeper.storage=sqlite:///search.db",
                    "hydra.sweep.dir=s", "hydra.sweeper.n_trials=1", cwd=tmp_path, check=0)  # fmt: skip
-    assert "4 run(s) added to study mlp as 2 finished trials (a configuration's seeds one trial)" in proc.stderr
+    assert "4 run(s) added to study mlp as 2 finished trial(s) (a configuration's seeds one trial)" in proc.stderr
     warm = [t for t in study(tmp_path).trials if "warm_start_from" in t.user_attrs]
     assert len(warm) == 2
     for trial in warm:

@@ -90,7 +90,7 @@ def warm_start(study, folders: list[Path], search_config: dict, space, objective
             )
         )  # fmt: skip
     added = sum(len(runs) for runs in fitting.values())
-    as_trials = f"as {len(fitting)} finished trials (a configuration's seeds one trial)" if seeds > 1 else ""
+    as_trials = f"as {len(fitting)} finished trial(s) (a configuration's seeds one trial)" if seeds > 1 else ""
     reasons = "; ".join(f"{count} {why}" for why, count in left_out.items())
     log.info(
         "warm start from %s: %d run(s) added to study %s %s%s",
