@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.learned import IMPORTANCE_HEADING, import_fanova, importance, plot_parallel_coordinates
-from experiments.results.pareto import front, front_table, in_words, objectives_of, plot_front
+from experiments.results.pareto import counted, front, front_table, in_words, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
     as_text,
@@ -240,10 +240,7 @@ def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
 
 def print_front(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame, on_front: pd.DataFrame) -> None:
     """The Pareto front of the completed runs, with what tells them apart."""
-    print(
-        f"\nPareto front of {in_words(objectives)}: {len(on_front)} of {len(completed)} completed runs, "
-        "none beaten in all by another"
-    )
+    print(f"\nPareto front of {in_words(objectives)}: {counted(completed, on_front)}")
     if len(on_front):
         print(_as_table(front_table(runs, on_front, objectives)))
 

@@ -55,6 +55,11 @@ def in_words(objectives: list[tuple[str, str]]) -> str:
     return ", ".join(f"{column} ({way})" for column, way in objectives)
 
 
+def counted(completed: pd.DataFrame, on_front: pd.DataFrame) -> str:
+    """'3 of 8 completed runs, none beaten in every objective by another': what compare and the report say."""
+    return f"{len(on_front)} of {len(completed)} completed runs, none beaten in every objective by another"
+
+
 def front_table(runs: pd.DataFrame, on_front: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
     """The front's runs with what tells them apart: the hyperparameters `runs` vary in, the
     objectives, and each run's folder by its own name."""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from experiments.results.figures import plot
 from experiments.results.learned import IMPORTANCE_HEADING, importance, plot_parallel_coordinates
-from experiments.results.pareto import front_table, in_words, plot_front
+from experiments.results.pareto import counted, front_table, in_words, plot_front
 from experiments.results.runs import (
     PROVENANCE_COLUMNS,
     RANK_BY,
@@ -108,8 +108,10 @@ def pareto_section(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame
     import html
     import tempfile
 
-    said = f"{len(on_front)} of {len(completed)} completed runs, none beaten in every objective by another"
-    sections = [f"<h2>Pareto front of {html.escape(in_words(objectives))}</h2>", f"<p>{said}.</p>"]
+    sections = [
+        f"<h2>Pareto front of {html.escape(in_words(objectives))}</h2>",
+        f"<p>{html.escape(counted(completed, on_front))}.</p>",
+    ]
     if not len(on_front):
         return sections
     table = front_table(runs, on_front, objectives)

@@ -136,7 +136,8 @@ def parse_space(
     key -> "parent=value,value"; nested dicts are read as dotted keys)."""
     fixed, distributions = parse_distributions(params, arguments)
     given = conditions_of(flat(conditions or {}), distributions)
-    return fixed, Space(*ordered(distributions, {**given, **depth_conditions(distributions, given)}))
+    conditions = {**given, **depth_conditions(distributions, given)}
+    return fixed, Space(ordered(distributions, conditions), conditions)
 
 
 def parse_distributions(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
@@ -209,7 +210,7 @@ def depth_conditions(space: dict, given: dict) -> dict:
     return {f"{LAYER_SIZES}.{i}": (DEPTH, [n for n in depths.choices if n > i]) for i in indices if i > 0}
 
 
-def ordered(space: dict, conditions: dict) -> tuple[dict, dict]:
+def ordered(space: dict, conditions: dict) -> dict:
     """The space with each key after the parent its condition names (SearchError for a cycle)."""
     done: dict = {}
     while len(done) < len(space):
@@ -218,7 +219,7 @@ def ordered(space: dict, conditions: dict) -> tuple[dict, dict]:
             cycle = ", ".join(k for k in space if k not in done)
             raise SearchError(f"hydra.sweeper.conditions: {cycle} depend on each other in a cycle")
         done.update((key, space[key]) for key in ready)
-    return done, conditions
+    return done
 
 
 def flat(config: dict, prefix: str = "") -> dict:

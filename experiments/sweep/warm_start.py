@@ -69,14 +69,14 @@ def warm_start(study, folders: list[Path], search_config: dict, space, objective
             continue
         result = read_result(run_dir)
         settings = flat((result or {}).get("hyperparameters") or {})
-        why = misfit(result, settings, wanted, space)
+        params = space.params_of(settings)
+        why = misfit(result, settings, params, wanted, space)
         values = values_of(run_dir, objectives) if why is None else None
         if why is None and values is None:
             why = "without a finite objective"
         if why:
             left_out[why] = left_out.get(why, 0) + 1
             continue
-        params = space.params_of(settings)
         trial = json.dumps(params, sort_keys=True) if seeds > 1 else str(run_dir)
         fitting.setdefault(trial, []).append((run_dir, params, values))
     for runs in fitting.values():
@@ -105,9 +105,9 @@ def from_runs(trial) -> list[str]:
     return [made_from] if isinstance(made_from, str) else list(made_from or [])
 
 
-def misfit(result: dict | None, settings: dict, wanted: dict, space) -> str | None:
-    """Why a run (its result.json, and its settings flattened) cannot be one of the search's
-    trials, in a few words; None when it can."""
+def misfit(result: dict | None, settings: dict, params: dict, wanted: dict, space) -> str | None:
+    """Why a run (its result.json, its settings flattened, the values it has for the space's
+    keys: space.params_of) cannot be one of the search's trials, in a few words; None when it can."""
     if not result or result.get("status") != Status.COMPLETED:
         return "not completed"
     if not settings:
@@ -115,7 +115,7 @@ def misfit(result: dict | None, settings: dict, wanted: dict, space) -> str | No
     trained_on = (result.get("data") or {}).get("name")
     if trained_on != wanted.get("data.name") or settings.get("data.name") != wanted.get("data.name"):
         return "on other data"
-    if not space.contains(space.params_of(settings)):
+    if not space.contains(params):
         return "outside the search space"
     if fixed_settings(settings, space) != wanted:
         return "with other fixed settings"
