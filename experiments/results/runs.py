@@ -12,6 +12,7 @@ import csv
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,29 @@ import pandas as pd
 from experiments.run.config_rules import NOT_HYPERPARAMETERS
 from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, folder_in_use, load_result
 from experiments.run.provenance import code_label, libraries_label
-from experiments.run.record import BOARD_COLUMNS, NUMERIC_RESULTS, RESULT_COLUMNS, RESULT_FIELDS
+from experiments.run.record import BOARD_COLUMNS, NUMERIC_RESULTS, RESULT_COLUMNS, RESULT_FIELDS, TrialState
 
 # Where each run came from (result.json's provenance and data files), one short text each:
 # the columns a table mixing code versions, libraries or data files can be grouped and filtered by.
 PROVENANCE_COLUMNS = ["code", "libraries", "data_files"]
 RANK_BY = "best_val_acc"
+
+
+@dataclass(frozen=True)
+class RankBy:
+    """What a ranking orders by: a result column (load_runs), its direction, and, for
+    configurations of several seeds, their aggregate: the mean, or (confidence_bound) the
+    pessimistic end of the mean's 95% interval, as a search with hydra.sweeper.aggregate values
+    its trials. compare ranks by best validation accuracy; a search's summary by its objective."""
+
+    column: str = RANK_BY
+    maximize: bool = True
+    aggregate: str = "mean"
+
+    def words(self, seeds: bool = True) -> str:
+        """'mean best_val_acc (highest first)', as a table's heading says it."""
+        how = {"mean": "mean ", "confidence_bound": "the pessimistic end of the 95% interval of the mean "}
+        return f"{how[self.aggregate] if seeds else ''}{self.column} ({'highest' if self.maximize else 'lowest'} first)"
 
 
 def find_run_dirs(path) -> list[Path]:
@@ -323,12 +341,12 @@ def readable(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame.assign(**{c: frame[c].map(text) for c in columns})
 
 
-def ranking(runs: pd.DataFrame, per_run=False) -> pd.DataFrame:
+def ranking(runs: pd.DataFrame, per_run=False, by: RankBy = RankBy()) -> pd.DataFrame:
     """What a comparison shows: one row per configuration where some configuration
     has several seeds (summarize), else, or with per_run, one row per run (leaderboard)."""
     if not per_run and repeated_configurations(runs):
-        return summarize(runs)
-    return leaderboard(runs)
+        return summarize(runs, by=by)
+    return leaderboard(runs, by=by)
 
 
 def repeated_configurations(runs: pd.DataFrame) -> bool:
@@ -340,22 +358,23 @@ def repeated_configurations(runs: pd.DataFrame) -> bool:
     return len(one_run_per_seed(ranked, by=keys)) > configurations
 
 
-def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS, by: RankBy = RankBy()) -> pd.DataFrame:
     """One row per configuration (runs differing only in seed and in keys that
-    never change results), ranked by mean best validation accuracy.
+    never change results), ranked by `by` (mean best validation accuracy unless told).
 
     Columns: the hyperparameters that vary; n_seeds; for each metric
     <metric>_mean, <metric>_std (sample standard deviation) and <metric>_ci95
     (half-width of the 95% confidence interval of the mean, Student's t);
     p_vs_best, Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of the
-    configuration's best_val_acc against the top configuration's; and
+    configuration's ranked column against the top configuration's; and
     tied_with_best, p_vs_best >= 0.05: not distinguishable from the best at the
     95% level. Both need at least 2 seeds on each side (else empty).
     """
     import numpy as np
 
     keys = configuration_keys(runs)
-    ranked = rankable(runs)
+    ranked = rankable(runs, by)
+    metrics = list(dict.fromkeys([by.column, *metrics]))
     if ranked.empty:
         return pd.DataFrame(columns=[*keys, "n_seeds"], index=pd.RangeIndex(0, name="rank"))
     # Each configuration's rows, by position, in the order configurations first appear;
@@ -379,14 +398,19 @@ def summarize(runs: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
             row[f"{metric}_std"] = values.std(ddof=1) if n > 1 else np.nan
             row[f"{metric}_n"] = n
         rows.append(row)
-        samples.append(numbers[RANK_BY][where])
+        samples.append(numbers[by.column][where])
     table = pd.DataFrame(rows)
     for metric in metrics:  # the half-width of the 95% interval of the mean, Student's t
         n = table.pop(f"{metric}_n").to_numpy()
         half_width = ci95_half_width(table[f"{metric}_std"], n)
         table.insert(table.columns.get_loc(f"{metric}_std") + 1, f"{metric}_ci95", half_width.where(n > 1))
     table["_samples"] = samples
-    table = table.sort_values(f"{RANK_BY}_mean", ascending=False, kind="stable").reset_index(drop=True)
+    score = table[f"{by.column}_mean"]
+    if by.aggregate == "confidence_bound":  # the pessimistic end; one seed has no interval: no score
+        half = table[f"{by.column}_ci95"]
+        score = score - half if by.maximize else score + half
+    order = score.sort_values(ascending=not by.maximize, kind="stable", na_position="last").index
+    table = table.loc[order].reset_index(drop=True)
     best = table["_samples"].iloc[0]
 
     table["p_vs_best"] = p_values_against(table["_samples"].tolist(), best)
@@ -472,15 +496,18 @@ def mixed_data(runs: pd.DataFrame) -> bool:
     return used.nunique() > 1 or (used != configured).any()
 
 
-def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """Ranked runs (best validation accuracy first), showing only what varies."""
+def leaderboard(runs: pd.DataFrame, by: RankBy = RankBy()) -> pd.DataFrame:
+    """Ranked runs (best validation accuracy first unless `by` says otherwise), showing only what varies."""
     varying = varying_hyperparameters(runs)
-    ranked = rankable(runs).sort_values(RANK_BY, ascending=False, kind="stable")
+    ranked = rankable(runs, by)
+    ranked = ranked.assign(_score=pd.to_numeric(ranked[by.column])).sort_values(
+        "_score", ascending=not by.maximize, kind="stable"
+    )
     data_columns = ["data_used", "n_train"] if mixed_data(runs) else []
     columns = [
         *varying,
         *data_columns,
-        *BOARD_COLUMNS,
+        *dict.fromkeys([*BOARD_COLUMNS, by.column]),
         "run",
     ]
     board = readable(ranked[columns].reset_index(drop=True), varying)
@@ -488,12 +515,16 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     return board
 
 
-def rankable(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs a ranking compares: those that completed with a finite score. An interrupted
-    or pruned run's best epoch is one of fewer epochs than the others had, and would rank it
-    by epochs it never ran; a score that is not a finite number (a hand-edited Infinity) is no score."""
-    score = pd.to_numeric(runs[RANK_BY], errors="coerce").astype(float)
-    return runs[(runs["status"] == Status.COMPLETED) & score.map(math.isfinite)]
+def rankable(runs: pd.DataFrame, by: RankBy = RankBy()) -> pd.DataFrame:
+    """The runs a ranking compares: those that completed with a finite score, and, for a search
+    trial's seeds, whose trial completed. An interrupted or pruned run's best epoch is one of
+    fewer epochs than the others had, and would rank it by epochs it never ran; a seed that
+    finished in a trial the search pruned or failed is a seed of that trial, not a configuration
+    of its own; a score that is not a finite number (a hand-edited Infinity) is no score."""
+    score = pd.to_numeric(runs[by.column], errors="coerce").astype(float)
+    trial = runs["trial_state"] if "trial_state" in runs else pd.Series(None, index=runs.index, dtype=object)
+    trial_ok = trial.isna() | (trial == TrialState.COMPLETED)
+    return runs[(runs["status"] == Status.COMPLETED) & trial_ok & score.map(math.isfinite)]
 
 
 def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -507,6 +538,8 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
             return r["problem"]
         if r["status"] == Status.DIVERGED:
             return "loss became NaN, infinite or exploded (diverge_factor)"
+        if r["status"] in (Status.COMPLETED, Status.PRUNED) and of_a_lost_trial(r):
+            return trial_reason(r)
         if r["status"] == Status.PRUNED:
             return f"pruned by the search after epoch {r['epochs_completed']:.0f}"
         if r["status"] == Status.PAUSED:
@@ -517,6 +550,29 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
     bad = runs[(runs["status"] != Status.COMPLETED) | runs["problem"].notna() | ~runs.index.isin(rankable(runs).index)]
     return bad.assign(reason=[reason(r) for _, r in bad.iterrows()])
+
+
+def of_a_lost_trial(r) -> bool:
+    """True for a run (a row of load_runs) that was a seed of a search trial pruned or failed."""
+    return isinstance(r.get("trial_state"), str) and r["trial_state"] != TrialState.COMPLETED
+
+
+def pruned_by_the_search(runs: pd.DataFrame) -> pd.Series:
+    """Which runs a search or a grid's pruner stopped, or that were seeds of a trial it pruned."""
+    trial = runs["trial_state"] if "trial_state" in runs else pd.Series(None, index=runs.index, dtype=object)
+    return (runs["status"] == Status.PRUNED) | (trial == TrialState.PRUNED)
+
+
+def trial_reason(r) -> str:
+    """Why a search trial's seed is not ranked: its trial's fate (experiments/sweep/trials.py)."""
+    if r["trial_state"] == TrialState.PRUNED:
+        at = r["trial_pruned_at"]
+        epoch = f" after epoch {at:.0f}" if isinstance(at, (int, float)) and at == at else ""
+        ran = "its seeds judged together; this seed " + (
+            "stopped there" if r["status"] == Status.PRUNED else f"had run {r['epochs_completed']:.0f} epoch(s)"
+        )
+        return f"trial {r['trial']:.0f} pruned by the search{epoch} ({ran})"
+    return f"trial {r['trial']:.0f} failed (another of its seeds failed, or recorded no finite objective)"
 
 
 def shared_folder(runs: pd.DataFrame) -> str:

@@ -7,7 +7,16 @@ docs/outputs.md says what each means."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class TrialState(str, enum.Enum):
+    """A search trial's fate, as its seeds' result.json record it (`trial`: experiments/sweep/trials.py)."""
+
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,10 @@ RESULT_FIELDS = (
     ResultField("parameters", int),  # the network's trainable numbers: its size
     ResultField("wall_time_s", float, on_board=True),
     ResultField("error", str),
+    # A search trial's seed: its trial's number and fate, as the search told it (experiments/sweep/trials.py)
+    ResultField("trial", int, at=("trial", "number")),
+    ResultField("trial_state", str, at=("trial", "state")),  # TrialState
+    ResultField("trial_pruned_at", int, at=("trial", "pruned_at_epoch")),
 )
 RESULT_COLUMNS = [f.name for f in RESULT_FIELDS]
 NUMERIC_RESULTS = [f.name for f in RESULT_FIELDS if f.numeric and not f.at]  # checked where result.json has them

@@ -74,26 +74,29 @@ class GridSweeper(Sweeper):
 
         from experiments.sweep.by_name import pruner_maker
         from experiments.sweep.objectives import VALIDATION_ACCURACY
-        from experiments.sweep.search import Judge, tell
+        from experiments.sweep.trials import InFlight, Numbering, SeedsJudge, tell
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
-        trials = {}
-        judge = Judge(trials)
+        trials = {}  # job number -> its one-seed trial
+        judge = SeedsJudge(trials, Numbering(), VALIDATION_ACCURACY[0][0].each_epoch)
+        pruned = 0
 
         def collect() -> None:
+            nonlocal pruned
             number, returned = running.next_result()
-            tell(study, trials.pop(number), [returned], VALIDATION_ACCURACY)
+            trials[number].returns[0] = returned
+            pruned += tell(study, trials.pop(number), VALIDATION_ACCURACY, record=False) == "pruned"
 
         with self.launcher.jobs(judge) as running:
             for number, overrides in enumerate(jobs):
                 while not running.free:  # each job submitted (and its trial asked) once a worker is free for it
                     collect()
-                trials[number] = study.ask()
+                trials[number] = InFlight(study.ask(), [overrides], started={0})
                 running.submit(overrides, number)
             while running.pending:
                 collect()
-        log.info("%d of %d jobs pruned by %s", len(judge.pruned), len(jobs), self.pruner["name"])
+        log.info("%d of %d jobs pruned by %s", pruned, len(jobs), self.pruner["name"])
         return running.returns  # in job order, kept off the heap (experiments/sweep/returns.py)
 
 

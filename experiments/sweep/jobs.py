@@ -96,6 +96,7 @@ class RunningJobs:
         self.launcher, self.n_workers, self.judge = launcher, n_workers, judge
         self.queued: deque[Queued] = deque()
         self.running: dict[int, Job] = {}
+        self.waiting: dict[int, Job] = {}  # running jobs that reported an epoch and wait for its verdict
         self.stopped: list[int] = []  # the signal that stopped the sweep
         self.announced = False
         self.finished_before: deque = deque()  # (number, JobReturn) of jobs a resumed sweep had already finished
@@ -129,6 +130,7 @@ class RunningJobs:
         """Wait for a running job to end; return its number and JobReturn
         (status FAILED with the error for a job that failed or died)."""
         self._start_queued()
+        self._answer_waiting()  # what the sweeper learnt since (a job's end) may decide a verdict
         if self.finished_before:
             return self.finished_before.popleft()
         if not self.running:
@@ -141,6 +143,7 @@ class RunningJobs:
         returned = self._collect(job)
         self.returns.keep(job.number, returned)
         del self.running[job.number]
+        self.waiting.pop(job.number, None)
         self._say_progress(job)
         log.debug("job %d ended", job.number)
         self._start_queued()
@@ -256,14 +259,28 @@ class RunningJobs:
             job.returned = message
             return False
         _, epoch, row = message
+        verdict = self.judge(job.number, epoch, row)
+        if verdict is None:  # not judged yet: the job waits, and is answered once it is (answer_waiting)
+            self.waiting[job.number] = job
+        else:
+            self._answer(job, Verdict(verdict))
+        self._answer_waiting()
+        return True
+
+    def _answer(self, job: Job, verdict: Verdict) -> None:
+        if self.stopped and verdict == Verdict.PRUNE:  # stopped from outside: interrupted, resumable, not pruned
+            verdict = Verdict.GO_ON
         try:
-            verdict = Verdict(self.judge(job.number, epoch, row))
-            if self.stopped and verdict == Verdict.PRUNE:  # stopped from outside: interrupted, resumable, not pruned
-                verdict = Verdict.GO_ON
             job.answer.send(verdict.value)
         except (BrokenPipeError, ConnectionResetError):  # it died while it waited
             pass
-        return True
+
+    def _answer_waiting(self) -> None:
+        """Answer the jobs waiting for a verdict that their judge has now given (judge.answers)."""
+        if not self.waiting:
+            return
+        for number, verdict in list(self.judge.answers(set(self.waiting))):
+            self._answer(self.waiting.pop(number), Verdict(verdict))
 
     def _collect(self, job: Job) -> JobReturn:
         """The ended job's JobReturn: as its process sent it, or made here for a process that died."""

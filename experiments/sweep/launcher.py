@@ -28,6 +28,10 @@ Two interfaces:
   With `judge(number, epoch, row) -> Verdict`, each job reports its metrics
   (metrics.csv's row) after every epoch (experiments/run/reporting.py) and waits for the verdict:
   go on, prune (it stops there, as pruned) or pause (it stops there, resumable).
+  A judge may also answer None (not decided yet: the job waits); then its
+  `answers(waiting job numbers)` gives (number, Verdict) for those it has decided since,
+  asked after every report and before waiting for the next job's end
+  (experiments/sweep/trials.py: a trial's seeds judged together).
 """
 
 from __future__ import annotations

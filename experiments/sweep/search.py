@@ -35,26 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 
 from experiments.run import exits
 from experiments.run.exits import ExitCode
-from experiments.run.files import SWEEP_LOCK_FILE, Status, cut_short, folder_in_use, read_result
-from experiments.run.reporting import Verdict
+from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
 from experiments.run.resume import continue_command
 from experiments.sweep import warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
-from experiments.sweep.objectives import (
-    AGGREGATES,
-    SEED_VALUES,
-    aggregated,
-    checked,
-    judged_each_epoch,
-    values_of,
-)
+from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, judged_each_epoch
 from experiments.sweep.space import Space, inside, parse_space
 from experiments.sweep.study import (
     SearchError,
@@ -65,6 +56,7 @@ from experiments.sweep.study import (
     launch_number,
     open_study,
 )
+from experiments.sweep.trials import InFlight, Numbering, SeedsJudge, tell
 from experiments.sweep.workers import WORKER_LOCK, submits_workers
 
 log = logging.getLogger(__name__)
@@ -344,40 +336,55 @@ class OptunaSearch(Sweeper):
         return [*fixed, *space.overrides(trial.params), *resume]
 
     @property
+    def numbering(self) -> Numbering:
+        return Numbering(self.seeds)
+
+    @property
     def prunes(self) -> bool:
         return self.pruner.get("name", "none") != "none"
 
     def ask_and_tell(self, study, fixed, space, cut: list) -> None:
-        """Each trial asked as a worker frees up and told as its jobs end (one per seed, numbered
-        trial x seeds + i); with a pruner, judged after each of its epochs on that epoch's value
-        (its seeds' mean). With `batches`, the next trials are asked only once every trial in
-        flight has ended. The trials in `cut` (this sweep's, cut short) go first, and then any of
-        this sweep's whose worker is gone (workers.py): each continues in its own folders, from
-        its checkpoints, with its own parameters and number, and is told as any other."""
-        in_flight, ended = {}, {}  # trial number -> its trial; -> {job number: JobReturn} of its jobs that ended
-        judge = Judge(in_flight, self.judged_column if self.prunes else None, self.seeds)
-        with self.launcher.jobs(judge if self.prunes else None) as jobs:
+        """Each trial asked as a worker frees up and told as its jobs end (one per seed,
+        numbered by trials.Numbering). A trial's seeds start before any new trial does, each
+        as a worker frees; with a pruner, a trial is judged after each epoch on its seeds' mean
+        (trials.SeedsJudge), and a pruned trial's seeds not started never start. With
+        `batches`, the next trials are asked only once every trial in flight has ended. The
+        trials in `cut` (this sweep's, cut short) go first, and then any of this sweep's whose
+        worker is gone (workers.py): each continues in its own folders, from its checkpoints,
+        with its own parameters and number, and is told as any other."""
+        in_flight: dict[int, InFlight] = {}  # trial number -> what is known of it so far
+        judge = SeedsJudge(in_flight, self.numbering, self.judged_column) if self.prunes else None
+        with self.launcher.jobs(judge) as jobs:
             at_once = self.n_jobs or math.inf
-            while cut or jobs.pending or self.to_ask(study):
+            unstarted = lambda: any(flight.next_seed() is not None for flight in in_flight.values())  # noqa: E731
+            while cut or jobs.pending or unstarted() or self.to_ask(study):
+                self.start_seeds(jobs, in_flight)  # the seeds of the trials in flight first
                 filling = not (self.batches and in_flight)  # with batches, only once the last batch has ended
                 while filling and jobs.free and len(in_flight) < at_once:
                     with asking_alone(self.storage):  # counted and asked before another launch counts
                         trial, continued = self.next_trial(study, space, cut, in_flight)
                     if trial is None:
                         break
-                    for i, overrides in enumerate(self.seed_jobs(self.overrides(trial, fixed, space, continued))):
-                        jobs.submit(overrides, trial.number * self.seeds + i)
-                    in_flight[trial.number] = trial
+                    jobs_of_trial = self.seed_jobs(self.overrides(trial, fixed, space, continued))
+                    in_flight[trial.number] = InFlight(trial, jobs_of_trial)
+                    self.start_seeds(jobs, in_flight)
                 if not jobs.pending:
                     break
                 number, returned = jobs.next_result()
-                of_trial = ended.setdefault(number // self.seeds, {})
-                of_trial[number] = returned
-                if len(of_trial) == self.seeds:
-                    trial_number = number // self.seeds
-                    returns = [of_trial[n] for n in sorted(ended.pop(trial_number))]
-                    tell(study, in_flight.pop(trial_number), returns, self.objectives, self.aggregate)
+                flight = in_flight[self.numbering.trial_of(number)]
+                flight.returns[self.numbering.seed_of(number)] = returned
+                if flight.ended:
+                    tell(study, in_flight.pop(flight.number), self.objectives, self.aggregate)
                     self.told += 1
+
+    def start_seeds(self, jobs, in_flight: dict) -> None:
+        """Submit the seeds not started of the trials in flight, oldest trial first, while a
+        worker is free for each (so each starts at once: none waits in the launcher's queue,
+        where a verdict could no longer keep it from starting)."""
+        for flight in in_flight.values():
+            while jobs.free and (seed := flight.next_seed()) is not None:
+                flight.started.add(seed)
+                jobs.submit(flight.jobs[seed], self.numbering.job(flight.number, seed))
 
     def next_trial(self, study, space, cut: list, in_flight: dict):
         """The next trial to run, and whether it continues one cut short: the first of `cut`,
@@ -406,10 +413,14 @@ class OptunaSearch(Sweeper):
                 trials = [space.ask(study) for _ in range(min(size, wanted))]
                 for trial in trials:
                     trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
-            batch = [jobs for trial in trials for jobs in self.seed_jobs(self.overrides(trial, fixed, space))]
-            returns = list(self.launcher.launch(batch, initial_job_idx=trials[0].number * self.seeds))
-            for i, trial in enumerate(trials):
-                tell(study, trial, returns[i * self.seeds : (i + 1) * self.seeds], self.objectives, self.aggregate)
+            flights = [InFlight(trial, self.seed_jobs(self.overrides(trial, fixed, space))) for trial in trials]
+            batch = [jobs for flight in flights for jobs in flight.jobs]
+            first = self.numbering.job(trials[0].number)
+            returns = list(self.launcher.launch(batch, initial_job_idx=first))
+            for flight in flights:
+                for seed in range(self.seeds):
+                    flight.returns[seed] = returns[self.numbering.job(flight.number, seed) - first]
+                tell(study, flight, self.objectives, self.aggregate)
 
     def report(self, study) -> None:
         """The search's answer: its best trial, or (several objectives) its Pareto front."""
@@ -469,51 +480,34 @@ def launch_seed(seed: int | None, launch: int) -> int | None:
 
 def tied_with_best(completed: list, best) -> str:
     """The trials not distinguishable from the best over their seeds (Welch's t-test on the first
-    objective's per-seed values, p >= 0.05, as compare's tied_with_best), in a line."""
+    objective's per-seed values, p >= 0.05, as compare's tied_with_best), in a line. A test needs
+    two seeds on each side: a trial with fewer (one a warm start added) is said to be untestable."""
     import numpy as np
 
     from experiments.results.runs import p_values_against
 
-    others = [t for t in completed if t.number != best.number and SEED_VALUES in t.user_attrs]
-    samples = [[values[0] for values in t.user_attrs[SEED_VALUES]] for t in others]
-    best_samples = np.array([values[0] for values in best.user_attrs.get(SEED_VALUES, [])], dtype=float)
-    tied = [t.number for t, p in zip(others, p_values_against(samples, best_samples)) if p >= 0.05]
+    def seeds_of(trial) -> list[float]:
+        return [values[0] for values in trial.user_attrs.get(SEED_VALUES, [])]
+
+    best_samples = np.array(seeds_of(best), dtype=float)
+    if len(best_samples) < 2:
+        return f"which trials are tied with trial {best.number} cannot be told: it has fewer than 2 seeds"
+    others = [t for t in completed if t.number != best.number]
+    testable = [t for t in others if len(seeds_of(t)) >= 2]
+    untestable = [t.number for t in others if len(seeds_of(t)) < 2]
+    p = p_values_against([seeds_of(t) for t in testable], best_samples)
+    tied = [t.number for t, p_value in zip(testable, p) if p_value >= 0.05]
+    cannot = f"; trials {', '.join(map(str, untestable))} have fewer than 2 seeds: not tested" if untestable else ""
     if not tied:
-        return f"no other trial is tied with trial {best.number} (Welch's t-test over seeds, p < 0.05 for each)"
+        return f"no other trial is tied with trial {best.number} (Welch's t-test over seeds, p < 0.05 for each){cannot}"
     return (
         f"tied with trial {best.number} (Welch's t-test over seeds, p >= 0.05, as compare's tied_with_best): "
-        f"trials {', '.join(map(str, tied))}"
+        f"trials {', '.join(map(str, tied))}{cannot}"
     )
 
 
 def in_values(values: list[float]) -> str:
     return ", ".join(f"{value:.4g}" for value in values)
-
-
-class Judge:
-    """The launcher's judge (jobs(judge)) for a study with a pruner: each job's trial is told
-    the `column` of the epoch its job reported (a metrics.csv row), and the pruner decides
-    whether it stops."""
-
-    def __init__(self, trials: dict, column: str = "val_acc", seeds: int = 1):
-        self.trials = trials  # trial number -> its Optuna trial, filled in as jobs are submitted
-        self.column, self.seeds = column, seeds  # a trial's jobs are numbered trial x seeds + i
-        self.pruned: set[int] = set()  # trial numbers
-        self.reported: dict[tuple, list] = {}  # (trial, epoch) -> the values its seeds reported so far
-
-    def __call__(self, number: int, epoch: int, row: dict) -> Verdict:
-        """A trial is judged at an epoch once each of its seeds has reported it, on their mean
-        (a seed ahead of the others goes on meanwhile); once pruned, each of its seeds stops."""
-        trial_number = number // self.seeds
-        values = self.reported.setdefault((trial_number, epoch), [])
-        values.append(row[self.column])
-        if len(values) == self.seeds and trial_number not in self.pruned:
-            del self.reported[(trial_number, epoch)]
-            trial = self.trials[trial_number]
-            trial.report(sum(values) / len(values), epoch)
-            if trial.should_prune():
-                self.pruned.add(trial_number)
-        return Verdict.PRUNE if trial_number in self.pruned else Verdict.GO_ON
 
 
 SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job runs in
@@ -579,37 +573,3 @@ def held_trials(study) -> int:
     running = [trial for trial in trials if trial.state == optuna.trial.TrialState.RUNNING]
     searched = sum(1 for trial in trials if trial.state.is_finished() and warm_start.FROM_RUN not in trial.user_attrs)
     return searched + sum(map(alive, running))
-
-
-def tell(study, trial, returns: list, objectives: list, aggregate: str = "mean") -> None:
-    """Tell Optuna how a trial's jobs (one per seed) ended, from their runs' files: PRUNED if
-    a pruner stopped them; else its objectives' values, each the `aggregate` of its seeds'
-    (experiments/sweep/objectives.py); FAIL for a trial one of whose jobs failed, died or
-    recorded no finite number for an objective. A trial with a job cut short from outside
-    (Ctrl-C, SIGTERM, a kill signal: its result.json says so) is not told: it stays RUNNING,
-    and resuming the sweep continues it from its checkpoints."""
-    import optuna
-
-    run_dirs = [Path(returned.hydra_cfg.hydra.runtime.output_dir) for returned in returns]
-    results = [read_result(run_dir) for run_dir in run_dirs]
-    if any(map(cut_short, results)):
-        return
-    if any((result or {}).get("status") == Status.PRUNED for result in results):
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return
-    seeds = [
-        values_of(run_dir, objectives) if returned.status == JobStatus.COMPLETED else None
-        for run_dir, returned in zip(run_dirs, returns)
-    ]
-    try:
-        if any(values is None for values in seeds):
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            return
-        if len(seeds) > 1:
-            trial.set_user_attr(SEED_VALUES, seeds)  # for the trials tied with the best
-        study.tell(trial, aggregated(seeds, objectives, aggregate))
-    except RuntimeError as error:
-        # The grid sampler calls study.stop() once every point was tried, which Optuna allows
-        # only inside study.optimize(); the trial is told all the same, and the search asks no more.
-        if "Study.stop" not in str(error):
-            raise

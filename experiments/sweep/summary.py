@@ -47,7 +47,7 @@ def jobs_done(sweep_dir: Path) -> int:
 
 def end_of_sweep(config: DictConfig) -> None:
     """The sweep's summary; SystemExit(1) when not every job succeeded (its results are all on disk)."""
-    from experiments.results.runs import load_runs, ranking, unsuccessful_runs
+    from experiments.results.runs import load_runs, pruned_by_the_search, ranking, unsuccessful_runs
     from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
@@ -63,13 +63,15 @@ def end_of_sweep(config: DictConfig) -> None:
     if runs.empty:
         log.error("sweep %s: no job wrote a run", sweep_dir)
         raise SystemExit(exits.ExitCode.FAILED)
-    board = ranking(runs).drop(columns="run", errors="ignore")
+    by, said = ranked_by(config, runs)
+    board = ranking(runs, by=by).drop(columns="run", errors="ignore")
     log.info(
-        "sweep %s: %d runs, by status: %s; the best %d:\n%s\nthe full table: python -m experiments.compare %s",
+        "sweep %s: %d runs, by status: %s; the best %d%s:\n%s\nthe full table: python -m experiments.compare %s",
         sweep_dir,
         len(runs),
         runs["status"].value_counts().to_dict(),
         min(SUMMARY_ROWS, len(board)),
+        f" by {by.words('n_seeds' in board)}{said}" if said else "",
         board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
         sweep_dir,
     )
@@ -79,11 +81,9 @@ def end_of_sweep(config: DictConfig) -> None:
     if learned is not None:
         log.info("%s:\n%s", IMPORTANCE_HEADING, learned.to_string(float_format=lambda v: f"{v:.3f}"))
     unsuccessful = unsuccessful_runs(runs)
-    pruned = unsuccessful["status"] == Status.PRUNED  # the search's own decision, not a fault: counted
+    pruned = pruned_by_the_search(unsuccessful)  # the search's own decision, not a fault: counted
     if pruned.any():
-        after = unsuccessful.loc[pruned, "epochs_completed"].astype(int).value_counts().sort_index()
-        when = ", ".join(f"{epoch} ({count} run{'s' if count > 1 else ''})" for epoch, count in after.items())
-        log.info("%d runs pruned by the search, after epoch %s: each listed by compare", pruned.sum(), when)
+        log.info("%s: each listed by compare", pruned_in_words(unsuccessful[pruned]))
     for _, r in unsuccessful[~pruned].iterrows():
         log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
     unfinished = unsuccessful["status"].isin([*RESUMABLE, Status.FAILED, Status.INCOMPLETE])
@@ -94,3 +94,42 @@ def end_of_sweep(config: DictConfig) -> None:
         raise SystemExit(
             exits.ExitCode.FAILED
         )  # the sweep's results are all on disk; the exit code says not all succeeded
+
+
+def ranked_by(config: DictConfig, runs):
+    """What the sweep's summary ranks by, and how it says so: a search's own (first) objective,
+    in its direction, by its seeds' aggregate; a grid's best validation accuracy."""
+    from experiments.results.runs import RankBy
+    from experiments.sweep.checks import is_search
+    from experiments.sweep.study import as_list
+
+    if not is_search(config):
+        return RankBy(), ""
+    sweeper = config.hydra.sweeper
+    objectives, directions = as_list(sweeper.get("objective")), as_list(sweeper.get("direction"))
+    several = f"; the search's Pareto front of {', '.join(objectives)} is above" if len(objectives) > 1 else ""
+    if not objectives or objectives[0] not in runs:  # a last epoch's metric: not a result.json column
+        return RankBy(), f" (the search's objective {objectives[0] if objectives else '?'} is not in result.json)"
+    by = RankBy(objectives[0], directions[0] == "maximize", sweeper.get("aggregate") or "mean")
+    return by, f", the search's objective{several}"
+
+
+def pruned_in_words(pruned) -> str:
+    """'2 trials pruned by the search (4 runs), after epoch 1 (1 trial), 5 (1 trial)'; for a grid's
+    pruned jobs, which are no trials, '3 runs pruned by the search, after epoch 1 (2 runs), 4 (1 run)'."""
+
+    def counted(counts, what):
+        return ", ".join(f"{epoch} ({count} {what}{'s' if count > 1 else ''})" for epoch, count in counts.items())
+
+    trials = pruned.dropna(subset=["trial"]) if "trial" in pruned else pruned.iloc[:0]
+    alone = pruned.drop(trials.index)
+    said = []
+    if len(trials):
+        per_trial = trials.drop_duplicates(subset=["trial"])
+        at = per_trial["trial_pruned_at"].fillna(per_trial["epochs_completed"]).astype(int)
+        said.append(f"{len(per_trial)} trial(s) pruned by the search ({len(trials)} runs, their seeds), "
+                    f"after epoch {counted(at.value_counts().sort_index(), 'trial')}")  # fmt: skip
+    if len(alone):
+        after = alone["epochs_completed"].astype(int).value_counts().sort_index()
+        said.append(f"{len(alone)} runs pruned by the search, after epoch {counted(after, 'run')}")
+    return "; ".join(said)
