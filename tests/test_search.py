@@ -14,7 +14,7 @@ import optuna
 import pytest
 import scipy.stats
 
-from experiments.results.runs import load_runs, summarize
+from experiments.results.runs import load_runs, summarize, unsuccessful_runs
 from experiments.run.task import train
 from experiments.sweep.objectives import combined
 from helpers import composed, dominated, run_cli
@@ -186,6 +186,11 @@ def seed_folders(sweep_dir, trial, seeds) -> list:
     return folders
 
 
+def started_seed_folders(sweep_dir, trial, seeds) -> list:
+    """The folders of those of a trial's seeds that started, in seed order."""
+    return [folder for i in range(seeds) for folder in sweep_dir.glob(f"{trial.number * seeds + i}_*")]
+
+
 def seed_runs(sweep_dir, trial, seeds) -> list[dict]:
     """The result.json of each of a trial's runs, in seed order."""
     return [json.loads((folder / "result.json").read_text()) for folder in seed_folders(sweep_dir, trial, seeds)]
@@ -237,6 +242,52 @@ def test_a_pruner_judges_a_trial_on_its_seeds_mean_curve(tmp_path):
             assert value == (curves[0][epoch - 1] + curves[1][epoch - 1]) / 2  # judged once both seeds got there
         statuses = {r["status"] for r in seed_runs(tmp_path / "s", trial, 2)}
         assert ("pruned" in statuses) == (trial.state == optuna.trial.TrialState.PRUNED)
+
+
+@pytest.mark.slow
+def test_a_trials_seeds_are_judged_together_and_a_pruned_trial_is_never_ranked(tmp_path):
+    """The case of the trial-model issue: 3 seeds a trial on 2 workers with a median pruner. Each
+    seed waits at an epoch for its trial's verdict, so none trains past the epoch its trial was
+    pruned at, and a pruned trial's seeds not started never start; its seeds are listed as its,
+    never ranked as a configuration of their own."""
+    pruner = ["hydra.sweeper.pruner.name=median", "+hydra.sweeper.pruner.n_startup_trials=2"]
+    search = [*SEARCH, "epochs=6", "hydra.sweeper.seeds=3", *pruner, "hydra.sweeper.n_trials=8"]
+    proc = run_cli(*search, "hydra.launcher.n_jobs=2", "hydra.sweeper.storage=sqlite:///search.db",
+                   "hydra.sweep.dir=s", cwd=tmp_path, check=0)  # fmt: skip
+    trials = study(tmp_path).trials
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "the median pruner stopped no trial"
+    runs = load_runs(tmp_path / "s")
+    for trial in trials:
+        folders = started_seed_folders(tmp_path / "s", trial, 3)
+        results = [json.loads((f / "result.json").read_text()) for f in folders]
+        curves = [[float(r.split(",")[5]) for r in (f / "metrics.csv").read_text().splitlines()[1:]] for f in folders]
+        # Each epoch judged on the mean of the seeds that had reached it, the first seed among them.
+        for epoch, value in trial.intermediate_values.items():
+            reached = [curve[epoch - 1] for curve in curves if len(curve) >= epoch]
+            means = [statistics.fmean(reached[: k + 1]) for k in range(len(reached))]
+            assert any(value == pytest.approx(mean, abs=1e-12) for mean in means)
+        state = "pruned" if trial in pruned else "completed"
+        assert {r["trial"]["state"] for r in results} == {state} and {r["trial"]["number"] for r in results} == {
+            trial.number
+        }
+        if trial in pruned:
+            at = max(trial.intermediate_values)
+            assert results[0]["trial"]["pruned_at_epoch"] == at
+            # No seed trained past its trial's verdict; a seed not started by then never started.
+            assert all(r["status"] == "pruned" and r["epochs_completed"] == at for r in results)
+            assert len(results) < 3 or at > 1
+        else:
+            assert len(results) == 3 and all(r["status"] == "completed" for r in results)
+    # The rankings: one row per completed trial, none for a pruned one, whose runs are listed as its.
+    board = summarize(runs)
+    assert sorted(board["n_seeds"]) == [3] * (len(trials) - len(pruned))
+    lost = unsuccessful_runs(runs)
+    assert len(lost) == sum(len(started_seed_folders(tmp_path / "s", t, 3)) for t in pruned)
+    assert all(
+        reason.startswith("trial ") and " pruned by the search after epoch " in reason for reason in lost["reason"]
+    )
+    assert f"{len(pruned)} trial(s) pruned by the search" in proc.stderr
 
 
 def test_a_two_objective_search_ends_with_its_pareto_front(tmp_path):
