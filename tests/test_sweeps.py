@@ -541,6 +541,32 @@ def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     assert set(unsuccessful_runs(runs)["run"]) == {"inf", "nan"}
 
 
+def test_the_completed_seeds_of_a_failed_or_pruned_trial_are_listed_as_its_and_never_ranked():
+    """A trial one of whose seeds failed failed (experiments/sweep/trials.py): its seeds that
+    completed are no configuration of their own, however good."""
+    from experiments.results.runs import rankable, summarize, unsuccessful_runs
+
+    def run(name, lr, seed, acc, status="completed", trial=None):
+        return {"run": name, "status": status, "best_val_acc": acc, "test_acc": acc, "problem": None, "error": None,
+                "epochs_completed": 4, "lr": lr, "seed": seed, **(trial or {})}  # fmt: skip
+
+    failed = {"trial": 1, "trial_state": "failed", "trial_pruned_at": None}
+    pruned = {"trial": 2, "trial_state": "pruned", "trial_pruned_at": 2}
+    done = {"trial": 0, "trial_state": "completed", "trial_pruned_at": None}
+    runs = pd.DataFrame([
+        run("a0", 0.1, 0, 0.90, trial=done), run("a1", 0.1, 1, 0.91, trial=done),
+        run("b0", 0.5, 0, 0.99, trial=failed), run("b1", 0.5, 1, None, status="failed", trial=failed),
+        run("c0", 1.0, 0, 0.98, trial=pruned), run("c1", 1.0, 1, 0.97, status="pruned", trial=pruned),
+        run("d0", 2.0, 0, 0.5), run("d1", 2.0, 1, 0.6),  # no search's: ranked as ever
+    ])  # fmt: skip
+    assert set(rankable(runs)["run"]) == {"a0", "a1", "d0", "d1"}
+    assert summarize(runs)["lr"].tolist() == ["0.1", "2"]
+    reasons = unsuccessful_runs(runs).set_index("run")["reason"]
+    assert reasons["b0"].startswith("trial 1 failed") and reasons["c0"].startswith(
+        "trial 2 pruned by the search after epoch 2"
+    )
+
+
 @pytest.mark.slow
 def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once_there_is_room(tmp_path):
     with small_filesystem(tmp_path / "disk", "200k") as disk:
