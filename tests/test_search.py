@@ -94,7 +94,12 @@ def test_a_warm_start_adds_exactly_the_runs_on_disk_that_fit_the_search(tmp_path
     proc = run_cli(*search, "hydra.sweeper.n_trials=2", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
     said = proc.stderr.split("warm start from ")[1].splitlines()[0]
     assert "4 run(s) added to study mlp as finished trials; left out: " in said
-    for why in ("1 not completed", "1 with other fixed settings", "1 outside the search space", "1 on other data"):
+    for why in (
+        "1 not completed",
+        "1 with other settings than this search's trials (epochs)",
+        "1 outside the search space",
+        "1 on other data",
+    ):
         assert why in said
     trials = study(tmp_path).trials
     warm = [t for t in trials if "warm_start_from" in t.user_attrs]
@@ -132,6 +137,42 @@ def test_a_warm_start_into_a_search_of_several_seeds_adds_each_configurations_se
             for run in trial.user_attrs["warm_start_from"]
         ]
         assert list(trial.intermediate_values.values()) == pytest.approx([statistics.fmean(v) for v in zip(*curves)])
+
+
+@pytest.mark.slow
+def test_a_warm_start_adds_only_what_a_trial_of_the_search_would_have_run(tmp_path):
+    """The warm-start defects of the trial-model issue: every setting of a searched group's option
+    compared; one run per seed; a pruned trial's finished seed never revived; with
+    aggregate=confidence_bound, a configuration with fewer seeds than the search's left out."""
+    old = ["data=digits", "epochs=2", "optimizer=momentum"]
+    run_cli(
+        "experiments.train", "-m", *old, "lr=0.05,0.5", "seed=0,1", "hydra.sweep.dir=old/grid", cwd=tmp_path, check=0
+    )
+    for name, overrides in {
+        "repeat": ["lr=0.05", "seed=0"],  # seed 0 of a configuration again: one seed, its latest run
+        "momentum": ["lr=0.05", "optimizer.momentum=0.5"],  # a trial with optimizer=momentum runs 0.9
+        "lone": ["lr=1.0", "seed=0"],  # one seed of a 2-seed search's configuration
+        "pruned": ["lr=1.0", "seed=1"],  # made a seed of a pruned trial below
+    }.items():
+        run_cli("experiments.train", *old, *overrides, f"hydra.run.dir=old/{name}", cwd=tmp_path, check=0)
+    result = json.loads((tmp_path / "old/pruned/result.json").read_text())
+    result["trial"] = {"number": 3, "study": "other", "state": "pruned", "pruned_at_epoch": 1}
+    (tmp_path / "old/pruned/result.json").write_text(json.dumps(result))
+    search = [*SEARCH, "hydra.sweeper.params=null", "lr=choice(0.05,0.5,1.0)", "optimizer=choice(sgd,momentum)",
+              "hydra.sweeper.seeds=2", "hydra.sweeper.aggregate=confidence_bound"]  # fmt: skip
+    proc = run_cli(*search, "hydra.sweeper.warm_start=[old]", "hydra.sweeper.storage=sqlite:///search.db",
+                   "hydra.sweep.dir=s", "hydra.sweeper.n_trials=1", cwd=tmp_path, check=0)  # fmt: skip
+    said = proc.stderr.split("warm start from ")[1].splitlines()[0]
+    assert "4 run(s) added to study mlp as 2 finished trial(s)" in said
+    for why in ("1 repeating a seed of their configuration (its latest run counts)",
+                "1 with other settings than this search's trials (optimizer.momentum)", "1 seeds of a pruned trial",
+                "1 of configurations with fewer than 2 seeds (confidence_bound needs as many)"):  # fmt: skip
+        assert why in said
+    for trial in (t for t in study(tmp_path).trials if "warm_start_from" in t.user_attrs):
+        runs = [json.loads((tmp_path / run / "result.json").read_text()) for run in trial.user_attrs["warm_start_from"]]
+        assert sorted(r["hyperparameters"]["seed"] for r in runs) == [0, 1]
+        assert {r["hyperparameters"]["optimizer"]["momentum"] for r in runs} == {0.9}
+        assert trial.value == pytest.approx(combined([r["best_val_acc"] for r in runs], "maximize", "confidence_bound"))
 
 
 CONDITIONAL = [

@@ -46,7 +46,7 @@ from experiments.sweep import warm_start
 from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, judged_each_epoch
-from experiments.sweep.space import Space, inside, parse_space
+from experiments.sweep.space import Space, flat, inside, parse_space
 from experiments.sweep.study import (
     SearchError,
     anchored,
@@ -189,10 +189,14 @@ class OptunaSearch(Sweeper):
             return [overrides]
         return [[*overrides, f"seed={self.first_seed + i}"] for i in range(self.seeds)]
 
-    def trial_config(self, fixed: list[str]) -> dict:
-        """Every trial's settings but the searched ones: the config with the fixed overrides (a dict, no `hydra`)."""
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(fixed))
-        return OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+    def trial_settings(self, fixed: list[str], space: Space, params: dict) -> dict:
+        """What a trial with the values `params` runs: its config as Hydra composes it (no
+        `hydra`), flattened (optimizer.momentum: 0.9), a searched group's option's own settings included."""
+        overrides = [*fixed, *space.overrides(params)]
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        return flat(
+            OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+        )
 
     def check_launcher(self, launcher) -> None:
         """What the launcher (its config, or the instance Hydra made) allows: pruning needs jobs
@@ -236,8 +240,8 @@ class OptunaSearch(Sweeper):
                     study.enqueue_trial(configuration, skip_if_exists=True)
                 if self.warm_folders:
                     warm_start.warm_start(
-                        study, self.warm_folders, self.trial_config(fixed), space, self.objectives, self.seeds,
-                        self.aggregate,
+                        study, self.warm_folders, lambda params: self.trial_settings(fixed, space, params),
+                        space, self.objectives, self.seeds, self.aggregate,
                     )  # fmt: skip
             if submits_workers(self.launcher) and not self.batches:
                 self.with_workers(study)

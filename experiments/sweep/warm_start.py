@@ -16,9 +16,11 @@ import logging
 from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
+from experiments.run.record import TrialState
 from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
 from experiments.sweep.space import flat
 from experiments.sweep.study import SearchError
+from experiments.sweep.trials import TRIAL_KEY
 
 log = logging.getLogger(__name__)
 
@@ -35,51 +37,72 @@ def folders_of(warm_start) -> list[Path]:
     return folders
 
 
-def fixed_settings(settings: dict, space) -> dict:
-    """The settings a search does not vary: all but those its trials' values set (space.varies)
-    and those that do not change what is trained (the seed, where the data is...)."""
+def configuration(settings: dict) -> dict:
+    """A run's flattened settings without those that do not change what is trained (the seed,
+    where the data is, how it runs: experiments.results.runs.NOT_A_CONFIGURATION)."""
     from experiments.results.runs import NOT_A_CONFIGURATION
 
-    def varied(key: str) -> bool:
-        return space.varies(key) or any(key == k or key.startswith(f"{k}.") for k in NOT_A_CONFIGURATION)
+    def aside(key: str) -> bool:
+        return any(key == k or key.startswith(f"{k}.") for k in NOT_A_CONFIGURATION)
 
-    return {key: value for key, value in settings.items() if not varied(key)}
+    return {key: value for key, value in settings.items() if not aside(key)}
 
 
-def warm_start(study, folders: list[Path], search_config: dict, space, objectives: list, seeds: int = 1,
+def warm_start(study, folders: list[Path], trial_settings, space, objectives: list, seeds: int = 1,
                aggregate: str = "mean") -> None:  # fmt: skip
     """Add the completed runs of `folders` that fit the search to `study` as finished trials.
-    search_config: the trials' config without the search's values (a dict); space: a
+    trial_settings: params -> the settings a trial of this search with those values runs (its
+    config, flattened: every setting, a searched group's option's own included); space: a
     sweep.space.Space; objectives: (Objective, direction) pairs. With `seeds` > 1 (a search whose
-    trials run several seeds) the runs of one configuration, its seeds, are one trial, valued as
-    the search values its own (`aggregate` of their values; the pruner's per-epoch values their mean)."""
+    trials run several seeds) the runs of one configuration, one per seed (its latest run), are one
+    trial, valued as the search values its own (`aggregate` of their values; the pruner's per-epoch
+    values their mean); with aggregate=confidence_bound, a configuration with fewer seeds than the
+    search's is left out, as it could not be valued by the same rule."""
     import json
 
     import optuna
 
     from experiments.results.runs import find_run_dirs
 
-    wanted = fixed_settings(flat(search_config), space)
     known = {run for t in study.get_trials(deepcopy=False) for run in from_runs(t)}
     column = objectives[0][0].each_epoch if len(objectives) == 1 else None
-    fitting, left_out = {}, {}  # a trial to add (a configuration, or one run) -> [(run folder, params, values)]
-    for run_dir in (run for folder in folders for run in find_run_dirs(folder)):
+    composed: dict[str, dict] = {}  # a trial's params (as JSON) -> what a trial with them runs
+    fitting, left_out = {}, {}  # a trial to add (a configuration, or one run) -> {seed: (run folder, params, values)}
+
+    def leave_out(why: str, count: int = 1) -> None:
+        left_out[why] = left_out.get(why, 0) + count
+
+    for run_dir in sorted(run for folder in folders for run in find_run_dirs(folder)):  # run folders by time
         if str(run_dir) in known:
-            left_out["already in the study"] = left_out.get("already in the study", 0) + 1
+            leave_out("already in the study")
             continue
         result = read_result(run_dir)
         settings = flat((result or {}).get("hyperparameters") or {})
         params = space.params_of(settings)
-        why = misfit(result, settings, params, wanted, space)
+        why = misfit(result, settings, params, space)
+        if why is None:
+            key = json.dumps(params, sort_keys=True, default=str)
+            if key not in composed:
+                composed[key] = configuration(trial_settings(params))
+            why = differs(configuration(settings), composed[key])
         values = values_of(run_dir, objectives) if why is None else None
         if why is None and values is None:
             why = "without a finite objective"
         if why:
-            left_out[why] = left_out.get(why, 0) + 1
+            leave_out(why)
             continue
         trial = json.dumps(params, sort_keys=True) if seeds > 1 else str(run_dir)
-        fitting.setdefault(trial, []).append((run_dir, params, values))
-    for runs in fitting.values():
+        runs = fitting.setdefault(trial, {})
+        if settings.get("seed") in runs:  # the same seed again is no other sample: its latest run counts
+            leave_out("repeating a seed of their configuration (its latest run counts)")
+        runs[settings.get("seed")] = (run_dir, params, values)
+    if aggregate == "confidence_bound":
+        short = [trial for trial, runs in fitting.items() if len(runs) < seeds]
+        for trial in short:
+            leave_out(f"of configurations with fewer than {seeds} seeds (confidence_bound needs as many)",
+                      len(fitting.pop(trial)))  # fmt: skip
+    for by_seed in fitting.values():
+        runs = list(by_seed.values())
         folders_of_runs, params, seed_values = [str(r) for r, _, _ in runs], runs[0][1], [v for _, _, v in runs]
         attrs = {FROM_RUN: folders_of_runs[0]} if seeds == 1 else {FROM_RUN: folders_of_runs, SEED_VALUES: seed_values}
         study.add_trial(
@@ -99,26 +122,37 @@ def warm_start(study, folders: list[Path], search_config: dict, space, objective
     )  # fmt: skip
 
 
+def differs(run: dict, trial: dict) -> str | None:
+    """How a run's configuration differs from the trial's of the same values, in a few words; None if not."""
+    keys = sorted(k for k in {*run, *trial} if run.get(k, "unset") != trial.get(k, "unset"))
+    if not keys:
+        return None
+    if any(k.startswith("data.") for k in keys):
+        return "on other data"
+    return f"with other settings than this search's trials ({keys[0]})"
+
+
 def from_runs(trial) -> list[str]:
     """The run folders a warm start made `trial` from: one, or each seed's; none for the search's own trials."""
     made_from = trial.user_attrs.get(FROM_RUN)
     return [made_from] if isinstance(made_from, str) else list(made_from or [])
 
 
-def misfit(result: dict | None, settings: dict, params: dict, wanted: dict, space) -> str | None:
+def misfit(result: dict | None, settings: dict, params: dict, space) -> str | None:
     """Why a run (its result.json, its settings flattened, the values it has for the space's
-    keys: space.params_of) cannot be one of the search's trials, in a few words; None when it can."""
+    keys: space.params_of) cannot be one of the search's trials, in a few words; None when it
+    may (its other settings are compared with the trial's next: warm_start)."""
     if not result or result.get("status") != Status.COMPLETED:
         return "not completed"
+    fate = (result.get(TRIAL_KEY) or {}).get("state")
+    if fate not in (None, TrialState.COMPLETED):  # a seed that finished in a trial its search pruned or failed
+        return f"seeds of a {fate} trial"
     if not settings:
         return "without its settings (an old result.json)"
-    trained_on = (result.get("data") or {}).get("name")
-    if trained_on != wanted.get("data.name") or settings.get("data.name") != wanted.get("data.name"):
-        return "on other data"
+    if (result.get("data") or {}).get("name") != settings.get("data.name"):
+        return "on other data than configured"
     if not space.contains(params):
         return "outside the search space"
-    if fixed_settings(settings, space) != wanted:
-        return "with other fixed settings"
     return None
 
 
