@@ -4,8 +4,10 @@
     python -m experiments.reproduce runs/multirun/2026-11-25_10-45-00_654321/3_lr=0.1,seed=1 --out again
 
 The run's own overrides (its .hydra/overrides.yaml; a sweep's job has them too)
-are run again by experiments.train into a new folder (default: beside the run,
-its name + "_reproduced"). Then: identical (metrics.csv but its time column,
+are run again by experiments.train into a new folder, by default outside the folder
+it reproduces, so that a copy never joins a sweep's ranking as one more seed: a
+single run's beside it (its name + "_reproduced"), a sweep job's beside the sweep
+(SWEEP_reproduced/JOB). Then: identical (metrics.csv but its time column,
 model.npz, the test scores), or where the two first differ (the epoch, the
 column, both values), and what differs in where they came from (code, library
 versions, BLAS threads: result.json's provenance). Exit 0 when identical, 1 when not.
@@ -25,7 +27,7 @@ from omegaconf import OmegaConf
 
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
-from experiments.run.files import METRICS_FILE, MODEL_FILE, Status, load_result
+from experiments.run.files import METRICS_FILE, MODEL_FILE, SWEEP_FILE, Status, load_result
 from experiments.run.provenance import CODE_DIFF
 from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
 from nn_core import DataError, load_network
@@ -98,12 +100,23 @@ def saved_config(run_dir: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
 
 
+def default_copy(run_dir: Path) -> Path:
+    """Where a run's copy goes unless told: outside every sweep the run is in (a sweep's
+    folder holds its sweep.json or multirun.yaml), so that no comparison of the sweep counts it."""
+    run_dir = Path(run_dir)
+    sweep = run_dir.parent
+    if (sweep / SWEEP_FILE).exists() or (sweep / "multirun.yaml").exists():
+        return sweep.with_name(sweep.name + "_reproduced") / run_dir.name
+    return run_dir.with_name(run_dir.name + "_reproduced")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run's folder (a single run, or one job of a sweep)")
-    parser.add_argument("--out", type=Path, help="where the second run goes (default: RUN_reproduced); must be new")
+    parser.add_argument("--out", type=Path, help="where the second run goes (default: RUN_reproduced, or a sweep "
+                        "job's SWEEP_reproduced/JOB); must be new")  # fmt: skip
     args = parser.parse_args(argv)
-    run_dir, out = args.run, args.out or args.run.with_name(args.run.name + "_reproduced")
+    run_dir, out = args.run, args.out or default_copy(args.run)
     overrides = saved_run_overrides(run_dir)
     if overrides is None:
         parser.error(f"{run_dir} is not a run's folder: it has no readable {SAVED_OVERRIDES}")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.results.runs import load_runs
 from helpers import MNIST_SAMPLE, REPO, run_cli, small_filesystem
 
 
@@ -61,6 +62,10 @@ def test_reproduce_runs_a_run_again_and_says_identical_or_where_it_first_differs
         in proc.stdout
     )
     assert "running again: python -m experiments.train data=digits epochs=3 lr=0.5 hydra.run.dir=again" in proc.stdout
+    # By default the copy goes outside the sweep, which it would join as one more seed.
+    proc = run_cli("experiments.reproduce", str(job), cwd=tmp_path, check=0)
+    assert f"identical: {tmp_path / 's_reproduced' / job.name} has the same" in proc.stdout
+    assert len(load_runs(tmp_path / "s")) == 2
     # The record altered, as if the first run had come out otherwise: the first difference is named.
     metrics = (job / "metrics.csv").read_text().splitlines()
     fields = metrics[2].split(",")
