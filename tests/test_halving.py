@@ -4,6 +4,7 @@ configuration judged at a rung together, the best resumed, the rest pruned."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 
 import pytest
@@ -61,6 +62,11 @@ def test_halving_keeps_the_full_grids_best_though_it_is_second_at_the_rung(tmp_p
     runs = load_runs(tmp_path / "halved")
     assert runs["epochs_completed"].sum() == 6 * 1 + 2 * 9  # 40% of the full grid's 60 epochs
     assert "successive halving at epoch 1: 2 of 6 configurations go on" in proc.stderr
+    # A survivor goes on from its rung's checkpoint: no epoch trained twice (each said once);
+    # the pruned count as done in the progress line.
+    trained = re.findall(r"job (\d+): epoch (\d+)/10", proc.stderr)
+    assert len(trained) == len(set(trained)) == 6 * 1 + 2 * 9
+    assert "6/6 jobs of the sweep done" in proc.stderr
 
 
 def test_a_configurations_seeds_are_judged_together_by_their_mean(tmp_path):

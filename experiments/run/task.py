@@ -150,6 +150,7 @@ class RunRecord:
         self.files, self.cfg, self.hyperparameters = files, cfg, hyperparameters
         self.history = list(files.previous_epochs)
         self.result = {"status": Status.FAILED, "test_acc": None, "test_loss": None}
+        self.pause_after_checkpoint = False  # a sweep paused it at this epoch (successive halving)
         self.network = self.data = None
         self.job = job_prefix()
         self.started = time.perf_counter()
@@ -162,11 +163,17 @@ class RunRecord:
         log.info(self.job + format_epoch(row, self.cfg.epochs))
         self.loggers.epoch(row)
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
-        reporting.stop_if_told(reporting.report(row["epoch"], row))
+        verdict = reporting.report(row["epoch"], row)
+        if verdict == reporting.Verdict.PAUSE:  # after this epoch's checkpoint: resumed, it goes on from this epoch
+            self.pause_after_checkpoint = True
+        else:
+            reporting.stop_if_told(verdict)
 
     def save_checkpoint(self, optimizer, rng, progress) -> None:
         with signals_held():  # a stop signal mid-save would leave numpy's zip writer half-built
             self.files.save_checkpoint(self.network, optimizer, rng, progress, hyperparameters=self.hyperparameters)
+        if self.pause_after_checkpoint:
+            raise reporting.Paused()
 
     def fitted(self, fitted: nn_core.FitResult) -> None:
         self.result.update(

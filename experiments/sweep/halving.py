@@ -156,7 +156,9 @@ def halve(launcher, grid, settings: dict, epochs: int, resumed: bool) -> Sequenc
             while running.pending:
                 ended |= collect(running, folder)
             if rung is not None and not running.stopped:
-                alive = judge_rung(alive, grouped, folder, rung, settings["reduction_factor"])
+                going_on = judge_rung(alive, grouped, folder, rung, settings["reduction_factor"])
+                running.count_done(sum(len(grouped[key]) for key in alive if key not in going_on))
+                alive = going_on
         return running.returns  # in job order, each job's last (experiments/sweep/returns.py)
 
 

@@ -183,6 +183,11 @@ class RunningJobs:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         send.close()
 
+    def count_done(self, jobs: int) -> None:
+        """`jobs` ended for good without a process of theirs ending now (paused runs the sweep
+        then pruned: sweep/halving.py): counted as done in the progress line."""
+        self.done += jobs
+
     def _say_progress(self, job: Job) -> None:
         """'job N finished: k/n jobs of the sweep done', counting as the jobs end."""
         from experiments.sweep import summary
