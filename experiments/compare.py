@@ -13,11 +13,18 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
-from experiments.results.learned import IMPORTANCE_HEADING, import_fanova, importance, plot_parallel_coordinates
+from experiments.results.learned import (
+    IMPORTANCE_METHODS,
+    import_fanova,
+    importance,
+    importance_heading,
+    plot_parallel_coordinates,
+)
 from experiments.results.pareto import counted, front, front_table, in_words, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
@@ -100,6 +107,7 @@ def main(argv=None) -> int:
 
 
 def compare(argv=None) -> int:
+    started = time.perf_counter()
     parser = command_line()
     args = parser.parse_args(argv)
     folders_named_as_outputs(args)
@@ -119,11 +127,12 @@ def compare(argv=None) -> int:
         completed = runs[runs["status"] == Status.COMPLETED]
         pareto = (objectives, completed, front(completed, objectives))
     board = ranking(runs, per_run=args.runs)
-    print_comparison(runs, board, paths, args.top)
+    say = progress(runs, started)
+    print_comparison(runs, board, paths, args.top, args.importance, say)
     if pareto:
         print_front(runs, *pareto)
     try:
-        write_outputs(runs, board, paths, targets, args, pareto)
+        write_outputs(runs, board, paths, targets, args, pareto, say)
     except OSError as error:  # a full disk, a read-only folder: nothing half-written is left
         parser.exit(1, f"{parser.prog}: error: cannot write {error.filename or ''}: {error.strerror or error}\n")
     return 0
@@ -160,6 +169,13 @@ def command_line() -> argparse.ArgumentParser:
         metavar="COLUMN=max|min,...",
         help="the Pareto front over these objectives, e.g. best_val_acc=max,parameters=min: the completed runs no "
         "other beats in every one (with --plot, drawn beside the curves)",
+    )
+    parser.add_argument(
+        "--importance",
+        choices=[*IMPORTANCE_METHODS, "none"],
+        default=IMPORTANCE_METHODS[0],
+        help="how much each hyperparameter mattered: Optuna's PED-ANOVA (default), fANOVA (slower: five forests), "
+        "or none",
     )
     parser.add_argument(
         "--runs",
@@ -202,9 +218,26 @@ def output_targets(parser, args, paths: list[Path]) -> dict:
     return targets
 
 
-def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path], top: int | None) -> None:
+LONG_READ = 200  # runs from which compare says on stderr what it is doing, and since when
+
+
+def progress(runs: pd.DataFrame, started: float):
+    """A `say(what)` that prints 'compare: what (N runs, T s since compare started)' on stderr for
+    a long read (LONG_READ runs or more: importance, figures and the page take seconds), and does
+    nothing for a short one."""
+
+    def say(what: str) -> None:
+        if len(runs) >= LONG_READ:
+            print(f"compare: {what} ({len(runs)} runs, {time.perf_counter() - started:.1f} s since it started)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return say
+
+
+def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path], top: int | None,
+                     method: str = IMPORTANCE_METHODS[0], say=lambda what: None) -> None:  # fmt: skip
     """The ranked table (its `top` rows), a lone run's hyperparameters, the notes, what mattered
-    (fANOVA), and the runs not ranked with why."""
+    (importance by `method`, or none), and the runs not ranked with why."""
     shown = with_short_run_names(board.head(top) if top else board, runs)
     width = shutil.get_terminal_size((160, 24)).columns
     with pd.option_context("display.width", width, "display.max_columns", None, "display.max_colwidth", 60):
@@ -217,9 +250,11 @@ def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path],
             print("\nhyperparameters:\n" + hyperparameters.to_string())
         for note in notes(runs):
             print(f"\nnote: {note}")
-        learned = importance(runs)
+        if method != "none":
+            say(f"what mattered ({method})")
+        learned = importance(runs, method) if method != "none" else None
         if learned is not None:
-            print(f"\n{IMPORTANCE_HEADING}:")
+            print(f"\n{importance_heading(method)}:")
             print(learned.to_string(float_format=lambda v: f"{v:.3f}"))
         print_not_ranked(unsuccessful_runs(runs))
 
@@ -245,14 +280,15 @@ def print_front(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame, o
         print(_as_table(front_table(runs, on_front, objectives)))
 
 
-def write_outputs(runs, board, paths, targets, args, pareto=None) -> None:
-    """--csv, --plot and --html, each written whole or not at all."""
+def write_outputs(runs, board, paths, targets, args, pareto=None, say=lambda what: None) -> None:
+    """--csv, --plot and --html, each written whole or not at all; `say`: what it is doing (progress)."""
     if targets["--csv"]:
         write_atomically(targets["--csv"], lambda f: f.write(board.to_csv().encode()))
         print(f"\nleaderboard written to {targets['--csv']}")
     if targets["--plot"]:
         from experiments.results.figures import plot
 
+        say("drawing the figures")
         plot(runs, load_history(*paths), targets["--plot"], top=args.top, facet=args.facet)
         print(f"plot written to {targets['--plot']}")
         parallel = targets["--plot"].with_name(targets["--plot"].stem + "_parallel.png")
@@ -266,7 +302,8 @@ def write_outputs(runs, board, paths, targets, args, pareto=None) -> None:
     if targets["--html"]:
         from experiments.results.report import report
 
-        report(runs, load_history(*paths), paths, targets["--html"], pareto)
+        say("writing the page")
+        report(runs, load_history(*paths), paths, targets["--html"], pareto, args.importance)
         print(f"report written to {targets['--html']}")
 
 

@@ -734,12 +734,12 @@ def test_what_the_search_learned_importance_and_parallel_coordinates(tmp_path, c
     from experiments.compare import main as compare_main
 
     proc = run_cli(*SEARCH, "hydra.sweeper.n_trials=8", "hydra.sweep.dir=s", cwd=tmp_path, check=0)
-    assert "how much each hyperparameter mattered to best_val_acc (fANOVA importance" in proc.stdout + proc.stderr
+    assert "how much each hyperparameter mattered to best_val_acc (PED-ANOVA importance" in proc.stdout + proc.stderr
     assert (
         compare_main([str(tmp_path / "s"), "--plot", str(tmp_path / "c.png"), "--html", str(tmp_path / "r.html")]) == 0
     )
     out = capsys.readouterr().out
-    table = out[out.index("fANOVA importance") :]
+    table = out[out.index("PED-ANOVA importance") :]
     for key in ("lr", "hidden", "batch_size", "init_scale", "optimizer.name"):
         assert f"\n{key} " in table
     assert (tmp_path / "c_parallel.png").stat().st_size > 10_000

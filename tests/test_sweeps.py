@@ -499,6 +499,44 @@ def test_runs_that_all_score_the_same_are_ranked_and_drawn_with_no_importance_to
     assert len(leaderboard(runs)) == 6 and plot_parallel_coordinates(runs, tmp_path / "parallel.png")
 
 
+def test_importance_is_over_the_hyperparameters_searched_and_agrees_with_optunas_own():
+    """The trial-model issue's case: optimizer.momentum is 0.9 wherever it is set (absent under
+    sgd), so it only repeats the optimizer and is no hyperparameter of its own; data.test_size
+    and epochs differ only with the data set, which is data.name's. The numbers are Optuna's
+    PED-ANOVA on the same trials, made here by another path."""
+    import optuna
+
+    from experiments.results.learned import importance, searched
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(40):
+        name = ["sgd", "momentum", "nesterov"][i % 3]
+        data = ["digits", "mnist"][i % 2]
+        lr = float(rng.uniform(0.01, 1))
+        score = 0.9 - 0.2 * (lr - 0.5) ** 2 + 0.01 * (name == "sgd") + rng.normal(0, 2e-3)
+        rows.append({"run": f"r{i}", "status": "completed", "problem": None, "seed": 0, "lr": lr,
+                     "optimizer.name": name, "optimizer.momentum": None if name == "sgd" else 0.9,
+                     "data.name": data, "data.test_size": {"digits": 360, "mnist": 10000}[data],
+                     "epochs": {"digits": 10, "mnist": 5}[data],
+                     "best_val_acc": score})  # fmt: skip
+    runs = pd.DataFrame(rows)
+    assert searched(runs) == ["lr", "optimizer.name", "data.name"]
+    table = importance(runs)
+    assert list(table.columns) == ["importance"] and set(table.index) == {"lr", "optimizer.name", "data.name"}
+    study = optuna.create_study(direction="maximize")
+    for row in rows:
+        params = {"lr": row["lr"], "optimizer": row["optimizer.name"], "data": row["data.name"]}
+        study.add_trial(optuna.trial.create_trial(params=params, value=row["best_val_acc"], distributions={
+            "lr": optuna.distributions.FloatDistribution(runs["lr"].min(), runs["lr"].max()),
+            "optimizer": optuna.distributions.CategoricalDistribution(["momentum", "nesterov", "sgd"]),
+            "data": optuna.distributions.CategoricalDistribution(["digits", "mnist"])}))  # fmt: skip
+    theirs = optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    assert table.loc["lr", "importance"] == pytest.approx(theirs["lr"])
+    assert table.loc["optimizer.name", "importance"] == pytest.approx(theirs["optimizer"])
+    assert table.index[0] == "lr"
+
+
 @pytest.mark.slow  # fANOVA twice: 4-8 s
 def test_importance_is_the_same_whether_its_forests_grow_in_one_process_or_one_per_core(monkeypatch):
     """fANOVA's forests are grown in forked processes from FORESTS_IN_PARALLEL_FROM runs on: the same
@@ -511,9 +549,9 @@ def test_importance_is_the_same_whether_its_forests_grow_in_one_process_or_one_p
     runs = pd.DataFrame({"run": [f"r{i}" for i in range(40)], "status": "completed", "best_val_acc": score,
                          "test_acc": score, "problem": None, "lr": lr, "hidden": hidden, "seed": 0})  # fmt: skip
     monkeypatch.setattr(learned, "FORESTS_IN_PARALLEL_FROM", 0)
-    forked = learned.importance(runs)
+    forked = learned.importance(runs, "fanova")
     monkeypatch.setattr(learned, "FORESTS_IN_PARALLEL_FROM", 10**9)
-    pd.testing.assert_frame_equal(forked, learned.importance(runs), check_exact=True)
+    pd.testing.assert_frame_equal(forked, learned.importance(runs, "fanova"), check_exact=True)
     assert forked.index[0] == "lr"
 
 

@@ -1,7 +1,7 @@
 """What a sweep or search learned about its hyperparameters: how much each one
-mattered to the best validation accuracy (Optuna's fANOVA importance, with its
-spread over several forests), and every run drawn across them (parallel
-coordinates, coloured by validation accuracy).
+mattered to the best validation accuracy (Optuna's PED-ANOVA importance, its
+default; or fANOVA's, with its spread over several forests), and every run drawn
+across them (parallel coordinates, coloured by validation accuracy).
 
 Both read the completed runs of a table from experiments.results.runs, whether
 a grid or an Optuna search made them.
@@ -23,32 +23,52 @@ from experiments.results.runs import (
     value_order,
 )
 
+IMPORTANCE_METHODS = ("ped-anova", "fanova")  # Optuna's evaluators; the first, Optuna 5's default, is ours
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance
-# What importance()'s table is, as every place that shows it says it.
-IMPORTANCE_HEADING = (
-    f"how much each hyperparameter mattered to {RANK_BY} (fANOVA importance, the mean and range over "
-    f"{IMPORTANCE_SEEDS} forests)"
-)
 MIN_RUNS = 4  # fewer completed runs say nothing about importance
 
 
+def importance_heading(method: str = IMPORTANCE_METHODS[0]) -> str:
+    """What importance()'s table is, as every place that shows it says it."""
+    if method == "fanova":
+        return (
+            f"how much each hyperparameter mattered to {RANK_BY} (fANOVA importance: its share of the variance, "
+            f"the mean and range over {IMPORTANCE_SEEDS} forests)"
+        )
+    return (
+        f"how much each hyperparameter mattered to {RANK_BY} (PED-ANOVA importance, Optuna's default: how "
+        "differently its values are spread among the best 10% of runs than among all; the shares sum to 1)"
+    )
+
+
 def searched(runs: pd.DataFrame) -> list[str]:
-    """The hyperparameters that vary among the completed runs (the seed and keys that are not hyperparameters aside)."""
+    """The hyperparameters of the completed runs: the settings that vary among them (the seed and
+    keys that are not hyperparameters aside), less those that are not hyperparameters of their own:
+    one that has one value wherever it is set (optimizer.momentum, 0.9 under every optimizer that
+    takes it and absent under sgd, only repeats the optimizer), and one whose value the data set
+    decides (its sizes, its epochs), which is the data set's (data.name)."""
     done = rankable(runs)
-    return configuration_keys(done) if len(done) else []
+    if not len(done):
+        return []
+    keys = [key for key in configuration_keys(done) if as_text(done[key][done[key].notna()]).nunique() > 1]
+    if "data.name" in keys:
+        data = as_text(done["data.name"])
+        keys = [k for k in keys if k == "data.name" or as_text(done[k]).groupby(data).nunique().max() > 1]
+    return keys
 
 
 def import_fanova() -> None:
-    """Import what importance() uses: Optuna's fANOVA, with scikit-learn (about 1.5 s), for
-    example while runs are read in other processes (load_runs' `meanwhile`)."""
+    """Import what importance() uses: Optuna's importance evaluators, with scikit-learn (about
+    1.5 s), for example while runs are read in other processes (load_runs' `meanwhile`)."""
     import optuna.importance  # noqa: F401
 
 
-def importance(runs: pd.DataFrame) -> pd.DataFrame | None:
-    """Each searched hyperparameter's share of the variance of best_val_acc (fANOVA,
-    optuna.importance.FanovaImportanceEvaluator), as the mean and the spread (min to max)
-    over IMPORTANCE_SEEDS forests; None with fewer than MIN_RUNS completed runs, no
-    hyperparameter that varies, or no variance to share (every run scored the same)."""
+def importance(runs: pd.DataFrame, method: str = IMPORTANCE_METHODS[0]) -> pd.DataFrame | None:
+    """How much each hyperparameter (searched()) mattered to best_val_acc, by Optuna's
+    PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator: one number each) or fANOVA
+    (FanovaImportanceEvaluator: each one's share of the variance, the mean and the spread, min
+    to max, over IMPORTANCE_SEEDS forests); None with fewer than MIN_RUNS completed runs, no
+    hyperparameter, or no variance to share (every run scored the same)."""
     import optuna
 
     done, keys = rankable(runs), searched(runs)
@@ -58,18 +78,26 @@ def importance(runs: pd.DataFrame) -> pd.DataFrame | None:
     for key in keys:
         numeric = pd.to_numeric(done[key], errors="coerce")
         if numeric.notna().all() and numeric.nunique() > 1:
-            columns[key] = numeric.astype(float)
+            columns[key] = numeric.astype(float).tolist()
             distributions[key] = optuna.distributions.FloatDistribution(float(numeric.min()), float(numeric.max()))
         else:
-            columns[key] = as_text(done[key])
-            distributions[key] = optuna.distributions.CategoricalDistribution(sorted(columns[key].unique()))
+            text = as_text(done[key])
+            columns[key] = text.tolist()
+            distributions[key] = optuna.distributions.CategoricalDistribution(sorted(text.unique()))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
-    for i, score in enumerate(done[RANK_BY]):
-        params = {key: columns[key].iloc[i] for key in keys}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=float(score)))
-    draws = pd.DataFrame(forest_importances(study, range(IMPORTANCE_SEEDS)))
-    table = pd.DataFrame({"importance": draws.mean(), "min": draws.min(), "max": draws.max()})
+    scores = pd.to_numeric(done[RANK_BY]).astype(float).tolist()
+    study.add_trials(
+        optuna.trial.create_trial(params={key: columns[key][i] for key in keys}, distributions=distributions, value=v)
+        for i, v in enumerate(scores)
+    )
+    if method == "fanova":
+        draws = pd.DataFrame(forest_importances(study, range(IMPORTANCE_SEEDS)))
+        table = pd.DataFrame({"importance": draws.mean(), "min": draws.min(), "max": draws.max()})
+    else:
+        from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+        table = pd.DataFrame({"importance": get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())})
     table.index.name = "hyperparameter"
     return table.sort_values("importance", ascending=False)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.results.figures import plot
-from experiments.results.learned import IMPORTANCE_HEADING, importance, plot_parallel_coordinates
+from experiments.results.learned import IMPORTANCE_METHODS, importance, importance_heading, plot_parallel_coordinates
 from experiments.results.pareto import counted, front_table, in_words, plot_front
 from experiments.results.runs import (
     PROVENANCE_COLUMNS,
@@ -59,12 +59,14 @@ def provenance_table(runs: pd.DataFrame) -> str:
     return '<div class="wide">' + pd.DataFrame(rows).to_html(index=False) + "</div>"
 
 
-def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, pareto=None) -> None:
+def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, pareto=None,
+           method: str = IMPORTANCE_METHODS[0]) -> None:  # fmt: skip
     """One self-contained HTML page (figures embedded, nothing fetched): the
     ranking, the learning curves (and heatmap), the inspection figures of the
     best run, the runs that did not complete, and the commands behind the sweeps;
     with `pareto` (the objectives, the completed runs, those on their front:
-    compare --pareto), the front's table and figure after the ranking."""
+    compare --pareto), the front's table and figure after the ranking; `method`: how
+    importance is measured (learned.IMPORTANCE_METHODS, or none)."""
     import html
 
     board = ranking(runs)
@@ -86,7 +88,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, p
     commands = sweep_commands(paths)
     if commands:
         sections += ["<h2>Commands</h2>", "<pre>" + html.escape("\n".join(commands)) + "</pre>"]
-    sections += figure_sections(runs, history, best_run)
+    sections += figure_sections(runs, history, best_run, method)
     sections += ["<h2>Where the runs came from</h2>", provenance_table(runs)]
     unsuccessful = unsuccessful_runs(runs)
     if len(unsuccessful):
@@ -125,7 +127,7 @@ def pareto_section(runs: pd.DataFrame, objectives: list, completed: pd.DataFrame
         ]
 
 
-def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | None) -> list[str]:
+def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | None, method: str) -> list[str]:
     """The report's figures, embedded: learning curves, parallel coordinates with fANOVA, the best run inside."""
     import html
     import tempfile
@@ -137,12 +139,14 @@ def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | 
         curves = Path(tmp) / "curves.png"
         plot(runs, history, curves)
         sections += ["<h2>Learning curves</h2>", f'<img alt="learning curves" src="{_png_data_uri(curves)}">']
-        learned, parallel = importance(runs), Path(tmp) / "parallel.png"
+        learned = importance(runs, method) if method != "none" else None
+        parallel = Path(tmp) / "parallel.png"
         if plot_parallel_coordinates(runs, parallel):
             sections += ["<h2>What the runs say about the hyperparameters</h2>"]
             if learned is not None:
+                heading = importance_heading(method)
                 sections += [
-                    f"<p>{html.escape(IMPORTANCE_HEADING[0].upper() + IMPORTANCE_HEADING[1:])}.</p>",
+                    f"<p>{html.escape(heading[0].upper() + heading[1:])}.</p>",
                     learned.to_html(float_format=lambda v: f"{v:.3f}"),
                 ]
             sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')

@@ -1,5 +1,5 @@
 """What a sweep says as it goes and when it ends: each job's end with how many are done,
-then the best runs, what mattered (fANOVA), the runs not ranked with why, and the command
+then the best runs, what mattered (PED-ANOVA importance), the runs not ranked with why, and the command
 that goes on. Called by the sweep's callback (experiments/sweep/checks.py); exits 1 when
 some job failed or left no readable result."""
 
@@ -75,11 +75,11 @@ def end_of_sweep(config: DictConfig) -> None:
         board.head(SUMMARY_ROWS).to_string(float_format=lambda v: f"{v:.4f}"),
         sweep_dir,
     )
-    from experiments.results.learned import IMPORTANCE_HEADING, importance
+    from experiments.results.learned import importance, importance_heading
 
     learned = importance(runs)
     if learned is not None:
-        log.info("%s:\n%s", IMPORTANCE_HEADING, learned.to_string(float_format=lambda v: f"{v:.3f}"))
+        log.info("%s:\n%s", importance_heading(), learned.to_string(float_format=lambda v: f"{v:.3f}"))
     unsuccessful = unsuccessful_runs(runs)
     pruned = pruned_by_the_search(unsuccessful)  # the search's own decision, not a fault: counted
     if pruned.any():
