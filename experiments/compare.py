@@ -29,6 +29,7 @@ from experiments.results.pareto import counted, front, front_table, in_words, ob
 from experiments.results.runs import (
     RANK_BY,
     as_text,
+    completed_runs,
     latest,
     load_history,
     load_runs,
@@ -124,7 +125,7 @@ def compare(argv=None) -> int:
             objectives = objectives_of(args.pareto)
         except ValueError as error:
             parser.error(f"--pareto {args.pareto}: {error}")
-        completed = runs[runs["status"] == Status.COMPLETED]
+        completed = runs[completed_runs(runs)]
         pareto = (objectives, completed, front(completed, objectives))
     board = ranking(runs, per_run=args.runs)
     say = progress(runs, started)

@@ -4,6 +4,7 @@ The launcher's own behaviour (deaths, signals, busy workers, Hydra's contract): 
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -577,6 +578,31 @@ def test_a_score_that_is_not_a_finite_number_is_never_ranked():
     )  # fmt: skip
     assert list(rankable(runs)["run"]) == ["ok"]
     assert set(unsuccessful_runs(runs)["run"]) == {"inf", "nan"}
+
+
+def test_the_heatmap_counts_distinct_seeds_and_a_seed_run_again_once():
+    """A reproduced copy of a seed (the trial-model issue's defect 5) is one seed: the cell is the
+    mean of the configuration's distinct seeds (the latest run of each), the title says 3 seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from experiments.results.figures import _draw_heatmap, _grid
+
+    grid_points = [(lr, h, seed) for lr in (0.1, 0.2) for h in (32, 64) for seed in (0, 1, 2)]
+    rows = [{"run": f"r{lr}_{h}_{seed}", "status": "completed", "lr": lr, "hidden": h, "seed": seed,
+             "best_val_acc": 0.5 + lr + h / 1000 + seed / 100} for lr, h, seed in grid_points]  # fmt: skip
+    rows.append({**rows[0], "run": "r0.1_32_0_reproduced", "best_val_acc": 0.9})  # the same seed again, later
+    runs = pd.DataFrame(rows)
+    grid = _grid(runs, ["lr", "hidden", "seed"])
+    assert grid.loc[0.1, 32] == pytest.approx(
+        statistics.fmean([0.9, 0.5 + 0.1 + 0.032 + 0.01, 0.5 + 0.1 + 0.032 + 0.02])
+    )
+    fig, ax = plt.subplots()
+    _draw_heatmap(fig, ax, grid, runs)
+    assert ax.get_title() == "best val_acc, mean of 3 seeds"
+    plt.close(fig)
 
 
 def test_the_completed_seeds_of_a_failed_or_pruned_trial_are_listed_as_its_and_never_ranked():

@@ -12,6 +12,7 @@ from experiments.results.runs import (
     NOT_A_CONFIGURATION,
     RANK_BY,
     UNSET,
+    one_run_per_seed,
     shared_folder,
     value_order,
     varying_hyperparameters,
@@ -179,7 +180,12 @@ def _draw_heatmap(fig, ax, grid: pd.DataFrame, runs: pd.DataFrame) -> None:
     ax.set_yticks(range(grid.shape[0]), grid.index)
     ax.set_xlabel(grid.columns.name)
     ax.set_ylabel(grid.index.name)
-    seeds = runs.groupby(list(grid.index.names) + [grid.columns.name]).size().max()
+    seeds = (
+        one_run_per_seed(runs, by=[*grid.index.names, grid.columns.name])
+        .groupby([*grid.index.names, grid.columns.name], dropna=False)
+        .size()
+        .max()
+    )  # distinct seeds: a seed run again (reproduced) is one seed
     ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
     middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
     for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
@@ -202,7 +208,8 @@ def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:
     if len(keys) != 2:
         return None
     rows, cols = keys
-    values = runs.assign(**{RANK_BY: pd.to_numeric(runs[RANK_BY])})
+    values = one_run_per_seed(runs, by=keys)  # a seed run again counts once, as in compare's table
+    values = values.assign(**{RANK_BY: pd.to_numeric(values[RANK_BY])})
     # Failed or diverged cells stay in the grid, as blanks.
     return (
         values.pivot_table(index=rows, columns=cols, values=RANK_BY, aggfunc="mean", dropna=False)

@@ -522,9 +522,19 @@ def rankable(runs: pd.DataFrame, by: RankBy = RankBy()) -> pd.DataFrame:
     finished in a trial the search pruned or failed is a seed of that trial, not a configuration
     of its own; a score that is not a finite number (a hand-edited Infinity) is no score."""
     score = pd.to_numeric(runs[by.column], errors="coerce").astype(float)
-    trial = runs["trial_state"] if "trial_state" in runs else pd.Series(None, index=runs.index, dtype=object)
-    trial_ok = trial.isna() | (trial == TrialState.COMPLETED)
-    return runs[(runs["status"] == Status.COMPLETED) & trial_ok & score.map(math.isfinite)]
+    return runs[completed_runs(runs) & score.map(math.isfinite)]
+
+
+def completed_runs(runs: pd.DataFrame) -> pd.Series:
+    """Which runs completed, and were not a seed of a search trial that was pruned or failed
+    (its fate in its result.json: experiments/sweep/trials.py)."""
+    trial = trial_states(runs)
+    return (runs["status"] == Status.COMPLETED) & (trial.isna() | (trial == TrialState.COMPLETED))
+
+
+def trial_states(runs: pd.DataFrame) -> pd.Series:
+    """Each run's trial's state (TrialState), None for a run that was no search trial's seed."""
+    return runs["trial_state"] if "trial_state" in runs else pd.Series(None, index=runs.index, dtype=object)
 
 
 def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -559,8 +569,7 @@ def of_a_lost_trial(r) -> bool:
 
 def pruned_by_the_search(runs: pd.DataFrame) -> pd.Series:
     """Which runs a search or a grid's pruner stopped, or that were seeds of a trial it pruned."""
-    trial = runs["trial_state"] if "trial_state" in runs else pd.Series(None, index=runs.index, dtype=object)
-    return (runs["status"] == Status.PRUNED) | (trial == TrialState.PRUNED)
+    return (runs["status"] == Status.PRUNED) | (trial_states(runs) == TrialState.PRUNED)
 
 
 def trial_reason(r) -> str:
