@@ -152,3 +152,36 @@ def test_the_readers_are_every_command_a_user_has():
     """The matrix covers the readers there are: a new command module is a new line here."""
     commands = {p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.py")} - {"__init__"}
     assert commands == {"train", "compare", "inspect", "reproduce"}, sys.modules[__name__].__doc__
+
+
+def test_trials_seeds_and_copies_read_as_what_they_were(zoo):
+    """The trial model on real runs, recomputed by another path (Optuna's own API, the files):
+    each seed's result.json says its trial's fate as the study does; a pruned trial's seeds are
+    never ranked; a seed run twice is one seed; a reproduced copy stays outside its sweep."""
+    import optuna
+
+    from experiments.results.runs import load_runs, notes, summarize, unsuccessful_runs
+
+    study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{zoo['seed_trials'].parent / 'seed_trials.db'}")
+    states = {t.number: t.state.name.lower().replace("complete", "completed") for t in study.trials}
+    runs = load_runs(zoo["seed_trials"])
+    assert dict(zip(runs["trial"].astype(int), runs["trial_state"])) == states
+    ranked_trials = {t for t, s in states.items() if s == "completed"}
+    board = summarize(runs)
+    assert len(board) == len(ranked_trials) and set(board["n_seeds"]) <= {2}
+    pruned_runs = set(runs.loc[runs["trial_state"] == "pruned", "run"])
+    assert pruned_runs and pruned_runs <= set(unsuccessful_runs(runs)["run"])
+
+    warm = optuna.load_study(study_name="mlp", storage=f"sqlite:///{zoo['warm_started'].parent / 'warm_started.db'}")
+    added = [t for t in warm.trials if "warm_start_from" in t.user_attrs]
+    grid = load_runs(zoo["grid"]).set_index("run")
+    assert len(added) == len(grid)  # the grid's 4 runs are 4 trials this search could have run
+    for trial in added:
+        assert trial.value == grid.loc[trial.user_attrs["warm_start_from"], "best_val_acc"]
+
+    rerun = load_runs(zoo["rerun_seed"])
+    assert len(rerun) == 2 and summarize(rerun)["n_seeds"].tolist() == [1]
+    assert any("repeat a seed" in note for note in notes(rerun))
+
+    copy = zoo["seeds_reproduced"]
+    assert len(load_runs(copy)) == 1 and len(load_runs(zoo["seeds"])) == 4

@@ -49,6 +49,17 @@ def resumed(*args):
     return make
 
 
+def reproduced(source: str):
+    """experiments.reproduce of the first job of another member, a sweep, into its default folder
+    (SWEEP_reproduced/JOB): the member's name must be SOURCE_reproduced."""
+
+    def make(zoo, name):
+        job = run_folders(zoo / source)[0]
+        run_cli("experiments.reproduce", str(job.relative_to(zoo)), cwd=zoo, check=0)
+
+    return make
+
+
 def edited(source: str, change):
     """A copy of another member's run, its result.json changed by `change(dict) -> bytes`."""
 
@@ -89,6 +100,33 @@ MEMBERS = {
         "+hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.storage=sqlite:///search.db",
     ),  # fmt: skip
+    "seed_trials": sweep(  # a search of 2 seeds a trial whose pruner stops a trial: its seeds judged together
+        *FAST,
+        "epochs=3",
+        "hparams_search=optuna",
+        "hydra.sweeper.params=null",
+        "lr=choice(0.5,0.0001,0.3)",
+        "hydra.sweeper.sampler.name=grid",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.seeds=2",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.pruner.name=median",
+        "+hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.storage=sqlite:///seed_trials.db",
+    ),  # fmt: skip
+    "warm_started": sweep(  # a search whose study starts from the grid's runs (each a finished trial)
+        *FAST,
+        "epochs=2",
+        "hparams_search=optuna",
+        "hydra.sweeper.params=null",
+        "lr=choice(0.1,0.5)",
+        "optimizer=choice(sgd,momentum)",
+        "hydra.sweeper.warm_start=[grid]",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.storage=sqlite:///warm_started.db",
+    ),  # fmt: skip
+    "rerun_seed": sweep(*FAST, "epochs=1", "seed=0", "lr=0.1,0.1"),  # the same configuration and seed twice
+    "seeds_reproduced": reproduced("seeds"),  # a copy of a seed group's job, beside the sweep (reproduce's default)
     "halved": sweep(*FAST, "epochs=3", "lr=0.05,0.1,0.5", "hydra.sweeper.pruner.name=halving"),  # pruned at a rung
     "diverged": train(*FAST, "epochs=2", "lr=1000", "activation=relu", "init_scale=10"),
     "no_weights": train(*FAST, "epochs=1", "save_weights=false", "logger=tensorboard"),
