@@ -267,6 +267,29 @@ def test_a_trials_confidence_bound_is_the_pessimistic_end_of_its_seeds_95_interv
     assert combined(values, "maximize", "mean") == statistics.fmean(values)
 
 
+def test_the_trials_tied_with_the_best_need_two_seeds_on_each_side():
+    """A warm start can add a configuration of one seed; Welch's test needs two on each side, so
+    the line says what it cannot tell instead of 'no other trial is tied' (p is NaN there)."""
+    from experiments.sweep.search import tied_with_best
+
+    def trial(seeds):
+        values = [[v] for v in seeds]
+        return optuna.trial.create_trial(value=statistics.fmean(seeds), user_attrs={"seed_values": values} if
+                                         len(seeds) > 1 else {}, params={}, distributions={})  # fmt: skip
+
+    lone, pair, close, far = trial([0.95]), trial([0.90, 0.92]), trial([0.89, 0.93]), trial([0.5, 0.51])
+    for number, t in enumerate((lone, pair, close, far)):
+        t.number = number
+    assert tied_with_best([lone, pair, close], lone) == (
+        "which trials are tied with trial 0 cannot be told: it has fewer than 2 seeds"
+    )
+    said = tied_with_best([lone, pair, close, far], pair)
+    assert said.startswith("tied with trial 1 (Welch's t-test") and "trials 2;" in said
+    assert said.endswith("trials 0 have fewer than 2 seeds: not tested")
+    p = scipy.stats.ttest_ind([0.89, 0.93], [0.90, 0.92], equal_var=False).pvalue
+    assert p >= 0.05 and scipy.stats.ttest_ind([0.5, 0.51], [0.90, 0.92], equal_var=False).pvalue < 0.05
+
+
 @pytest.mark.slow
 def test_a_pruner_judges_a_trial_on_its_seeds_mean_curve(tmp_path):
     pruner = ["hydra.sweeper.pruner.name=median", "+hydra.sweeper.pruner.n_startup_trials=1"]
