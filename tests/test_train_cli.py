@@ -360,6 +360,16 @@ def test_ctrl_c_before_a_sweeps_first_job_is_one_line_and_writes_nothing(tmp_pat
         ("experiment=mnist_sample", "a preset is added with a +: +experiment=mnist_sample"),
         ("-m optimizer=adam,sgd optimizer.beta1=0.8", "optimizer.beta1 does not apply to optimizer=sgd"),
         ("lr=0.1,0.2", "lr=0.1,0.2 names several values, a sweep: add -m"),
+        ("optimizer.momentun=0.5", "unknown config key 'optimizer.momentun'; did you mean optimizer.momentum?"),
+        (
+            "hparams_search=optuna hydra.sweeper.n_trial=5",
+            "unknown sweeper setting 'hydra.sweeper.n_trial'; did you mean hydra.sweeper.n_trials?",
+        ),
+        (  # Hydra's own advice for the line above, followed
+            "hparams_search=optuna +hydra.sweeper.n_trial=5",
+            "unknown sweeper setting 'hydra.sweeper.n_trial'; did you mean hydra.sweeper.n_trials?",
+        ),
+        ("-m lr=0.1,0.2 hydra.sweeper.max_batch=2", "did you mean hydra.sweeper.max_batch_size?"),
     ],
 )
 def test_a_command_line_that_cannot_work_is_one_line_saying_what_to_type_and_exit_2(tmp_path, overrides, message):

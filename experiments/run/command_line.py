@@ -54,6 +54,10 @@ def problem_with(argv: list[str]) -> str | None:
         for override in parsed:
             if override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
                 return f"{override.input_line} names several values, a sweep: add -m (experiments.train -m ...)"
+    for override in parsed:
+        problem = unknown_sweeper_setting(override.key_or_group.lstrip("+~"), searches)
+        if problem:
+            return problem
     groups = group_options()
     chosen = {group: [default_choice(group)] for group in GROUPS}  # the options each job may have
     for override in parsed:
@@ -86,6 +90,32 @@ def problem_with(argv: list[str]) -> str | None:
             if key not in rules:
                 return unknown_key(key, names, rules)
     return None
+
+
+SWEEPER = "hydra.sweeper."
+
+
+def unknown_sweeper_setting(key: str, searches: bool) -> str | None:
+    """A hydra.sweeper.NAME that the sweeper does not take (the search's, with hparams_search=optuna,
+    or the grid's), in one line with the nearest names; None for one it takes. What is inside
+    its dicts (sampler, pruner, params) is the sweeper's to check."""
+    import dataclasses
+    import difflib
+
+    if not key.startswith(SWEEPER):
+        return None
+    if searches:
+        from experiments.sweep.search import OptunaSearchConf as settings
+    else:
+        from hydra_plugins.mnist_from_scratch.grid_sweeper import GridSweeperConf as settings
+    names = [field.name for field in dataclasses.fields(settings) if not field.name.startswith("_")]
+    name = key[len(SWEEPER) :].split(".")[0]
+    if name in names:
+        return None
+    near = difflib.get_close_matches(name, names, n=2)
+    maybe = f"; did you mean {' or '.join(SWEEPER + n for n in near)}?" if near else ""
+    which = "the search (hparams_search=optuna)" if searches else "a grid sweep"
+    return f"unknown sweeper setting '{key}'{maybe} (the sweeper of {which} takes {', '.join(names)})"
 
 
 def default_choice(group: str) -> str | None:

@@ -105,11 +105,16 @@ def rules_for(values: dict) -> dict:
 def unknown_key(key: str, values: dict, rules: dict) -> str:
     """What to say of a key no rule covers: a setting the chosen option of its group
     does not take, or a key no config has (with the nearest known ones)."""
-    group = key.split(".")[0]
+    group, _, setting = key.partition(".")
     if group in GROUPS and values.get(f"{group}.name") in GROUPS[group]:
         chosen = values[f"{group}.name"]
         takes = ", ".join(GROUPS[group][chosen].settings) or "no settings"
-        return f"{key} does not apply to {group}={chosen} (it takes {takes})"
+        anywhere = sorted({name for option in GROUPS[group].values() for name in option.settings})
+        if setting in anywhere:  # another option's setting
+            return f"{key} does not apply to {group}={chosen} (it takes {takes})"
+        near = difflib.get_close_matches(setting, anywhere, n=2)
+        maybe = f"; did you mean {' or '.join(f'{group}.{n}' for n in near)}?" if near else ""
+        return f"unknown config key '{key}'{maybe} ({group}={chosen} takes {takes})"
     near = difflib.get_close_matches(key, rules, n=3)
     maybe = f"; did you mean {' or '.join(near)}?" if near else ""
     return f"unknown config key '{key}'{maybe} (known keys: {', '.join(rules)})"
