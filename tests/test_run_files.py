@@ -100,7 +100,15 @@ def test_check_resumable_allows_what_does_not_change_results_and_refuses_the_res
     message = str(info.value)
     assert "lr: the run has 0.1, this resume 0.5" in message
     assert "data.root: the run has None, this resume '/elsewhere'" in message  # where the data is can change what it is
-    assert "epochs=3 is fewer than the 5 the run has already finished" in message
+    assert "epochs=3 is fewer than the run's 5: epochs may only grow" in message
+    # Fewer than planned, though more than done (100 -> 40 after 9): refused as the docs say.
+    with pytest.raises(ConfigError, match="epochs=40 is fewer than the run's 100: epochs may only grow"):
+        check_resumable(composed("epochs=100"), composed("epochs=40"), 9)
+    # A schedule whose horizon is the run's length would give its planned epochs other learning
+    # rates: refused, naming it; one whose rates do not depend on it grows freely.
+    with pytest.raises(ConfigError, match="epochs=30: schedule=cosine spreads its learning rates over the run's 10"):
+        check_resumable(composed("epochs=10", "schedule=cosine"), composed("epochs=30", "schedule=cosine"), 9)
+    check_resumable(composed("epochs=10", "schedule=step"), composed("epochs=30", "schedule=step"), 9)
 
 
 def test_a_checkpoint_restores_weights_optimizer_generator_and_progress(tmp_path):

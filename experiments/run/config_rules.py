@@ -146,14 +146,33 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+def replans(old: dict, new: dict) -> bool:
+    """Whether the schedule of a run's config `old` (flattened) gives another learning rate to
+    any of its epochs under `new`'s epochs: a schedule whose horizon is the run's length (cosine)."""
+    from nn_core.optim import make_schedule
+
+    settings = {k.split(".", 1)[1]: v for k, v in old.items() if k.startswith("schedule.") and k != "schedule.name"}
+    name = old.get("schedule.name", "constant")
+    planned = make_schedule(name, old["lr"], old["epochs"], **settings)
+    grown = make_schedule(name, old["lr"], new["epochs"], **settings)
+    return any(planned(epoch) != grown(epoch) for epoch in range(old["epochs"]))
+
+
 def check_resumable(saved: dict, current: dict, epochs_done: int) -> None:
     """Refuse to continue a run with a config other than the one it started with
     (saved and current: the configs as nested dicts), or with fewer epochs than it has done."""
     old, new = flatten(saved), flatten(current)
     differ = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     problems = [f"{k}: the run has {old.get(k)!r}, this resume {new.get(k)!r}" for k in differ]
-    if new["epochs"] < epochs_done:
-        problems.append(f"epochs={new['epochs']} is fewer than the {epochs_done} the run has already finished")
+    if new["epochs"] < old["epochs"]:
+        problems.append(f"epochs={new['epochs']} is fewer than the run's {old['epochs']}: epochs may only grow")
+    elif not differ and new["epochs"] > old["epochs"] and replans(old, new):
+        problems.append(
+            f"epochs={new['epochs']}: schedule={old.get('schedule.name')} spreads its learning rates over the run's "
+            f"{old['epochs']} epochs, and over {new['epochs']} would change those of the epochs it planned, so the "
+            "run would be neither the one it began nor a new one; start a new run with epochs="
+            f"{new['epochs']} (or resume with epochs={old['epochs']})"
+        )
     if problems:
         raise ConfigError(
             "cannot resume: the config differs from the run's own (resume with its overrides, or none):\n  "
