@@ -28,6 +28,7 @@ from experiments.results.learned import (
 from experiments.results.pareto import counted, front, front_table, in_words, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
+    amount,
     as_text,
     completed_runs,
     latest,
@@ -243,7 +244,7 @@ def print_comparison(runs: pd.DataFrame, board: pd.DataFrame, paths: list[Path],
     width = shutil.get_terminal_size((160, 24)).columns
     with pd.option_context("display.width", width, "display.max_columns", None, "display.max_colwidth", 60):
         what = "configurations ranked by mean" if "n_seeds" in board else "ranked by"
-        found = f"{len(runs)} run{'s' if len(runs) != 1 else ''} found in {', '.join(map(str, paths))}"
+        found = f"{amount(len(runs), 'run')} found in {', '.join(map(str, paths))}"
         print(f"{len(board)} {what} {RANK_BY} ({found})")
         print(_as_table(shown) if len(shown) else "no run completed: nothing to rank")
         if len(runs) == 1:  # one run: what it was

@@ -351,7 +351,7 @@ def test_a_trials_seeds_are_judged_together_and_a_pruned_trial_is_never_ranked(t
     assert all(
         reason.startswith("trial ") and " pruned by the search after epoch " in reason for reason in lost["reason"]
     )
-    assert f"{len(pruned)} trial(s) pruned by the search" in proc.stderr
+    assert f"{len(pruned)} trial{'s' if len(pruned) > 1 else ''} pruned by the search" in proc.stderr
 
 
 def test_a_two_objective_search_ends_with_its_pareto_front(tmp_path):

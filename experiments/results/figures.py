@@ -12,6 +12,7 @@ from experiments.results.runs import (
     NOT_A_CONFIGURATION,
     RANK_BY,
     UNSET,
+    amount,
     one_run_per_seed,
     shared_folder,
     value_order,
@@ -198,7 +199,7 @@ def title(runs: pd.DataFrame) -> str:
     """What the figure shows: the folder the runs share, how many, on what data."""
     folder = shared_folder(runs)
     data = ", ".join(sorted(runs["data_used"].dropna().astype(str).unique())) or "?"
-    return f"{folder}: {len(runs)} run{'s' if len(runs) != 1 else ''} on {data}"
+    return f"{folder}: {amount(len(runs), 'run')} on {data}"
 
 
 def _grid(runs: pd.DataFrame, varying: list[str]) -> pd.DataFrame | None:

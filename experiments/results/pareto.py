@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.results.runs import amount
 from experiments.run.record import RESULT_FIELDS
 
 WAYS = {"max": "maximize", "min": "minimize"}
@@ -57,7 +58,7 @@ def in_words(objectives: list[tuple[str, str]]) -> str:
 
 def counted(completed: pd.DataFrame, on_front: pd.DataFrame) -> str:
     """'3 of 8 completed runs, none beaten in every objective by another': what compare and the report say."""
-    return f"{len(on_front)} of {len(completed)} completed runs, none beaten in every objective by another"
+    return f"{len(on_front)} of {amount(len(completed), 'completed run')}, none beaten in every objective by another"
 
 
 def front_table(runs: pd.DataFrame, on_front: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:

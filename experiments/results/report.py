@@ -13,6 +13,7 @@ from experiments.results.pareto import counted, front_table, in_words, plot_fron
 from experiments.results.runs import (
     PROVENANCE_COLUMNS,
     RANK_BY,
+    amount,
     leaderboard,
     notes,
     ranking,
@@ -77,7 +78,7 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, p
     more = f" (the best {REPORT_ROWS} of {len(board)}; all of them: compare --csv)" if len(board) > len(shown) else ""
     sections = [
         f"<h1>{html.escape(', '.join(map(str, paths)))}</h1>",
-        f"<p>{len(runs)} runs; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
+        f"<p>{amount(len(runs), 'run')}; ranked by {'mean ' if 'n_seeds' in board else ''}{RANK_BY} on validation "
         "(the test set chose nothing).</p>",
         f"<h2>Ranking{html.escape(more)}</h2>",
         '<div class="wide">' + readable(shown, []).to_html(float_format=lambda v: f"{v:.4f}", na_rep="-") + "</div>",

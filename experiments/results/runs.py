@@ -584,6 +584,11 @@ def trial_reason(r) -> str:
     return f"trial {r['trial']:.0f} failed (another of its seeds failed, or recorded no finite objective)"
 
 
+def amount(count: int, noun: str) -> str:
+    """'1 run', '2 runs', '0 runs': a count with its noun, as every table's title says it."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def shared_folder(runs: pd.DataFrame) -> str:
     """The folder every run of `runs` is in (a lone run: its own folder)."""
     return os.path.commonpath(list(runs["run"])) if len(runs) > 1 else runs["run"].iloc[0]

@@ -192,7 +192,7 @@ def judge_rung(alive: list, grouped: dict, folder: dict, rung: int, reduction_fa
             prune_stopped(folder[number], why)
     best = values[ranked[0]]
     log.info(
-        "successive halving at epoch %d: %d of %d configurations go on (values %.4f to %.4f), %d pruned",
+        "successive halving at epoch %d: %d of %d configurations go on (values %.4f down to %.4f), %d pruned",
         rung, keep, len(alive), best, values[ranked[keep - 1]], len(alive) - keep,
     )  # fmt: skip
     going_on = set(ranked[:keep])

@@ -47,7 +47,7 @@ def jobs_done(sweep_dir: Path) -> int:
 
 def end_of_sweep(config: DictConfig) -> None:
     """The sweep's summary; SystemExit(1) when not every job succeeded (its results are all on disk)."""
-    from experiments.results.runs import load_runs, pruned_by_the_search, ranking, unsuccessful_runs
+    from experiments.results.runs import amount, load_runs, pruned_by_the_search, ranking, unsuccessful_runs
     from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
@@ -66,9 +66,9 @@ def end_of_sweep(config: DictConfig) -> None:
     by, said = ranked_by(config, runs)
     board = ranking(runs, by=by).drop(columns="run", errors="ignore")
     log.info(
-        "sweep %s: %d runs, by status: %s; the best %d%s:\n%s\nthe full table: python -m experiments.compare %s",
+        "sweep %s: %s, by status: %s; the best %d%s:\n%s\nthe full table: python -m experiments.compare %s",
         sweep_dir,
-        len(runs),
+        amount(len(runs), "run"),
         runs["status"].value_counts().to_dict(),
         min(SUMMARY_ROWS, len(board)),
         f" by {by.words('n_seeds' in board)}{said}" if said else "",
@@ -118,8 +118,10 @@ def pruned_in_words(pruned) -> str:
     """'2 trials pruned by the search (4 runs), after epoch 1 (1 trial), 5 (1 trial)'; for a grid's
     pruned jobs, which are no trials, '3 runs pruned by the search, after epoch 1 (2 runs), 4 (1 run)'."""
 
+    from experiments.results.runs import amount
+
     def counted(counts, what):
-        return ", ".join(f"{epoch} ({count} {what}{'s' if count > 1 else ''})" for epoch, count in counts.items())
+        return ", ".join(f"{epoch} ({amount(count, what)})" for epoch, count in counts.items())
 
     trials = pruned.dropna(subset=["trial"]) if "trial" in pruned else pruned.iloc[:0]
     alone = pruned.drop(trials.index)
@@ -127,9 +129,10 @@ def pruned_in_words(pruned) -> str:
     if len(trials):
         per_trial = trials.drop_duplicates(subset=["trial"])
         at = per_trial["trial_pruned_at"].fillna(per_trial["epochs_completed"]).astype(int)
-        said.append(f"{len(per_trial)} trial(s) pruned by the search ({len(trials)} runs, their seeds), "
+        runs = amount(len(trials), "run")
+        said.append(f"{amount(len(per_trial), 'trial')} pruned by the search ({runs}, their seeds), "
                     f"after epoch {counted(at.value_counts().sort_index(), 'trial')}")  # fmt: skip
     if len(alone):
         after = alone["epochs_completed"].astype(int).value_counts().sort_index()
-        said.append(f"{len(alone)} runs pruned by the search, after epoch {counted(after, 'run')}")
+        said.append(f"{amount(len(alone), 'run')} pruned by the search, after epoch {counted(after, 'run')}")
     return "; ".join(said)
