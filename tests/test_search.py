@@ -670,7 +670,8 @@ def test_a_pruned_trial_stops_after_the_epoch_it_was_judged_keeps_its_files_and_
         assert (run_dir / "result.json").read_text() == before
     # Never ranked, however good its best epoch; listed apart, with the epoch it stopped after.
     output = proc.stdout + proc.stderr
-    assert set(runs["status"]) == {"completed", "pruned"} and "runs pruned by the search, after epoch" in output
+    assert set(runs["status"]) == {"completed", "pruned"}
+    assert f"{len(pruned)} trials pruned by the search, after epoch" in output
     board = output[output.index("the best") : output.index("the full table")]
     assert "pruned" not in board
 

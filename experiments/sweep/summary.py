@@ -129,8 +129,8 @@ def pruned_in_words(pruned) -> str:
     if len(trials):
         per_trial = trials.drop_duplicates(subset=["trial"])
         at = per_trial["trial_pruned_at"].fillna(per_trial["epochs_completed"]).astype(int)
-        runs = amount(len(trials), "run")
-        said.append(f"{amount(len(per_trial), 'trial')} pruned by the search ({runs}, their seeds), "
+        seeds = f" ({amount(len(trials), 'run')}, their seeds)" if len(trials) > len(per_trial) else ""
+        said.append(f"{amount(len(per_trial), 'trial')} pruned by the search{seeds}, "
                     f"after epoch {counted(at.value_counts().sort_index(), 'trial')}")  # fmt: skip
     if len(alone):
         after = alone["epochs_completed"].astype(int).value_counts().sort_index()
