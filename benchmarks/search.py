@@ -34,7 +34,10 @@ from benchmarks.launcher import busy_share, job_times, spread, timed_run
 from experiments.results.runs import load_runs, summarize
 
 WORKERS = 2
-SEARCH = ["hparams_search=optuna", "data=mnist_sample", f"hydra.launcher.n_jobs={WORKERS}"]
+# Unpruned unless a way names its pruner (a search's default prunes with hyperband)
+SEARCH = [
+    "hparams_search=optuna", "data=mnist_sample", f"hydra.launcher.n_jobs={WORKERS}", "hydra.sweeper.pruner.name=none",
+]  # fmt: skip
 VERBOSE = "hydra.verbose=experiments.sweep.jobs"  # the 'job N starts / ended' lines
 WAYS = {
     "batches": ["hydra.sweeper.batches=true"],

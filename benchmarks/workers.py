@@ -35,7 +35,7 @@ SEARCH = [
     "hparams_search=optuna", "data=mnist_sample", "hidden=64", "hydra.sweeper.params=null",
     "epochs=choice(40, 160)", "lr=tag(log, interval(0.05, 0.5))", "hydra.sweeper.sampler.name=random",
     f"hydra.sweeper.n_jobs={WORKERS}", "hydra/launcher=slurm", "hydra.launcher.partition=cpu",
-    "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+    "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.sweeper.pruner.name=none",  # as batches
 ]  # fmt: skip
 WAYS = {"batches": ["hydra.sweeper.batches=true"], "workers": []}
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")

@@ -114,7 +114,8 @@ def test_a_search_killed_three_times_reaches_its_trials_once_each(tmp_path):
     """SIGKILL to the whole search (the laptop lid) at three moments, resumed each time with the
     command it would have printed: every trial continues or runs once, none lost or told FAIL."""
     search = [*FAST, "hparams_search=optuna", "hydra.sweeper.params=null", "epochs=150", "lr=interval(0.05,0.5)",
-              "hydra.sweeper.n_trials=6", "hydra.sweeper.storage=journal://study.log", "hydra.sweep.dir=s"]  # fmt: skip
+              "hydra.sweeper.n_trials=6", "hydra.sweeper.storage=journal://study.log", "hydra.sweep.dir=s",
+              "hydra.sweeper.pruner.name=none"]  # fmt: skip
     proc = start(tmp_path, *search)
     for moment in (1.5, 2.5, 2.0):
         time.sleep(moment)

@@ -19,7 +19,8 @@ from experiments.run.task import train
 from experiments.sweep.objectives import combined
 from helpers import composed, dominated, run_cli
 
-SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2"]
+# Searches that train every trial to its end unless a test asks for a pruner (the default prunes: tested apart)
+SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.pruner.name=none"]
 
 
 def study(tmp_path, name="mlp"):
@@ -288,6 +289,27 @@ def test_the_trials_tied_with_the_best_need_two_seeds_on_each_side():
     assert said.endswith("trials 0 have fewer than 2 seeds: not tested")
     p = scipy.stats.ttest_ind([0.89, 0.93], [0.90, 0.92], equal_var=False).pvalue
     assert p >= 0.05 and scipy.stats.ttest_ind([0.5, 0.51], [0.90, 0.92], equal_var=False).pvalue < 0.05
+
+
+def test_a_search_prunes_by_default_where_it_can_and_says_which_pruner_runs_and_why(tmp_path):
+    """Decided (issue 45): hyperband by default for one objective measured every epoch, on jobs that
+    report epochs; none where a search cannot prune, each said in the search's first line."""
+    default = [s for s in SEARCH if not s.startswith("hydra.sweeper.pruner")]
+    proc = run_cli(*default, "epochs=4", "hydra.sweeper.n_trials=6", "hydra.launcher.n_jobs=1",
+                   "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s", cwd=tmp_path, check=0)  # fmt: skip
+    assert "; pruner: hyperband (default; hydra.sweeper.pruner.name=none turns it off)" in proc.stderr
+    trials = study(tmp_path).trials
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    for i, (overrides, said) in enumerate((
+        (["'hydra.sweeper.objective=[best_val_acc,parameters]'", "'hydra.sweeper.direction=[maximize,minimize]'"],
+         "pruner: none (2 objectives cannot be pruned)"),
+        (["hydra.sweeper.objective=wall_time_s", "hydra.sweeper.direction=minimize"],
+         "pruner: none (wall_time_s is known only at a run's end)"),
+    )):  # fmt: skip
+        overrides = [o.strip("'") for o in overrides]
+        proc = run_cli(*default, "epochs=1", "hydra.sweeper.n_trials=1", *overrides, f"hydra.sweep.dir=t{i}",
+                       cwd=tmp_path, check=0)  # fmt: skip
+        assert said in proc.stderr
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ from experiments.sweep.space import Space
 from experiments.sweep.study import SearchError, definition, open_study, opened
 from helpers import run_cli, small_filesystem
 
-SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null"]
+SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null",
+          "hydra.sweeper.pruner.name=none"]  # fmt: skip
 SPACE = Space({"x": optuna.distributions.FloatDistribution(0, 1)}, {})
 
 

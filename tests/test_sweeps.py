@@ -709,6 +709,7 @@ def test_a_dry_run_refuses_as_a_launch_would_and_says_a_search_and_a_single_run(
     assert (
         "a search of n_trials=20" in search.stdout
         and "study 'mlp' in sqlite:///runs/x.db (not opened)" in search.stdout
+        and "pruner hyperband (default; hydra.sweeper.pruner.name=none turns it off)" in search.stdout
     )
     assert "  lr: a float in [0.01, 2.0], log scale" in search.stdout and not (tmp_path / "c" / "runs").exists()
     single = run_cli("experiments.train", "hydra.run.dir=r", "dry_run=true", cwd=tmp_path / "d", check=0)

@@ -16,7 +16,8 @@ import pytest
 from experiments.run.files import folder_in_use
 from helpers import metrics, run_cli, slurm_missing
 
-SEARCH = ["experiments.train", "hparams_search=optuna", "hydra.sweeper.params=null", "hydra.sweeper.n_jobs=2"]
+SEARCH = ["experiments.train", "hparams_search=optuna", "hydra.sweeper.params=null", "hydra.sweeper.n_jobs=2",
+          "hydra.sweeper.pruner.name=none"]  # fmt: skip
 LOCAL = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=cpu", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=1"]  # fmt: skip

@@ -20,6 +20,7 @@ SAMPLERS = {
     "nsga2": "NSGAIISampler",  # for several objectives (tpe takes them too)
 }
 SAMPLERS_NEED = {"cmaes": "cmaes"}  # a sampler's own package, which Optuna imports only when it first samples
+DEFAULT_PRUNER = "default"  # a search's: hyperband where it can prune, else none (OptunaSearch.choose_pruner)
 PRUNERS = {
     "none": "NopPruner",
     "median": "MedianPruner",
@@ -42,7 +43,8 @@ def pruner_class(name: str):
     import optuna
 
     if name not in PRUNERS:
-        raise SearchError(f"hydra.sweeper.pruner.name={name!r} is not one of {', '.join(PRUNERS)}")
+        names = ", ".join(PRUNERS)
+        raise SearchError(f"hydra.sweeper.pruner.name={name!r} is not one of {names} (a search's: or {DEFAULT_PRUNER})")
     return getattr(optuna.pruners, PRUNERS[name])
 
 

@@ -267,15 +267,14 @@ def sweep_plan(config: DictConfig, sweep_dir: Path) -> list[str]:
         search = configured_search(config)
         fixed, space = parse_space(search.params, list(config.hydra.overrides.task), search.conditions)
         storage = f"study {search.study_name!r} in {search.storage} (not opened)" if search.storage else "no storage"
-        from experiments.sweep.objectives import checked
         from experiments.sweep.warm_start import folders_of
 
-        goals = ", ".join(
-            f"{direction} {objective.name}" for objective, direction in checked(search.objective, search.direction)
-        )
+        search.check(list(config.hydra.overrides.task))  # checked already (check_search): the objectives
+        search.check_launcher(config.hydra.launcher)  # and the pruner this launcher gets
+        goals = ", ".join(f"{direction} {objective.name}" for objective, direction in search.objectives)
         return [
             f"a search of n_trials={search.n_trials} into {sweep_dir} to {goals}, sampler "
-            f"{search.sampler.get('name', 'tpe')}, pruner {search.pruner.get('name', 'none')}; {storage}",
+            f"{search.sampler.get('name', 'tpe')}, pruner {search.pruner_said}; {storage}",
             *(
                 f"{key}: {dry_run.distribution_in_words(dist)}{when(space, key)}"
                 for key, dist in space.distributions.items()

@@ -43,7 +43,14 @@ from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
 from experiments.run.resume import continue_command
 from experiments.sweep import warm_start
-from experiments.sweep.by_name import built, check_pruning, check_settings, pruner_maker, sampler_class
+from experiments.sweep.by_name import (
+    DEFAULT_PRUNER,
+    built,
+    check_pruning,
+    check_settings,
+    pruner_maker,
+    sampler_class,
+)
 from experiments.sweep.launcher import forks_jobs
 from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, judged_each_epoch
 from experiments.sweep.space import Space, flat, inside, parse_space
@@ -84,9 +91,10 @@ class OptunaSearchConf:
     # and return at once, saying how to follow the study.
     wait: bool = True
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
-    # Stops losing trials after an epoch, judged on each epoch's validation accuracy:
-    # none | median | halving | hyperband, with the Optuna pruner's own settings.
-    pruner: dict = field(default_factory=lambda: {"name": "none"})
+    # Stops losing trials after an epoch, judged on the objective's per-epoch metric: default | none | median |
+    # halving | hyperband, with the Optuna pruner's own settings. default: hyperband where a search can prune
+    # (one objective measured every epoch, jobs that report epochs), else none; the search's first line says which.
+    pruner: dict = field(default_factory=lambda: {"name": DEFAULT_PRUNER})
     params: dict | None = None  # the search space: key -> an override value, e.g. "tag(log, interval(0.01, 1))"
     # Keys searched only under a condition on another searched key (experiments/sweep/space.py):
     # {optimizer.momentum: "optimizer=momentum,nesterov"}. Layer sizes hidden.0, hidden.1... need none.
@@ -111,7 +119,8 @@ class OptunaSearch(Sweeper):
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
         self.sampler = dict(sampler or {"name": "tpe"})
-        self.pruner = dict(pruner or {"name": "none"})
+        self.pruner = dict(pruner or {"name": DEFAULT_PRUNER})
+        self.pruner_said = ""  # which pruner runs and why, once chosen (choose_pruner)
         self.params = dict(params or {})
         self.conditions = dict(conditions or {})
         self.enqueue = [dict(configuration) for configuration in enqueue or []]
@@ -142,9 +151,8 @@ class OptunaSearch(Sweeper):
         settings = dict(self.sampler)
         cls = sampler_class(settings.pop("name", "tpe"))
         check_settings(f"hydra.sweeper.sampler.name={self.sampler.get('name', 'tpe')}", cls, settings)
-        self.make_pruner = pruner_maker(self.pruner)
-        if self.prunes:
-            self.judged_column = judged_each_epoch(self.objectives, self.pruner["name"])
+        if self.pruner.get("name", DEFAULT_PRUNER) != DEFAULT_PRUNER:  # the default is chosen with the launcher
+            pruner_maker(self.pruner)
         if len(self.objectives) > 1 and cls.__name__ == "CmaEsSampler":
             raise SearchError("hydra.sweeper.sampler.name=cmaes searches one objective: use tpe, nsga2, random or grid")
         fixed, space = parse_space(self.params, arguments, self.conditions)
@@ -200,15 +208,43 @@ class OptunaSearch(Sweeper):
 
     def check_launcher(self, launcher) -> None:
         """What the launcher (its config, or the instance Hydra made) allows: pruning needs jobs
-        that report each epoch; workers on SLURM need a storage they all reach."""
+        that report each epoch (the default pruner is chosen here); workers on SLURM need a
+        storage they all reach. After check()."""
         workers = submits_workers(launcher) and not self.batches
+        self.choose_pruner(reports_epochs=forks_jobs(launcher) or workers)
         check_pruning(self.pruner, launcher, workers)
+        self.make_pruner = pruner_maker(self.pruner)
+        if self.prunes:
+            self.judged_column = judged_each_epoch(self.objectives, self.pruner["name"])
         if workers and self.storage is None:
             raise SearchError(
                 "a search on SLURM runs its trials in worker jobs, which share the study through its storage: "
                 "give hydra.sweeper.storage=journal:///path/on/the/shared/disk/search.log (or a database URL), "
                 "or hydra.sweeper.batches=true to run batches of jobs from this process"
             )
+
+    def choose_pruner(self, reports_epochs: bool) -> None:
+        """hydra.sweeper.pruner.name=default made what it is here, and said why (self.pruner_said):
+        hyperband (with any settings given) for one objective measured every epoch on jobs that
+        report epochs, the fastest to the unpruned best in docs/performance.md; else none."""
+        settings = dict(self.pruner)
+        name = settings.pop("name", DEFAULT_PRUNER)
+        if name != DEFAULT_PRUNER:
+            self.pruner_said = f"{name} (hydra.sweeper.pruner.name={name})"
+            return
+        objective = self.objectives[0][0]
+        if len(self.objectives) > 1:
+            why_not = f"{len(self.objectives)} objectives cannot be pruned"
+        elif objective.each_epoch is None:
+            why_not = f"{objective.name} is known only at a run's end"
+        elif not reports_epochs:
+            why_not = "the launcher's jobs report no epochs (SLURM with hydra.sweeper.batches=true)"
+        else:
+            self.pruner = {"name": "hyperband", **settings}
+            self.pruner_said = "hyperband (default; hydra.sweeper.pruner.name=none turns it off)"
+            return
+        self.pruner = {"name": "none"}
+        self.pruner_said = f"none ({why_not})"
 
     def definition(self, space: Space) -> dict:
         """What makes this search's study one search (experiments/sweep/study.py)."""
@@ -231,6 +267,9 @@ class OptunaSearch(Sweeper):
         self.check_launcher(self.launcher)
         study = open_study(self.study_name, self.storage, self.definition(space))
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        storage = self.storage or "memory (hydra.sweeper.storage keeps it)"
+        log.info("search into %s: study %s in %s, until it holds n_trials=%d; pruner: %s",
+                 self.sweep_dir, self.study_name, storage, self.n_trials, self.pruner_said)  # fmt: skip
         self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -277,6 +316,7 @@ class OptunaSearch(Sweeper):
         """A worker's search (experiments/sweep/workers.py), in its SLURM job: trials on its
         one-job launcher until the study holds n_trials; how many it told."""
         fixed, space, cls, settings = self.check(self.arguments)
+        self.check_launcher(self.launcher)
         study = open_study(self.study_name, self.storage, self.definition(space))
         self.deadline = math.inf if ends_at is None else time.monotonic() + ends_at - time.time()
         self.holder = WORKER_LOCK.format(name)
