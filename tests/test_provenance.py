@@ -104,3 +104,47 @@ def test_a_code_diff_the_disk_has_no_room_for_is_said_in_the_record_and_the_run_
         recorded = provenance.record(disk)
         assert recorded["code"]["diff"] == "not saved: No space left on device"
         assert list(disk.iterdir()) == []
+
+
+def test_outputs_left_in_the_checkout_are_not_code_and_never_enter_code_diff(tmp_path, monkeypatch):
+    """A model.npz saved by the README's snippet, a compare page, a figure, a big file: a command's
+    outputs in the checkout are not changed code; a new source file is, and its diff is kept."""
+    from experiments.run import provenance
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    git = ["git", "-C", str(checkout), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (checkout / "train.py").write_text("print('hello')\n")
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    np.savez(checkout / "model.npz", w=np.zeros(10))
+    (checkout / "research.html").write_text("<html>" + "x" * 900_000 + "</html>")
+    (checkout / "research.png").write_bytes(b"\x89PNG" + b"0" * 100)
+    (checkout / "big_notes.txt").write_text("x" * 300_000)
+    monkeypatch.setattr(provenance, "CHECKOUT", checkout)
+
+    def asked():
+        for cached in (provenance.untracked, provenance.code_version, provenance.code_diff):
+            cached.cache_clear()
+        return provenance.code_version()
+
+    try:
+        outputs_are_not_code(asked, checkout)
+    finally:  # the real checkout's answers are asked again, not these
+        for cached in (provenance.untracked, provenance.code_version, provenance.code_diff):
+            cached.cache_clear()
+
+
+def outputs_are_not_code(asked, checkout):
+    from experiments.run import provenance
+
+    version = asked()
+    assert version["uncommitted_changes"] is False
+    assert version["not_code"].startswith("4 untracked file(s) that are not source, left out: ")
+    for name in ("model.npz", "research.html", "research.png", "big_notes.txt"):
+        assert name in version["not_code"]
+    (checkout / "helper.py").write_text("x = 1\n")  # new code
+    assert asked()["uncommitted_changes"] is True
+    diff = provenance.code_diff()
+    assert "+x = 1" in diff and "model.npz" not in diff and "research" not in diff and len(diff) < 1000

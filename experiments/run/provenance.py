@@ -32,14 +32,42 @@ def _git(*args: str) -> str:
     ).stdout
 
 
+# What an untracked file must be to count as code: text a person writes, of a size a person writes.
+# Anything else in the checkout (a model.npz, a report page, a figure, a table, a database, a log)
+# is data a command left there, which would make every later run record "changed code".
+SOURCE_SUFFIXES = (".py", ".pyx", ".pyi", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh", ".md", ".rst", ".txt",
+                   ".ipynb", ".c", ".h", ".cpp")  # fmt: skip
+SOURCE_MAX_BYTES = 200_000
+
+
+@functools.cache
+def untracked() -> tuple[list[str], list[str]]:
+    """The checkout's new files git does not ignore: (those that are source, those left out)."""
+    source, left_out = [], []
+    for name in _git("ls-files", "--others", "--exclude-standard").splitlines():
+        path = CHECKOUT / name
+        try:
+            small = path.stat().st_size <= SOURCE_MAX_BYTES
+        except OSError:
+            small = False
+        (source if name.endswith(SOURCE_SUFFIXES) and small else left_out).append(name)
+    return source, left_out
+
+
 @functools.cache
 def code_version() -> dict:
-    """{"commit", "uncommitted_changes"} in a git checkout, else {"package_version"}.
-    Asked once per process (a sweep asks before forking its jobs)."""
+    """{"commit", "uncommitted_changes"} in a git checkout, else {"package_version"}: changes are
+    to tracked files, or new source files (untracked(): outputs left in the checkout are not
+    code, and are named in `not_code`). Asked once per process (a sweep asks before forking its jobs)."""
     if (CHECKOUT / ".git").exists():
         try:
-            changes = bool(_git("status", "--porcelain").strip())  # new files too, unless .gitignore'd
-            return {"commit": _git("rev-parse", "HEAD").strip(), "uncommitted_changes": changes}
+            tracked = bool(_git("status", "--porcelain", "--untracked-files=no").strip())
+            source, left_out = untracked()
+            version = {"commit": _git("rev-parse", "HEAD").strip(), "uncommitted_changes": tracked or bool(source)}
+            if left_out:
+                shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+                version["not_code"] = f"{len(left_out)} untracked file(s) that are not source, left out: {shown}"
+            return version
         except (OSError, subprocess.SubprocessError):
             pass  # no git program, or not a repository after all
     try:
@@ -50,8 +78,8 @@ def code_version() -> dict:
 
 @functools.cache
 def code_diff() -> str:
-    """The uncommitted changes: to tracked files (git diff HEAD), and new files not ignored."""
-    new_files = _git("ls-files", "--others", "--exclude-standard").splitlines()
+    """The uncommitted changes: to tracked files (git diff HEAD), and new source files (untracked())."""
+    new_files, _ = untracked()
     as_added = (  # git diff --no-index exits 1 when the files differ, as they do here
         subprocess.run(
             ["git", "-C", str(CHECKOUT), "diff", "--no-index", "--", "/dev/null", name], capture_output=True, text=True
