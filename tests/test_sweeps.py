@@ -605,6 +605,31 @@ def test_the_heatmap_counts_distinct_seeds_and_a_seed_run_again_once():
     plt.close(fig)
 
 
+def test_the_heatmap_stays_readable_at_any_number_of_columns():
+    """18 learning rates (the issue's report): no cell's value written where it cannot fit, the
+    column labels turned and thinned; a small grid keeps every value written and its labels level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from experiments.results.figures import CELL_TEXT_MAX, TICK_LABELS_MAX, _draw_heatmap, _grid
+
+    for lrs, hiddens in (([0.01 * (i + 1) for i in range(18)], [16, 32]), ([0.05, 0.1, 0.5], [32, 64])):
+        runs = pd.DataFrame([{"run": f"r{lr}_{h}", "status": "completed", "lr": lr, "hidden": h, "seed": 0,
+                              "best_val_acc": 0.5 + lr + h / 1000} for lr in lrs for h in hiddens])  # fmt: skip
+        grid = _grid(runs, ["hidden", "lr"])  # the learning rates across, as compare draws this sweep
+        fig, ax = plt.subplots()
+        _draw_heatmap(fig, ax, grid, runs)
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        if len(lrs) > CELL_TEXT_MAX:
+            assert not ax.texts and len(labels) <= TICK_LABELS_MAX and labels[0].get_rotation() == 45
+        else:
+            assert len(ax.texts) == len(lrs) * len(hiddens) and [t.get_text() for t in labels] == ["0.05", "0.1", "0.5"]
+            assert labels[0].get_rotation() == 0
+        plt.close(fig)
+
+
 def test_the_completed_seeds_of_a_failed_or_pruned_trial_are_listed_as_its_and_never_ranked():
     """A trial one of whose seeds failed failed (experiments/sweep/trials.py): its seeds that
     completed are no configuration of their own, however good."""

@@ -3,6 +3,7 @@ band), and a heatmap for a grid over two hyperparameters."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -174,11 +175,30 @@ def ranked_labels(runs: pd.DataFrame, labels: dict) -> list[str]:
     return scored.groupby("label")["score"].mean().sort_values(ascending=False).index.tolist()
 
 
+CELL_TEXT_MAX = (
+    8  # columns (or 2.5x as many rows) up to which each cell's value is written on it: beyond, it does not fit
+)
+TICK_LABELS_MAX = 12  # values labelled on a heatmap's axis; with more, every k-th
+
+
+def _ticks(count: int) -> range:
+    """The positions of an axis of `count` values that get a label: all, or every k-th."""
+    return range(0, count, max(1, math.ceil(count / TICK_LABELS_MAX)))
+
+
 def _draw_heatmap(fig, ax, grid: pd.DataFrame, runs: pd.DataFrame) -> None:
-    """grid (values of one hyperparameter x values of another) of mean best scores, each cell written on it."""
+    """grid (values of one hyperparameter x values of another) of mean best scores, each cell's
+    value written on it where it fits (at most CELL_TEXT_MAX columns); the column labels turned
+    when there are many, and thinned to TICK_LABELS_MAX per axis."""
     image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-    ax.set_xticks(range(grid.shape[1]), grid.columns)
-    ax.set_yticks(range(grid.shape[0]), grid.index)
+    columns, rows = _ticks(grid.shape[1]), _ticks(grid.shape[0])
+    turned = (
+        grid.shape[1] > 6
+        or max((len(f"{c:g}" if isinstance(c, float) else str(c)) for c in grid.columns), default=0) > 6
+    )
+    ax.set_xticks(list(columns), [_tick(grid.columns[i]) for i in columns], rotation=45 if turned else 0,
+                  ha="right" if turned else "center")  # fmt: skip
+    ax.set_yticks(list(rows), [_tick(grid.index[i]) for i in rows])
     ax.set_xlabel(grid.columns.name)
     ax.set_ylabel(grid.index.name)
     seeds = (
@@ -188,11 +208,18 @@ def _draw_heatmap(fig, ax, grid: pd.DataFrame, runs: pd.DataFrame) -> None:
         .max()
     )  # distinct seeds: a seed run again (reproduced) is one seed
     ax.set_title(f"best {RANK_BY.replace('best_', '')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+    fig.colorbar(image, ax=ax)
+    if grid.shape[1] > CELL_TEXT_MAX or grid.shape[0] > 2.5 * CELL_TEXT_MAX:  # the colour bar says them
+        return
     middle = (image.norm.vmin + image.norm.vmax) / 2  # dark text on the light (yellow) half of viridis
     for (i, j), value in pd.DataFrame(grid.to_numpy(dtype=float)).stack().items():
         colour = "k" if value > middle else "w"
         ax.text(j, i, f"{value:.3f}", ha="center", va="center", color=colour, fontsize="small")
-    fig.colorbar(image, ax=ax)
+
+
+def _tick(value) -> str:
+    """A heatmap axis's label: 0.001 rather than 0.0010000000000000002."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def title(runs: pd.DataFrame) -> str:
