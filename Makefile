@@ -2,7 +2,7 @@
 # make lint: ruff's linter and formatter check (make format applies them).
 # Each creates .venv and (re)installs into it when it is missing or pyproject.toml changed:
 # `make train` only what a run needs; the tests, lint and bench also the optional extras
-# (trackers, dashboard, notebook, Hydra's joblib launcher: about 1 GB), on their first use.
+# (trackers, dashboard, notebook, Hydra's joblib launcher, PostgreSQL's client: about 1 GB), on their first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 $(EXTRAS): $(STAMP)
 	@echo "installing the tests' tools and the optional extras into $(VENV) (about 1 GB the first time)"
-	$(PY) -m pip install --progress-bar on -e '.[dev,dashboard,notebook,tensorboard,mlflow,joblib]'
+	$(PY) -m pip install --progress-bar on -e '.[dev,dashboard,notebook,tensorboard,mlflow,joblib,postgresql]'
 	touch $(EXTRAS)
 
 train: $(STAMP)

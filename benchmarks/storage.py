@@ -1,5 +1,6 @@
 """How many workers one study serves: worker processes asking, "running" (no epochs) and
-telling trials against one journal file and one SQLite file, as a search's workers would.
+telling trials against one journal file, one SQLite file and one PostgreSQL server (a private
+one started for each measurement: benchmarks/postgresql.py), as a search's workers would.
 
     python -m benchmarks.storage                      # 8, 32 and 64 workers, each storage in turn
     python -m benchmarks.storage --workers 8 --trials-per-worker 5
@@ -18,6 +19,7 @@ TPE adds its own time per ask, which grows with the trials.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import statistics
 import sys
@@ -27,7 +29,13 @@ from pathlib import Path
 
 import pandas as pd
 
-STORAGES = {"journal file": "journal://{folder}/study.log", "SQLite file": "sqlite:///{folder}/study.db"}
+from benchmarks.postgresql import postgresql_missing, postgresql_server
+
+STORAGES = {
+    "journal file": "journal://{folder}/study.log",
+    "SQLite file": "sqlite:///{folder}/study.db",
+    "PostgreSQL": "{server}",  # a server of its own for each measurement
+}
 
 
 def worker(storage: str, n_trials: int, start, results) -> None:
@@ -61,12 +69,17 @@ def worker(storage: str, n_trials: int, start, results) -> None:
 
 def simulate(kind: str, n_workers: int, trials_per_worker: int, folder: Path) -> dict:
     """One study, `n_workers` processes; returns the row of the table."""
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(postgresql_server()) if kind == "PostgreSQL" else None
+        return measured(kind, STORAGES[kind].format(folder=folder, server=server), n_workers, trials_per_worker)
+
+
+def measured(kind: str, storage: str, n_workers: int, trials_per_worker: int) -> dict:
     import optuna
 
     from experiments.sweep.study import open_study, opened
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = STORAGES[kind].format(folder=folder)
     n_trials = n_workers * trials_per_worker
     open_study("simulated", storage, {"direction": "maximize", "objective": "value", "sampler": "random", "space": {}})
     fork = multiprocessing.get_context("fork")
@@ -106,7 +119,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for n_workers in args.workers:
-        for kind in STORAGES:  # one after the other at each count, so that both see the same machine
+        for kind in STORAGES:  # one after the other at each count, so that each sees the same machine
+            if kind == "PostgreSQL" and postgresql_missing():
+                print(f"PostgreSQL left out: {postgresql_missing()}")
+                continue
             with tempfile.TemporaryDirectory() as folder:
                 rows.append(simulate(kind, n_workers, args.trials_per_worker, Path(folder)))
     print(f"\n{args.trials_per_worker} trials per worker, no epochs, random sampler, on this machine:")

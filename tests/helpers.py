@@ -315,3 +315,18 @@ def slurm_missing() -> str | None:
     if state.returncode != 0 or not {"idle", "mixed", "allocated"} & set(state.stdout.split()):
         return "no SLURM node up: run scripts/local_slurm.sh as root"
     return None
+
+
+def worker_process(lock: Path) -> int:
+    """The worker holding `lock`: of the processes that have it open (the worker and its trial's
+    process, forked from it), the one whose parent has not."""
+    holders = {}
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if fd.resolve() == lock:
+                pid = int(fd.parts[2])
+                holders[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:  # a process or descriptor gone meanwhile
+            continue
+    (worker,) = [pid for pid, parent in holders.items() if parent not in holders]
+    return worker

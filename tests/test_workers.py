@@ -8,13 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 
 from experiments.run.files import folder_in_use
-from helpers import metrics, run_cli, slurm_missing
+from helpers import metrics, run_cli, slurm_missing, worker_process
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "hydra.sweeper.params=null", "hydra.sweeper.n_jobs=2",
           "hydra.sweeper.pruner.name=none"]  # fmt: skip
@@ -104,21 +103,6 @@ def continued_once(tmp_path, stopped: str) -> None:
     assert [int(row["epoch"]) for row in metrics(run_dir)] == list(range(1, 41))  # no epoch twice, none lost
     held = trials(tmp_path)
     assert [t.state.name for t in held] == ["COMPLETE"] * 4 and len(list(tmp_path.glob("sweep/[0-9]*"))) == 4
-
-
-def worker_process(lock: Path) -> int:
-    """The worker holding `lock`: of the processes that have it open (the worker and its trial's
-    process, forked from it), the one whose parent has not."""
-    holders = {}
-    for fd in Path("/proc").glob("[0-9]*/fd/*"):
-        try:
-            if fd.resolve() == lock:
-                pid = int(fd.parts[2])
-                holders[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:  # a process or descriptor gone meanwhile
-            continue
-    (worker,) = [pid for pid, parent in holders.items() if parent not in holders]
-    return worker
 
 
 @pytest.mark.slow

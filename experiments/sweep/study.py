@@ -92,7 +92,7 @@ def open_study(name: str, storage: str | None, wanted: dict):
         if path and not path.parent.is_dir():  # the folder the user named for it, made as a run's folder is
             path.parent.mkdir(parents=True)
             log.info("made the folder %s for hydra.sweeper.storage=%s", path.parent, storage)
-        with one_launch_at_a_time(path):
+        with one_launch_at_a_time(storage):
             study = optuna.create_study(
                 study_name=name, storage=opened(storage), directions=as_list(wanted["direction"]), load_if_exists=True
             )
@@ -109,7 +109,7 @@ def launch_number(study, storage: str | None) -> int:
     """This launch's number among those that searched the study (0 for the first), counted
     under the storage's lock: launches started at the same moment get different numbers, and
     so their samplers different seeds (else both would draw the same first trials)."""
-    with one_launch_at_a_time(storage_file(storage)):
+    with one_launch_at_a_time(storage):
         number = study.user_attrs.get(LAUNCHES, 1 if study.trials else 0)  # a study from before they were counted
         study.set_user_attr(LAUNCHES, number + 1)
     return number
@@ -159,21 +159,59 @@ def describe(value) -> str:
 
 
 @contextlib.contextmanager
-def one_launch_at_a_time(path: Path | None):
-    """Hold an flock beside a storage file while a study is opened or created (no lock for
-    other storages: a database server serialises its own)."""
-    if path is None:
-        yield
-        return
-    with open(path.with_name(f".{path.name}.opening"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+def one_launch_at_a_time(storage: str | None):
+    """Held while a study is opened or created, and while a launch or worker counts its trials
+    and asks the next: on the storage itself, so that every process sharing the study waits,
+    wherever it runs. A SQLite or journal file: an flock beside it. PostgreSQL: an advisory lock
+    on the server (database_lock). A study in memory, or behind Optuna's gRPC proxy (whose
+    server answers one request at a time), needs none."""
+    path = storage_file(storage)
+    if path is not None:
+        with open(path.with_name(f".{path.name}.opening"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+    elif storage is not None and storage.startswith(DATABASE_SCHEMES):
+        with database_lock(storage):
+            yield
+    else:
         yield
 
 
 def asking_alone(storage: str | None):
-    """Held while a launch counts a study's trials and asks the next, so that two launches
-    sharing one n_trials never both ask the last trial (the same flock as opening)."""
-    return one_launch_at_a_time(storage_file(storage))
+    """Held while a launch counts a study's trials and asks the next, so that launches and
+    workers sharing one n_trials never ask past it (the same lock as opening)."""
+    return one_launch_at_a_time(storage)
+
+
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://")  # a database server the tests run (PostgreSQL)
+ASKING_LOCK = 0x6D6E6973745F6E6E  # the advisory lock's number ("mnist_nn"), one per database
+
+
+def database_url(storage: str) -> str:
+    """The URL SQLAlchemy is given: postgresql:// through psycopg (version 3, the extra
+    `postgresql`), which SQLAlchemy would otherwise look for as psycopg2."""
+    if storage.startswith("postgresql://"):
+        return "postgresql+psycopg://" + storage.removeprefix("postgresql://")
+    return storage
+
+
+@contextlib.contextmanager
+def database_lock(storage: str):
+    """PostgreSQL's advisory lock ASKING_LOCK, held on a connection of its own: the server makes
+    every process that counts and asks wait its turn, and a process killed while holding it
+    loses its connection, and the lock with it."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(database_url(storage), poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": ASKING_LOCK})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": ASKING_LOCK})
+    finally:
+        engine.dispose()
 
 
 def opened(storage: str | None):
@@ -185,6 +223,8 @@ def opened(storage: str | None):
     if storage is not None and storage.startswith("grpc://"):
         host, _, port = storage.removeprefix("grpc://").rpartition(":")
         return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    if storage is not None and storage.startswith(DATABASE_SCHEMES):
+        return database_url(storage)
     if storage is None or not storage.startswith("journal://"):
         return storage
     return optuna.storages.JournalStorage(JournalFile(storage_file(storage)))

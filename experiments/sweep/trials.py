@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hydra.core.utils import JobStatus
 
-from experiments.run.files import RESULT_FILE, Status, cut_short, read_result, result_json, write_aside
+from experiments.run.files import RESULT_FILE, Status, read_result, result_json, write_aside
 from experiments.run.record import TrialState
 from experiments.run.reporting import Verdict
 from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
@@ -149,16 +149,19 @@ def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", rec
 
     PRUNED if the pruner stopped it (or a run says pruned); else its objectives' values, each the
     `aggregate` of its seeds' (objectives.py); FAIL if one of its jobs failed, died or recorded no
-    finite number for an objective. A trial with a job cut short from outside (Ctrl-C, SIGTERM, a
-    kill signal: its result.json says so) is not told: it stays RUNNING, and resuming the sweep
-    continues it from its checkpoints. `record`: False for a grid's jobs judged as trials of a
+    finite number for an objective. A job killed by a signal while its launch went on (the
+    out-of-memory killer's SIGKILL) failed, and its trial with it, in the study as in its
+    result.json: run again, it would die again. A trial with a job interrupted (Ctrl-C or SIGTERM
+    to the launch, a worker preempted or killed: its result.json says so) is not told: it stays
+    RUNNING, and resuming the sweep, or another worker, continues it from its checkpoints.
+    `record`: False for a grid's jobs judged as trials of a
     study in memory (grid.py), which are no search's trials."""
     import optuna
 
     seeds = sorted(flight.returns)
     run_dirs = [Path(flight.returns[i].hydra_cfg.hydra.runtime.output_dir) for i in seeds]
     results = [read_result(run_dir) for run_dir in run_dirs]
-    if any(map(cut_short, results)):
+    if any((result or {}).get("status") == Status.INTERRUPTED for result in results):
         return "cut short"
     pruned_runs = [r for r in results if (r or {}).get("status") == Status.PRUNED]
     fate = {"number": flight.number, "study": study.study_name}
