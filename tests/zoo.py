@@ -82,38 +82,25 @@ def paused(result: dict) -> bytes:
     return json.dumps({**{k: v for k, v in result.items() if k != "signal"}, "status": "paused"}).encode()
 
 
+# A search with a storage whose trials the median pruner stops (its grid sampler: always the same ones)
+PRUNED_SEARCH = [
+    *FAST, "epochs=3", "hparams_search=optuna", "hydra.sweeper.params=null", "lr=choice(0.5,0.0001,0.3)",
+    "hydra.sweeper.sampler.name=grid", "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner.name=median",
+    "+hydra.sweeper.pruner.n_startup_trials=1",
+]  # fmt: skip
+
 # name -> how it is made (in this order: `edited` members copy earlier ones)
 MEMBERS = {
     "single": train(*FAST, "epochs=2", "schedule=cosine"),
     "grid": sweep(*FAST, "epochs=2", "lr=0.1,0.5", "optimizer=sgd,momentum"),  # a setting only some runs have
     "seeds": sweep(*FAST, "epochs=2", "seed=0,1", "hidden=8,[16,8]"),  # a seed group; a deeper network
-    "search": sweep(  # a search with a storage; trials the median pruner stops (seeded: always the same ones)
-        *FAST,
-        "epochs=3",
-        "hparams_search=optuna",
-        "hydra.sweeper.params=null",
-        "lr=choice(0.5,0.0001,0.3)",
-        "hydra.sweeper.sampler.name=grid",
-        "hydra.sweeper.n_trials=3",
-        "hydra.launcher.n_jobs=1",
-        "hydra.sweeper.pruner.name=median",
-        "+hydra.sweeper.pruner.n_startup_trials=1",
-        "hydra.sweeper.storage=sqlite:///search.db",
-    ),  # fmt: skip
-    "seed_trials": sweep(  # a search of 2 seeds a trial whose pruner stops a trial: its seeds judged together
-        *FAST,
-        "epochs=3",
-        "hparams_search=optuna",
-        "hydra.sweeper.params=null",
-        "lr=choice(0.5,0.0001,0.3)",
-        "hydra.sweeper.sampler.name=grid",
-        "hydra.sweeper.n_trials=3",
+    "search": sweep(*PRUNED_SEARCH, "hydra.launcher.n_jobs=1", "hydra.sweeper.storage=sqlite:///search.db"),
+    "seed_trials": sweep(  # 2 seeds a trial; the pruner stops a trial: its seeds judged together
+        *PRUNED_SEARCH,
         "hydra.sweeper.seeds=2",
         "hydra.launcher.n_jobs=2",
-        "hydra.sweeper.pruner.name=median",
-        "+hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.storage=sqlite:///seed_trials.db",
-    ),  # fmt: skip
+    ),
     "warm_started": sweep(  # a search whose study starts from the grid's runs (each a finished trial)
         *FAST,
         "epochs=2",
