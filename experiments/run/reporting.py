@@ -35,11 +35,12 @@ def connect(channel) -> None:
     _channel = channel
 
 
-def report(epoch: int, row: dict) -> Verdict:
-    """Tell the sweep the epoch's metrics (its metrics.csv row), and wait for its verdict."""
+def report(epoch: int, row: dict, last: int) -> Verdict:
+    """Tell the sweep the epoch's metrics (its metrics.csv row) and the run's last epoch, and
+    wait for its verdict."""
     if _channel is None:
         return Verdict.GO_ON
-    _channel.send(("epoch", epoch, row))
+    _channel.send(("epoch", epoch, row, last))
     return Verdict(_channel.recv())
 
 

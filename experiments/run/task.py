@@ -163,7 +163,7 @@ class RunRecord:
         log.info(self.job + format_epoch(row, self.cfg.epochs))
         self.loggers.epoch(row)
         signals.raise_pending()  # a Ctrl-C that a library swallowed on its way (seen at start-up) ends the run here
-        verdict = reporting.report(row["epoch"], row)
+        verdict = reporting.report(row["epoch"], row, self.cfg.epochs)
         if verdict == reporting.Verdict.PAUSE:  # after this epoch's checkpoint: resumed, it goes on from this epoch
             self.pause_after_checkpoint = True
         else:

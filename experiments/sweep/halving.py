@@ -119,7 +119,7 @@ class PauseAt:
     def __init__(self):
         self.rung: int | None = None
 
-    def __call__(self, number: int, epoch: int, row: dict) -> Verdict:
+    def __call__(self, number: int, epoch: int, row: dict, last: int | None = None) -> Verdict:
         return Verdict.PAUSE if self.rung is not None and epoch >= self.rung else Verdict.GO_ON
 
 

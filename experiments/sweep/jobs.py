@@ -263,8 +263,8 @@ class RunningJobs:
         if not (isinstance(message, tuple) and message[:1] == ("epoch",)):
             job.returned = message
             return False
-        _, epoch, row = message
-        verdict = self.judge(job.number, epoch, row)
+        _, epoch, row, last = message
+        verdict = self.judge(job.number, epoch, row, last)
         if verdict is None:  # not judged yet: the job waits, and is answered once it is (answer_waiting)
             self.waiting[job.number] = job
         else:

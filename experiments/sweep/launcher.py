@@ -25,8 +25,8 @@ Two interfaces:
 - `jobs(judge)`, for a sweeper that decides as results arrive (ask-and-tell):
   `submit()` queues a job, `free` says how many more would start at once,
   `next_result()` waits for the next job to end and returns its JobReturn.
-  With `judge(number, epoch, row) -> Verdict`, each job reports its metrics
-  (metrics.csv's row) after every epoch (experiments/run/reporting.py) and waits for the verdict:
+  With `judge(number, epoch, row, last) -> Verdict`, each job reports its metrics
+  (metrics.csv's row) and its last epoch after every epoch (experiments/run/reporting.py) and waits for the verdict:
   go on, prune (it stops there, as pruned) or pause (it stops there, resumable).
   A judge may also answer None (not decided yet: the job waits); then its
   `answers(waiting job numbers)` gives (number, Verdict) for those it has decided since,

@@ -64,6 +64,7 @@ class InFlight:
     reported: dict = field(default_factory=dict)  # epoch -> {seed index: value}, not judged yet
     judged: set = field(default_factory=set)  # epochs Optuna was told of
     pruned_at: int | None = None  # the epoch at which the pruner stopped it
+    last_epoch: int | None = None  # its runs' last epoch (as they report it): never pruned there
 
     @property
     def number(self) -> int:
@@ -96,10 +97,11 @@ class SeedsJudge:
         self.numbering, self.column = numbering, column
         self.waiting: dict[int, int] = {}  # job number -> the epoch whose verdict it waits for
 
-    def __call__(self, number: int, epoch: int, row: dict) -> Verdict | None:
-        """The verdict on job `number`'s `epoch`, or None while its trial's other running seeds
-        have not reached it."""
+    def __call__(self, number: int, epoch: int, row: dict, last: int | None = None) -> Verdict | None:
+        """The verdict on job `number`'s `epoch` (of `last`), or None while its trial's other
+        running seeds have not reached it."""
         trial = self.in_flight[self.numbering.trial_of(number)]
+        trial.last_epoch = last
         if trial.pruned_at is None and epoch not in trial.judged:
             trial.reported.setdefault(epoch, {})[self.numbering.seed_of(number)] = row[self.column]
             self.judge(trial)
@@ -137,7 +139,7 @@ class SeedsJudge:
             del trial.reported[epoch]
             trial.judged.add(epoch)
             trial.trial.report(sum(values.values()) / len(values), epoch)
-            if trial.trial.should_prune():
+            if epoch != trial.last_epoch and trial.trial.should_prune():  # at its last, stopping saves nothing
                 trial.pruned_at = epoch
                 trial.reported.clear()
                 return
