@@ -23,8 +23,8 @@ from helpers import composed, dominated, run_cli
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "epochs=2", "hydra.sweeper.pruner.name=none"]
 
 
-def study(tmp_path, name="mlp"):
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'search.db'}")
+def study(tmp_path, name="mlp", file="search.db"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / file}")
 
 
 def finished(tmp_path) -> int:
@@ -665,6 +665,18 @@ def test_a_journal_file_storage_for_a_shared_disk(tmp_path):
 
     journal = JournalStorage(JournalFileBackend(str(tmp_path / "search.log")))
     assert len(optuna.load_study(study_name="mlp", storage=journal).trials) == 3
+
+
+@pytest.mark.slow  # two launches: over 6 s
+def test_a_changed_resume_of_a_search_says_the_one_difference_and_how_to_extend_it(tmp_path):
+    search = [*SEARCH, "epochs=1", "hydra.sweeper.storage=sqlite:///s.db", "hydra.sweep.dir=s"]
+    run_cli(*search, "hydra.sweeper.n_trials=1", cwd=tmp_path, check=0)
+    proc = run_cli(*search, "hydra.sweeper.n_trials=2", "resume=true", cwd=tmp_path, check=2)
+    said = [line for line in proc.stderr.splitlines() if "cannot resume" in line]
+    assert len(said) == 1 and "Traceback" not in proc.stderr
+    assert "other overrides than it was launched with: hydra.sweeper.n_trials: 1 at launch, 2 now (" in said[0]
+    assert "to extend a search (more trials, other settings), launch it again, without resume=true" in said[0]
+    assert len(study(tmp_path, file="s.db").trials) == 1
 
 
 @pytest.mark.slow  # over 6 s: make test's budget

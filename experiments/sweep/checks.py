@@ -325,13 +325,38 @@ def check_sweep_resumable(sweep_dir: Path, overrides: list[str]) -> None:
     if launched is None:
         refuse("hydra.sweep.dir=%s holds no sweep to resume (no readable %s)", sweep_dir, SWEEP_FILE)
     if launched != overrides:
-        refuse(
-            "cannot resume %s with other overrides: it was launched with\n  %s\nthis resume has\n  %s\n"
-            "(with no overrides, resume=true continues the sweep as it was launched)",
-            sweep_dir,
-            " ".join(launched) or "(none)",
-            " ".join(overrides) or "(none)",
+        searched = any(o == "hparams_search=optuna" or o.startswith(SWEEPER) for o in launched)
+        extend = (
+            "; to extend a search (more trials, other settings), launch it again, without resume=true, on the "
+            "same hydra.sweeper.storage: it continues its study in a new sweep folder"
+            if searched
+            else ""
         )
+        refuse(
+            "cannot resume %s with other overrides than it was launched with: %s (with no overrides, resume=true "
+            "continues the sweep as it was launched%s)",
+            sweep_dir,
+            "; ".join(override_differences(launched, overrides)),
+            extend,
+        )
+
+
+def override_differences(launched: list[str], given: list[str]) -> list[str]:
+    """What differs between two lists of overrides, one key each: 'lr: 0.1 at launch, 0.2 now'."""
+
+    def by_key(overrides):
+        return {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[1] if "=" in o else "(deleted)" for o in overrides}
+
+    before, now = by_key(launched), by_key(given)
+    said = []
+    for key in dict.fromkeys([*before, *now]):
+        if key not in now:
+            said.append(f"{key}={before[key]} at launch, not given now")
+        elif key not in before:
+            said.append(f"{key}={now[key]} now, not at launch")
+        elif before[key] != now[key]:
+            said.append(f"{key}: {before[key]} at launch, {now[key]} now")
+    return said or ["the same overrides in another order"]
 
 
 def keep_for_the_jobs(data: dict) -> None:
