@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 
-from experiments.sweep.launcher import forks_jobs
+from experiments.sweep.kinds import forks_jobs
 from experiments.sweep.study import SearchError
 
 SAMPLERS = {

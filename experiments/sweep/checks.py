@@ -22,7 +22,7 @@ from experiments.run.files import LAUNCHER_OVERRIDES, SWEEP_FILE, SWEEP_LOCK_FIL
 from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
 from experiments.sweep.grid import composed_per_value, sweep_grid
-from experiments.sweep.launcher import forks_jobs
+from experiments.sweep.kinds import forks_jobs, is_search
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +161,6 @@ def check_grid_pruner(config: DictConfig) -> None:
             check_pruning(pruner, config.hydra.launcher)
         except SearchError as error:
             refuse("invalid sweep: %s", error)
-
-
-def is_search(config: DictConfig) -> bool:
-    """True for a search by our Optuna sweeper (hparams_search=optuna), whose jobs are not a grid."""
-    return str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("OptunaSearch")
 
 
 def check_search(config: DictConfig, open_storage: bool = True) -> tuple[list[DictConfig], list[str]]:

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.types import OverrideType
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
+from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
@@ -44,9 +44,6 @@ from experiments.run.reporting import Verdict
 from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
 from experiments.sweep.grid import composed_per_value
 from experiments.sweep.returns import JobReturns
-
-if TYPE_CHECKING:
-    from experiments.sweep.launcher import ParallelLauncher
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +89,9 @@ class RunningJobs:
     no other; on leaving, every job has ended, and a stop is raised as
     KeyboardInterrupt (Terminated for SIGTERM)."""
 
-    def __init__(self, launcher: ParallelLauncher, n_workers: int, judge=None):
+    def __init__(self, launcher: Launcher, n_workers: int, judge=None):
+        # launcher: the ParallelLauncher that made these jobs (its config, hydra_context, task_function,
+        # parent_preload), named by Hydra's base class so that this module needs nothing of launcher.py
         self.launcher, self.n_workers, self.judge = launcher, n_workers, judge
         self.queued: deque[Queued] = deque()
         self.running: dict[int, Job] = {}

@@ -45,7 +45,6 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn, configure_log, setup_globals
 from hydra.plugins.launcher import Launcher
-from omegaconf import DictConfig
 
 from experiments.sweep.jobs import RunningJobs, import_modules
 
@@ -103,13 +102,3 @@ class ParallelLauncher(Launcher):
         # copy-on-write does not copy it into every job.
         gc.freeze()
         return RunningJobs(self, self.n_workers, judge)
-
-
-def forks_jobs(launcher: DictConfig | Launcher) -> bool:
-    """True for this launcher (hydra/launcher=parallel), given as its config or as the instance
-    Hydra made: its jobs are forked from the sweep's process and report each epoch as they go
-    (jobs(judge)), which pruning and asking a trial the moment a worker is free need. The one
-    test of that, for every sweeper and check."""
-    if isinstance(launcher, DictConfig):
-        return str(launcher.get("_target_", "")).endswith(ParallelLauncher.__name__)
-    return isinstance(launcher, ParallelLauncher)

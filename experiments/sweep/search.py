@@ -51,7 +51,7 @@ from experiments.sweep.by_name import (
     pruner_maker,
     sampler_class,
 )
-from experiments.sweep.launcher import forks_jobs
+from experiments.sweep.kinds import forks_jobs
 from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, judged_each_epoch
 from experiments.sweep.space import Space, flat, inside, parse_space
 from experiments.sweep.study import (

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from experiments.run import exits, loggers
 from experiments.run.files import RESULT_FILE, RESUMABLE, SWEEP_FILE, Status, read_result
+from experiments.sweep.kinds import is_search
 
 log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
@@ -22,7 +23,6 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     """A job of the sweep ended: say how many are done (a search: of this folder's trials).
     `done`: counted by the caller (the default launcher counts as its jobs end); else read here
     from the folder's results, which is one file per job at every job's end."""
-    from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
     try:
@@ -48,7 +48,6 @@ def jobs_done(sweep_dir: Path) -> int:
 def end_of_sweep(config: DictConfig) -> None:
     """The sweep's summary; SystemExit(1) when not every job succeeded (its results are all on disk)."""
     from experiments.results.runs import amount, load_runs, pruned_by_the_search, ranking, unsuccessful_runs
-    from experiments.sweep.checks import is_search
 
     sweep_dir = Path(config.hydra.sweep.dir)
     if exits.command.left_running:  # its workers are still at it: said as they were submitted
@@ -100,7 +99,6 @@ def ranked_by(config: DictConfig, runs):
     """What the sweep's summary ranks by, and how it says so: a search's own (first) objective,
     in its direction, by its seeds' aggregate; a grid's best validation accuracy."""
     from experiments.results.runs import RankBy
-    from experiments.sweep.checks import is_search
     from experiments.sweep.study import as_list
 
     if not is_search(config):
