@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+TRIAL_KEY = "trial"  # result.json's record of the search trial a run was a seed of (experiments/sweep/trials.py)
+
 
 class TrialState(str, enum.Enum):
     """A search trial's fate, as its seeds' result.json record it (`trial`: experiments/sweep/trials.py)."""
@@ -65,9 +67,9 @@ RESULT_FIELDS = (
     ResultField("wall_time_s", float, on_board=True),
     ResultField("error", str),
     # A search trial's seed: its trial's number and fate, as the search told it (experiments/sweep/trials.py)
-    ResultField("trial", int, at=("trial", "number")),
-    ResultField("trial_state", str, at=("trial", "state")),  # TrialState
-    ResultField("trial_pruned_at", int, at=("trial", "pruned_at_epoch")),
+    ResultField("trial", int, at=(TRIAL_KEY, "number")),
+    ResultField("trial_state", str, at=(TRIAL_KEY, "state")),  # TrialState
+    ResultField("trial_pruned_at", int, at=(TRIAL_KEY, "pruned_at_epoch")),
 )
 RESULT_COLUMNS = [f.name for f in RESULT_FIELDS]
 NUMERIC_RESULTS = [f.name for f in RESULT_FIELDS if f.numeric and not f.at]  # checked where result.json has them

@@ -27,13 +27,11 @@ from pathlib import Path
 from hydra.core.utils import JobStatus
 
 from experiments.run.files import RESULT_FILE, Status, read_result, result_json, write_aside
-from experiments.run.record import TrialState
+from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.run.reporting import Verdict
 from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
 
 log = logging.getLogger(__name__)
-
-TRIAL_KEY = "trial"  # result.json's record of the trial a run was a seed of: number, study, state, pruned_at_epoch
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ import logging
 from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
-from experiments.run.record import TrialState
+from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
 from experiments.sweep.space import flat
 from experiments.sweep.study import SearchError
-from experiments.sweep.trials import TRIAL_KEY
 
 log = logging.getLogger(__name__)
 
