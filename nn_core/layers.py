@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg import blas  # loaded with NumPy's BLAS, so a thread limit (threadpoolctl) covers it too
 
 
 class ActivationFunction(NamedTuple):
@@ -63,6 +64,8 @@ class Dense:
         # costs more than computing the gradient into it.
         self.grads = {"W": np.empty_like(W), "b": np.empty_like(b)}
         self.input_grad = input_grad  # the first layer's input (the images) needs none
+        # BLAS's C <- alpha * A @ B + beta * C (SciPy's; NumPy has no accumulating product)
+        self.gemm = blas.dgemm if W.dtype == np.float64 else blas.sgemm
 
     def forward(self, x, train=False, rng=None):
         self.x = x
@@ -70,10 +73,34 @@ class Dense:
         z += self.params["b"]
         return z
 
-    def backward(self, delta):
-        np.matmul(self.x.T, delta, out=self.grads["W"])
+    def backward(self, delta, weight_grad=True):
+        """delta (n, fan_out) -> (n, fan_in), filling grads["b"] and grads["W"] = x.T @ delta.
+
+        weight_grad=False leaves grads["W"] to the optimiser, which either folds it into
+        its update (`descend`, plain SGD) or has it computed (`weight_gradient`)."""
+        self.delta = delta  # kept for the weight gradient, with the forward pass's x
+        self.weight_grad_deferred = not weight_grad
+        if weight_grad:
+            self.weight_gradient()
         np.sum(delta, axis=0, out=self.grads["b"])
         return delta @ self.params["W"].T if self.input_grad else None
+
+    def weight_gradient(self) -> np.ndarray:
+        """grads["W"] = x.T @ delta (fan_in, fan_out), from the last forward and backward pass."""
+        self.weight_grad_deferred = False
+        return np.matmul(self.x.T, self.delta, out=self.grads["W"])
+
+    def descend(self, lr: float, shrink: float = 1.0) -> None:
+        """W <- shrink * W - lr * (x.T @ delta): the weight gradient and plain SGD's
+        update in one BLAS call (gemm), so each weight is rounded once, not twice, and the
+        gradient is never written to memory. shrink = 1 - lr * weight_decay is L2 decay.
+
+        gemm writes into Fortran-ordered arrays: W (fan_in, fan_out) in C order is
+        W.T in Fortran order, so it computes W.T <- shrink * W.T - lr * delta.T @ x."""
+        W = self.params["W"]
+        assert W.flags.c_contiguous, "gemm would update a copy of W"  # (a checkpoint's weights are copied in)
+        self.gemm(-lr, self.delta.T, self.x.T, beta=shrink, c=W.T, trans_b=True, overwrite_c=True)
+        self.weight_grad_deferred = False
 
 
 class Activation:

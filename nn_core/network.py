@@ -147,11 +147,12 @@ class Network:
             X = layer.forward(X, train, rng)
         return X
 
-    def backward(self, dlogits):
-        """dlogits : (n, n_classes) from cross_entropy. Fills each layer's `grads`."""
+    def backward(self, dlogits, weight_grads=True):
+        """dlogits : (n, n_classes) from cross_entropy. Fills each layer's `grads`; with
+        weight_grads=False not the dense layers' grads["W"], left to the optimiser (Dense.backward)."""
         delta = dlogits
         for layer in reversed(self.layers):
-            delta = layer.backward(delta)
+            delta = layer.backward(delta, weight_grads) if isinstance(layer, Dense) else layer.backward(delta)
 
     def scale(self, images) -> np.ndarray:
         """Raw pixels (any integer dtype, 0 .. pixel_max) to float in [0, 1];

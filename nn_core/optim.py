@@ -59,7 +59,10 @@ def _descend(layer, key):
 
 
 def _gradient(layer, key, weight_decay):
-    """The gradient of params[key], with L2 weight decay added where it applies."""
+    """The gradient of params[key], with L2 weight decay added where it applies
+    (a weight gradient the backward pass left to the optimiser computed first)."""
+    if key == "W" and getattr(layer, "weight_grad_deferred", False):
+        layer.weight_gradient()
     grad = layer.grads[key]
     if weight_decay and key in layer.decayed:
         grad += weight_decay * layer.params[key]
@@ -79,9 +82,20 @@ class SGD:
         self.weight_decay = weight_decay
         self.velocity = _zeros_like(layers) if momentum else None
 
+    @property
+    def folds_weight_gradient(self) -> bool:
+        """Whether the training step may leave the dense layers' weight gradients to this
+        step, which folds each into its update (Dense.descend): plain SGD's own step only.
+        With momentum the gradient goes into the velocity first; a subclass that overrides
+        step may read the gradients (to clip them, say), so it gets them computed."""
+        return not self.momentum and type(self).step is SGD.step
+
     def step(self, layers, lr):
         for i, layer in enumerate(layers):
             for key in layer.params:
+                if key == "W" and self.folds_weight_gradient and getattr(layer, "weight_grad_deferred", False):
+                    layer.descend(lr, shrink=1 - lr * self.weight_decay)
+                    continue
                 g = _gradient(layer, key, self.weight_decay)
                 if self.momentum:
                     v = self.velocity[i][key]

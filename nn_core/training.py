@@ -124,6 +124,21 @@ def training_memory(
     return MemoryEstimate(n_parameters, copies, int(needed))
 
 
+def train_step(network: Network, X_batch, y_batch, optimizer, lr, rng, label_smoothing=0.0):
+    """One minibatch's forward pass, backward pass and update.
+
+    X_batch : (n, d) scaled pixels; y_batch : (n,) int labels.
+    Returns the batch's mean loss (before the update) and its logits (n, n_classes).
+    An optimiser that folds the weight gradients into its update (plain SGD) gets
+    them left to it by the backward pass.
+    """
+    logits = network.forward(X_batch, train=True, rng=rng)
+    loss, dlogits = cross_entropy(logits, y_batch, label_smoothing)
+    network.backward(dlogits, weight_grads=not getattr(optimizer, "folds_weight_gradient", False))
+    optimizer.step(network.trainable, lr)
+    return loss, logits
+
+
 def train_epoch(
     network: Network, X, y, *, optimizer, lr, batch_size, rng, augment: Augment | None = None, label_smoothing=0.0
 ):
@@ -138,7 +153,6 @@ def train_epoch(
     """
     n = len(y)
     order = rng.permutation(n)
-    layers = network.trainable
     # One buffer for every batch: allocating batch-sized arrays afresh each
     # step costs page faults that rival the arithmetic.
     dtype = network.dtype  # a property that walks the layers: once per epoch, not per step
@@ -149,10 +163,7 @@ def train_epoch(
         images = augment(batch, rng) if augment else X[batch]
         X_batch = scale_pixels(images, network.pixel_max, dtype, out=batch_buffer[: len(batch)])
         y_batch = y[batch]
-        logits = network.forward(X_batch, train=True, rng=rng)
-        loss, dlogits = cross_entropy(logits, y_batch, label_smoothing)
-        network.backward(dlogits)
-        optimizer.step(layers, lr)
+        loss, logits = train_step(network, X_batch, y_batch, optimizer, lr, rng, label_smoothing)
         total_loss += loss * len(batch)
         correct += np.count_nonzero(logits.argmax(axis=1) == y_batch)
     return total_loss / n, correct / n

@@ -59,21 +59,21 @@ def measure(overrides: list[str]) -> dict:
 
 
 def made_on(provenance: dict) -> dict:
-    """What the numbers depend on besides the code: NumPy, its BLAS library and the kernels that
-    chose for the CPU (the same OpenBLAS sums differently with AVX-512's SkylakeX kernels than
-    with Zen's or Haswell's), and the CPU."""
-    return {"numpy": provenance["libraries"]["numpy"], "blas": numpy_blas(), "cpu": provenance["cpu"]}
+    """What the numbers depend on besides the code: NumPy, the BLAS libraries that sum them and
+    the kernels those chose for the CPU (the same OpenBLAS sums differently with AVX-512's
+    SkylakeX kernels than with Zen's or Haswell's), and the CPU."""
+    return {"numpy": provenance["libraries"]["numpy"], "blas": summing_blas(), "cpu": provenance["cpu"]}
 
 
-def numpy_blas() -> list[str]:
-    """NumPy's own BLAS ("openblas 0.3.31 SkylakeX"): SciPy's, loaded in a process or not, does
-    not sum these numbers, so it is not part of where they were made."""
+def summing_blas() -> list[str]:
+    """NumPy's BLAS (the matrix products) and SciPy's (plain SGD's fused update, nn_core.layers),
+    as "openblas 0.3.31 SkylakeX"."""
     from threadpoolctl import threadpool_info
 
     return sorted(
         f"{pool['internal_api']} {pool['version']} {pool.get('architecture')}"
         for pool in threadpool_info()
-        if pool.get("user_api") == "blas" and Path(pool["filepath"]).parent.name.startswith("numpy")
+        if pool.get("user_api") == "blas" and Path(pool["filepath"]).parent.name.startswith(("numpy", "scipy"))
     )
 
 

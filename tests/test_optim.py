@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from nn_core.layers import Dense
-from nn_core.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from nn_core.network import Architecture, build_mlp
+from nn_core.optim import OPTIMIZERS, SCHEDULES, SGD, make_optimizer, make_schedule
+from nn_core.training import train_step
 
 LR, MU, WD = 0.1, 0.9, 0.01
 B1, B2, EPS = 0.9, 0.999, 1e-8
@@ -42,6 +44,48 @@ def test_sgd_weight_decay_decays_weights_not_biases():
     make_optimizer("sgd", [layer], weight_decay=WD).step([layer], LR)
     np.testing.assert_allclose(layer.params["W"], w0 - LR * WD * w0)
     np.testing.assert_allclose(layer.params["b"], b0)
+
+
+def small_network_step(optimizer_name, optimizer_class=None, **settings):
+    """A small float64 network (6-5-3) one training step from fixed weights and data:
+    (weights before, weights after, the dense layers as the step left them)."""
+    rng = np.random.default_rng(1)
+    network = build_mlp(Architecture([6, 5, 3], "sigmoid"), rng, dtype=np.float64)
+    X, y = rng.random((8, 6)), rng.integers(0, 3, size=8)
+    before = [layer.params["W"].copy() for layer in network.trainable]
+    optimizer = (optimizer_class or OPTIMIZERS[optimizer_name].build)(network.trainable, **settings)
+    train_step(network, X, y, optimizer, LR, rng)
+    return before, network
+
+
+def test_plain_sgd_folds_the_weight_gradient_into_its_update(monkeypatch):
+    """Training's plain SGD step never computes the weight gradient on its own (one BLAS
+    call updates W), and gives what computing it first gives, to rounding."""
+    _, unfused = small_network_step("momentum", momentum=0.0, weight_decay=WD)  # momentum 0: the two-call path
+
+    def no_separate_gradient(self):
+        raise AssertionError("plain SGD computed the weight gradient separately")
+
+    monkeypatch.setattr(Dense, "weight_gradient", no_separate_gradient)
+    _, fused = small_network_step("sgd", weight_decay=WD)
+    for ours, twice_rounded in zip(fused.trainable, unfused.trainable):
+        np.testing.assert_allclose(ours.params["W"], twice_rounded.params["W"], rtol=1e-14, atol=1e-15)
+
+
+def test_an_sgd_subclass_that_changes_the_gradients_sees_them():
+    """A subclass overriding step (to clip the gradients, say) gets them computed, not folded
+    past it: one that zeroes every gradient leaves the weights where they were."""
+
+    class FrozenSGD(SGD):
+        def step(self, layers, lr):
+            for layer in layers:
+                for grad in layer.grads.values():
+                    grad[...] = 0
+            super().step(layers, lr)
+
+    before, network = small_network_step("sgd", FrozenSGD)
+    for W, layer in zip(before, network.trainable):
+        np.testing.assert_array_equal(layer.params["W"], W)
 
 
 def test_momentum():

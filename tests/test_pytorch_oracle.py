@@ -2,7 +2,8 @@
 
 The same network (the same weights, in float64), the same batches and the same dropout
 masks: a few SGD steps of nn_core and of torch.nn / torch.optim must end with the same
-weights, to about 1e-12. The finite-difference test (test_gradients.py) checks each
+weights, to about 1e-12; each step is nn_core's training step (plain SGD's weight
+gradient folded into its update as in training). The finite-difference test (test_gradients.py) checks each
 gradient; this checks the whole step, the optimisers' conventions included. Skips
 without PyTorch (CI installs its CPU build).
 """
@@ -14,7 +15,7 @@ import pytest
 
 import nn_core
 from nn_core.layers import BatchNorm, Dense, Dropout
-from nn_core.network import cross_entropy
+from nn_core.training import train_step
 
 torch = pytest.importorskip("torch")
 
@@ -86,10 +87,7 @@ def test_training_steps_agree_with_pytorch(activation, hidden, batch_norm, dropo
     for step in range(12):
         batch = rng.permutation(40)[:8]
         X_batch = network.scale(X[batch])
-        logits = network.forward(X_batch, train=True, rng=rng)
-        loss, dlogits = cross_entropy(logits, y[batch], smoothing)
-        network.backward(dlogits)
-        ours.step(network.trainable, 0.05)
+        loss, _ = train_step(network, X_batch, y[batch], ours, 0.05, rng, smoothing)  # as training steps
 
         drops = [layer for layer in network.layers if isinstance(layer, Dropout)]
         for mask, layer in zip(masks, drops):  # torch uses nn_core's mask: its values are checked here
