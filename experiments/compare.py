@@ -25,12 +25,14 @@ from experiments.results.learned import (
     importance_heading,
     plot_parallel_coordinates,
 )
+from experiments.results.limits import parsed
 from experiments.results.pareto import counted, front, front_table, in_words, objectives_of, plot_front
 from experiments.results.runs import (
     RANK_BY,
     amount,
     as_text,
     completed_runs,
+    configuration_keys,
     latest,
     load_history,
     load_runs,
@@ -163,7 +165,8 @@ def command_line() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="only the runs whose COLUMN is VALUE, as the table prints it (repeatable): lr=0.1, data_used=mnist, "
-        "code=1234567890 (a commit's first 10 characters)",
+        "code=1234567890 (a commit's first 10 characters); or within a limit: 'parameters<=50000', "
+        "'best_val_acc>=0.9' (the ranking and the Pareto front then hold only the runs that meet it)",
     )
     parser.add_argument("--facet", metavar="KEY", help="--plot: one row of curves per value of this hyperparameter")
     parser.add_argument(
@@ -197,10 +200,31 @@ def selected_runs(parser, args) -> tuple[list[Path], pd.DataFrame]:
     if runs.empty:
         parser.error(f"no runs found under {', '.join(map(str, paths))}")
     for condition in args.where:
-        column, _, value = condition.partition("=")
+        limit = None
+        if any(sign in condition for sign in "<>"):
+            try:
+                limit = parsed(condition)
+            except ValueError as error:
+                parser.error(f"--where {error}")
+            column = limit.name
+        else:
+            column, _, value = condition.partition("=")
         if column not in runs:
             parser.error(f"--where {condition}: no column {column!r} (the columns: {', '.join(runs.columns)})")
-        runs = runs[as_text(runs[column]) == value]
+        if limit is None:
+            runs = runs[as_text(runs[column]) == value]
+        else:
+            values = pd.to_numeric(runs[column], errors="coerce")
+            if values.isna().all():
+                parser.error(f"--where {condition}: {column} holds no numbers")
+            keys, judged = configuration_keys(runs), "run's"
+            if not args.runs:  # a configuration's seeds meet it or not together, on their mean, as in a search
+                groups = [as_text(runs[key]) for key in keys] or [pd.Series(0, index=runs.index)]
+                values, judged = values.groupby(groups, dropna=False).transform("mean"), "configuration's mean"
+            kept = values.map(limit.allows)
+            print(f"--where {limit}: {amount(int((~kept).sum()), 'run')} of {len(runs)} left out (the {judged} "
+                  "outside the limit, or no number)")  # fmt: skip
+            runs = runs[kept]
         if runs.empty:
             parser.error(f"--where {condition}: no run has it")
     return paths, runs
@@ -265,7 +289,10 @@ def print_not_ranked(unsuccessful: pd.DataFrame) -> None:
     """The runs a ranking leaves out, with their status and reason; pruned ones one line per epoch."""
     if not len(unsuccessful):
         return
-    print(f"\n{len(unsuccessful)} run(s) not ranked (failed, diverged, interrupted, pruned, unfinished or damaged):")
+    print(
+        f"\n{len(unsuccessful)} run(s) not ranked (failed, diverged, interrupted, pruned, infeasible, unfinished "
+        "or damaged):"
+    )
     pruned = unsuccessful["status"] == Status.PRUNED  # the search's decision: one line per epoch
     for epoch, group in unsuccessful[pruned].groupby("epochs_completed"):
         print(f"  pruned by the search after epoch {epoch:.0f}: {len(group)} run(s), {job_list(group['run'])}")

@@ -4,6 +4,7 @@ and is shared without repeating a trial, and every bad input refused before a tr
 
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 
 import optuna
+import pandas as pd
 import pytest
 import scipy.stats
 
@@ -396,6 +398,87 @@ def test_a_two_objective_search_ends_with_its_pareto_front(tmp_path):
     assert {int(line.split()[1].rstrip(":")) for line in said.splitlines()[1 : len(front) + 1]} == front
 
 
+# A search of the learning rate alone, 2 seeds a trial: its trials' numbers are the same on every machine kind
+CONSTRAINED = [
+    "experiments.train", "hparams_search=optuna", "data=digits", "epochs=3", "hydra.sweeper.pruner.name=none",
+    "hydra.sweeper.params=null", "lr=tag(log, interval(0.05, 2))", "hydra.sweeper.seeds=2", "hydra.sweeper.n_trials=6",
+]  # fmt: skip
+LIMIT = "hydra.sweeper.constraints={final_val_acc: '<=0.8'}"
+
+
+def trials_from_files(sweep_dir) -> pd.DataFrame:
+    """Each trial's seeds' means, recomputed with pandas from its runs' result.json."""
+    results = [json.loads(path.read_text()) for path in sweep_dir.glob("*/result.json")]
+    rows = [
+        {"trial": r["trial"]["number"], "lr": r["hyperparameters"]["lr"], "best_val_acc": r["best_val_acc"],
+         "final_val_acc": r["final_val_acc"], "infeasible": r["trial"].get("infeasible")}
+        for r in results
+    ]  # fmt: skip
+    return (
+        pd.DataFrame(rows)
+        .groupby("trial")
+        .agg({"lr": "first", "best_val_acc": "mean", "final_val_acc": "mean", "infeasible": "first"})
+    )
+
+
+def test_a_constrained_search_returns_its_best_feasible_trial_as_compare_where_does(tmp_path):
+    proc = run_cli(*CONSTRAINED, LIMIT, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s",
+                   cwd=tmp_path, check=0)  # fmt: skip
+    trials = trials_from_files(tmp_path / "s")
+    feasible = trials[trials["final_val_acc"] <= 0.8]
+    assert trials["best_val_acc"].idxmax() not in feasible.index, "the premise: the unconstrained best breaks it"
+    assert 0 < len(feasible) < len(trials) == 6
+    best = feasible["best_val_acc"].idxmax()
+    searched = study(tmp_path)
+    assert searched.best_trial.number == best  # Optuna's own answer, from the constraints the search told it
+    for trial in searched.trials:
+        excess = trials.loc[trial.number, "final_val_acc"] - 0.8
+        assert trial.constraints == {"final_val_acc": pytest.approx(excess, abs=1e-12)}
+        assert isinstance(trials.loc[trial.number, "infeasible"], str) == (excess > 0)  # what result.json records
+    assert f"best trial {best}: best_val_acc {feasible.loc[best, 'best_val_acc']:.4f}" in proc.stderr
+    assert f"{len(feasible)} of 6 completed trials meet them, {6 - len(feasible)} break them" in proc.stderr
+    tied = proc.stderr.split(f"tied with trial {best}")[1].splitlines()[0]
+    assert not {int(n) for n in re.findall(r"\d+", tied.split("trials")[-1])} - set(feasible.index)
+    # compare's own tables, and compare --where on each configuration's mean, rank the feasible ones alone
+    board = summarize(load_runs(tmp_path / "s"))
+    assert sorted(map(float, board["lr"])) == pytest.approx(sorted(feasible["lr"]), rel=1e-5)
+    run_cli("experiments.compare", "s", "--where", "final_val_acc<=0.8", "--csv", "where.csv", cwd=tmp_path, check=0)
+    where = pd.read_csv(tmp_path / "s" / "where.csv")
+    assert float(where["lr"].iloc[0]) == pytest.approx(feasible.loc[best, "lr"], rel=1e-5) and len(where) == len(
+        feasible
+    )
+    listed = run_cli("experiments.compare", "s", cwd=tmp_path, check=0).stdout
+    for number in trials.index.difference(feasible.index):
+        assert f"trial {number} infeasible: final_val_acc {trials.loc[number, 'final_val_acc']:.4g} > 0.8 (by" in listed
+    # a warm start from these runs leaves the configurations that break the limit out
+    warm = run_cli(*CONSTRAINED, LIMIT, "hydra.sweeper.n_trials=1", "hydra.sweeper.warm_start=[s]",
+                   "hydra.sweeper.storage=sqlite:///warm.db", "hydra.sweep.dir=w", cwd=tmp_path, check=0)  # fmt: skip
+    assert f"{2 * len(feasible)} run(s) added" in warm.stderr
+    assert f"{2 * (6 - len(feasible))} breaking the constraints (final_val_acc<=0.8)" in warm.stderr
+
+
+def test_a_trial_too_big_for_a_size_limit_is_never_trained_and_an_all_infeasible_search_says_so(tmp_path):
+    search = [*SEARCH, "hydra.sweeper.params=null", "hidden=choice(16,256)", "lr=tag(log, interval(0.05, 1))",
+              "hydra.sweeper.n_trials=6", "hydra.sweeper.storage=sqlite:///search.db"]  # fmt: skip
+    proc = run_cli(*search, "hydra.sweeper.constraints={parameters: '<=5000'}", "hydra.sweep.dir=s",
+                   cwd=tmp_path, check=0)  # fmt: skip
+    searched = study(tmp_path)
+    big = [t for t in searched.trials if t.params["hidden"] == 256]  # digits: 64*256 + 256 + 256*10 + 10 numbers
+    assert big and len(big) < 6
+    for trial in big:
+        assert trial.state == optuna.trial.TrialState.PRUNED and trial.constraints == {"parameters": 19210 - 5000}
+        assert f"trial {trial.number} not trained, its size breaks the limit: parameters 19,210 > 5,000" in proc.stderr
+        assert not list((tmp_path / "s").glob(f"{trial.number}_*"))
+    runs = load_runs(tmp_path / "s")
+    assert len(runs) == 6 - len(big) and set(runs["hidden"]) == {16}
+    assert f"{len(big)} not trained (too big)" in proc.stderr and searched.best_trial.params["hidden"] == 16
+    tiny = run_cli(*search, "hydra.sweeper.constraints={parameters: '<=100'}", "hydra.sweeper.study_name=tiny",
+                   "hydra.sweep.dir=t", cwd=tmp_path, check=0)  # fmt: skip
+    assert "study tiny has no completed trial that meets the constraints" in tiny.stderr
+    assert "no trial was trained: the 6 this launch asked were too big for the search's constraints" in tiny.stderr
+    assert not list((tmp_path / "t").glob("*/result.json"))
+
+
 @pytest.mark.slow
 def test_a_search_in_batches_waits_for_each_batch_and_asks_the_same_trials_on_every_launch(tmp_path):
     def launch(name):
@@ -421,9 +504,8 @@ def test_a_search_with_a_timeout_asks_no_trial_after_it_and_lets_the_running_one
     )  # fmt: skip
     trials = study(tmp_path).trials
     assert "hydra.sweeper.timeout=0.5 s passed: no further trial is asked" in proc.stdout + proc.stderr
-    assert "runs of this folder done; the search stops once its study holds n_trials=100, asked for 0.5 s" in (
-        proc.stdout + proc.stderr
-    )
+    said = r"job \d+ finished: 1 run of this folder done; the search stops once its study holds n_trials=100"
+    assert re.search(said + ", asked for 0.5 s", proc.stdout + proc.stderr)  # one run, not "1 runs"
     assert 1 <= len(trials) < 100 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len(load_runs(tmp_path / "s")) == len(trials)
 
@@ -595,6 +677,11 @@ def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_
             "~hydra.sweeper.params.hidden hidden.layers=choice(1,2) hidden.0=choice(32,64) hidden.1=choice(0,16)",
             "hidden=[32,0]: hidden=[32, 0] is not allowed: must be an integer >= 1",
         ),
+        ("hydra.sweeper.constraints={test_acc:'>=0.9'}", "hydra.sweeper.constraints.test_acc: test_acc is a test-set"),
+        ("hydra.sweeper.constraints={params:'<=5000'}", "'params' is not a number a run records; one of best_val_acc"),
+        ("hydra.sweeper.constraints={parameters:'<5000'}", "'<' is not a limit; write <= or >= and a bound"),
+        ("hydra.sweeper.constraints={parameters:'<=many'}", "the bound 'many' is not a finite number"),
+        ("hydra.sweeper.constraints=5000", "hydra.sweeper.constraints=5000 is not a mapping"),
         (
             "hydra.sweeper.pruner.name=median +hydra.sweeper.pruner.n_warmup_steps=-1",
             "Number of warmup steps cannot be negative",

@@ -112,6 +112,16 @@ MEMBERS = {
         "hydra.sweeper.n_trials=1",
         "hydra.sweeper.storage=sqlite:///warm_started.db",
     ),  # fmt: skip
+    "infeasible": sweep(  # a constrained search whose every trial breaks its limit (a loss is never 0)
+        *FAST,
+        "epochs=1",
+        "hparams_search=optuna",
+        "hydra.sweeper.params=null",
+        "lr=choice(0.1,0.5)",
+        "hydra.sweeper.sampler.name=grid",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.constraints={train_loss: '<=0'}",
+    ),  # fmt: skip
     "rerun_seed": sweep(*FAST, "epochs=1", "seed=0", "lr=0.1,0.1"),  # the same configuration and seed twice
     "seeds_reproduced": reproduced("seeds"),  # a copy of a seed group's job, beside the sweep (reproduce's default)
     "halved": sweep(*FAST, "epochs=3", "lr=0.05,0.1,0.5", "hydra.sweeper.pruner.name=halving"),  # pruned at a rung

@@ -94,11 +94,11 @@ def report(runs: pd.DataFrame, history: pd.DataFrame, paths: list, path: Path, p
     unsuccessful = unsuccessful_runs(runs)
     if len(unsuccessful):
         items = "".join(
-            f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))} "
-            f"{html.escape(str(r['reason']).splitlines()[0] if r['reason'] else '')}</li>"
+            f"<li>{html.escape(r['run'])}: {html.escape(str(r['status']))}"
+            f"{': ' + html.escape(str(r['reason']).splitlines()[0]) if r['reason'] else ''}</li>"
             for _, r in unsuccessful.iterrows()
         )
-        sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
+        sections += ["<h2>Runs not ranked, and why</h2>", f"<ul>{items}</ul>"]
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mnist-from-scratch report</title>"
         f"<style>{REPORT_STYLE}</style><script>{REPORT_CHECK}</script></head><body>{''.join(sections)}</body></html>"

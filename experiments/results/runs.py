@@ -526,10 +526,11 @@ def rankable(runs: pd.DataFrame, by: RankBy = RankBy()) -> pd.DataFrame:
 
 
 def completed_runs(runs: pd.DataFrame) -> pd.Series:
-    """Which runs completed, and were not a seed of a search trial that was pruned or failed
-    (its fate in its result.json: experiments/sweep/trials.py)."""
+    """Which runs completed, and were not a seed of a search trial that was pruned, failed or
+    broke the search's constraints (its fate in its result.json: experiments/sweep/trials.py)."""
     trial = trial_states(runs)
-    return (runs["status"] == Status.COMPLETED) & (trial.isna() | (trial == TrialState.COMPLETED))
+    infeasible = runs["trial_infeasible"].notna() if "trial_infeasible" in runs else False
+    return (runs["status"] == Status.COMPLETED) & (trial.isna() | (trial == TrialState.COMPLETED)) & ~infeasible
 
 
 def trial_states(runs: pd.DataFrame) -> pd.Series:
@@ -563,8 +564,10 @@ def unsuccessful_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def of_a_lost_trial(r) -> bool:
-    """True for a run (a row of load_runs) that was a seed of a search trial pruned or failed."""
-    return isinstance(r.get("trial_state"), str) and r["trial_state"] != TrialState.COMPLETED
+    """True for a run (a row of load_runs) that was a seed of a search trial pruned, failed or infeasible."""
+    return isinstance(r.get("trial_state"), str) and (
+        r["trial_state"] != TrialState.COMPLETED or isinstance(r.get("trial_infeasible"), str)
+    )
 
 
 def pruned_by_the_search(runs: pd.DataFrame) -> pd.Series:
@@ -574,6 +577,8 @@ def pruned_by_the_search(runs: pd.DataFrame) -> pd.Series:
 
 def trial_reason(r) -> str:
     """Why a search trial's seed is not ranked: its trial's fate (experiments/sweep/trials.py)."""
+    if isinstance(r.get("trial_infeasible"), str) and r["trial_state"] == TrialState.COMPLETED:
+        return f"trial {r['trial']:.0f} infeasible: {r['trial_infeasible']}"
     if r["trial_state"] == TrialState.PRUNED:
         at = r["trial_pruned_at"]
         epoch = f" after epoch {at:.0f}" if isinstance(at, (int, float)) and at == at else ""

@@ -70,6 +70,8 @@ RESULT_FIELDS = (
     ResultField("trial", int, at=(TRIAL_KEY, "number")),
     ResultField("trial_state", str, at=(TRIAL_KEY, "state")),  # TrialState
     ResultField("trial_pruned_at", int, at=(TRIAL_KEY, "pruned_at_epoch")),
+    # the hydra.sweeper.constraints its trial broke, by how much ("parameters 101,770 > 50,000 (by 51,770)")
+    ResultField("trial_infeasible", str, at=(TRIAL_KEY, "infeasible")),
 )
 RESULT_COLUMNS = [f.name for f in RESULT_FIELDS]
 NUMERIC_RESULTS = [f.name for f in RESULT_FIELDS if f.numeric and not f.at]  # checked where result.json has them

@@ -14,9 +14,11 @@ is never an objective: what is chosen on it is no longer a test.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.results.limits import Limit, parsed
 from experiments.run.files import METRICS_FILE, read_epochs, read_result
 from experiments.sweep.study import SearchError, as_list
 
@@ -29,11 +31,13 @@ class Objective:
     name : as the config names it.
     each_epoch : the metrics.csv column that follows it after every epoch (what pruning
         judges), or None when it is known only at the run's end.
-    in_result : read from result.json (else: the last epoch's value in metrics.csv)."""
+    in_result : read from result.json (else: from metrics.csv, the last epoch's value).
+    mean_of : the metrics.csv column whose mean over the run's epochs it is, if it is one."""
 
     name: str
     each_epoch: str | None
     in_result: bool = True
+    mean_of: str | None = None
 
 
 OBJECTIVES = {
@@ -45,6 +49,7 @@ OBJECTIVES = {
         Objective("wall_time_s", None),  # the run's seconds, from its start to its end
         Objective("parameters", None),  # the network's trainable numbers (weights and biases): its size
         *(Objective(column, column, in_result=False) for column in ("val_acc", "val_loss", "train_acc", "train_loss")),
+        Objective("epoch_time_s", None, in_result=False, mean_of="epoch_time_s"),  # seconds an epoch, its mean
     )
 }
 TEST_COLUMNS = ("test_acc", "test_loss")
@@ -82,6 +87,31 @@ def checked(objective, direction) -> list[tuple[Objective, str]]:
     return [(OBJECTIVES[name], d) for name, d in zip(names, directions)]
 
 
+def checked_limits(constraints) -> list[Limit]:
+    """hydra.sweeper.constraints ({name: "<=bound" or ">=bound"}), checked: the limits a trial
+    must meet to count, each on a number an objective could be (a test number never: what is
+    chosen on it is no longer a test). SearchError in one line for the first that is wrong."""
+    if constraints is None:
+        return []
+    if not isinstance(constraints, Mapping):
+        raise SearchError(
+            f"hydra.sweeper.constraints={constraints!r} is not a mapping: write it as "
+            "'hydra.sweeper.constraints={parameters: \"<=50000\"}'"
+        )
+    limits = []
+    for name, bound in constraints.items():
+        where = f"hydra.sweeper.constraints.{name}"
+        if name in TEST_COLUMNS:
+            raise SearchError(f"{where}: {name} is a test-set number: limit a validation number, the size or the time")
+        if name not in OBJECTIVES:
+            raise SearchError(f"{where}: {name!r} is not a number a run records; one of {', '.join(OBJECTIVES)}")
+        try:
+            limits.append(parsed(str(bound), name))
+        except ValueError as error:
+            raise SearchError(f"{where}={bound}: {error}") from None
+    return limits
+
+
 def judged_each_epoch(objectives: list[tuple[Objective, str]], pruner: str) -> str:
     """The metrics.csv column a pruner judges each epoch; SearchError when it cannot prune these objectives."""
     if len(objectives) > 1:
@@ -103,19 +133,22 @@ def values_of(run_dir: Path, objectives: list[tuple[Objective, str]]) -> list[fl
     """The objectives' values for the run in `run_dir`, from its files; None when one of them
     is missing or not a finite number (the trial is told as failed)."""
     result = read_result(run_dir) or {}
-    last = None
+    epochs = None
     values = []
     for objective, _ in objectives:
         if objective.in_result:
             value = result.get(objective.name)
         else:
-            if last is None:
+            if epochs is None:
                 try:
                     epochs = read_epochs(Path(run_dir) / METRICS_FILE)
                 except (OSError, ValueError, KeyError):
                     epochs = []
-                last = epochs[-1] if epochs else {}
-            value = last.get(objective.each_epoch)
+            if objective.mean_of:
+                column = [float(epoch[objective.mean_of]) for epoch in epochs if objective.mean_of in epoch]
+                value = sum(column) / len(column) if column else None
+            else:
+                value = epochs[-1].get(objective.each_epoch) if epochs else None
         try:
             value = float(value)
         except (TypeError, ValueError):

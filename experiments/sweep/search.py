@@ -52,7 +52,7 @@ from experiments.sweep.by_name import (
     sampler_class,
 )
 from experiments.sweep.kinds import forks_jobs
-from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, judged_each_epoch
+from experiments.sweep.objectives import AGGREGATES, SEED_VALUES, checked, checked_limits, judged_each_epoch
 from experiments.sweep.space import Space, flat, inside, parse_space
 from experiments.sweep.study import (
     SearchError,
@@ -109,12 +109,17 @@ class OptunaSearchConf:
     # mean, or confidence_bound (the pessimistic end of the mean's 95% interval, as compare computes it).
     seeds: int = 1
     aggregate: str = "mean"
+    # Limits a trial must meet to count, on numbers a run records: {parameters: "<=50000", wall_time_s: "<=60"}
+    # (experiments/results/limits.py). Told to Optuna as the trial's constraints (its samplers model them); an
+    # infeasible trial is never the best, on the front or tied; one whose size alone breaks a limit is not trained.
+    constraints: Any = None
 
 
 class OptunaSearch(Sweeper):
     def __init__(self, objective="best_val_acc", direction="maximize", study_name="search", storage=None,
                  n_trials=20, timeout=None, n_jobs=None, batches=False, wait=True, sampler=None, pruner=None,
-                 params=None, conditions=None, enqueue=None, warm_start=None, seeds=1, aggregate="mean"):  # fmt: skip
+                 params=None, conditions=None, enqueue=None, warm_start=None, seeds=1, aggregate="mean",
+                 constraints=None):  # fmt: skip
         self.objective, self.direction, self.study_name, self.storage = objective, direction, study_name, storage
         self.n_trials, self.timeout, self.n_jobs, self.batches = n_trials, timeout, n_jobs, batches
         self.wait = wait
@@ -126,6 +131,7 @@ class OptunaSearch(Sweeper):
         self.enqueue = [dict(configuration) for configuration in enqueue or []]
         self.warm_start = warm_start
         self.seeds, self.aggregate = seeds, aggregate
+        self.constraints = constraints
         self.config = self.launcher = None
         self.holder = SWEEP_LOCK_FILE  # the lock file whose holder runs this launch's trials (a worker has its own)
         self.told = 0  # trials this process told the study
@@ -146,6 +152,7 @@ class OptunaSearch(Sweeper):
         if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise SearchError(f"hydra.sweeper.timeout={self.timeout!r} must be a number of seconds > 0, or null")
         self.objectives = checked(self.objective, self.direction)
+        self.limits = checked_limits(self.constraints)
         if self.n_jobs is not None and not (isinstance(self.n_jobs, int) and self.n_jobs >= 1):
             raise SearchError(f"hydra.sweeper.n_jobs={self.n_jobs!r} must be an integer >= 1, or null")
         settings = dict(self.sampler)
@@ -248,7 +255,7 @@ class OptunaSearch(Sweeper):
 
     def definition(self, space: Space) -> dict:
         """What makes this search's study one search (experiments/sweep/study.py)."""
-        return definition(self.objectives, self.sampler.get("name", "tpe"), space)
+        return definition(self.objectives, self.sampler.get("name", "tpe"), space, self.limits)
 
     def sweep(self, arguments: list[str]) -> None:
         """Hydra's Sweeper API. A search that cannot go on (its storage cannot be written) says
@@ -280,7 +287,7 @@ class OptunaSearch(Sweeper):
                 if self.warm_folders:
                     warm_start.warm_start(
                         study, self.warm_folders, lambda params: self.trial_settings(fixed, space, params),
-                        space, self.objectives, self.seeds, self.aggregate,
+                        space, self.objectives, self.seeds, self.aggregate, self.limits,
                     )  # fmt: skip
             if submits_workers(self.launcher) and not self.batches:
                 self.with_workers(study)
@@ -409,6 +416,8 @@ class OptunaSearch(Sweeper):
                         trial, continued = self.next_trial(study, space, cut, in_flight)
                     if trial is None:
                         break
+                    if not continued and self.set_aside(study, trial, fixed, space):
+                        continue
                     jobs_of_trial = self.seed_jobs(self.overrides(trial, fixed, space, continued))
                     in_flight[trial.number] = InFlight(trial, jobs_of_trial)
                     self.start_seeds(jobs, in_flight)
@@ -418,7 +427,7 @@ class OptunaSearch(Sweeper):
                 flight = in_flight[self.numbering.trial_of(number)]
                 flight.returns[self.numbering.seed_of(number)] = returned
                 if flight.ended:
-                    tell(study, in_flight.pop(flight.number), self.objectives, self.aggregate)
+                    tell(study, in_flight.pop(flight.number), self.objectives, self.aggregate, limits=self.limits)
                     self.told += 1
 
     def start_seeds(self, jobs, in_flight: dict) -> None:
@@ -429,6 +438,28 @@ class OptunaSearch(Sweeper):
             while jobs.free and (seed := flight.next_seed()) is not None:
                 flight.started.add(seed)
                 jobs.submit(flight.jobs[seed], self.numbering.job(flight.number, seed))
+
+    def set_aside(self, study, trial, fixed, space) -> bool:
+        """A new trial whose network's size alone breaks a limit on `parameters` is not trained:
+        told PRUNED (so the sampler learns the region is no good) with the limit it breaks
+        (user attribute INFEASIBLE), said, and counted toward n_trials. False for any other."""
+        import optuna
+
+        limit = next((limit for limit in self.limits if limit.name == "parameters"), None)
+        if limit is None:
+            return False
+        overrides = [*fixed, *space.overrides(trial.params)]
+        size = parameters_of(self.hydra_context.config_loader.load_sweep_config(self.config, overrides))
+        if size is None or limit.allows(size):
+            return False
+        why = limit.broken_by(size)
+        trial.set_user_attr(INFEASIBLE, why)
+        trial.set_constraint(limit.name, limit.excess(size))
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        exits.command.set_aside += 1
+        log.info("trial %d not trained, its size breaks the limit: %s (%s)", trial.number, why,
+                 " ".join(space.overrides(trial.params)))  # fmt: skip
+        return True
 
     def next_trial(self, study, space, cut: list, in_flight: dict):
         """The next trial to run, and whether it continues one cut short: the first of `cut`,
@@ -457,6 +488,9 @@ class OptunaSearch(Sweeper):
                 trials = [space.ask(study) for _ in range(min(size, wanted))]
                 for trial in trials:
                     trial.set_user_attr(SWEEP_DIR, str(self.sweep_dir))
+            trials = [trial for trial in trials if not self.set_aside(study, trial, fixed, space)]
+            if not trials:
+                continue
             flights = [InFlight(trial, self.seed_jobs(self.overrides(trial, fixed, space))) for trial in trials]
             batch = [jobs for flight in flights for jobs in flight.jobs]
             first = self.numbering.job(trials[0].number)
@@ -464,15 +498,19 @@ class OptunaSearch(Sweeper):
             for flight in flights:
                 for seed in range(self.seeds):
                     flight.returns[seed] = returns[self.numbering.job(flight.number, seed) - first]
-                tell(study, flight, self.objectives, self.aggregate)
+                tell(study, flight, self.objectives, self.aggregate, limits=self.limits)
 
     def report(self, study) -> None:
         """The search's answer: its best trial, or (several objectives) its Pareto front."""
         import optuna
 
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if self.limits:
+            log.info("%s", constrained_in_words(study.trials, self.limits))
+            completed = [t for t in completed if feasible(t)]
         if not completed:
-            log.warning("study %s has no completed trial", self.study_name)
+            meeting = " that meets the constraints" if self.limits else ""
+            log.warning("study %s has no completed trial%s", self.study_name, meeting)
         elif len(self.objectives) == 1:
             best = study.best_trial
             name = self.objectives[0][0].name
@@ -550,6 +588,35 @@ def tied_with_best(completed: list, best) -> str:
     )
 
 
+def feasible(trial) -> bool:
+    """Whether a trial meets every constraint it was told (one told none meets them all)."""
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def constrained_in_words(trials: list, limits: list) -> str:
+    """What the constraints did to a search's trials, in a line: how many completed trials meet
+    them, how many break them, and how many were never trained (their size broke a limit)."""
+    import optuna
+
+    completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    met = sum(map(feasible, completed))
+    untrained = sum(INFEASIBLE in t.user_attrs for t in trials)
+    too_big = f", {untrained} not trained (too big)" if untrained else ""
+    return (
+        f"constraints {', '.join(map(str, limits))}: {met} of {len(completed)} completed trials meet them, "
+        f"{len(completed) - met} break them (never the best){too_big}"
+    )
+
+
+def parameters_of(config) -> int | None:
+    """The trainable numbers of the network a composed config describes, before any data is
+    read (None for a data set whose shape only its files know)."""
+    from experiments.run.components import architecture, published_shape
+
+    shape = published_shape(config)
+    return None if shape is None else architecture(config, shape).n_parameters()
+
+
 def in_values(values: list[float]) -> str:
     return ", ".join(f"{value:.4g}" for value in values)
 
@@ -558,6 +625,7 @@ SWEEP_DIR = "sweep_dir"  # a trial's user attribute: the sweep folder its job ru
 # A trial's user attribute: the lock file in its sweep folder held while its trial runs, by the launch
 # (SWEEP_LOCK_FILE) or by a worker on SLURM (workers.WORKER_LOCK). A study from before: the launch's.
 HOLDER = "held_by"
+INFEASIBLE = "infeasible"  # a trial's user attribute: the limit its size broke, for which it was not trained
 
 
 def alive(trial) -> bool:

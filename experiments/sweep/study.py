@@ -57,12 +57,12 @@ def anchored(storage: str | None) -> str | None:
     return f"{scheme}{path.absolute()}"
 
 
-def definition(objectives: list, sampler: str, space) -> dict:
+def definition(objectives: list, sampler: str, space, limits: list = ()) -> dict:
     """What makes a study one search: a launch that differs in any of it is another search.
     objectives: (Objective, direction) pairs (experiments/sweep/objectives.py); space: a
     sweep.space.Space. One objective is written as a name and a direction, as studies made
     before there could be several were; several, as lists; conditions only when there are
-    some, as studies made before there could be were."""
+    some, as studies made before there could be were; constraints (results.limits.Limit) likewise."""
     from optuna.distributions import distribution_to_json
 
     names, directions = [o.name for o, _ in objectives], [d for _, d in objectives]
@@ -73,6 +73,7 @@ def definition(objectives: list, sampler: str, space) -> dict:
         "sampler": sampler,
         "space": {key: json.loads(distribution_to_json(d)) for key, d in sorted(space.distributions.items())},
         **({"conditions": conditions} if conditions else {}),
+        **({"constraints": sorted(map(str, limits))} if limits else {}),
     }
 
 

@@ -24,6 +24,8 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     `done`: counted by the caller (the default launcher counts as its jobs end); else read here
     from the folder's results, which is one file per job at every job's end."""
 
+    from experiments.results.runs import amount
+
     sweep_dir = Path(config.hydra.sweep.dir)
     try:
         about = json.loads((sweep_dir / SWEEP_FILE).read_text())
@@ -33,8 +35,8 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     done = jobs_done(sweep_dir) if done is None else done
     if is_search(config):  # its trials are the study's, which other launches may share: counted apart
         deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
-        log.info("job %s finished: %d runs of this folder done; the search stops once its study holds "
-                 "n_trials=%d%s", config.hydra.job.num, done, total, deadline)  # fmt: skip
+        log.info("job %s finished: %s of this folder done; the search stops once its study holds "
+                 "n_trials=%d%s", config.hydra.job.num, amount(done, "run"), total, deadline)  # fmt: skip
     else:
         log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
 
@@ -56,6 +58,10 @@ def end_of_sweep(config: DictConfig) -> None:
     # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
     failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
     loggers.end_sweep(config, sweep_dir, failed=failed)
+    if runs.empty and is_search(config) and exits.command.set_aside:
+        log.info("sweep %s: no trial was trained: the %d this launch asked were too big for the search's constraints",
+                 sweep_dir, exits.command.set_aside)  # fmt: skip
+        return
     if runs.empty and is_search(config):  # another launch on the study had asked the trials left
         log.info("sweep %s: this launch ran no trial (the study already held its n_trials)", sweep_dir)
         return
@@ -83,7 +89,12 @@ def end_of_sweep(config: DictConfig) -> None:
     pruned = pruned_by_the_search(unsuccessful)  # the search's own decision, not a fault: counted
     if pruned.any():
         log.info("%s: each listed by compare", pruned_in_words(unsuccessful[pruned]))
-    for _, r in unsuccessful[~pruned].iterrows():
+    infeasible = unsuccessful["trial_infeasible"].notna() & ~pruned  # its constraints': counted too
+    if infeasible.any():
+        trials = unsuccessful[infeasible].drop_duplicates(subset=["trial"])
+        log.info("%s (%s) broke the search's constraints, never ranked: each listed by compare",
+                 amount(len(trials), "trial"), amount(int(infeasible.sum()), "run"))  # fmt: skip
+    for _, r in unsuccessful[~pruned & ~infeasible].iterrows():
         log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
     unfinished = unsuccessful["status"].isin([*RESUMABLE, Status.FAILED, Status.INCOMPLETE])
     if unfinished.any() and exits.command.continue_with:  # killed, stopped or failed jobs: resume goes on

@@ -29,7 +29,7 @@ from hydra.core.utils import JobStatus
 from experiments.run.files import RESULT_FILE, Status, read_result, result_json, write_aside
 from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.run.reporting import Verdict
-from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
+from experiments.sweep.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,9 @@ class SeedsJudge:
                 return
 
 
-def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", record: bool = True) -> str:
+def tell(
+    study, flight: InFlight, objectives: list, aggregate: str = "mean", record: bool = True, limits: list = ()
+) -> str:
     """Tell Optuna how a trial's jobs ended, from its runs' files, and record its fate in each
     of its runs' result.json; what was told ('completed', 'pruned', 'failed'), or 'cut short'.
 
@@ -154,7 +156,9 @@ def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", rec
     result.json: run again, it would die again. A trial with a job interrupted (Ctrl-C or SIGTERM
     to the launch, a worker preempted or killed: its result.json says so) is not told: it stays
     RUNNING, and resuming the sweep, or another worker, continues it from its checkpoints.
-    `record`: False for a grid's jobs judged as trials of a
+    `limits` (hydra.sweeper.constraints: results.limits.Limit): each is told as the trial's
+    constraint, its value the mean of its seeds'; a trial that breaks one is recorded
+    infeasible, by how much. `record`: False for a grid's jobs judged as trials of a
     study in memory (grid.py), which are no search's trials."""
     import optuna
 
@@ -170,8 +174,9 @@ def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", rec
         at = flight.pruned_at if flight.pruned_at is not None else pruned_runs[0].get("epochs_completed")
         fate.update(state=TrialState.PRUNED, pruned_at_epoch=at)
     else:
+        measured = [*objectives, *((OBJECTIVES[limit.name], "minimize") for limit in limits)]
         values = [
-            values_of(run_dir, objectives) if flight.returns[i].status == JobStatus.COMPLETED else None
+            values_of(run_dir, measured) if flight.returns[i].status == JobStatus.COMPLETED else None
             for i, run_dir in zip(seeds, run_dirs)
         ]
         fate.update(state=TrialState.FAILED if any(v is None for v in values) else TrialState.COMPLETED)
@@ -181,9 +186,12 @@ def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", rec
         elif fate["state"] == TrialState.FAILED:
             study.tell(flight.trial, state=optuna.trial.TrialState.FAIL)
         else:
+            n = len(objectives)
             if len(values) > 1:
-                flight.trial.set_user_attr(SEED_VALUES, values)  # for the trials tied with the best
-            study.tell(flight.trial, aggregated(values, objectives, aggregate))
+                flight.trial.set_user_attr(SEED_VALUES, [v[:n] for v in values])  # for the trials tied with the best
+            if broken := constrain(flight.trial, limits, [v[n:] for v in values]):
+                fate["infeasible"] = broken
+            study.tell(flight.trial, aggregated([v[:n] for v in values], objectives, aggregate))
     except RuntimeError as error:
         # The grid sampler calls study.stop() once every point was tried, which Optuna allows
         # only inside study.optimize(); the trial is told all the same, and the search asks no more.
@@ -192,6 +200,16 @@ def tell(study, flight: InFlight, objectives: list, aggregate: str = "mean", rec
     if record:
         record_fate(run_dirs, results, fate)
     return fate["state"].value
+
+
+def constrain(trial, limits: list, seeds: list[list[float]]) -> str | None:
+    """Tell the trial's constraints (each limit's excess over the mean of its seeds' values:
+    > 0 breaks it, Optuna's convention); the limits it breaks, in words, or None."""
+    means = [sum(column) / len(column) for column in zip(*seeds)]
+    for limit, value in zip(limits, means):
+        trial.set_constraint(limit.name, limit.excess(value))
+    broken = [limit.broken_by(value) for limit, value in zip(limits, means) if not limit.allows(value)]
+    return "; ".join(broken) or None
 
 
 def record_fate(run_dirs: list[Path], results: list, record: dict) -> None:

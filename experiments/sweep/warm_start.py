@@ -17,7 +17,7 @@ from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
 from experiments.run.record import TRIAL_KEY, TrialState
-from experiments.sweep.objectives import SEED_VALUES, aggregated, values_of
+from experiments.sweep.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
 from experiments.sweep.space import flat
 from experiments.sweep.study import SearchError
 
@@ -48,7 +48,7 @@ def configuration(settings: dict) -> dict:
 
 
 def warm_start(study, folders: list[Path], trial_settings, space, objectives: list, seeds: int = 1,
-               aggregate: str = "mean") -> None:  # fmt: skip
+               aggregate: str = "mean", limits: list = ()) -> None:  # fmt: skip
     """Add the completed runs of `folders` that fit the search to `study` as finished trials.
     trial_settings: params -> the settings a trial of this search with those values runs (its
     config, flattened: every setting, a searched group's option's own included); space: a
@@ -56,7 +56,8 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
     trials run several seeds) the runs of one configuration, one per seed (its latest run), are one
     trial, valued as the search values its own (`aggregate` of their values; the pruner's per-epoch
     values their mean); with aggregate=confidence_bound, a configuration with fewer seeds than the
-    search's is left out, as it could not be valued by the same rule."""
+    search's is left out, as it could not be valued by the same rule. A configuration that breaks
+    one of `limits` (hydra.sweeper.constraints), its seeds' mean against each, is left out too."""
     import json
 
     import optuna
@@ -84,7 +85,8 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
             if key not in composed:
                 composed[key] = configuration(trial_settings(params))
             why = differs(configuration(settings), composed[key])
-        values = values_of(run_dir, objectives) if why is None else None
+        measured = [*objectives, *((OBJECTIVES[limit.name], "minimize") for limit in limits)]
+        values = values_of(run_dir, measured) if why is None else None
         if why is None and values is None:
             why = "without a finite objective"
         if why:
@@ -100,9 +102,15 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
         for trial in short:
             leave_out(f"of configurations with fewer than {seeds} seeds (confidence_bound needs as many)",
                       len(fitting.pop(trial)))  # fmt: skip
+    n = len(objectives)
+    for trial, runs in list(fitting.items()):
+        means = [sum(column) / len(column) for column in zip(*(values[n:] for _, _, values in runs.values()))]
+        if not all(limit.allows(value) for limit, value in zip(limits, means)):
+            leave_out(f"breaking the constraints ({', '.join(map(str, limits))})", len(fitting.pop(trial)))
     for by_seed in fitting.values():
         runs = list(by_seed.values())
-        folders_of_runs, params, seed_values = [str(r) for r, _, _ in runs], runs[0][1], [v for _, _, v in runs]
+        folders_of_runs, params = [str(r) for r, _, _ in runs], runs[0][1]
+        seed_values = [v[:n] for _, _, v in runs]
         attrs = {FROM_RUN: folders_of_runs[0]} if seeds == 1 else {FROM_RUN: folders_of_runs, SEED_VALUES: seed_values}
         study.add_trial(
             optuna.trial.create_trial(
