@@ -33,7 +33,7 @@ from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
 from experiments.run.exits import ExitCode
 from experiments.run.files import RESULT_FILE, FolderBusy, Status, WriteError, completed_result, objective
-from experiments.run.task import train
+from experiments.run.task import job_prefix, train
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def main(cfg: DictConfig) -> float:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             # Raised on to Hydra, which makes the job's JobReturn FAILED with this error
             # (what every sweeper reads); its result.json records it too.
-            (log.error if isinstance(error, SAID_IN_A_LINE) else log.exception)("run failed: %s", error)
+            (log.error if isinstance(error, SAID_IN_A_LINE) else log.exception)("%srun failed: %s", job_prefix(), error)
             raise
         if isinstance(error, WriteError):  # the machine's fault
             log.error("%s; the run stopped, keeping every complete file it had (status failed)", error)
@@ -79,7 +79,8 @@ def main(cfg: DictConfig) -> float:
     if status == Status.INTERRUPTED:
         go_on = f"; to go on: {resume.continue_command(run_dir, sweep=False)}" if hydra_cfg.mode == RunMode.RUN else ""
         log.warning(
-            "interrupted by %s after %d epochs; metrics kept in %s%s",
+            "%sinterrupted by %s after %d epochs; metrics kept in %s%s",
+            job_prefix(),
             result["signal"],
             result["epochs_completed"],
             run_dir,
@@ -90,15 +91,17 @@ def main(cfg: DictConfig) -> float:
         return objective(result)  # the sweep that stopped it knows; RunRecord said so
     if status == Status.DIVERGED:
         log.warning(
-            "diverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
+            "%sdiverged: in epoch %d the loss became NaN, infinite or more than diverge_factor=%s times "
             "the untrained network's; see %s",
+            job_prefix(),
             result["epochs_completed"],
             cfg.diverge_factor,
             run_dir,
         )
     else:
         log.info(
-            "test_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)",
+            "%stest_acc %.4f  test_loss %.4f  best_val_acc %.4f  (%s)",
+            job_prefix(),
             result["test_acc"],
             result["test_loss"],
             result["best_val_acc"],

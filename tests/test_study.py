@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shlex
 import signal
@@ -18,7 +19,7 @@ import pytest
 
 from experiments.sweep.objectives import OBJECTIVES, VALIDATION_ACCURACY
 from experiments.sweep.space import Space
-from experiments.sweep.study import SearchError, definition, open_study, opened
+from experiments.sweep.study import SearchError, definition, file_lock, open_study, opened
 from helpers import run_cli, small_filesystem
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null",
@@ -87,6 +88,30 @@ def test_a_journal_damaged_in_the_middle_is_refused_naming_the_line(tmp_path):
     (tmp_path / "study.log").write_bytes(b"".join([*lines[:3], b"garbage\n", *lines[3:]]))
     with pytest.raises(SearchError, match=r"study\.log, line 4, is not a whole record.*head -n 3"):
         open_study("s", storage, definition(VALIDATION_ACCURACY, "tpe", SPACE))
+
+
+def count_under_the_lock(lock, counter, times: int) -> None:
+    """Add 1 to the number in `counter` `times` times, reading and writing it apart, under file_lock."""
+    for _ in range(times):
+        with file_lock(lock):
+            value = int(counter.read_text())
+            time.sleep(0.001)  # another process that got in now would write the same value
+            counter.write_text(str(value + 1))
+
+
+def test_the_storages_lock_lets_one_process_in_at_a_time_and_leaves_no_file(tmp_path):
+    """The flock beside a SQLite or journal file, which its holder removes as it lets go: four
+    processes counting through it lose no count, and no lock file stays beside the storage."""
+    lock, counter = tmp_path / ".search.db.opening", tmp_path / "count"
+    counter.write_text("0")
+    workers = [multiprocessing.get_context("fork").Process(target=count_under_the_lock, args=(lock, counter, 50))
+               for _ in range(4)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4 and counter.read_text() == "200"
+    assert not lock.exists()
 
 
 def test_a_study_remembers_what_defines_it_and_refuses_a_launch_that_differs(tmp_path):

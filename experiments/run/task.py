@@ -104,7 +104,8 @@ def load_data(cfg: DictConfig) -> nn_core.Dataset:
     with data_warnings_said(bool(job_prefix())):
         data = nn_core.load_dataset(cfg.data.name, **settings(cfg.data))
     log.info(
-        "data %s from %s: %d train, %d validation, %d test, %d features",
+        "%sdata %s from %s: %d train, %d validation, %d test, %d features",
+        job_prefix(),
         data.name,
         data.source,
         len(data.y_train),

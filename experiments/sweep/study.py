@@ -163,19 +163,43 @@ def describe(value) -> str:
 def one_launch_at_a_time(storage: str | None):
     """Held while a study is opened or created, and while a launch or worker counts its trials
     and asks the next: on the storage itself, so that every process sharing the study waits,
-    wherever it runs. A SQLite or journal file: an flock beside it. PostgreSQL: an advisory lock
-    on the server (database_lock). A study in memory, or behind Optuna's gRPC proxy (whose
-    server answers one request at a time), needs none."""
+    wherever it runs. A SQLite or journal file: an flock on a file beside it, there only while
+    held (file_lock). PostgreSQL: an advisory lock on the server (database_lock). A study in
+    memory, or behind Optuna's gRPC proxy (whose server answers one request at a time), needs none."""
     path = storage_file(storage)
     if path is not None:
-        with open(path.with_name(f".{path.name}.opening"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(path.with_name(f".{path.name}.opening")):
             yield
     elif storage is not None and storage.startswith(DATABASE_SCHEMES):
         with database_lock(storage):
             yield
     else:
         yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive flock on the file `path`, made when taken and removed by its holder before
+    letting go, so that nothing is left beside the storage. A process that was waiting got the
+    lock of a file no longer there: it takes the lock again, on the file at `path` now (one
+    inode at a time is the lock; a process killed while holding it leaves a file that the next
+    one simply locks)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a folder gone read-only: the file stays, harmless
+            os.unlink(path)
+        os.close(fd)
 
 
 def asking_alone(storage: str | None):
