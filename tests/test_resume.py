@@ -103,6 +103,9 @@ def test_a_sweep_resumes_keeping_finished_jobs_and_finishing_the_rest(tmp_path):
     said = run_cli("experiments.train", "-m", "hydra.sweep.dir=sweep", "resume=true", cwd=tmp_path, check=0)
     counts = [int(n) for n in re.findall(r"(\d)/4 jobs of the sweep done", said.stdout + said.stderr)]
     assert len(counts) == 4 - len(finished) and min(counts) > len(finished) and max(counts) == 4, counts
+    launched = {int(n) for n in re.findall(r"\t#(\d) : ", said.stdout + said.stderr)}  # the kept ones not listed
+    assert launched == set(range(4)) - {int(name.split("_")[0]) for name in finished}
+    assert f"{len(finished)} of them finished before: kept, not run again" in said.stdout + said.stderr
     for name, files in before.items():  # not started again: every file as it was, .hydra/ included
         assert files_of(tmp_path / "sweep" / name) == files
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())

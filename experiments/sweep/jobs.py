@@ -160,10 +160,10 @@ class RunningJobs:
             self._start(overrides, number)
 
     def _start(self, overrides: list, number: int) -> None:
-        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
         launcher = self.launcher
         if launcher.config.get("resume") and self._finished_before(overrides, number):
-            return
+            return  # counted in the launch's first line, not listed as launched
+        log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
         config = self._composed(overrides, number)  # just before it starts, while the others train
         log.debug("job %d starts", number)
         fork = multiprocessing.get_context("fork")

@@ -81,13 +81,15 @@ class ParallelLauncher(Launcher):
         return self.n_jobs if self.n_jobs > 0 else os.cpu_count()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        log.info(
-            "launching %d job(s), %d at a time, into %s",
-            len(job_overrides),
-            min(self.n_workers, len(job_overrides)),
-            self.config.hydra.sweep.dir,
-        )
         with self.jobs() as jobs:
+            kept = jobs.done if self.config.get("resume") else 0  # each job's result.json, read once
+            log.info(
+                "launching %d job(s), %d at a time, into %s%s",
+                len(job_overrides),
+                min(self.n_workers, len(job_overrides)),
+                self.config.hydra.sweep.dir,
+                f"; {kept} of them finished before: kept, not run again" if kept else "",
+            )
             jobs.submit_all(job_overrides, initial_job_idx)  # each worked out and composed as it starts
             while jobs.pending:
                 jobs.next_result()
