@@ -58,8 +58,9 @@ def test_workers_fill_the_study_each_trial_once_and_a_launch_again_adds_workers(
     assert any(b.datetime_start < a.datetime_complete for i, b in enumerate(first) for a in first[:i])
 
     # Launched again on the same study, returning at once: its workers add the trials up to n_trials=8.
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the sweep's MLflow parent run: ended by its workers
     proc = run_cli(*search, "hydra.sweeper.n_trials=8", "hydra.sweeper.wait=false", "hydra.sweep.dir=second",
-                   cwd=tmp_path, check=0)  # fmt: skip
+                   "logger=mlflow", f"logger.mlflow.tracking_uri={tracking}", cwd=tmp_path, check=0)  # fmt: skip
     assert "Follow them:" in proc.stderr and "Launching again adds workers" in proc.stderr
     assert "ran no trial" not in proc.stderr  # no summary of a sweep whose workers have just started
     deadline = time.monotonic() + 120
@@ -74,6 +75,10 @@ def test_workers_fill_the_study_each_trial_once_and_a_launch_again_adds_workers(
         time.sleep(0.5)
     assert [t.state.name for t in trials(tmp_path)] == ["COMPLETE"] * 8
     assert sorted(p.name.split("_")[0] for p in (tmp_path / "second").glob("[0-9]*")) == ["6", "7"]
+    client = pytest.importorskip("mlflow.tracking").MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("mnist-from-scratch").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "FINISHED" and len(runs) == 3  # the parent, ended; a child per trial
 
 
 def stop_a_worker_mid_trial(tmp_path, launcher: list[str], stop) -> subprocess.Popen:

@@ -55,8 +55,7 @@ def end_of_sweep(config: DictConfig) -> None:
     if exits.command.left_running:  # its workers are still at it: said as they were submitted
         return
     runs = load_runs(sweep_dir)
-    # A job that failed, or ended without a readable result.json (a full disk): not all succeeded.
-    failed = runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
+    failed = any_failed(runs)
     loggers.end_sweep(config, sweep_dir, failed=failed)
     if runs.empty and is_search(config) and exits.command.set_aside:
         log.info("sweep %s: no trial was trained: the %d this launch asked were too big for the search's constraints",
@@ -104,6 +103,22 @@ def end_of_sweep(config: DictConfig) -> None:
         raise SystemExit(
             exits.ExitCode.FAILED
         )  # the sweep's results are all on disk; the exit code says not all succeeded
+
+
+def any_failed(runs) -> bool:
+    """A sweep none of whose jobs wrote a run, or one of whose jobs failed or ended without a
+    readable result.json (a full disk): not all succeeded."""
+    return runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
+
+
+def workers_done(config: DictConfig) -> None:
+    """A search's worker found nothing left to ask (workers.py): with hydra.sweeper.wait=false no
+    launch is left to end the sweep, so each worker ends its MLflow parent run as it finishes
+    (the last one's end stands), FAILED if a job failed, as end_of_sweep would."""
+    from experiments.results.runs import load_runs
+
+    sweep_dir = Path(config.hydra.sweep.dir)
+    loggers.end_sweep(config, sweep_dir, failed=any_failed(load_runs(sweep_dir)))
 
 
 def ranked_by(config: DictConfig, runs):

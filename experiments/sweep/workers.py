@@ -90,7 +90,12 @@ class SearchWorker:
         search.launcher = ParallelLauncher(n_jobs=1)
         search.launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
         log.info("worker %s (%d) searches study %s in %s", name, index, search.study_name, search.storage)
-        return search.work(name, self.ends_at)
+        told = search.work(name, self.ends_at)
+        if not search.wait:  # no launch waits to end the sweep: its workers do
+            from experiments.sweep import summary
+
+            summary.workers_done(config)
+        return told
 
     def checkpoint(self, *args, **kwargs):
         """submitit's hook before a timeout or preemption: the worker is submitted again as it
