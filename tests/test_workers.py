@@ -120,7 +120,8 @@ def test_a_worker_killed_mid_trial_has_its_trial_continued_by_another_and_counte
     assert proc.returncode == 0, output
     continued_once(tmp_path, killed)
     assert holder_of(tmp_path, 0) != killed  # the other worker took it over
-    assert f"worker {killed.removeprefix('.worker-').removesuffix('.lock')} failed" in output  # said, not hidden
+    said = f"worker {killed.removeprefix('.worker-').removesuffix('.lock')} failed"
+    assert said in output and output.index(said) < output.index("study: 4/4 trials finished")  # said as it died
 
 
 @pytest.mark.slow

@@ -360,8 +360,6 @@ class OptunaSearch(Sweeper):
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM to this command: the workers are the cluster's
             log.warning("stopped waiting for the workers, which were not stopped: %s", follow)
             raise
-        for job_id, log_file, error in failed:  # its trial, if it had one, was continued by another worker
-            log.warning("worker %s failed: %s (its log: %s)", job_id, error, log_file)
         if failed and self.to_ask(study):
             raise SearchError(
                 f"{len(failed)} of {count} worker(s) failed; every trial told is kept in the study. "

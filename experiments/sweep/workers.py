@@ -150,25 +150,30 @@ def submit(search, count: int, ends_at: float | None) -> list:
 
 def follow(study, jobs: list, n_trials: int) -> list:
     """Say the study's progress every POLL_S seconds (when it changed) until every worker has
-    ended; the workers that failed, each as (job id, its log file, the error in one line)."""
-    said = None
+    ended, and each worker that failed as soon as it is seen to have ended (its trial, if it
+    had one, is continued by another worker); those, each as (job id, its log file, the error
+    in one line)."""
+    said, ended, failed = None, set(), []
     while True:
-        running = sum(not job.done() for job in jobs)  # each asks the scheduler: once a round
+        for job in jobs:
+            if job.job_id in ended or not job.done():  # each asks the scheduler: once a round
+                continue
+            ended.add(job.job_id)
+            error = job.exception()
+            if error is not None:
+                text = str(error).strip().splitlines()
+                why = text[-1] if text else type(error).__name__
+                log.warning("worker %s failed: %s (its log: %s)", job.job_id, why, job.paths.stderr)
+                failed.append((job.job_id, job.paths.stderr, why))
+        running = len(jobs) - len(ended)
         states = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
         line = in_one_line(states, n_trials, running)
         if line != said:
             log.info("%s", line)
             said = line
         if not running:
-            break
+            return failed
         time.sleep(POLL_S)
-    failed = []
-    for job in jobs:
-        error = job.exception()
-        if error is not None:
-            text = str(error).strip().splitlines()
-            failed.append((job.job_id, job.paths.stderr, text[-1] if text else type(error).__name__))
-    return failed
 
 
 def in_one_line(states: Counter, n_trials: int, running_workers: int) -> str:
