@@ -6,6 +6,7 @@ without a job that started ending without a result.json that says how.
 Hydra's own test suite for launchers: test_launcher_contract.py."""
 
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -153,6 +154,31 @@ def test_a_job_killed_mid_epoch_is_recorded_as_failed_and_the_others_go_on(tmp_p
     assert "killed by SIGKILL" in killed["error"] and 3 <= killed["epochs_completed"] < 400
     assert output.count("killed by SIGKILL") == 2 and "by status" in output  # said as it happened, and in the summary
     assert "1 job(s) did not finish; to go on from where each stopped: python -m experiments.train -m" in output
+
+
+def test_a_job_that_dies_with_a_verdict_unread_is_collected_as_killed(tmp_path):
+    """A job waiting for its epoch's verdict dies (Ctrl-C, a kill) after the launcher sent it: its
+    pipe is then reset, not at its end, and the launcher must still collect it as a dead job (it
+    once reported the reset as the study's storage failing)."""
+    from omegaconf import OmegaConf
+
+    from experiments.run.reporting import Verdict
+    from experiments.sweep.jobs import Job, RunningJobs
+
+    fork = multiprocessing.get_context("fork")
+    answer, send = fork.Pipe(duplex=True)
+    process = fork.Process(target=lambda: os.kill(os.getpid(), signal.SIGKILL))
+    answer.send(Verdict.GO_ON.value)  # the verdict it never reads
+    process.start()
+    process.join()
+    send.close()
+    config = OmegaConf.create({
+        "hydra": {"sweep": {"dir": str(tmp_path), "subdir": "0"}, "job": {"chdir": False, "name": "train"},
+                  "overrides": {"task": []}, "runtime": {}},
+    })  # fmt: skip
+    returned = RunningJobs._collect(None, Job(0, [], config, process, answer, time.time()))  # (no pool state used)
+    assert returned.status == JobStatus.FAILED and "killed by SIGKILL" in str(returned._return_value)
+    assert json.loads((tmp_path / "0" / "result.json").read_text())["status"] == "failed"
 
 
 def first_job_process(proc, timeout=60) -> int:

@@ -67,6 +67,11 @@ class Queued:
         return overrides, number
 
 
+# How a job's pipe ends when its process dies: at its end (EOF), or reset when the process died
+# with a verdict sent to it unread (Ctrl-C as it waited): either way, no JobReturn is coming.
+PIPE_ENDED = (EOFError, ConnectionResetError)
+
+
 @dataclass
 class Job:
     number: int
@@ -256,7 +261,7 @@ class RunningJobs:
         came is not a report (the job's JobReturn, or the end of its pipe)."""
         try:
             message = job.answer.recv()
-        except EOFError:
+        except PIPE_ENDED:
             job.ended_early = True
             return False
         if not (isinstance(message, tuple) and message[:1] == ("epoch",)):
@@ -290,7 +295,7 @@ class RunningJobs:
         """The ended job's JobReturn: as its process sent it, or made here for a process that died."""
         try:
             returned = job.returned if job.returned is not None else None if job.ended_early else job.answer.recv()
-        except EOFError:  # ended without an answer: killed, or stopped by a signal
+        except PIPE_ENDED:  # ended without an answer: killed, or stopped by a signal
             returned = None
         job.answer.close()
         job.process.join()
