@@ -686,6 +686,46 @@ def test_a_full_disk_under_a_sweep_is_one_line_a_job_and_resume_finishes_it_once
         assert set(load_runs(disk / "s")["status"]) == {"completed"} and len(load_runs(disk / "s")) == 6
 
 
+def study_agrees_with_the_runs(storage: str, sweep_dir) -> list[str]:
+    """Each trial's state as the study has it, checked against its run's result.json: a trial
+    is running (to be continued) only where its run has no result or was cut short, complete
+    only where its run completed, failed only where its run says its trial failed."""
+    import optuna
+
+    states = []
+    for trial in optuna.load_study(study_name="mlp", storage=storage).trials:
+        (run_dir,) = sweep_dir.glob(f"{trial.number}_*")
+        result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").exists() else None
+        if trial.state.name == "RUNNING":
+            assert result is None or result["status"] == "interrupted", (trial.number, result)
+        elif trial.state.name == "COMPLETE":  # (its fate recorded in result.json where the disk had room for it)
+            assert result["status"] == "completed" and result.get("trial", {}).get("state", "completed") == "completed"
+        else:
+            assert trial.state.name == "FAIL" and result["status"] == "failed"
+            assert result.get("trial", {}).get("state", "failed") == "failed"
+        states.append(trial.state.name)
+    return states
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_a_search_leaves_the_study_and_its_runs_agreeing_and_resume_continues_it(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'search.db'}"  # the study on another disk: only the runs' disk fills
+    with small_filesystem(tmp_path / "disk", "200k") as disk:
+        search = ["hparams_search=optuna", "data=digits", "epochs=2", "hidden=16", "hydra.sweeper.params=null",
+                  "lr=interval(0.1,0.6)", "hydra.sweeper.n_trials=6", "hydra.sweeper.pruner.name=none",
+                  f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={disk / 's'}"]  # fmt: skip
+        proc = run_cli("experiments.train", *search, cwd=tmp_path)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1 and "Traceback" not in output and "No space left on device" in output, output
+        assert set(study_agrees_with_the_runs(storage, disk / "s")) - {"COMPLETE"}  # the disk stopped some
+        subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)  # room again
+        again = run_cli("experiments.train", "-m", f"hydra.sweep.dir={disk / 's'}", "resume=true", cwd=tmp_path)
+        assert "Traceback" not in again.stdout + again.stderr
+        states = study_agrees_with_the_runs(storage, disk / "s")
+        assert len(states) == 6 and "RUNNING" not in states  # the trials cut short were continued, none asked anew
+        assert all((job / "result.json").exists() for job in (disk / "s").iterdir() if job.is_dir())
+
+
 def test_pruned_runs_are_one_line_per_epoch_with_their_jobs_in_numeric_order():
     from experiments.compare import job_list
 

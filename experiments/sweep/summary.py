@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from experiments.run import exits, loggers
 from experiments.run.files import RESULT_FILE, RESUMABLE, SWEEP_FILE, Status, read_result
+from experiments.run.record import TrialState
 from experiments.sweep.kinds import is_search
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def end_of_sweep(config: DictConfig) -> None:
     for _, r in unsuccessful[~pruned & ~infeasible].iterrows():
         log.warning("%s: %s: %s", Path(r["run"]).name, r["status"], (r["reason"].splitlines() or [""])[0])
     unfinished = unsuccessful["status"].isin([*RESUMABLE, Status.FAILED, Status.INCOMPLETE])
+    unfinished &= unsuccessful["trial_state"] != TrialState.FAILED  # a search's failed trial is not run again
     if unfinished.any() and exits.command.continue_with:  # killed, stopped or failed jobs: resume goes on
         log.warning("%d job(s) did not finish; to go on from where each stopped: %s", unfinished.sum(),
                     exits.command.continue_with)  # fmt: skip

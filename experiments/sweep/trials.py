@@ -154,8 +154,9 @@ def tell(
     finite number for an objective. A job killed by a signal while its launch went on (the
     out-of-memory killer's SIGKILL) failed, and its trial with it, in the study as in its
     result.json: run again, it would die again. A trial with a job interrupted (Ctrl-C or SIGTERM
-    to the launch, a worker preempted or killed: its result.json says so) is not told: it stays
-    RUNNING, and resuming the sweep, or another worker, continues it from its checkpoints.
+    to the launch, a worker preempted or killed: its result.json says so), or that ended without
+    a result.json at all (a full disk, where not even its death could be written), is not told:
+    it stays RUNNING, and resuming the sweep, or another worker, continues it from its checkpoints.
     `limits` (hydra.sweeper.constraints: results.limits.Limit): each is told as the trial's
     constraint, its value the mean of its seeds'; a trial that breaks one is recorded
     infeasible, by how much. `record`: False for a grid's jobs judged as trials of a
@@ -165,8 +166,8 @@ def tell(
     seeds = sorted(flight.returns)
     run_dirs = [Path(flight.returns[i].hydra_cfg.hydra.runtime.output_dir) for i in seeds]
     results = [read_result(run_dir) for run_dir in run_dirs]
-    if any((result or {}).get("status") == Status.INTERRUPTED for result in results):
-        return "cut short"
+    if any(result is None or result.get("status") == Status.INTERRUPTED for result in results):
+        return "cut short"  # a job whose end could not even be recorded (a full disk) too: a resume continues it
     pruned_runs = [r for r in results if (r or {}).get("status") == Status.PRUNED]
     fate = {"number": flight.number, "study": study.study_name}
     values = None
