@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -136,24 +137,41 @@ def test_a_search_killed_three_times_reaches_its_trials_once_each(tmp_path):
     assert states.count("COMPLETE") == 6 and "FAIL" not in states, states
 
 
+READERS = {  # a reader of a finished run, as a user runs it
+    "reproduce": ["experiments.reproduce", "run", "--out", "again"],
+    "inspect": ["experiments.inspect", "run"],
+    "compare": ["experiments.compare", "run"],
+    "resume": ["experiments.train", "hydra.run.dir=run", "resume=true"],
+}
+
+
 @pytest.mark.parametrize(
-    "damage",
-    [
-        ("result.json", b"\x00\xff\xfe garbage"),
-        ("result.json", b'{"status": "completed", "best_val_acc": "high"}'),
-        ("metrics.csv", b"epoch,lr\n\x00\x00\n"),
-        ("model.npz", b"PK\x03\x04 cut"),
-        (".hydra/overrides.yaml", b"- [unclosed"),
-        (".hydra/config.yaml", b": : :"),
+    "name, content, naming",
+    [  # the damaged file, what it holds, and the readers that need it, which must name it
+        ("result.json", b"\x00\xff\xfe garbage", {"reproduce", "inspect", "compare", "resume"}),
+        ("result.json", b'{"status": "completed", "best_val_acc": "high"}', {"reproduce", "compare"}),
+        ("metrics.csv", b"epoch,lr\n\x00\x00\n", {"reproduce", "compare"}),
+        ("model.npz", b"PK\x03\x04 cut", {"reproduce", "inspect"}),
+        (".hydra/overrides.yaml", b"- [unclosed", {"reproduce"}),
+        (".hydra/config.yaml", b": : :", {"reproduce"}),
     ],
 )
-def test_every_reader_on_a_damaged_file_says_what_is_wrong_in_a_line(tmp_path, damage):
+def test_every_reader_on_a_damaged_file_says_what_is_wrong_in_a_line(tmp_path, name, content, naming):
+    """A reader that needs the damaged file names it, without a traceback; one that does not
+    need it says exactly what it said of the whole run (its exit code too)."""
     run_cli("experiments.train", *FAST, "epochs=2", "hydra.run.dir=run", cwd=tmp_path, check=0)
-    name, content = damage
+
+    def read(reader: str) -> tuple[int, str]:
+        shutil.rmtree(tmp_path / "again", ignore_errors=True)
+        proc = run_cli(*READERS[reader], cwd=tmp_path, timeout=300)
+        return proc.returncode, re.sub(r"^\[[^]]*\]", "", proc.stdout + proc.stderr, flags=re.MULTILINE)  # no times
+
+    whole = {reader: read(reader) for reader in READERS.keys() - naming}
     (tmp_path / "run" / name).write_bytes(content)
-    readers = [["experiments.reproduce", "run", "--out", "again"], ["experiments.inspect", "run"],
-               ["experiments.compare", "run"], ["experiments.train", "hydra.run.dir=run", "resume=true"]]  # fmt: skip
-    for command in readers:
-        proc = run_cli(*command, cwd=tmp_path, timeout=300)
-        said = proc.stdout + proc.stderr
-        assert "Traceback" not in said and proc.returncode in (0, 1, 2), f"{command} on {name}: {said[-2000:]}"
+    for reader in READERS:
+        code, said = read(reader)
+        assert "Traceback" not in said and code in (0, 1, 2), f"{reader} on {name}: {said[-2000:]}"
+        if reader in naming:
+            assert Path(name).name in said, f"{reader} on a damaged {name} does not name it: {said[-2000:]}"
+        else:
+            assert (code, said) == whole[reader], f"{reader} does not read {name}, yet it changed what it said"

@@ -13,7 +13,7 @@ import numpy as np
 
 import nn_core
 from experiments.results.figures import save_figure
-from experiments.run.files import MODEL_FILE, read_result
+from experiments.run.files import MODEL_FILE, RESULT_FILE, load_result
 from nn_core.atomic import write_atomically
 from nn_core.augment import square_side
 
@@ -26,8 +26,14 @@ def load_run(run_dir: Path) -> tuple[nn_core.Network, dict, nn_core.Dataset]:
     (its test split is what inspection scores; validation is carved as in the run)."""
     network, about = nn_core.load_network(run_dir / MODEL_FILE)
     name = about.get("data", "mnist_sample")
-    # the run's own split (digits' test set depends on it), when its result.json says
-    hyperparameters = (read_result(run_dir) or {}).get("hyperparameters", {})
+    # the run's own split (digits' test set depends on it), when its result.json says; a damaged
+    # one is refused, not taken for the defaults: the test set scored could be another one
+    try:
+        hyperparameters = load_result(run_dir).get("hyperparameters", {})
+    except FileNotFoundError:
+        hyperparameters = {}
+    except ValueError as error:
+        raise ValueError(f"{run_dir / RESULT_FILE} is unreadable ({error}): the run's data split is unknown") from None
     takes = {"val_size", "split_seed", "test_size"} & set(nn_core.DATASETS[name].options)
     options = {k: v for k, v in hyperparameters.get("data", {}).items() if k in takes}
     return network, about, nn_core.load_dataset(name, **options)

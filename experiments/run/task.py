@@ -28,12 +28,14 @@ from experiments.run.config_rules import check_config, check_resumable
 from experiments.run.files import (
     ALREADY_COMPLETED,
     CHECKPOINT_FILE,
+    RESULT_FILE,
     RunFiles,
     Status,
     WriteError,
     completed_result,
     epoch_summary,
     hold_folder,
+    load_result,
 )
 from experiments.run.loggers import Loggers
 from experiments.run.signals import signals_held, sigterm_as_interrupt
@@ -59,6 +61,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if resume and (done := completed_result(run_dir)):
         log.info(ALREADY_COMPLETED, run_dir)
         return done
+    if resume and (damaged := unreadable_result(run_dir)):
+        log.warning("%s%s: resumed as a run that did not finish", job_prefix(), damaged)
     run_dir.mkdir(parents=True, exist_ok=True)
     hold_folder(run_dir)  # one writer: a single run holds it from its checks on; a sweep's job from here
     saved = checkpoint_to_resume(run_dir, hyperparameters) if resume else None
@@ -253,6 +257,17 @@ class RunRecord:
 
 
 # -- what it says as it goes ------------------------------------------------------------------------
+
+
+def unreadable_result(run_dir: Path) -> str | None:
+    """'RUN/result.json is unreadable (why)' for a result.json there but damaged, else None."""
+    try:
+        load_result(run_dir)
+    except FileNotFoundError:
+        return None
+    except ValueError as error:
+        return f"{run_dir / RESULT_FILE} is unreadable ({error})"
+    return None
 
 
 def job_prefix() -> str:
