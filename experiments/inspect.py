@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nn_core
 from experiments.results.inspection import inspect_run, read_image
-from experiments.run.files import MODEL_FILE
+from experiments.run.files import CHECKPOINT_FILE, MODEL_FILE, Status, read_result
 from nn_core.augment import square_side
 
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     if not (args.run / MODEL_FILE).is_file():
-        parser.error(f"{args.run}: no model.npz (not a run directory, or a run with save_weights=false)")
+        parser.error(f"{args.run}: no {MODEL_FILE}: {why_no_weights(args.run)}")
     try:
         if args.image:
             network, about = nn_core.load_network(args.run / MODEL_FILE)
@@ -53,6 +53,20 @@ def main(argv=None) -> int:
         if (out / name).is_file():
             print(f"written {out / name}")
     return 0
+
+
+def why_no_weights(run: Path) -> str:
+    """Why a folder holds no trained network, from what its files say."""
+    result = read_result(run)
+    if result is None:
+        if (run / CHECKPOINT_FILE).is_file():
+            return f"the run ended without a readable result (killed?); resume=true continues it from {CHECKPOINT_FILE}"
+        return "not a run directory"
+    if result.get("hyperparameters", {}).get("save_weights") is False:
+        return "the run was made with save_weights=false"
+    if result.get("status") == Status.DIVERGED:
+        return "the run diverged, and a network with non-finite weights is not saved"
+    return f"the run {result.get('status', 'ended')} before it saved any weights"
 
 
 if __name__ == "__main__":

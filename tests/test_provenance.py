@@ -38,16 +38,25 @@ def test_a_run_records_its_code_libraries_blas_machine_and_data_files(tmp_path):
     assert files["t10k-labels-idx1-ubyte.gz"]["samples"] == 10000
 
 
-def test_compare_says_when_a_table_mixes_code_libraries_or_data_files():
+@pytest.mark.parametrize(
+    "column, values, what",
+    [
+        ("code", ["1234567890", "1234567890+changes 9f8e7d"], "2 code versions"),
+        ("libraries", ["numpy 2.4.6", "numpy 2.3.0"], "2 sets of library versions"),
+        ("data_files", ["f:aa", "f:bb"], "2 sets of data files"),
+    ],
+)
+def test_compare_says_when_a_table_mixes_code_libraries_or_data_files(column, values, what):
     from experiments.results.runs import notes
 
+    same = {"code": "1234567890", "libraries": "numpy 2.4.6", "data_files": "f:aa"}
     runs = pd.DataFrame(
         {"run": ["a", "b"], "status": "completed", "best_val_acc": 0.9, "problem": None, "seed": [0, 1],
-         "data.name": "digits", "data_used": "digits", "n_train": 1000,
-         "code": ["1234567890", "1234567890+changes 9f8e7d"], "libraries": "numpy 2.4.6", "data_files": "f:aa"}
+         "data.name": "digits", "data_used": "digits", "n_train": 1000, **same, column: values}
     )  # fmt: skip
-    (said,) = notes(runs)
-    assert said == "these runs ran on 2 code versions (column code): 1234567890; 1234567890+changes 9f8e7d"
+    (said,) = notes(runs)  # that one, and nothing about the columns that agree
+    assert said == f"these runs ran on {what} (column {column}): {values[0]}; {values[1]}"
+    assert notes(runs.assign(**{column: values[0]})) == []  # all alike: nothing to say
 
 
 @pytest.mark.slow

@@ -195,9 +195,19 @@ def test_a_run_that_fails_its_checks_leaves_no_directory(tmp_path, mirror):
 
 @pytest.mark.slow
 def test_default_run_directories_are_distinct(tmp_path):
-    for _ in range(2):
-        run_cli("experiments.train", "data=digits", "epochs=1", cwd=tmp_path, check=0)
-    assert len(list((tmp_path / "runs").iterdir())) == 2
+    """Two runs started at the same moment (names by the second alone would be one folder) get
+    a folder each, each a whole run of its own, each said by its own command."""
+    command = [sys.executable, "-m", "experiments.train", "data=digits", "epochs=1"]
+    procs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]  # fmt: skip
+    said = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], said
+    folders = sorted(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert json.loads((folder / "result.json").read_text())["status"] == "completed"
+        assert len(list(folder.glob("model.npz"))) == 1 and (folder / "metrics.csv").read_text().count("\n") == 2
+    assert sorted(next(f.name for f in folders if str(f) in text) for text in said) == [f.name for f in folders]
 
 
 def test_deeper_network_adam_step_schedule_and_early_stopping_from_the_cli(tmp_path):

@@ -4,10 +4,12 @@ READERS (in-process) or SUBPROCESS_READERS (commands that train or resume)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import zoo as zoo_module
 
@@ -31,19 +33,35 @@ def call(main, argv, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-def works_or_says_why(code: int, out: str, err: str, what: str) -> None:
-    """Exit 0; or exit 2 with one line that says why (after argparse's usage, where it prints one)."""
+# (reader, member) -> what its one-line refusal says: the runs a reader cannot read, and why.
+# Any other reader of any other member must read it (exit 0): a refusal elsewhere is a defect.
+REFUSALS = {
+    ("inspect", "no_weights"): "save_weights=false",
+    ("inspect", "killed"): "resume=true continues it",  # killed before it wrote its result
+    ("inspect", "killed_job"): "the run failed before it saved any weights",  # its process killed: failed
+    ("inspect", "failed"): "the run failed before it saved any weights",  # as it loaded its data
+    ("inspect", "diverged"): "non-finite weights",
+    ("inspect", "damaged"): "result.json is unreadable",  # its data split unknown
+}
+
+
+def works_or_says_why(code: int, out: str, err: str, what: str, refusal: str | None = None) -> None:
+    """Exit 0; or, where REFUSALS expects it, exit 2 with the one line that says why (after
+    argparse's usage, where it prints one)."""
     assert "Traceback" not in out + err, f"{what}:\n{out}\n{err}"
-    if code != 0:
-        said = [line for line in (out + err).splitlines() if "error" in line.lower()]
-        assert code == 2 and len(said) == 1, f"{what}: exit {code}\n{out}\n{err}"
+    if refusal is None:
+        assert code == 0, f"{what}: exit {code}, and it should read it\n{out}\n{err}"
+        return
+    said = [line for line in (out + err).splitlines() if "error" in line.lower()]
+    assert code == 2 and len(said) == 1 and refusal in said[0], f"{what}: exit {code}\n{out}\n{err}"
 
 
 def compare_views(member: Path, out: Path) -> list[list[str]]:
     """compare as a user asks for it: the table and each option."""
     from experiments.results.runs import load_runs, varying_hyperparameters
 
-    varying = varying_hyperparameters(load_runs(member))
+    runs = load_runs(member)
+    varying = varying_hyperparameters(runs)
     facet = ["--facet", varying[0]] if varying else []
     return [
         [str(member)],
@@ -51,7 +69,7 @@ def compare_views(member: Path, out: Path) -> list[list[str]]:
         [str(member), "--csv", str(out / "board.csv")],
         [str(member), "--plot", str(out / "curves.png"), *facet],
         [str(member), "--html", str(out / "report.html")],
-        [str(member), "--where", "status=completed"],
+        [str(member), "--where", f"status={runs['status'].iloc[0]}"],  # a status it has
         ["--plot", str(member)],  # the folder after an option that takes an optional file name
     ]
 
@@ -70,7 +88,7 @@ def test_compare_reads_every_member(zoo, name, tmp_path, capsys):
     if name not in zoo:
         pytest.skip(f"{name} made no folder")
     for argv in compare_views(zoo[name], tmp_path):
-        works_or_says_why(*call(main, argv, capsys), f"compare {' '.join(argv)}")
+        works_or_says_why(*call(main, argv, capsys), f"compare {' '.join(argv)}", REFUSALS.get(("compare", name)))
 
 
 def test_compare_reads_the_whole_zoo_at_once(zoo, tmp_path, capsys):
@@ -85,18 +103,61 @@ def test_compare_reads_the_whole_zoo_at_once(zoo, tmp_path, capsys):
 
 def test_the_python_readers_read_every_member_and_the_whole_zoo(zoo, tmp_path):
     from experiments.results.learned import importance, plot_parallel_coordinates
-    from experiments.results.runs import load_history, load_runs, ranking, summarize, unsuccessful_runs
+    from experiments.results.runs import load_history, load_runs, rankable, ranking, summarize, unsuccessful_runs
 
     for folders in [[member] for member in zoo.values()] + [list(zoo.values())]:
         runs = load_runs(*folders)
-        assert len(runs) and runs["run"].is_unique
-        load_history(*folders)
-        summarize(runs)
-        ranking(runs)
-        importance(runs)
+        folders_of_runs = [str(run) for folder in folders for run in zoo_module.run_folders(folder)]
+        assert sorted(runs["run"]) == sorted(folders_of_runs)  # each run once
+        history = load_history(*folders)
+        epochs = sum(max(0, len(lines_of(Path(run) / "metrics.csv")) - 1) for run in folders_of_runs)
+        assert len(history) <= epochs and set(history["run"]) <= set(runs["run"])  # rows of readable files only
+        ranked = set(rankable(runs)["run"])
+        assert ranked == rankable_from_the_files(folders_of_runs), folders  # recomputed with json alone
+        assert set(ranking(runs, per_run=True)["run"]) == ranked
+        assert summarize(runs)["n_seeds"].sum() <= len(ranked)  # each rankable run counted once at most
+        learned = importance(runs)
+        if learned is not None:
+            assert abs(learned["importance"].sum() - 1) < 1e-9  # shares of the whole
         plot_parallel_coordinates(runs, tmp_path / "parallel.png")
-        not_completed = set(runs.loc[runs["status"] != "completed", "run"])
-        assert not_completed <= set(unsuccessful_runs(runs)["run"])  # each listed, with its reason
+        not_ranked = set(runs["run"]) - ranked
+        assert not_ranked <= set(unsuccessful_runs(runs)["run"])  # each listed, with its reason
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def lines_of(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def rankable_from_the_files(run_folders: list[str]) -> set[str]:
+    """The runs a ranking may compare, read from each result.json with json alone: completed,
+    with a finite best validation accuracy, and not a seed of a trial the search pruned, failed
+    or found infeasible."""
+    import math
+
+    ranked = set()
+    for run in run_folders:
+        result = read_json(Path(run) / "result.json")
+        if result is None:
+            continue
+        trial = result.get("trial") or {}
+        score = result.get("best_val_acc")
+        if (
+            result.get("status") == "completed"
+            and isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+            and trial.get("state", "completed") == "completed" and not trial.get("infeasible")
+        ):  # fmt: skip
+            ranked.add(run)
+    return ranked
 
 
 def test_a_result_that_is_not_a_number_is_never_ranked(zoo):
@@ -115,7 +176,12 @@ def test_inspect_reads_every_run_of_every_member(zoo, name, tmp_path, capsys):
     if name not in zoo:
         pytest.skip(f"{name} made no folder")
     for run in zoo_module.run_folders(zoo[name]):
-        works_or_says_why(*call(main, [str(run), "--out", str(tmp_path / run.name)], capsys), f"inspect {run}")
+        code, out, err = call(main, [str(run), "--out", str(tmp_path / run.name)], capsys)
+        works_or_says_why(code, out, err, f"inspect {run}", REFUSALS.get(("inspect", name)))
+        if code == 0:  # what it scored is the run's test set: as many images as the run was tested on
+            per_class = pd.read_csv(tmp_path / run.name / "per_class.csv")
+            tested = json.loads((run / "result.json").read_text()).get("data", {}).get("n_test")
+            assert tested is None or per_class["test_samples"].sum() == tested, run
 
 
 @pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
@@ -125,7 +191,9 @@ def test_reproduce_reruns_a_completed_run_and_refuses_the_rest_in_a_line(zoo, na
     shutil.copytree(zoo[name], tmp_path / name)  # the second run goes beside the first, by default
     run = zoo_module.run_folders(tmp_path / name)[0]
     proc = run_cli("experiments.reproduce", str(run), cwd=tmp_path)
-    works_or_says_why(proc.returncode, proc.stdout, proc.stderr, f"reproduce {run}")
+    status = (read_json(run / "result.json") or {}).get("status")
+    refusal = None if status == "completed" else "did not complete" if status else "no readable result.json"
+    works_or_says_why(proc.returncode, proc.stdout, proc.stderr, f"reproduce {run}", refusal)
     if proc.returncode == 0:
         assert "identical:" in proc.stdout
 
