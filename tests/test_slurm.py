@@ -41,6 +41,8 @@ def test_a_requeued_job_resumes_and_ends_as_if_never_stopped(tmp_path):
     subprocess.run(["scontrol", "requeue", job_0], check=True)  # what preemption does: stop it, queue it again
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
+    # This cluster keeps no accounting, so submitit's every status check fails on sacct: said once.
+    assert output.count("Bypassing sacct error") <= 1, output
 
     (run_dir,) = tmp_path.glob("sweep/0_*")
     log = (run_dir / "train.log").read_text()

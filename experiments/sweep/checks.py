@@ -23,6 +23,7 @@ from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
 from experiments.sweep.grid import composed_per_value, sweep_grid
 from experiments.sweep.kinds import forks_jobs, is_search
+from experiments.sweep.workers import submits_workers, submitit_says_once
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,8 @@ class SweepChecks(Callback):
             import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if submits_workers(config.hydra.launcher):
+            submitit_says_once()
         sweep_dir = Path(config.hydra.sweep.dir)
         check_room(sweep_dir, "hydra.sweep.dir")
         task_overrides, sweeper_overrides = sweep_overrides(config)

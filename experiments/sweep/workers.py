@@ -52,6 +52,34 @@ def submits_workers(launcher) -> bool:
     return "hydra_submitit_launcher" in str(target)
 
 
+def submitit_says_once() -> None:
+    """submitit's log in the submitting process, through Hydra's log alone and each kind
+    of warning once: submitit configures its logger with a stdout and a stderr handler of
+    its own, so behind Hydra's each of its warnings came three times, and on a cluster
+    without accounting its 'Bypassing sacct error' comes again at every status check."""
+    import submitit.core.logger  # noqa: F401  configures its logger as it is imported; then ours stands
+
+    submitit_log = logging.getLogger("submitit")
+    submitit_log.handlers.clear()  # its records go up to Hydra's handler, once
+    if not any(isinstance(f, _SaidOnce) for f in submitit_log.filters):
+        submitit_log.addFilter(_SaidOnce())
+
+
+class _SaidOnce(logging.Filter):
+    """Lets the first of submitit's sacct warnings through, not its repeats (each says
+    'Call #N - Bypassing sacct error ...', N counting up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Bypassing sacct error" not in record.getMessage():
+            return True
+        first, self.said = not self.said, True
+        return first
+
+
 class SearchWorker:
     """What each worker job runs (submitit pickles it and calls it in the SLURM job).
 
