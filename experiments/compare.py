@@ -156,7 +156,7 @@ def command_line() -> argparse.ArgumentParser:
             metavar=metavar,
             nargs="?",
             const=default,
-            help=f"{what} (a bare name goes into the compared folder; default {default})",
+            help=f"{what} (a bare name goes into the compared folder, or the one holding them all; default {default})",
         )
     parser.add_argument("--top", type=positive_int, metavar="N", help="show only the N best runs (or configurations)")
     parser.add_argument(
@@ -232,8 +232,10 @@ def selected_runs(parser, args) -> tuple[list[Path], pd.DataFrame]:
 
 def output_targets(parser, args, paths: list[Path]) -> dict:
     """--csv, --plot, --html -> the file each writes (None if not asked); a name without a
-    folder goes beside the runs it describes. A folder that does not exist is refused now."""
-    home = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(".")
+    folder goes beside the runs it describes: into the one folder compared, or the folder
+    holding all those compared (the current folder only when that is the filesystem's root,
+    say), never into wherever compare was started. A folder that does not exist is refused now."""
+    home = beside(paths)
     targets = {
         o: (home / t if t and Path(t).name == t else Path(t) if t else None)
         for o, t in (("--csv", args.csv), ("--plot", args.plot), ("--html", args.html))
@@ -242,6 +244,16 @@ def output_targets(parser, args, paths: list[Path]) -> dict:
         if target and not target.resolve().parent.is_dir():
             parser.error(f"{option} {target}: the folder {target.resolve().parent} does not exist")
     return targets
+
+
+def beside(paths: list[Path]) -> Path:
+    """The folder that holds the runs of `paths`: the one folder, or the deepest folder
+    holding all of them (a run folder named stands for itself)."""
+    folders = [p if p.is_dir() else p.parent for p in paths] or [Path(".")]
+    if len(folders) == 1:
+        return folders[0]
+    common = Path(os.path.commonpath([f.resolve() for f in folders]))
+    return Path(".") if common == Path(common.anchor) else common
 
 
 LONG_READ = 200  # runs from which compare says on stderr what it is doing, and since when

@@ -296,6 +296,10 @@ def test_compare_with_no_path_shows_the_latest_sweep_and_writes_beside_it(grid_s
     two = sorted(p for p in sweep.iterdir() if p.is_dir())[:2]
     assert compare_main([str(two[0]), str(two[1])]) == 0
     assert f"(2 runs found in {two[0]}, {two[1]})" in capsys.readouterr().out  # the folders named, not their parent
+    # Several folders' files go beside them all, not into the folder compare started in (a checkout, say).
+    assert compare_main([str(two[0]), str(two[1]), "--csv", "two.csv", "--html", "two.html"]) == 0
+    assert (sweep / "two.csv").is_file() and (sweep / "two.html").is_file()
+    assert not list(sweep.parents[2].glob("two.*"))
 
 
 def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
