@@ -119,6 +119,9 @@ def first_job(workdir: Path, rounds: int, sizes=(100, 1000, 10000), patience: fl
     return pd.DataFrame(rows)
 
 
+JOB_COST_ACCEPTED_S = 0.15  # a job's cost besides its epochs, as decided (issue 45): the guard on it is here
+
+
 def per_job_cost(workdir: Path, rounds: int, workers: int = 2) -> str:
     """Wall seconds a job costs besides its epochs: a 16-job and a 2-job sweep of one-epoch
     digits jobs, taking turns; (wall(16) - wall(2)) x workers / 14, less a job's epoch time."""
@@ -134,7 +137,11 @@ def per_job_cost(workdir: Path, rounds: int, workers: int = 2) -> str:
                 with open(metrics, newline="") as f:
                     epochs += [float(row["epoch_time_s"]) for row in csv.DictReader(f)]
         costs.append((walls[16] - walls[2]) * workers / 14 - statistics.median(epochs))
-    return f"a job's wall time besides its epoch ({workers} workers, 16 vs 2 one-epoch digits jobs): {spread(costs)} s"
+    verdict = "within it" if statistics.median(costs) <= JOB_COST_ACCEPTED_S else "OVER IT: what grew in a job?"
+    return (
+        f"a job's wall time besides its epoch ({workers} workers, 16 vs 2 one-epoch digits jobs): {spread(costs)} s "
+        f"(accepted in issue 45: {JOB_COST_ACCEPTED_S} s, Hydra's run_job ours to call; {verdict})"
+    )
 
 
 def resumed_grid(workdir: Path, rounds: int, size: int = 1000) -> str:
@@ -250,6 +257,7 @@ def main(argv=None) -> int:
         print(f"16 one-epoch jobs on data=digits, one per core; median (range) of {args.rounds} turns:")
         print(short_jobs(tmp, args.rounds).to_string(index=False))
         print(single_run(tmp, args.rounds))
+        print(per_job_cost(tmp, args.rounds))
         print(uneven_jobs(tmp, args.rounds))
         folder = tmp / "idx"
         X, y = load_samples(None, args.sweep_samples)

@@ -65,5 +65,6 @@ def test_launcher_bench_prints_every_figure(tmp_path):
     assert "ours (hydra/launcher=parallel)" in out and "Hydra's joblib launcher" in out
     assert "job_cpu_besides_epochs_s" in out and "first_epoch_s" in out
     assert "a single run (data=digits epochs=1): first epoch after" in out
+    assert "a job's wall time besides its epoch" in out and "(accepted in issue 45: 0.15 s" in out  # the guard
     assert "the workers were in jobs" in out and "of their time until the last job started" in out
     assert "parallel, one job per core (default)" in out and "1.00x" in out

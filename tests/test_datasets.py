@@ -68,7 +68,7 @@ def test_no_data_anywhere_says_where_it_looked_and_how_to_go_offline(tmp_path, m
     assert "data=digits" in message and "data.root=DIR" in message
 
 
-def test_corrupt_file_in_a_folder_names_it(idx_folder):
+def test_a_damaged_file_in_a_users_folder_is_named_not_papered_over(idx_folder):
     path = idx_folder / IDX_FILES[2]
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(DataError, match="t10k-images"):

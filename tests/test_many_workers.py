@@ -1,7 +1,8 @@
 """Many workers on one study (experiments/sweep/workers.py, experiments/sweep/study.py): 16 of
 them, on a real PostgreSQL server (started here: benchmarks/postgresql.py), on Optuna's journal
 file and on SQLite, reach exactly n_trials finished trials, none repeated, none lost, none past
-the count, with a worker killed and a trial's process killed in the middle. Each storage counts
+the count, with a worker killed and a trial's process killed in the middle; and on the
+journal file as SLURM array jobs on the one-node cluster (scripts/local_slurm.sh). Each storage counts
 and asks under a lock on the storage itself (an advisory lock on the server; an flock beside a
 file), so the count holds wherever the workers run. A worker killed mid-trial has its trial
 continued by another (interrupted, then resumed from its checkpoint); a trial's process killed
@@ -20,30 +21,39 @@ import pytest
 
 from benchmarks.postgresql import postgresql_missing, postgresql_server
 from experiments.sweep.study import opened
-from helpers import forked_jobs, metrics, worker_process
+from helpers import forked_jobs, metrics, slurm_missing, worker_process
 
 pytestmark = pytest.mark.slow  # 16 workers on 2 cores: about a minute a storage
 
 WORKERS, TRIALS, EPOCHS = 16, 24, 20
 SEARCH = [
-    "experiments.train", "hparams_search=optuna", "hydra.sweeper.params=null", "hydra/launcher=submitit_local",
-    "hydra.launcher.cpus_per_task=1", f"hydra.sweeper.n_jobs={WORKERS}", "hydra.sweeper.pruner.name=none",
+    "experiments.train", "hparams_search=optuna", "hydra.sweeper.params=null", "hydra.launcher.cpus_per_task=1",
+    f"hydra.sweeper.n_jobs={WORKERS}", "hydra.sweeper.pruner.name=none",
     "hydra.sweeper.sampler.name=random", "data=mnist_sample", "hidden=32", f"epochs={EPOCHS}",
     "lr=interval(0.05,0.3)", f"hydra.sweeper.n_trials={TRIALS}", "hydra.sweep.dir=sweep",
 ]  # fmt: skip
 
 
-@pytest.fixture(params=["postgresql", "journal", "sqlite"])
+LOCAL = ["hydra/launcher=submitit_local"]  # the workers as processes of this machine
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=cpu", "hydra.launcher.mem_gb=1"]  # the one-node cluster
+
+
+@pytest.fixture(params=["postgresql", "journal", "sqlite", "journal on SLURM"])
 def storage(request, tmp_path):
-    if request.param == "postgresql":
+    """The study's storage URL, and the launcher overrides its workers run under."""
+    if request.param == "journal on SLURM":  # real array jobs: 2 run at a time on its 2 cores, the rest queue
+        if slurm_missing():
+            pytest.skip(slurm_missing())
+        yield f"journal:///{tmp_path / 'search.log'}", SLURM
+    elif request.param == "postgresql":
         if postgresql_missing():
             pytest.skip(postgresql_missing())
         with postgresql_server() as url:
-            yield url
+            yield url, LOCAL
     elif request.param == "journal":
-        yield f"journal:///{tmp_path / 'search.log'}"
+        yield f"journal:///{tmp_path / 'search.log'}", LOCAL
     else:
-        yield f"sqlite:///{tmp_path / 'search.db'}"
+        yield f"sqlite:///{tmp_path / 'search.db'}", LOCAL
 
 
 def study_trials(storage: str) -> list:
@@ -87,8 +97,9 @@ def two_running_trials(tmp_path, proc, storage) -> tuple:
 
 
 def test_sixteen_workers_reach_exactly_n_trials_with_a_worker_and_a_trial_killed(tmp_path, storage):
-    proc = subprocess.Popen([sys.executable, "-m", *SEARCH, f"hydra.sweeper.storage={storage}"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    storage, launcher = storage
+    proc = subprocess.Popen([sys.executable, "-m", *SEARCH, *launcher, f"hydra.sweeper.storage={storage}"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     (worker_run, worker), (job_run, job_worker) = two_running_trials(tmp_path, proc, storage)
     killed_worker = worker_process(tmp_path / "sweep" / worker)
     killed_trial = trial_process(tmp_path / "sweep" / job_worker)

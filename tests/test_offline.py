@@ -60,13 +60,6 @@ def test_a_folder_or_mirrors_named_give_that_data_or_an_error_never_other_data(t
     assert not (tmp_path / "runs").exists() and not (tmp_path / "does").exists()
 
 
-def test_a_damaged_file_in_a_users_folder_is_not_papered_over(idx_folder):
-    path = idx_folder / IDX_FILES[0]
-    path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(nn_core.DataError, match="train-images"):
-        load_dataset("mnist", root=idx_folder, val_size=10)
-
-
 def test_the_quick_start_trains_on_real_digits_with_no_network(tmp_path, mirror):
     """`make train` on a fresh machine: empty HOME, no reachable mirror, default config."""
     env = {"HOME": str(tmp_path / "home"), "MNIST_FROM_SCRATCH_DATA": "", "MNIST_FROM_SCRATCH_MIRRORS": mirror.url}

@@ -160,15 +160,6 @@ def rankable_from_the_files(run_folders: list[str]) -> set[str]:
     return ranked
 
 
-def test_a_result_that_is_not_a_number_is_never_ranked(zoo):
-    from experiments.results.runs import load_runs, ranking, unsuccessful_runs
-
-    runs = load_runs(zoo["not_finite"], zoo["single"])
-    board = ranking(runs, per_run=True)
-    assert list(board["run"]) == [str(zoo["single"])]
-    assert str(zoo["not_finite"]) in set(unsuccessful_runs(runs)["run"])
-
-
 @pytest.mark.parametrize("name", list(zoo_module.MEMBERS))
 def test_inspect_reads_every_run_of_every_member(zoo, name, tmp_path, capsys):
     from experiments.inspect import main

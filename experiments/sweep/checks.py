@@ -23,7 +23,7 @@ from experiments.run.signals import honour_interrupts
 from experiments.sweep import summary
 from experiments.sweep.grid import composed_per_value, sweep_grid
 from experiments.sweep.kinds import forks_jobs, is_search
-from experiments.sweep.workers import submits_workers, submitit_says_once
+from experiments.sweep.workers import submitit_says_once, submits_workers
 
 log = logging.getLogger(__name__)
 

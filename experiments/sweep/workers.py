@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -183,16 +184,22 @@ def follow(study, jobs: list, n_trials: int) -> list:
     in one line)."""
     said, ended, failed = None, set(), []
     while True:
+        gone = left_the_queue([job for job in jobs if job.job_id not in ended])
         for job in jobs:
-            if job.job_id in ended or not job.done():  # each asks the scheduler: once a round
+            done = job.job_id not in ended and job.done()  # each asks the scheduler: once a round
+            if job.job_id in ended or not (done or job.job_id in gone):
                 continue
             ended.add(job.job_id)
-            error = job.exception()
-            if error is not None:
+            if done:  # its result says how it ended
+                error = job.exception()
+                if error is None:
+                    continue
                 text = str(error).strip().splitlines()
                 why = text[-1] if text else type(error).__name__
-                log.warning("worker %s failed: %s (its log: %s)", job.job_id, why, job.paths.stderr)
-                failed.append((job.job_id, job.paths.stderr, why))
+            else:  # no result, and job.exception() would wait for one for ever
+                why = "it ended without a result (killed?), and the cluster keeps no accounting to say how"
+            log.warning("worker %s failed: %s (its log: %s)", job.job_id, why, job.paths.stderr)
+            failed.append((job.job_id, job.paths.stderr, why))
         running = len(jobs) - len(ended)
         states = Counter(trial.state.name.lower() for trial in study.get_trials(deepcopy=False))
         line = in_one_line(states, n_trials, running)
@@ -202,6 +209,25 @@ def follow(study, jobs: list, n_trials: int) -> list:
         if not running:
             return failed
         time.sleep(POLL_S)
+
+
+def left_the_queue(jobs: list) -> set[str]:
+    """The SLURM workers submitit cannot tell have ended that the scheduler no longer lists.
+
+    submitit learns that a job ended from its result file or from `sacct`; on a cluster that
+    keeps no accounting `sacct` fails, and a worker killed before it could write its result
+    would be waited for for ever. `squeue` lists every queued and running job without it
+    (-r: each task of an array on its own line)."""
+    unknown = [job for job in jobs if type(job).__name__ == "SlurmJob" and job.state == "UNKNOWN"]
+    if not unknown:
+        return set()
+    arrays = sorted({job.job_id.split("_")[0] for job in unknown})
+    try:
+        listed = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays)],
+                                capture_output=True, text=True, timeout=60, check=True).stdout.split()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):  # no answer: nothing is taken for gone
+        return set()
+    return {job.job_id for job in unknown} - set(listed)
 
 
 def in_one_line(states: Counter, n_trials: int, running_workers: int) -> str:
