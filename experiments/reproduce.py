@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
-from experiments.run.files import METRICS_FILE, MODEL_FILE, SWEEP_FILE, Status, load_result
+from experiments.run.files import METRICS_FILE, MODEL_FILE, MULTIRUN_FILE, SWEEP_FILE, Status, load_result
 from experiments.run.provenance import CODE_DIFF
 from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
 from nn_core import DataError, load_network
@@ -105,7 +105,7 @@ def default_copy(run_dir: Path) -> Path:
     folder holds its sweep.json or multirun.yaml), so that no comparison of the sweep counts it."""
     run_dir = Path(run_dir)
     sweep = run_dir.parent
-    if (sweep / SWEEP_FILE).exists() or (sweep / "multirun.yaml").exists():
+    if (sweep / SWEEP_FILE).exists() or (sweep / MULTIRUN_FILE).exists():
         return sweep.with_name(sweep.name + "_reproduced") / run_dir.name
     return run_dir.with_name(run_dir.name + "_reproduced")
 

@@ -22,6 +22,8 @@ import os
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 import nn_core
 from nn_core.atomic import TEMPORARY_FILES, write_atomically
 
@@ -51,6 +53,7 @@ METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.npz"  # the trained network (nn_core.save_network)
 CHECKPOINT_FILE = "checkpoint.npz"  # the whole training state after the last finished epoch
 SWEEP_FILE = "sweep.json"  # a sweep's claim on its folder: how many jobs, the command, its overrides
+MULTIRUN_FILE = "multirun.yaml"  # a sweep's whole config, saved as Hydra's own sweepers save it
 ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
@@ -201,6 +204,11 @@ def write_aside(path: Path, content: bytes) -> None:
         write_atomically(path, lambda f: f.write(content))
     except OSError as error:
         raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def save_sweep_config(config, sweep_dir: Path) -> None:
+    """The sweep's multirun.yaml, whole or not at all (Hydra's own sweepers write it in place)."""
+    write_atomically(Path(sweep_dir) / MULTIRUN_FILE, lambda f: f.write(OmegaConf.to_yaml(config).encode()))
 
 
 def result_json(result: dict) -> bytes:

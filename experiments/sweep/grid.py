@@ -30,6 +30,8 @@ from pathlib import Path
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.run.files import save_sweep_config
+
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ class GridSweeper(Sweeper):
         jobs = Grid([*(f"{key}={value}" for key, value in self.params.items()), *arguments])
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        save_sweep_config(self.config, sweep_dir)
         if self.pruner.get("name") == "halving":  # synchronous, every configuration of a rung judged together
             from experiments.sweep.halving import halve, settings_of
 

@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 
 from experiments.run import exits
 from experiments.run.exits import ExitCode
-from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
+from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use, save_sweep_config
 from experiments.run.resume import continue_command
 from experiments.sweep import warm_start
 from experiments.sweep.by_name import (
@@ -279,7 +279,7 @@ class OptunaSearch(Sweeper):
                  self.sweep_dir, self.study_name, storage, self.n_trials, self.pruner_said)  # fmt: skip
         self.deadline = time.monotonic() + self.timeout if self.timeout else math.inf
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        save_sweep_config(self.config, self.sweep_dir)
         try:
             with asking_alone(self.storage):  # before any launch asks: they are the first trials
                 for configuration in self.enqueue:
