@@ -182,6 +182,28 @@ def evaluate(network: Network, X, y):
     return total_loss / len(y), correct / len(y)
 
 
+def train_and_score(network: Network, data: Dataset, options: TrainingOptions, optimizer, lr: float, rng,
+                    augment) -> dict:  # fmt: skip
+    """One epoch of training at learning rate `lr`, then the validation set scored: the epoch's
+    row but its number {"lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s"}
+    (seconds, training and scoring)."""
+    start = time.perf_counter()
+    train_loss, train_acc = train_epoch(
+        network,
+        data.X_train,
+        data.y_train,
+        optimizer=optimizer,
+        lr=lr,
+        batch_size=options.batch_size,
+        rng=rng,
+        augment=augment,
+        label_smoothing=options.label_smoothing,
+    )
+    val_loss, val_acc = evaluate(network, data.X_val, data.y_val)
+    return {"lr": lr, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+            "epoch_time_s": time.perf_counter() - start}  # fmt: skip
+
+
 def fit(
     network: Network,
     data: Dataset,
@@ -219,36 +241,15 @@ def fit(
             state.start_val_loss = evaluate(network, data.X_val, data.y_val)[0]
         limit = options.diverge_factor * state.start_val_loss if options.diverge_factor else math.inf
         for epoch in range(state.epoch, epochs):
-            start = time.perf_counter()
-            lr = schedule(epoch)
-            train_loss, train_acc = train_epoch(
-                network,
-                data.X_train,
-                data.y_train,
-                optimizer=optimizer,
-                lr=lr,
-                batch_size=options.batch_size,
-                rng=rng,
-                augment=augment,
-                label_smoothing=options.label_smoothing,
-            )
-            val_loss, val_acc = evaluate(network, data.X_val, data.y_val)
-            row = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "epoch_time_s": time.perf_counter() - start,
-            }
+            row = train_and_score(network, data, options, optimizer, schedule(epoch), rng, augment)
+            row = {"epoch": epoch + 1, **row}
             result.history.append(row)
             if on_epoch_end:
                 on_epoch_end(row)
-            if not (train_loss <= limit and val_loss <= limit):  # also catches NaN
+            if not (row["train_loss"] <= limit and row["val_loss"] <= limit):  # also catches NaN
                 result.diverged = True
                 break
-            state.finished(epoch + 1, val_loss, network, keep_best=bool(patience))
+            state.finished(epoch + 1, row["val_loss"], network, keep_best=bool(patience))
             if on_checkpoint:
                 on_checkpoint(state)
             if patience and state.epochs_without_improvement >= patience:
