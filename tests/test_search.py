@@ -187,6 +187,7 @@ CONDITIONAL = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # 8-11 s: make test keeps within its budget; CI runs it
 def test_a_conditional_space_searches_a_setting_with_the_options_that_take_it_and_each_layer_of_a_depth(tmp_path):
     search = [*SEARCH, *CONDITIONAL, "hydra.sweeper.n_trials=8"]
     planned = run_cli(*search, "dry_run=true", cwd=tmp_path, check=0).stdout
@@ -293,6 +294,7 @@ def test_the_trials_tied_with_the_best_need_two_seeds_on_each_side():
     assert p >= 0.05 and scipy.stats.ttest_ind([0.5, 0.51], [0.90, 0.92], equal_var=False).pvalue < 0.05
 
 
+@pytest.mark.slow  # 8-11 s: make test keeps within its budget; CI runs it
 def test_a_search_prunes_by_default_where_it_can_and_says_which_pruner_runs_and_why(tmp_path):
     """Decided (issue 45): hyperband by default for one objective measured every epoch, on jobs that
     report epochs; none where a search cannot prune, each said in the search's first line."""
@@ -421,6 +423,7 @@ def trials_from_files(sweep_dir) -> pd.DataFrame:
     )
 
 
+@pytest.mark.slow  # 8-11 s: make test keeps within its budget; CI runs it
 def test_a_constrained_search_returns_its_best_feasible_trial_as_compare_where_does(tmp_path):
     proc = run_cli(*CONSTRAINED, LIMIT, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweep.dir=s",
                    cwd=tmp_path, check=0)  # fmt: skip
@@ -569,6 +572,7 @@ def test_a_grid_sampler_tries_every_combination_once(tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # 8-11 s: make test keeps within its budget; CI runs it
 def test_queued_configurations_are_the_first_trials_and_a_launch_again_does_not_queue_them_again(tmp_path):
     queued = "hydra.sweeper.enqueue=[{lr:0.3,hidden:32,optimizer:sgd},{lr:1.5}]"  # the second: the rest drawn
     search = [*SEARCH, queued, "hydra.sweeper.storage=sqlite:///search.db", "hydra.sweeper.n_jobs=1"]
