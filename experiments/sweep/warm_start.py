@@ -58,20 +58,49 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
     values their mean); with aggregate=confidence_bound, a configuration with fewer seeds than the
     search's is left out, as it could not be valued by the same rule. A configuration that breaks
     one of `limits` (hydra.sweeper.constraints), its seeds' mean against each, is left out too."""
-    import json
-
-    import optuna
-
-    from experiments.results.runs import find_run_dirs
-
     known = {run for t in study.get_trials(deepcopy=False) for run in from_runs(t)}
-    column = objectives[0][0].each_epoch if len(objectives) == 1 else None
-    composed: dict[str, dict] = {}  # a trial's params (as JSON) -> what a trial with them runs
-    fitting, left_out = {}, {}  # a trial to add (a configuration, or one run) -> {seed: (run folder, params, values)}
+    left_out: dict[str, int] = {}  # why -> how many runs
 
     def leave_out(why: str, count: int = 1) -> None:
         left_out[why] = left_out.get(why, 0) + count
 
+    measured = [*objectives, *((OBJECTIVES[limit.name], "minimize") for limit in limits)]
+    fitting = runs_that_fit(folders, known, trial_settings, space, measured, seeds, leave_out)
+    if aggregate == "confidence_bound":
+        short = [trial for trial, runs in fitting.items() if len(runs) < seeds]
+        for trial in short:
+            leave_out(f"of configurations with fewer than {seeds} seeds (confidence_bound needs as many)",
+                      len(fitting.pop(trial)))  # fmt: skip
+    n = len(objectives)
+    for trial, runs in list(fitting.items()):
+        means = [sum(column) / len(column) for column in zip(*(values[n:] for _, _, values in runs.values()))]
+        if not all(limit.allows(value) for limit, value in zip(limits, means)):
+            leave_out(f"breaking the constraints ({', '.join(map(str, limits))})", len(fitting.pop(trial)))
+    column = objectives[0][0].each_epoch if len(objectives) == 1 else None
+    for by_seed in fitting.values():
+        add_trial(study, list(by_seed.values()), space, objectives, aggregate, seeds, column)
+    added = sum(len(runs) for runs in fitting.values())
+    as_trials = f"as {len(fitting)} finished trial(s) (a configuration's seeds one trial)" if seeds > 1 else ""
+    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items())
+    log.info(
+        "warm start from %s: %d run(s) added to study %s %s%s",
+        ", ".join(map(str, folders)), added, study.study_name, as_trials or "as finished trials",
+        f"; left out: {reasons}" if reasons else "",
+    )  # fmt: skip
+
+
+def runs_that_fit(folders: list[Path], known: set, trial_settings, space, measured: list, seeds: int,
+                  leave_out) -> dict:  # fmt: skip
+    """The completed runs of `folders` a trial of this search could have run, not `known` to the
+    study already: {trial key (its params with seeds > 1, else the run): {seed: (run folder,
+    params, values of `measured`)}}, the latest run of a seed; each run left out is told to
+    `leave_out(why)`."""
+    import json
+
+    from experiments.results.runs import find_run_dirs
+
+    composed: dict[str, dict] = {}  # a trial's params (as JSON) -> what a trial with them runs
+    fitting: dict[str, dict] = {}
     for run_dir in sorted(run for folder in folders for run in find_run_dirs(folder)):  # run folders by time
         if str(run_dir) in known:
             leave_out("already in the study")
@@ -85,7 +114,6 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
             if key not in composed:
                 composed[key] = configuration(trial_settings(params))
             why = differs(configuration(settings), composed[key])
-        measured = [*objectives, *((OBJECTIVES[limit.name], "minimize") for limit in limits)]
         values = values_of(run_dir, measured) if why is None else None
         if why is None and values is None:
             why = "without a finite objective"
@@ -97,35 +125,24 @@ def warm_start(study, folders: list[Path], trial_settings, space, objectives: li
         if settings.get("seed") in runs:  # the same seed again is no other sample: its latest run counts
             leave_out("repeating a seed of their configuration (its latest run counts)")
         runs[settings.get("seed")] = (run_dir, params, values)
-    if aggregate == "confidence_bound":
-        short = [trial for trial, runs in fitting.items() if len(runs) < seeds]
-        for trial in short:
-            leave_out(f"of configurations with fewer than {seeds} seeds (confidence_bound needs as many)",
-                      len(fitting.pop(trial)))  # fmt: skip
+    return fitting
+
+
+def add_trial(study, runs: list, space, objectives: list, aggregate: str, seeds: int, column: str | None) -> None:
+    """One finished trial made of `runs` ((run folder, params, values) of one configuration,
+    one a seed), valued as the search values its own; its per-epoch values their mean."""
+    import optuna
+
     n = len(objectives)
-    for trial, runs in list(fitting.items()):
-        means = [sum(column) / len(column) for column in zip(*(values[n:] for _, _, values in runs.values()))]
-        if not all(limit.allows(value) for limit, value in zip(limits, means)):
-            leave_out(f"breaking the constraints ({', '.join(map(str, limits))})", len(fitting.pop(trial)))
-    for by_seed in fitting.values():
-        runs = list(by_seed.values())
-        folders_of_runs, params = [str(r) for r, _, _ in runs], runs[0][1]
-        seed_values = [v[:n] for _, _, v in runs]
-        attrs = {FROM_RUN: folders_of_runs[0]} if seeds == 1 else {FROM_RUN: folders_of_runs, SEED_VALUES: seed_values}
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=params, distributions=space.distributions_of(params),
-                values=aggregated(seed_values, objectives, aggregate),
-                intermediate_values=mean_per_epoch([r for r, _, _ in runs], column), user_attrs=attrs,
-            )
-        )  # fmt: skip
-    added = sum(len(runs) for runs in fitting.values())
-    as_trials = f"as {len(fitting)} finished trial(s) (a configuration's seeds one trial)" if seeds > 1 else ""
-    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items())
-    log.info(
-        "warm start from %s: %d run(s) added to study %s %s%s",
-        ", ".join(map(str, folders)), added, study.study_name, as_trials or "as finished trials",
-        f"; left out: {reasons}" if reasons else "",
+    folders_of_runs, params = [str(r) for r, _, _ in runs], runs[0][1]
+    seed_values = [v[:n] for _, _, v in runs]
+    attrs = {FROM_RUN: folders_of_runs[0]} if seeds == 1 else {FROM_RUN: folders_of_runs, SEED_VALUES: seed_values}
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=params, distributions=space.distributions_of(params),
+            values=aggregated(seed_values, objectives, aggregate),
+            intermediate_values=mean_per_epoch([r for r, _, _ in runs], column), user_attrs=attrs,
+        )
     )  # fmt: skip
 
 
