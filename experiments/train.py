@@ -75,9 +75,15 @@ def main(cfg: DictConfig) -> float:
             raise SystemExit(ExitCode.USAGE) from None
         raise
     signals.ignore_stops()  # result.json says how the run ended; the exit code must agree
+    return how_it_ended(result, cfg, run_dir, single=hydra_cfg.mode == RunMode.RUN)
+
+
+def how_it_ended(result: dict, cfg: DictConfig, run_dir: Path, single: bool) -> float:
+    """The run's last line, from its result: how it ended; its objective, what the sweep that
+    ran it gets (an interrupted run exits instead, with its signal's code)."""
     status = result["status"]
     if status == Status.INTERRUPTED:
-        go_on = f"; to go on: {resume.continue_command(run_dir, sweep=False)}" if hydra_cfg.mode == RunMode.RUN else ""
+        go_on = f"; to go on: {resume.continue_command(run_dir, sweep=False)}" if single else ""
         log.warning(
             "%sinterrupted by %s after %d epochs; metrics kept in %s%s",
             job_prefix(),
