@@ -62,7 +62,7 @@ def why_no_weights(run: Path) -> str:
         if (run / CHECKPOINT_FILE).is_file():
             return f"the run ended without a readable result (killed?); resume=true continues it from {CHECKPOINT_FILE}"
         return "not a run directory"
-    if result.get("hyperparameters", {}).get("save_weights") is False:
+    if (result.get("hyperparameters") or {}).get("save_weights") is False:
         return "the run was made with save_weights=false"
     if result.get("status") == Status.DIVERGED:
         return "the run diverged, and a network with non-finite weights is not saved"

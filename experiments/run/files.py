@@ -208,7 +208,7 @@ def write_aside(path: Path, content: bytes) -> None:
 
 def save_sweep_config(config, sweep_dir: Path) -> None:
     """The sweep's multirun.yaml, whole or not at all (Hydra's own sweepers write it in place)."""
-    write_atomically(Path(sweep_dir) / MULTIRUN_FILE, lambda f: f.write(OmegaConf.to_yaml(config).encode()))
+    write_aside(Path(sweep_dir) / MULTIRUN_FILE, OmegaConf.to_yaml(config).encode())
 
 
 def result_json(result: dict) -> bytes:

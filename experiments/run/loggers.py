@@ -30,9 +30,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS, flatten
-from experiments.run.files import MODEL_FILE
+from experiments.run.files import MODEL_FILE, write_aside
 from experiments.run.record import FINAL_METRICS
-from nn_core.atomic import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ class MLflow:
         if parent.is_file():
             tags["mlflow.parentRunId"] = parent.read_text().strip()
         self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
-        write_atomically(kept, lambda f: f.write(f"{self.run_id}\n".encode()))
+        write_aside(kept, f"{self.run_id}\n".encode())
         from mlflow.entities import Param
 
         params = [Param(k, str(v)) for k, v in scalar_hyperparameters(hyperparameters).items()]
@@ -218,7 +217,7 @@ def start_sweep(config: DictConfig, sweep_dir: Path) -> None:
         run = client.create_run(
             mlflow_experiment(client, settings), run_name=sweep_dir.name, tags={"sweep": str(sweep_dir)}
         )
-        write_atomically(sweep_dir / MLFLOW_PARENT, lambda f: f.write(f"{run.info.run_id}\n".encode()))
+        write_aside(sweep_dir / MLFLOW_PARENT, f"{run.info.run_id}\n".encode())
     except Exception as error:  # the jobs log as runs of their own then
         log.warning("logger mlflow: the sweep's parent run could not be made (%s: %s)", type(error).__name__, error)
 

@@ -184,10 +184,14 @@ def follow(study, jobs: list, n_trials: int) -> list:
     in one line)."""
     said, ended, failed = None, set(), []
     while True:
+        # Asked before each job's result is looked for: a job that writes its result and leaves
+        # the queue in between is then found done, never taken for gone.
         gone = left_the_queue([job for job in jobs if job.job_id not in ended])
         for job in jobs:
-            done = job.job_id not in ended and job.done()  # each asks the scheduler: once a round
-            if job.job_id in ended or not (done or job.job_id in gone):
+            if job.job_id in ended:
+                continue
+            done = job.done()  # each asks the scheduler: once a round
+            if not (done or job.job_id in gone):
                 continue
             ended.add(job.job_id)
             if done:  # its result says how it ended
@@ -218,7 +222,9 @@ def left_the_queue(jobs: list) -> set[str]:
     keeps no accounting `sacct` fails, and a worker killed before it could write its result
     would be waited for for ever. `squeue` lists every queued and running job without it
     (-r: each task of an array on its own line)."""
-    unknown = [job for job in jobs if type(job).__name__ == "SlurmJob" and job.state == "UNKNOWN"]
+    from submitit.slurm.slurm import SlurmJob
+
+    unknown = [job for job in jobs if isinstance(job, SlurmJob) and job.state == "UNKNOWN"]
     if not unknown:
         return set()
     arrays = sorted({job.job_id.split("_")[0] for job in unknown})
