@@ -225,7 +225,7 @@ def uneven_jobs(workdir: Path, rounds: int, workers: int = 2) -> str:
         sweep_dir = workdir / f"uneven{round_}"
         command = train_command(
             "-m", "data=mnist_sample", "hidden=64", "seed=range(8)", "epochs=2,8", f"hydra.launcher.n_jobs={workers}",
-            "hydra.verbose=experiments.sweep.jobs", f"hydra.sweep.dir={sweep_dir}",
+            "hydra.verbose=experiments.sweep.launch.pool", f"hydra.sweep.dir={sweep_dir}",
         )  # fmt: skip
         _, _, lines = timed_run(command)
         shares.append(busy_share(lines, workers))

@@ -31,14 +31,15 @@ import pandas as pd
 
 from benchmarks.bench import train_command
 from benchmarks.launcher import busy_share, job_times, spread, timed_run
-from experiments.results.runs import load_runs, summarize
+from experiments.results.ranking import summarize
+from experiments.results.runs import load_runs
 
 WORKERS = 2
 # Unpruned unless a way names its pruner (a search's default prunes with hyperband)
 SEARCH = [
     "hparams_search=optuna", "data=mnist_sample", f"hydra.launcher.n_jobs={WORKERS}", "hydra.sweeper.pruner.name=none",
 ]  # fmt: skip
-VERBOSE = "hydra.verbose=experiments.sweep.jobs"  # the 'job N starts / ended' lines
+VERBOSE = "hydra.verbose=experiments.sweep.launch.pool"  # the 'job N starts / ended' lines
 WAYS = {
     "batches": ["hydra.sweeper.batches=true"],
     "ours": [],

@@ -5,7 +5,7 @@ one started for each measurement: benchmarks/postgresql.py), as a search's worke
     python -m benchmarks.storage                      # 8, 32 and 64 workers, each storage in turn
     python -m benchmarks.storage --workers 8 --trials-per-worker 5
 
-Each worker opens the study itself (experiments/sweep/study.py: the storage as the search
+Each worker opens the study itself (experiments/sweep/search/study.py: the storage as the search
 opens it, our journal file backend included), then, until the study holds n_trials (workers x
 trials-per-worker): under the search's lock counts the trials and asks one (asking_alone, as
 the search does so that launches sharing a study never ask past n_trials), then tells it a
@@ -42,7 +42,7 @@ def worker(storage: str, n_trials: int, start, results) -> None:
     """One worker's loop; puts (asked numbers, ask seconds, tell seconds, errors) on `results`."""
     import optuna
 
-    from experiments.sweep.study import asking_alone, opened
+    from experiments.sweep.search.study import asking_alone, opened
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     asked, ask_s, tell_s, errors = [], [], [], []
@@ -77,7 +77,7 @@ def simulate(kind: str, n_workers: int, trials_per_worker: int, folder: Path) ->
 def measured(kind: str, storage: str, n_workers: int, trials_per_worker: int) -> dict:
     import optuna
 
-    from experiments.sweep.study import open_study, opened
+    from experiments.sweep.search.study import open_study, opened
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     n_trials = n_workers * trials_per_worker

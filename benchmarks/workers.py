@@ -1,4 +1,4 @@
-"""A search on SLURM: workers (experiments/sweep/workers.py) against batches, on a real cluster.
+"""A search on SLURM: workers (experiments/sweep/search/workers.py) against batches, on a real cluster.
 
     python -m benchmarks.workers                 # 64 trials, 2 workers, one round: about 15 minutes
     python -m benchmarks.workers --rounds 3 --trials 32

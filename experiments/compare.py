@@ -27,21 +27,19 @@ from experiments.results.learned import (
 )
 from experiments.results.limits import parsed
 from experiments.results.pareto import counted, front, front_table, in_words, objectives_of, plot_front
-from experiments.results.runs import (
+from experiments.results.ranking import (
     RANK_BY,
     amount,
     as_text,
     completed_runs,
     configuration_keys,
-    latest,
-    load_history,
-    load_runs,
     notes,
     ranking,
     unsuccessful_runs,
     varying_hyperparameters,
     with_short_run_names,
 )
+from experiments.results.runs import latest, load_history, load_runs
 from experiments.run.files import Status
 from experiments.run.record import COUNTS, RESULT_COLUMNS
 from nn_core.atomic import write_atomically

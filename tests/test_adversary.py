@@ -26,7 +26,7 @@ import pytest
 from experiments.compare import main as compare_main
 from experiments.run.exits import ExitCode
 from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
-from experiments.sweep.study import opened
+from experiments.sweep.search.study import opened
 from helpers import forked_jobs, run_cli
 from nn_core.atomic import TEMPORARY_FILES
 

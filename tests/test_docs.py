@@ -16,7 +16,7 @@ from documented import DOCS, documented_commands
 from experiments.run.checks import task_config
 from experiments.run.command_line import problem_with
 from experiments.run.config_rules import ConfigError, check_config
-from experiments.sweep.grid import Grid
+from experiments.sweep.grid.sweeper import Grid
 from helpers import CONF, REPO
 
 COMMANDS = documented_commands()

@@ -1,4 +1,4 @@
-"""Synchronous successive halving over a grid (experiments/sweep/halving.py): every
+"""Synchronous successive halving over a grid (experiments/sweep/grid/halving.py): every
 configuration judged at a rung together, the best resumed, the rest pruned."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from experiments.results.runs import load_runs
-from experiments.sweep.halving import rungs
+from experiments.sweep.grid.halving import rungs
 from helpers import metrics, run_cli, start_and_stop
 
 # The README's example. Its best configuration (hidden=64 lr=0.5, 0.950) is second after epoch 1.

@@ -16,7 +16,7 @@ import pytest
 from hydra.core.utils import JobStatus
 
 from experiments.results.runs import load_runs
-from experiments.sweep.grid import GridSweeper
+from experiments.sweep.grid.sweeper import GridSweeper
 from helpers import children, forked_jobs, gone, launch_sweep, run_cli, running_sweep
 
 pytestmark = pytest.mark.usefixtures("fresh_hydra_version_base")
@@ -163,7 +163,7 @@ def test_a_job_that_dies_with_a_verdict_unread_is_collected_as_killed(tmp_path):
     from omegaconf import OmegaConf
 
     from experiments.run.reporting import Verdict
-    from experiments.sweep.jobs import Job, RunningJobs
+    from experiments.sweep.launch.pool import Job, RunningJobs
 
     fork = multiprocessing.get_context("fork")
     answer, send = fork.Pipe(duplex=True)
@@ -235,7 +235,7 @@ def test_a_launchs_job_returns_are_kept_off_the_heap_and_read_back_in_job_order(
     from hydra.core.utils import JobReturn, JobStatus
     from omegaconf import OmegaConf
 
-    from experiments.sweep.returns import JobReturns
+    from experiments.sweep.launch.returns import JobReturns
 
     def job(number):
         return JobReturn(overrides=[f"lr={number}"], cfg=OmegaConf.create({"lr": number}), status=JobStatus.COMPLETED,

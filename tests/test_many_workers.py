@@ -1,4 +1,4 @@
-"""Many workers on one study (experiments/sweep/workers.py, experiments/sweep/study.py): 16 of
+"""Many workers on one study (experiments/sweep/search/workers.py, experiments/sweep/search/study.py): 16 of
 them, on a real PostgreSQL server (started here: benchmarks/postgresql.py), on Optuna's journal
 file and on SQLite, reach exactly n_trials finished trials, none repeated, none lost, none past
 the count, with a worker killed and a trial's process killed in the middle; and on the
@@ -20,7 +20,7 @@ import optuna
 import pytest
 
 from benchmarks.postgresql import postgresql_missing, postgresql_server
-from experiments.sweep.study import opened
+from experiments.sweep.search.study import opened
 from helpers import forked_jobs, metrics, slurm_missing, worker_process
 
 pytestmark = pytest.mark.slow  # 16 workers on 2 cores: about a minute a storage

@@ -47,7 +47,7 @@ def test_a_run_records_its_code_libraries_blas_machine_and_data_files(tmp_path):
     ],
 )
 def test_compare_says_when_a_table_mixes_code_libraries_or_data_files(column, values, what):
-    from experiments.results.runs import notes
+    from experiments.results.ranking import notes
 
     same = {"code": "1234567890", "libraries": "numpy 2.4.6", "data_files": "f:aa"}
     runs = pd.DataFrame(

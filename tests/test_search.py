@@ -1,4 +1,4 @@
-"""Searches with Optuna (hparams_search=optuna; experiments/sweep/search.py) through
+"""Searches with Optuna (hparams_search=optuna; experiments/sweep/search/sweeper.py) through
 the real command line: trials asked as workers free up, a storage that resumes
 and is shared without repeating a trial, and every bad input refused before a trial."""
 
@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from experiments.results.runs import load_runs, summarize, unsuccessful_runs
+from experiments.results.ranking import summarize, unsuccessful_runs
+from experiments.results.runs import load_runs
 from experiments.run.task import train
-from experiments.sweep.objectives import combined
+from experiments.sweep.search.objectives import combined
 from helpers import composed, dominated, run_cli
 
 # Searches that train every trial to its end unless a test asks for a pruner (the default prunes: tested apart)
@@ -274,7 +275,7 @@ def test_a_trials_confidence_bound_is_the_pessimistic_end_of_its_seeds_95_interv
 def test_the_trials_tied_with_the_best_need_two_seeds_on_each_side():
     """A warm start can add a configuration of one seed; Welch's test needs two on each side, so
     the line says what it cannot tell instead of 'no other trial is tied' (p is NaN there)."""
-    from experiments.sweep.search import tied_with_best
+    from experiments.sweep.search.answer import tied_with_best
 
     def trial(seeds):
         values = [[v] for v in seeds]

@@ -1,4 +1,4 @@
-"""A search's study is data, kept like a run's files (experiments/sweep/study.py): no full
+"""A search's study is data, kept like a run's files (experiments/sweep/search/study.py): no full
 disk, killed writer, second launch or changed setting loses a trial or makes the study
 unreadable. Faults are injected for real: a small tmpfs, real signals, two real launches."""
 
@@ -17,9 +17,9 @@ import time
 import optuna
 import pytest
 
-from experiments.sweep.objectives import OBJECTIVES, VALIDATION_ACCURACY
-from experiments.sweep.space import Space
-from experiments.sweep.study import SearchError, definition, file_lock, open_study, opened
+from experiments.sweep.search.objectives import OBJECTIVES, VALIDATION_ACCURACY
+from experiments.sweep.search.space import Space
+from experiments.sweep.search.study import SearchError, definition, file_lock, open_study, opened
 from helpers import run_cli, small_filesystem
 
 SEARCH = ["experiments.train", "hparams_search=optuna", "data=digits", "hidden=16", "hydra.sweeper.params=null",
@@ -253,8 +253,8 @@ def test_launches_that_open_a_new_study_at_the_same_moment_draw_different_trials
     """Two launches that open the study before either has asked a trial (a race the slow
     two-launch test meets only under load) each get their own launch number, and so their
     samplers their own seeds: the same seed would draw the same first trials in both."""
-    from experiments.sweep.search import launch_seed
-    from experiments.sweep.study import launch_number
+    from experiments.sweep.search.loop import launch_seed
+    from experiments.sweep.search.study import launch_number
 
     monkeypatch.chdir(tmp_path)
     defined = definition(VALIDATION_ACCURACY, "tpe", SPACE)

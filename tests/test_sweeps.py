@@ -330,7 +330,7 @@ def test_two_sweeps_racing_for_one_directory_do_not_mix(tmp_path):
 def test_summarize_groups_seeds_with_their_spread_and_tells_ties_from_the_best():
     from scipy import stats
 
-    from experiments.results.runs import summarize
+    from experiments.results.ranking import summarize
 
     acc = {("0.1", 64): [0.90, 0.91, 0.92], ("0.1", 32): [0.905, 0.915, 0.91], ("1", 64): [0.50, 0.52, 0.51]}
     rows = [
@@ -366,7 +366,7 @@ def test_configurations_with_other_seed_counts_are_tested_as_one_by_one():
     test each, and the undefined cases (one seed, no spread on either side) as before."""
     from scipy import stats
 
-    from experiments.results.runs import summarize
+    from experiments.results.ranking import summarize
 
     acc = {0.1: [0.90, 0.92], 0.2: [0.91, 0.93, 0.92], 0.3: [0.80, 0.84, 0.83], 0.4: [0.7], 0.5: [0.85, 0.86]}
     rows = [
@@ -421,7 +421,7 @@ def test_metrics_files_are_read_as_written_damage_and_all(tmp_path):
 
 
 def test_a_seed_run_again_is_not_another_sample_and_the_notes_say_so():
-    from experiments.results.runs import notes, summarize
+    from experiments.results.ranking import notes, summarize
 
     rows = [  # seed 0 three times (the latest last), seed 1 once; the same configuration
         {"run": f"runs/2026-12-01_0{i}", "status": "completed", "best_val_acc": acc, "test_acc": acc, "problem": None,
@@ -469,7 +469,7 @@ def test_runs_that_lack_a_setting_others_have_are_compared_ranked_and_drawn(tmp_
     """Two sweeps side by side, one of them with momentum: optimizer.momentum is missing
     (NaN) for the SGD runs; every reader takes it as a value of its own, 'unset'."""
     from experiments.results.learned import importance, plot_parallel_coordinates
-    from experiments.results.runs import leaderboard, summarize
+    from experiments.results.ranking import leaderboard, summarize
 
     rows = [
         {"run": f"r{i}", "status": "completed", "best_val_acc": acc, "test_acc": acc, "problem": None,
@@ -492,7 +492,7 @@ def test_runs_that_all_score_the_same_are_ranked_and_drawn_with_no_importance_to
     """Six search trials that all reached 0.9667 (found by tests/test_adversary.py): fANOVA has no
     variance to share out, and says nothing instead of raising."""
     from experiments.results.learned import importance, plot_parallel_coordinates
-    from experiments.results.runs import leaderboard
+    from experiments.results.ranking import leaderboard
 
     runs = pd.DataFrame(
         {"run": f"r{i}", "status": "completed", "best_val_acc": 0.9667, "test_acc": 0.96, "problem": None,
@@ -574,7 +574,7 @@ def test_configurations_whose_numbers_round_alike_are_drawn_as_two_lines_each_la
 
 
 def test_a_score_that_is_not_a_finite_number_is_never_ranked():
-    from experiments.results.runs import rankable, unsuccessful_runs
+    from experiments.results.ranking import rankable, unsuccessful_runs
 
     runs = pd.DataFrame(
         [{"run": name, "status": "completed", "best_val_acc": acc, "problem": None, "error": None}
@@ -635,9 +635,9 @@ def test_the_heatmap_stays_readable_at_any_number_of_columns():
 
 
 def test_the_completed_seeds_of_a_failed_or_pruned_trial_are_listed_as_its_and_never_ranked():
-    """A trial one of whose seeds failed failed (experiments/sweep/trials.py): its seeds that
+    """A trial one of whose seeds failed failed (experiments/sweep/search/trials.py): its seeds that
     completed are no configuration of their own, however good."""
-    from experiments.results.runs import rankable, summarize, unsuccessful_runs
+    from experiments.results.ranking import rankable, summarize, unsuccessful_runs
 
     def run(name, lr, seed, acc, status="completed", trial=None):
         return {"run": name, "status": status, "best_val_acc": acc, "test_acc": acc, "problem": None, "error": None,
@@ -740,7 +740,7 @@ def test_pruned_runs_are_one_line_per_epoch_with_their_jobs_in_numeric_order():
 
 
 def test_values_sort_as_a_reader_expects_them():
-    from experiments.results.runs import UNSET, value_order
+    from experiments.results.ranking import UNSET, value_order
 
     values = ["128", UNSET, "16", "[16,8]", 8, float("nan"), "adam"]
     assert sorted(values, key=value_order)[:5] == [8, "16", "128", "[16,8]", "adam"]
@@ -794,8 +794,8 @@ def test_a_grid_checked_value_by_value_refuses_what_checking_every_job_would():
     from omegaconf import open_dict
 
     from experiments.run.checks import task_config
-    from experiments.sweep.checks import check_grid, config_problems
-    from experiments.sweep.grid import Grid
+    from experiments.sweep.grid.checks import check_grid, config_problems
+    from experiments.sweep.grid.sweeper import Grid
 
     task = ["data=digits", "optimizer=momentum,nesterov", "optimizer.momentum=0.5,1.5", "lr=0.1,-2",
             "hidden=8,0,[16,16]", "batch_size=16,32"]  # fmt: skip
@@ -831,8 +831,8 @@ def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(h
     from omegaconf import open_dict
 
     import experiments.train  # noqa: F401  (its resolvers: folder_name, not_hyperparameters)
-    from experiments.sweep.grid import Grid
-    from experiments.sweep.jobs import FolderNaming, _run_dir
+    from experiments.sweep.grid.sweeper import Grid
+    from experiments.sweep.launch.pool import FolderNaming, run_folder_of
 
     task = ["+experiment=mnist_sample", "data=digits", "optimizer=momentum,adam", "lr=0.1,0.123456789",
             "hidden=[16,16]", "resume=true", "save_weights=false", "seed=3"]  # fmt: skip
@@ -847,9 +847,9 @@ def test_a_resumed_job_is_found_in_the_folder_hydra_names_without_composing_it(h
             with open_dict(composed):
                 composed.hydra.job.num = number
             quick = FolderNaming.of(master).run_folder(overrides, number)
-            assert quick in (_run_dir(composed), None)
+            assert quick in (run_folder_of(composed), None)
             assert (quick is None) == ("${lr}" in hydra_overrides[0] if hydra_overrides else False)
-    assert str(_run_dir(composed)).startswith("sweep/")
+    assert str(run_folder_of(composed)).startswith("sweep/")
 
 
 @pytest.mark.parametrize("extra, templates", [([], 2), (["++init_scale=0.5"], 0)])
@@ -864,8 +864,8 @@ def test_a_job_made_from_an_earlier_jobs_config_equals_composing_it(extra, templ
 
     import experiments.train  # noqa: F401  (its resolvers)
     from experiments.run.checks import task_config
-    from experiments.sweep.grid import Grid
-    from experiments.sweep.jobs import RunningJobs
+    from experiments.sweep.grid.sweeper import Grid
+    from experiments.sweep.launch.pool import RunningJobs
 
     task = ["data=digits", "optimizer=momentum,adam", "lr=0.1,${epochs}", "hidden=[16,16],32", "resume=true",
             "epochs=2", "seed=3,4", *extra]  # fmt: skip

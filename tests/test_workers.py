@@ -1,4 +1,4 @@
-"""A search's workers (experiments/sweep/workers.py): on submitit's local executor here, and
+"""A search's workers (experiments/sweep/search/workers.py): on submitit's local executor here, and
 on the real one-node SLURM cluster when it is up (scripts/local_slurm.sh; .ci/run starts it).
 Each worker asks, runs and tells trials until the study holds n_trials; a worker killed or
 requeued mid-trial has its trial continued from the trial's checkpoint, counted once."""

@@ -58,7 +58,8 @@ def works_or_says_why(code: int, out: str, err: str, what: str, refusal: str | N
 
 def compare_views(member: Path, out: Path) -> list[list[str]]:
     """compare as a user asks for it: the table and each option."""
-    from experiments.results.runs import load_runs, varying_hyperparameters
+    from experiments.results.ranking import varying_hyperparameters
+    from experiments.results.runs import load_runs
 
     runs = load_runs(member)
     varying = varying_hyperparameters(runs)
@@ -103,7 +104,8 @@ def test_compare_reads_the_whole_zoo_at_once(zoo, tmp_path, capsys):
 
 def test_the_python_readers_read_every_member_and_the_whole_zoo(zoo, tmp_path):
     from experiments.results.learned import importance, plot_parallel_coordinates
-    from experiments.results.runs import load_history, load_runs, rankable, ranking, summarize, unsuccessful_runs
+    from experiments.results.ranking import rankable, ranking, summarize, unsuccessful_runs
+    from experiments.results.runs import load_history, load_runs
 
     for folders in [[member] for member in zoo.values()] + [list(zoo.values())]:
         runs = load_runs(*folders)
@@ -219,7 +221,8 @@ def test_trials_seeds_and_copies_read_as_what_they_were(zoo):
     never ranked; a seed run twice is one seed; a reproduced copy stays outside its sweep."""
     import optuna
 
-    from experiments.results.runs import load_runs, notes, summarize, unsuccessful_runs
+    from experiments.results.ranking import notes, summarize, unsuccessful_runs
+    from experiments.results.runs import load_runs
 
     study = optuna.load_study(study_name="mlp", storage=f"sqlite:///{zoo['seed_trials'].parent / 'seed_trials.db'}")
     states = {t.number: t.state.name.lower().replace("complete", "completed") for t in study.trials}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.results.runs import (
+from experiments.results.ranking import (
     NOT_A_CONFIGURATION,
     RANK_BY,
     UNSET,

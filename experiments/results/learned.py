@@ -13,15 +13,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.results.figures import save_figure
-from experiments.results.runs import (
-    RANK_BY,
-    as_text,
-    configuration_keys,
-    default_stops,
-    rankable,
-    usable_cores,
-    value_order,
-)
+from experiments.results.ranking import RANK_BY, as_text, configuration_keys, rankable, value_order
+from experiments.results.runs import default_stops, usable_cores
 
 IMPORTANCE_METHODS = ("ped-anova", "fanova")  # Optuna's evaluators; the first, Optuna 5's default, is ours
 IMPORTANCE_SEEDS = 5  # fANOVA forests, each from its own seed: the spread of the importance

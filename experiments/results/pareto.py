@@ -1,7 +1,7 @@
 """The Pareto front of runs over several objectives: the completed runs that no other beats
 in every one (python -m experiments.compare SWEEP --pareto best_val_acc=max,parameters=min).
 
-A multi-objective search prints its own front at its end (experiments/sweep/search.py);
+A multi-objective search prints its own front at its end (experiments/sweep/search/sweeper.py);
 this one is read from the run folders, so it works on any runs: a grid, a search, several
 sweeps at once.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.results.runs import amount
+from experiments.results.ranking import amount
 from experiments.run.record import RESULT_FIELDS
 
 WAYS = {"max": "maximize", "min": "minimize"}
@@ -64,7 +64,7 @@ def counted(completed: pd.DataFrame, on_front: pd.DataFrame) -> str:
 def front_table(runs: pd.DataFrame, on_front: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
     """The front's runs with what tells them apart: the hyperparameters `runs` vary in, the
     objectives, and each run's folder by its own name."""
-    from experiments.results.runs import varying_hyperparameters, with_short_run_names
+    from experiments.results.ranking import varying_hyperparameters, with_short_run_names
 
     shown = [*varying_hyperparameters(runs), *(column for column, _ in objectives), "run"]
     return with_short_run_names(on_front[shown], runs).reset_index(drop=True)

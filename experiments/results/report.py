@@ -10,8 +10,7 @@ import pandas as pd
 from experiments.results.figures import plot
 from experiments.results.learned import IMPORTANCE_METHODS, importance, importance_heading, plot_parallel_coordinates
 from experiments.results.pareto import counted, front_table, in_words, plot_front
-from experiments.results.runs import (
-    PROVENANCE_COLUMNS,
+from experiments.results.ranking import (
     RANK_BY,
     amount,
     leaderboard,
@@ -21,6 +20,7 @@ from experiments.results.runs import (
     unsuccessful_runs,
     with_short_run_names,
 )
+from experiments.results.runs import PROVENANCE_COLUMNS
 from experiments.run.files import MODEL_FILE, SWEEP_FILE
 from nn_core.atomic import write_atomically
 

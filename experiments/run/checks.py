@@ -16,6 +16,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import dry_run, exits
+from experiments.run.components import check_memory_ahead
+from experiments.run.config_rules import ConfigError, check_config
 from experiments.run.files import (
     ALREADY_COMPLETED,
     LOCK_FILE,
@@ -27,6 +29,7 @@ from experiments.run.files import (
     hold_folder,
 )
 from experiments.run.signals import honour_interrupts, sigterm_as_interrupt
+from experiments.run.task import checkpoint_to_resume
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,6 @@ def refuse(message: str, *args) -> NoReturn:
 
 def check_config_or_refuse(config: DictConfig) -> None:
     """The config rules, then whether the network fits in memory (on the data set's published shape)."""
-    from experiments.run.components import check_memory_ahead
-    from experiments.run.config_rules import ConfigError, check_config
 
     try:
         check_config(config)
@@ -152,8 +153,6 @@ def withdraw(run_dir: Path, log_file: str) -> None:
 
 def check_resumable_or_refuse(run_dir: Path, config: DictConfig) -> None:
     """Refuse, before Hydra rewrites the run's .hydra/ record, to resume a run with another config."""
-    from experiments.run.config_rules import ConfigError
-    from experiments.run.task import checkpoint_to_resume
     from nn_core import DataError
 
     try:

@@ -105,7 +105,7 @@ def unknown_sweeper_setting(key: str, searches: bool) -> str | None:
     if not key.startswith(SWEEPER):
         return None
     if searches:
-        from experiments.sweep.search import OptunaSearchConf as settings
+        from experiments.sweep.search.settings import OptunaSearchConf as settings
     else:
         from hydra_plugins.mnist_from_scratch.grid_sweeper import GridSweeperConf as settings
     names = [field.name for field in dataclasses.fields(settings) if not field.name.startswith("_")]

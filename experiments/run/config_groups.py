@@ -14,7 +14,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from experiments.run.config_rules import GROUPS, NOT_HYPERPARAMETERS
+from experiments.run.config_rules import GROUPS, NOT_HYPERPARAMETERS, RULES
 
 
 def config_dir() -> Path:
@@ -54,7 +54,6 @@ def _comments(path: Path) -> dict:
 def keys_help() -> str:
     """Every key: its meaning (the config files' comments, the registries' docs)
     and what it allows (the config rules): one source for each, printed by --help."""
-    from experiments.run.config_rules import RULES
 
     conf = config_dir()
     meanings = _comments(conf / "config.yaml")

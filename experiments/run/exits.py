@@ -65,7 +65,7 @@ class Command:
     continue_with: str | None = None  # the command that continues it, where it can be continued
     kept_nowhere: bool = False  # a search whose study is in memory only: it cannot be continued
     # A search whose workers go on after the command returns (on SLURM, hydra.sweeper.wait=false): what
-    # they do and how to follow them, said by the search (experiments/sweep/search.py) in place of the summary.
+    # they do and how to follow them, said by the search (experiments/sweep/search/sweeper.py) in place of the summary.
     left_running: str | None = None
     # Trials a constrained search did not train, their network's size breaking a limit (search.py): the
     # summary's account of a launch that trained nothing.

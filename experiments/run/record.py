@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-TRIAL_KEY = "trial"  # result.json's record of the search trial a run was a seed of (experiments/sweep/trials.py)
+TRIAL_KEY = "trial"  # result.json's record of the search trial a run was a seed of (experiments/sweep/search/trials.py)
 
 
 class TrialState(str, enum.Enum):
-    """A search trial's fate, as its seeds' result.json record it (`trial`: experiments/sweep/trials.py)."""
+    """A search trial's fate, as its seeds' result.json record it (`trial`: experiments/sweep/search/trials.py)."""
 
     COMPLETED = "completed"
     PRUNED = "pruned"
@@ -66,7 +66,7 @@ RESULT_FIELDS = (
     ResultField("parameters", int),  # the network's trainable numbers: its size
     ResultField("wall_time_s", float, on_board=True),
     ResultField("error", str),
-    # A search trial's seed: its trial's number and fate, as the search told it (experiments/sweep/trials.py)
+    # A search trial's seed: its trial's number and fate, as the search told it (experiments/sweep/search/trials.py)
     ResultField("trial", int, at=(TRIAL_KEY, "number")),
     ResultField("trial_state", str, at=(TRIAL_KEY, "state")),  # TrialState
     ResultField("trial_pruned_at", int, at=(TRIAL_KEY, "pruned_at_epoch")),

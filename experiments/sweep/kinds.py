@@ -14,7 +14,7 @@ def is_search(config: DictConfig) -> bool:
 
 
 def forks_jobs(launcher: DictConfig | Launcher) -> bool:
-    """True for our launcher (hydra/launcher=parallel: experiments/sweep/launcher.py's
+    """True for our launcher (hydra/launcher=parallel: experiments/sweep/launch/launcher.py's
     ParallelLauncher), given as its config or as the instance Hydra made: its jobs are forked from
     the sweep's process and report each epoch as they go (its jobs(judge)), which pruning and
     asking a trial the moment a worker is free need. The one test of that, for every sweeper and check."""

@@ -1,56 +1,29 @@
-"""What a sweep says as it goes and when it ends: each job's end with how many are done,
-then the best runs, what mattered (PED-ANOVA importance), the runs not ranked with why, and the command
-that goes on. Called by the sweep's callback (experiments/sweep/checks.py); exits 1 when
-some job failed or left no readable result."""
+"""What a sweep says when it ends: its best runs, what mattered (PED-ANOVA importance), the
+runs not ranked with why, and the command that goes on. Called by the sweep's callback
+(experiments/sweep/checks.py); exits 1 when some job failed or left no readable result. (Each
+job's end is said by experiments/sweep/launch/progress.py.)"""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from experiments.run import exits, loggers
-from experiments.run.files import RESULT_FILE, RESUMABLE, SWEEP_FILE, Status, read_result
+from experiments.run.files import RESUMABLE, Status
 from experiments.run.record import TrialState
 from experiments.sweep.kinds import is_search
+from experiments.sweep.search.study import as_list
 
 log = logging.getLogger(__name__)
 SUMMARY_ROWS = 5  # runs of the leaderboard logged at a sweep's end
 
 
-def progress(config: DictConfig, done: int | None = None) -> None:
-    """A job of the sweep ended: say how many are done (a search: of this folder's trials).
-    `done`: counted by the caller (the default launcher counts as its jobs end); else read here
-    from the folder's results, which is one file per job at every job's end."""
-
-    from experiments.results.runs import amount
-
-    sweep_dir = Path(config.hydra.sweep.dir)
-    try:
-        about = json.loads((sweep_dir / SWEEP_FILE).read_text())
-        total = about["jobs"]
-    except (OSError, ValueError, KeyError):
-        return
-    done = jobs_done(sweep_dir) if done is None else done
-    if is_search(config):  # its trials are the study's, which other launches may share: counted apart
-        deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
-        log.info("job %s finished: %s of this folder done; the search stops once its study holds "
-                 "n_trials=%d%s", config.hydra.job.num, amount(done, "run"), total, deadline)  # fmt: skip
-    else:
-        log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
-
-
-def jobs_done(sweep_dir: Path) -> int:
-    """Jobs of the sweep whose result.json says they ended: not one interrupted, still to be resumed."""
-    ended = (read_result(result.parent) for result in sweep_dir.glob(f"*/{RESULT_FILE}"))
-    return sum(1 for result in ended if result and result.get("status") not in RESUMABLE)
-
-
 def end_of_sweep(config: DictConfig) -> None:
     """The sweep's summary; SystemExit(1) when not every job succeeded (its results are all on disk)."""
-    from experiments.results.runs import amount, load_runs, pruned_by_the_search, ranking, unsuccessful_runs
+    from experiments.results.ranking import amount, any_failed, pruned_by_the_search, ranking, unsuccessful_runs
+    from experiments.results.runs import load_runs
 
     sweep_dir = Path(config.hydra.sweep.dir)
     if exits.command.left_running:  # its workers are still at it: said as they were submitted
@@ -107,27 +80,10 @@ def end_of_sweep(config: DictConfig) -> None:
         )  # the sweep's results are all on disk; the exit code says not all succeeded
 
 
-def any_failed(runs) -> bool:
-    """A sweep none of whose jobs wrote a run, or one of whose jobs failed or ended without a
-    readable result.json (a full disk): not all succeeded."""
-    return runs.empty or runs["status"].isin([Status.FAILED, Status.INCOMPLETE, Status.BROKEN]).any()
-
-
-def workers_done(config: DictConfig) -> None:
-    """A search's worker found nothing left to ask (workers.py): with hydra.sweeper.wait=false no
-    launch is left to end the sweep, so each worker ends its MLflow parent run as it finishes
-    (the last one's end stands), FAILED if a job failed, as end_of_sweep would."""
-    from experiments.results.runs import load_runs
-
-    sweep_dir = Path(config.hydra.sweep.dir)
-    loggers.end_sweep(config, sweep_dir, failed=any_failed(load_runs(sweep_dir)))
-
-
 def ranked_by(config: DictConfig, runs):
     """What the sweep's summary ranks by, and how it says so: a search's own (first) objective,
     in its direction, by its seeds' aggregate; a grid's best validation accuracy."""
-    from experiments.results.runs import RankBy
-    from experiments.sweep.study import as_list
+    from experiments.results.ranking import RankBy
 
     if not is_search(config):
         return RankBy(), ""
@@ -144,7 +100,7 @@ def pruned_in_words(pruned) -> str:
     """'2 trials pruned by the search (4 runs), after epoch 1 (1 trial), 5 (1 trial)'; for a grid's
     pruned jobs, which are no trials, '3 runs pruned by the search, after epoch 1 (2 runs), 4 (1 run)'."""
 
-    from experiments.results.runs import amount
+    from experiments.results.ranking import amount
 
     def counted(counts, what):
         return ", ".join(f"{epoch} ({amount(count, what)})" for epoch, count in counts.items())

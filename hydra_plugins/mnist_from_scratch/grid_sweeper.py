@@ -1,12 +1,12 @@
 """Hydra loads sweepers only from the hydra_plugins namespace package: this
-makes experiments.sweep.grid.GridSweeper (the code to read) one of them, and
+makes experiments.sweep.grid.sweeper.GridSweeper (the code to read) one of them, and
 registers it as `hydra/sweeper=grid` for any Hydra app."""
 
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from experiments.sweep import grid
+from experiments.sweep.grid import sweeper as grid
 
 
 class GridSweeper(grid.GridSweeper):

@@ -1,11 +1,11 @@
 """Hydra loads launchers only from the hydra_plugins namespace package: this
-makes experiments.sweep.launcher.ParallelLauncher (the code to read) one of
+makes experiments.sweep.launch.launcher.ParallelLauncher (the code to read) one of
 them, and registers its settings (ParallelLauncherConf, beside it) as
 `hydra/launcher=parallel` for any Hydra app, this one's default."""
 
 from hydra.core.config_store import ConfigStore
 
-from experiments.sweep import launcher
+from experiments.sweep.launch import launcher
 
 
 class ParallelLauncher(launcher.ParallelLauncher):

@@ -7,7 +7,7 @@
 
 The search submits `n_jobs` worker jobs through submitit (one array job, with the
 launcher's sbatch settings). Each worker runs the search's own ask-and-tell loop
-(experiments/sweep/search.py) on a one-job default launcher inside its SLURM job: it
+(experiments/sweep/search/sweeper.py) on a one-job default launcher inside its SLURM job: it
 asks a trial from the shared study, runs it as a job of the sweep (its own folder,
 pruned through the storage like any trial), tells it, and asks the next, until the
 study holds n_trials. No worker waits for another.
@@ -39,6 +39,10 @@ from collections import Counter
 from pathlib import Path
 
 from omegaconf import DictConfig
+
+from experiments.run import loggers
+from experiments.run.files import hold_folder
+from experiments.sweep.launch.launcher import ParallelLauncher
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +105,6 @@ class SearchWorker:
         from hydra.core.plugins import Plugins
         from hydra.core.singleton import Singleton
 
-        from experiments.run.files import hold_folder
-        from experiments.sweep.launcher import ParallelLauncher
-
         # Hydra's plugin scan runs the plugins' modules again, making their config classes anew:
         # done first, so that the configs unpacked next are made of the classes the modules hold
         # (else a job's JobReturn cannot be pickled), and kept through set_state, which would scan again.
@@ -115,15 +116,14 @@ class SearchWorker:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         hold_folder(sweep_dir, WORKER_LOCK.format(name))  # its trials' processes inherit it
         # One trial at a time, each in a process forked from this one (which ignores submitit's
-        # SIGUSR2 warning: experiments/sweep/jobs.py), reporting its epochs for pruning.
+        # SIGUSR2 warning: experiments/sweep/launch/pool.py), reporting its epochs for pruning.
         search.launcher = ParallelLauncher(n_jobs=1)
         search.launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        log.info("worker %s (%d) searches study %s in %s", name, index, search.study_name, search.storage)
+        settings = search.settings  # checked by the launch that submitted the workers
+        log.info("worker %s (%d) searches study %s in %s", name, index, settings.study_name, settings.storage)
         told = search.work(name, self.ends_at)
-        if not search.wait:  # no launch waits to end the sweep: its workers do
-            from experiments.sweep import summary
-
-            summary.workers_done(config)
+        if not settings.wait:  # no launch waits to end the sweep: its workers do
+            workers_done(config)
         return told
 
     def checkpoint(self, *args, **kwargs):
@@ -241,3 +241,14 @@ def in_one_line(states: Counter, n_trials: int, running_workers: int) -> str:
     by_state = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
     trials = f"{finished}/{n_trials} trials finished ({by_state or 'none yet'})"
     return f"study: {trials}; {running_workers} worker(s) queued or running"
+
+
+def workers_done(config: DictConfig) -> None:
+    """A search's worker found nothing left to ask: with hydra.sweeper.wait=false no
+    launch is left to end the sweep, so each worker ends its MLflow parent run as it finishes
+    (the last one's end stands), FAILED if a job failed, as end_of_sweep would."""
+    from experiments.results.ranking import any_failed  # pandas: only a worker that ends the sweep needs it
+    from experiments.results.runs import load_runs
+
+    sweep_dir = Path(config.hydra.sweep.dir)
+    loggers.end_sweep(config, sweep_dir, failed=any_failed(load_runs(sweep_dir)))

@@ -29,7 +29,7 @@ from hydra.core.utils import JobStatus
 from experiments.run.files import RESULT_FILE, Status, read_result, result_json, write_aside
 from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.run.reporting import Verdict
-from experiments.sweep.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
+from experiments.sweep.search.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +224,6 @@ def record_fate(run_dirs: list[Path], results: list, record: dict) -> None:
             write_aside(run_dir / RESULT_FILE, result_json({**result, TRIAL_KEY: record}))
         except OSError as error:
             log.warning("trial %d: could not record its fate in %s (%s)", record["number"], run_dir, error)
+
+
+INFEASIBLE = "infeasible"  # a trial's user attribute: the limit its size broke, for which it was not trained

@@ -1,4 +1,4 @@
-"""A search's study as data, kept like a run's files (experiments/sweep/search.py asks and tells it).
+"""A search's study as data, kept like a run's files (experiments/sweep/search/sweeper.py asks and tells it).
 
     study = open_study(name, storage, definition)
 
@@ -59,7 +59,7 @@ def anchored(storage: str | None) -> str | None:
 
 def definition(objectives: list, sampler: str, space, limits: list = ()) -> dict:
     """What makes a study one search: a launch that differs in any of it is another search.
-    objectives: (Objective, direction) pairs (experiments/sweep/objectives.py); space: a
+    objectives: (Objective, direction) pairs (experiments/sweep/search/objectives.py); space: a
     sweep.space.Space. One objective is written as a name and a direction, as studies made
     before there could be several were; several, as lists; conditions only when there are
     some, as studies made before there could be were; constraints (results.limits.Limit) likewise."""

@@ -13,7 +13,7 @@ once by default: the launcher runs one per core). Two differences:
 
 With `hydra.sweeper.pruner.name=halving`, successive halving over the grid,
 synchronous: every configuration trains to a rung, all are judged there
-together, the best go on (experiments/sweep/halving.py). With median or
+together, the best go on (experiments/sweep/grid/halving.py). With median or
 hyperband every configuration starts and the worse are stopped as they go: each
 job is judged after every epoch on its validation accuracy against the jobs that
 reached that epoch before it (Optuna's pruners, on a study kept in memory). A
@@ -31,6 +31,10 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.files import save_sweep_config
+from experiments.sweep.grid.halving import halve, settings_of
+from experiments.sweep.search.by_name import pruner_maker
+from experiments.sweep.search.objectives import VALIDATION_ACCURACY
+from experiments.sweep.search.trials import InFlight, Numbering, SeedsJudge, tell
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,6 @@ class GridSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         save_sweep_config(self.config, sweep_dir)
         if self.pruner.get("name") == "halving":  # synchronous, every configuration of a rung judged together
-            from experiments.sweep.halving import halve, settings_of
-
             settings = settings_of(self.pruner, jobs, self.config.epochs)
             return [halve(self.launcher, jobs, settings, self.config.epochs, resumed=bool(self.config.get("resume")))]
         if self.pruner.get("name", "none") != "none":
@@ -73,10 +75,6 @@ class GridSweeper(Sweeper):
     def with_pruning(self, jobs: Grid) -> Sequence:
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
         import optuna
-
-        from experiments.sweep.by_name import pruner_maker
-        from experiments.sweep.objectives import VALIDATION_ACCURACY
-        from experiments.sweep.trials import InFlight, Numbering, SeedsJudge, tell
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
@@ -99,7 +97,7 @@ class GridSweeper(Sweeper):
             while running.pending:
                 collect()
         log.info("%d of %d jobs pruned by %s", pruned, len(jobs), self.pruner["name"])
-        return running.returns  # in job order, kept off the heap (experiments/sweep/returns.py)
+        return running.returns  # in job order, kept off the heap (experiments/sweep/launch/returns.py)
 
 
 class Grid(Sequence):
@@ -155,13 +153,3 @@ def sweep_grid(config: DictConfig) -> Grid:
     file, as Hydra's basic sweeper takes them) and the command line's overrides after them."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     return Grid([*(f"{key}={value}" for key, value in params.items()), *config.hydra.overrides.task])
-
-
-def composed_per_value(override, loader) -> bool:
-    """True for a key whose every value is composed by Hydra before the checks: a config group
-    (optimizer=adam, +experiment=x), a deletion, a name that chooses other keys' rules
-    (optimizer.name), or a data.* key (each distinct data set is checked for its files)."""
-    from experiments.run.config_rules import CHOOSE_RULES
-
-    key = override.key_or_group
-    return override.is_delete() or key.startswith("data.") or key in CHOOSE_RULES or loader.repository.group_exists(key)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
 from experiments.run.record import TRIAL_KEY, TrialState
-from experiments.sweep.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
-from experiments.sweep.space import flat
-from experiments.sweep.study import SearchError
+from experiments.sweep.search.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
+from experiments.sweep.search.space import flat
+from experiments.sweep.search.study import SearchError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def folders_of(warm_start) -> list[Path]:
 def configuration(settings: dict) -> dict:
     """A run's flattened settings without those that do not change what is trained (the seed,
     where the data is, how it runs: experiments.results.runs.NOT_A_CONFIGURATION)."""
-    from experiments.results.runs import NOT_A_CONFIGURATION
+    from experiments.results.ranking import NOT_A_CONFIGURATION
 
     def aside(key: str) -> bool:
         return any(key == k or key.startswith(f"{k}.") for k in NOT_A_CONFIGURATION)

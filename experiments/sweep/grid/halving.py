@@ -42,7 +42,7 @@ from experiments.run.files import (
     read_result,
 )
 from experiments.run.reporting import Verdict
-from experiments.sweep.study import SearchError
+from experiments.sweep.search.study import SearchError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def plan_in_words(count: int, epochs: int, settings: dict) -> str:
 
 def configurations(grid) -> dict[tuple, list[int]]:
     """The grid's jobs by configuration (their positions in every key but the seed's), in job order."""
-    from experiments.results.runs import NOT_A_CONFIGURATION
+    from experiments.results.ranking import NOT_A_CONFIGURATION
 
     judged = [i for i, key in enumerate(grid.choices) if key.lstrip("+~") not in NOT_A_CONFIGURATION]
     grouped: dict[tuple, list[int]] = {}
@@ -159,7 +159,7 @@ def halve(launcher, grid, settings: dict, epochs: int, resumed: bool) -> Sequenc
                 going_on = judge_rung(alive, grouped, folder, rung, settings["reduction_factor"])
                 running.count_done(sum(len(grouped[key]) for key in alive if key not in going_on))
                 alive = going_on
-        return running.returns  # in job order, each job's last (experiments/sweep/returns.py)
+        return running.returns  # in job order, each job's last (experiments/sweep/launch/returns.py)
 
 
 def to_train(result: dict | None, rung: int | None) -> bool:

@@ -2,7 +2,7 @@
 hydra.sweeper.pruner.name=median), each with its own keyword arguments as settings
 (sampler.n_startup_trials=5), checked against its signature and built once, so that a
 setting Optuna refuses is one line before any trial. The one check of a pruner, for
-searches (experiments/sweep/search.py) and grids (experiments/sweep/grid.py) alike."""
+searches (experiments/sweep/search/sweeper.py) and grids (experiments/sweep/grid/sweeper.py) alike."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import importlib.util
 import inspect
 
 from experiments.sweep.kinds import forks_jobs
-from experiments.sweep.study import SearchError
+from experiments.sweep.search.study import SearchError
 
 SAMPLERS = {
     "tpe": "TPESampler",

@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import OmegaConf
 
-from experiments.sweep.study import SearchError
+from experiments.sweep.search.study import SearchError
 
 LAYER_SIZES = "hidden"  # the config key of the hidden layers' sizes: an int, or a list of them
 DEPTH = f"{LAYER_SIZES}.layers"  # searched only: how many hidden layers a trial's network has

@@ -1,19 +1,15 @@
-"""The jobs of a sweep on the default launcher (experiments/sweep/launcher.py): each forked
+"""The jobs of a sweep on the default launcher (experiments/sweep/launch/launcher.py): each forked
 from the launching process the moment a worker is free, its reports and result read through
 a pipe, its death recorded (result.json `failed`, with the signal), stop signals passed on
-once. RunningJobs is what `ParallelLauncher.jobs()` hands a sweeper; `_job_process` is the
-forked job itself."""
+once. RunningJobs is what `ParallelLauncher.jobs()` hands a sweeper; `job_process` is the
+forked job itself (its side: child.py)."""
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import importlib
 import logging
 import multiprocessing
 import os
-import pickle
-import shutil
 import signal
 import time
 from collections import deque
@@ -23,15 +19,12 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra.core.override_parser.types import OverrideType
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
-from omegaconf.errors import OmegaConfBaseException
 
-from experiments.run import exits, reporting
+from experiments.run import exits
 from experiments.run.files import (
-    METRICS_FILE,
     RESULT_FILE,
     RESUMABLE,
     Status,
@@ -41,9 +34,11 @@ from experiments.run.files import (
     record_death,
 )
 from experiments.run.reporting import Verdict
-from experiments.run.signals import STOP_SIGNALS, handle_stops, interrupt_for, signals_held
-from experiments.sweep.grid import composed_per_value
-from experiments.sweep.returns import JobReturns
+from experiments.run.signals import STOP_SIGNALS, interrupt_for
+from experiments.sweep.launch.child import job_process
+from experiments.sweep.launch.compose import FolderNaming, run_folder_of, split_overrides
+from experiments.sweep.launch.progress import progress
+from experiments.sweep.launch.returns import JobReturns
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +46,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Queued:
     """Jobs submitted and not started yet: jobs[taken:], numbered from first + taken. A grid's
-    jobs are a Sequence that works each out when asked (experiments/sweep/grid.py), so
+    jobs are a Sequence that works each out when asked (experiments/sweep/grid/sweeper.py), so
     queueing 10,000 of them costs nothing until each starts."""
 
     jobs: Sequence[Sequence[str]]
@@ -85,7 +80,7 @@ class Job:
 
     @property
     def run_dir(self) -> Path:
-        return _run_dir(self.config)
+        return run_folder_of(self.config)
 
 
 class RunningJobs:
@@ -174,7 +169,7 @@ class RunningJobs:
         fork = multiprocessing.get_context("fork")
         answer, send = fork.Pipe(duplex=self.judge is not None)  # both ways: its epochs' reports, and the verdicts
         process = fork.Process(
-            target=_job_process,
+            target=job_process,
             args=(send, launcher.hydra_context, config, launcher.task_function, self.judge is not None, os.getpid()),
             daemon=False,
         )
@@ -194,14 +189,12 @@ class RunningJobs:
 
     def _say_progress(self, job: Job) -> None:
         """'job N finished: k/n jobs of the sweep done', counting as the jobs end."""
-        from experiments.sweep import summary
-
         status = (read_result(job.run_dir) or {}).get("status")
         if status == Status.PAUSED:  # it said so itself, and is not done
             return
         if status not in RESUMABLE:
             self.done += 1
-        summary.progress(job.config, self.done)
+        progress(job.config, self.done)
 
     def _composed(self, overrides: list, number: int) -> DictConfig:
         """Job `number`'s whole config, `hydra` included, as Hydra's launchers compose it.
@@ -237,7 +230,7 @@ class RunningJobs:
     def run_folder(self, overrides: list, number: int) -> Path:
         """Job `number`'s folder: from its folder's name, composing its config only if that name
         needs more than the job's number and overrides."""
-        return self.naming.run_folder(overrides, number) or _run_dir(self._composed(overrides, number))
+        return self.naming.run_folder(overrides, number) or run_folder_of(self._composed(overrides, number))
 
     def _finished_before(self, overrides: list, number: int) -> bool:
         """True for a job that finished in an earlier launch: it is not started again, so its
@@ -356,7 +349,7 @@ def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
     earlier launch (COMPLETED, the task's return value)."""
     from hydra import version
 
-    output_dir = os.path.abspath(_run_dir(config))
+    output_dir = os.path.abspath(run_folder_of(config))
     hydra_cfg = OmegaConf.masked_copy(config, ["hydra"])
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.hydra.runtime.output_dir = output_dir
@@ -377,138 +370,3 @@ def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
 def import_modules(names: Sequence[str]) -> None:
     for name in names:
         importlib.import_module(name)
-
-
-def _job_process(send, hydra_context, job_config, task_function, judged=False, launcher_pid=None) -> None:
-    """The forked job: run it as Hydra's run_job does, send its JobReturn, and exit
-    without running the launcher's exit handlers. A stop signal at any moment ends
-    it as interrupted (exit 130 or 143), with a result.json that says so."""
-    started = time.time()
-    logging.raiseExceptions = False  # a log file on a full disk: no traceback per line; the job's error says it
-    os.setpgid(0, 0)  # a terminal's Ctrl-C comes through the launcher, so it arrives once
-    _die_with_parent(signal.SIGTERM)
-    if launcher_pid is not None and os.getppid() != launcher_pid:  # it died before that took hold
-        os.kill(os.getpid(), signal.SIGTERM)  # held until the handlers below are in place
-    handle_stops()  # from its first instant: a SIGTERM with the default action would kill it unrecorded
-    # submitit's warning of a timeout or preemption is for the worker that forked it (experiments/sweep/
-    # workers.py), which has the job requeued: SLURM's SIGTERM that follows stops this one, recorded.
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    code = 0
-    try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the launcher as it forked
-        if judged:
-            reporting.connect(send)
-        # (No HydraConfig.set_config before it, as Hydra's basic launcher does: run_job sets it
-        # first thing, and each is a deep copy of the config, 15-25 ms of a job's time.)
-        returned = run_job(
-            hydra_context=hydra_context,
-            config=job_config,
-            task_function=task_function,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-        send.send(_picklable(returned))
-    except (KeyboardInterrupt, SystemExit) as stop:  # the run's own files say how far it got; if it had none yet:
-        code = int(exits.for_interrupt(stop)) if isinstance(stop, KeyboardInterrupt) else _exit_code(stop)
-        stopped_by = exits.signal_of(code)
-        if stopped_by:
-            with signals_held():
-                record_death(_run_dir(job_config), "", since=started, status=Status.INTERRUPTED, signal=stopped_by.name)
-    except OSError as error:  # Hydra's own record (.hydra/) on a full disk, before or after the task ran
-        code = 1
-        run_dir = _run_dir(job_config)
-        if not (run_dir / METRICS_FILE).exists():  # the task never started: Hydra's record, written in place,
-            shutil.rmtree(run_dir / ".hydra", ignore_errors=True)  # may be half a file; a resume writes it anew
-        reason = f"cannot write {error.filename or run_dir / '.hydra'}: {error.strerror or error}"
-        log.error("job %s: %s", job_config.hydra.job.num, reason)
-        try:
-            record_death(_run_dir(job_config), reason, since=started)
-        except OSError:  # the disk is still full: the launcher's summary names the job without its result.json
-            pass
-    except BaseException:
-        log.exception("job process failed")
-        code = 1
-    logging.shutdown()
-    os._exit(code)
-
-
-def _exit_code(exit_: SystemExit) -> int:
-    return exit_.code if isinstance(exit_.code, int) else 1
-
-
-def _run_dir(config: DictConfig) -> Path:
-    return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
-
-
-@dataclass(frozen=True)
-class FolderNaming:
-    """How Hydra names a sweep's job folders (hydra.sweep.dir/hydra.sweep.subdir), read once
-    from the sweep's config: read per job, its exclude_keys resolved each time, it took 10 ms."""
-
-    sweep_dir: str
-    subdir: str  # hydra.sweep.subdir as written, unresolved
-    exclude_keys: frozenset
-    item_sep: str
-    kv_sep: str
-
-    @classmethod
-    def of(cls, master: DictConfig) -> FolderNaming:
-        naming = master.hydra.job.config.override_dirname
-        subdir = OmegaConf.to_container(master.hydra.sweep, resolve=False)["subdir"]
-        return cls(str(master.hydra.sweep.dir), subdir, frozenset(naming.exclude_keys), naming.item_sep, naming.kv_sep)
-
-    def override_dirname(self, overrides: list[str]) -> str:
-        """hydra.job.override_dirname as Hydra makes it: the job's overrides but the excluded
-        keys, sorted, joined by item_sep, `=` replaced by kv_sep."""
-        lines = sorted(o for o in overrides if _parsed(o).key_or_group not in self.exclude_keys)
-        return self.item_sep.join(lines).replace("=", self.kv_sep)
-
-    def run_folder(self, overrides: list[str], number: int) -> Path | None:
-        """Job `number`'s folder without composing its config: the subdir from hydra.job.num and
-        override_dirname; None when it names anything else (then only the composed config knows)."""
-        job = {"num": number, "override_dirname": self.override_dirname(overrides)}
-        probe = OmegaConf.create({"hydra": {"job": job, "sweep": {"subdir": self.subdir}}})
-        try:
-            return Path(self.sweep_dir) / str(probe.hydra.sweep.subdir)
-        except OmegaConfBaseException:
-            return None
-
-
-def split_overrides(overrides: list[str], loader) -> tuple[tuple, list | None]:
-    """A job's overrides Hydra must compose (config groups, data.*, +, ++, ~...), and the others
-    parsed, or None when one of them is not a plain change of a value (a dict is merged, not set)."""
-    composed, plain = [], []
-    for line in overrides:
-        override = _parsed(line)
-        if composed_per_value(override, loader):
-            composed.append(line)
-        else:
-            plain.append(override)
-    simple = all(o.type == OverrideType.CHANGE and o.package is None and not isinstance(o.value(), dict) for o in plain)
-    return tuple(composed), plain if simple else None
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(override: str):
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create().parse_override(override)
-
-
-def _picklable(returned: JobReturn) -> JobReturn:
-    """The JobReturn, its error replaced by a RuntimeError of the same text if it cannot be sent as it is."""
-    if returned.status == JobStatus.FAILED:
-        try:
-            pickle.dumps(returned._return_value)
-        except Exception:
-            error = returned._return_value
-            returned._return_value = RuntimeError(f"{type(error).__name__}: {error}")
-    return returned
-
-
-def _die_with_parent(signum: int) -> None:
-    """Linux: get `signum` when the launcher dies, so a job never outlives its sweep."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

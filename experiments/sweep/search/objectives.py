@@ -20,7 +20,7 @@ from pathlib import Path
 
 from experiments.results.limits import Limit, parsed
 from experiments.run.files import METRICS_FILE, read_epochs, read_result
-from experiments.sweep.study import SearchError, as_list
+from experiments.sweep.search.study import SearchError, as_list
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -168,7 +168,7 @@ def combined(values, direction: str, aggregate: str) -> float:
     the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
     import statistics
 
-    from experiments.results.runs import ci95_half_width
+    from experiments.results.ranking import ci95_half_width
 
     mean = statistics.fmean(values)
     if aggregate == "mean" or len(values) < 2:

@@ -31,7 +31,7 @@ Two interfaces:
   A judge may also answer None (not decided yet: the job waits); then its
   `answers(waiting job numbers)` gives (number, Verdict) for those it has decided since,
   asked after every report and before waiting for the next job's end
-  (experiments/sweep/trials.py: a trial's seeds judged together).
+  (experiments/sweep/search/trials.py: a trial's seeds judged together).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from pathlib import Path
 from hydra.core.utils import JobReturn, configure_log, setup_globals
 from hydra.plugins.launcher import Launcher
 
-from experiments.sweep.jobs import RunningJobs, import_modules
+from experiments.sweep.launch.pool import RunningJobs, import_modules
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ParallelLauncher(Launcher):
             jobs.submit_all(job_overrides, initial_job_idx)  # each worked out and composed as it starts
             while jobs.pending:
                 jobs.next_result()
-        return jobs.returns  # each read back from disk when asked for (experiments/sweep/returns.py)
+        return jobs.returns  # each read back from disk when asked for (experiments/sweep/launch/returns.py)
 
     def jobs(self, judge=None) -> RunningJobs:
         setup_globals()

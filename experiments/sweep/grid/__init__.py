@@ -1,0 +1,1 @@
+"""Grids: the grid sweeper, checking a grid without composing every job, and successive halving."""
