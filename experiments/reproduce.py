@@ -27,9 +27,10 @@ from omegaconf import OmegaConf
 
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
-from experiments.run.files import METRICS_FILE, MODEL_FILE, MULTIRUN_FILE, SWEEP_FILE, Status, load_result
+from experiments.run.files import METRICS_FILE, MODEL_FILE, Status, load_result
 from experiments.run.provenance import CODE_DIFF
 from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
+from experiments.run.sweep_files import MULTIRUN_FILE, SWEEP_FILE
 from nn_core import DataError, load_network
 
 TIME_COLUMNS = ("epoch_time_s",)  # how long an epoch took: never the same twice

@@ -10,15 +10,7 @@ import pytest
 
 import nn_core
 from experiments.run.config_rules import ConfigError, check_resumable
-from experiments.run.files import (
-    METRICS_COLUMNS,
-    RunFiles,
-    Status,
-    WriteError,
-    read_epochs,
-    read_result,
-    record_death,
-)
+from experiments.run.files import METRICS_COLUMNS, RunFiles, Status, WriteError, read_epochs, read_result, record_death
 from helpers import composed
 
 ROW = {

@@ -21,7 +21,8 @@ from experiments.results.ranking import (
     with_short_run_names,
 )
 from experiments.results.runs import PROVENANCE_COLUMNS
-from experiments.run.files import MODEL_FILE, SWEEP_FILE
+from experiments.run.files import MODEL_FILE
+from experiments.run.sweep_files import SWEEP_FILE
 from nn_core.atomic import write_atomically
 
 REPORT_STYLE = """

@@ -23,12 +23,12 @@ from experiments.run.files import (
     LOCK_FILE,
     METRICS_FILE,
     RESULT_FILE,
-    SWEEP_FILE,
     FolderBusy,
     completed_result,
     hold_folder,
 )
 from experiments.run.signals import honour_interrupts, sigterm_as_interrupt
+from experiments.run.sweep_files import SWEEP_FILE
 from experiments.run.task import checkpoint_to_resume
 
 log = logging.getLogger(__name__)

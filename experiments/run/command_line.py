@@ -76,8 +76,14 @@ def problem_with(argv: list[str]) -> str | None:
             if value not in groups[key]:
                 return f"{key}={value} is not one of {', '.join(groups[key])}"
         chosen[key] = values
-    # Every job's combination of options, e.g. optimizer=adam,sgd: a setting must suit each. A search's
-    # searched setting is left to the search's checks, which check it under its condition (sweep/space.py).
+    return unknown_in_any_combination(parsed, chosen, groups, searches)
+
+
+def unknown_in_any_combination(parsed: list, chosen: dict, groups: dict, searches: bool) -> str | None:
+    """The first setting of `parsed` that some job's combination of options (`chosen`: each
+    group's options, e.g. optimizer=adam,sgd) does not take, in one line; a setting must suit
+    each. A search's searched setting is left to the search's checks, which check it under its
+    condition (experiments/sweep/search/space.py)."""
     for combination in itertools.product(*chosen.values()):
         names = {f"{group}.name": option for group, option in zip(chosen, combination)}
         rules = rules_for(names)

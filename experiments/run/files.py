@@ -22,8 +22,6 @@ import os
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 import nn_core
 from nn_core.atomic import TEMPORARY_FILES, write_atomically
 
@@ -52,8 +50,6 @@ RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.npz"  # the trained network (nn_core.save_network)
 CHECKPOINT_FILE = "checkpoint.npz"  # the whole training state after the last finished epoch
-SWEEP_FILE = "sweep.json"  # a sweep's claim on its folder: how many jobs, the command, its overrides
-MULTIRUN_FILE = "multirun.yaml"  # a sweep's whole config, saved as Hydra's own sweepers save it
 ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
@@ -84,28 +80,6 @@ def completed_result(run_dir: Path) -> dict | None:
     """The run's result.json if it says the run completed or was pruned: then there is nothing to resume."""
     result = read_result(run_dir)
     return result if result and result.get("status") in (Status.COMPLETED, Status.PRUNED) else None
-
-
-LAUNCHER_OVERRIDES = ("hydra/launcher=", "hydra.launcher.", "+hydra.launcher.")  # where and how a sweep's jobs run
-
-
-def saved_launcher_overrides(sweep_dir: Path) -> list[str]:
-    """The launcher overrides a sweep was launched with (hydra/launcher=slurm, hydra.launcher.*),
-    from its sweep.json, for its resume to run where it ran; [] without them."""
-    try:
-        return list(json.loads((Path(sweep_dir) / SWEEP_FILE).read_text()).get("launcher_overrides", []))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return []
-
-
-def saved_sweep_overrides(sweep_dir: Path) -> list[str] | None:
-    """The overrides a sweep was launched with (resume=true aside), the jobs' then the
-    sweeper's, from its sweep.json; None without one."""
-    try:
-        about = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
-        return [*about["overrides"], *about.get("sweeper_overrides", [])]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 # -- one writer per folder ----------------------------------------------------------------------------
@@ -204,11 +178,6 @@ def write_aside(path: Path, content: bytes) -> None:
         write_atomically(path, lambda f: f.write(content))
     except OSError as error:
         raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def save_sweep_config(config, sweep_dir: Path) -> None:
-    """The sweep's multirun.yaml, whole or not at all (Hydra's own sweepers write it in place)."""
-    write_aside(Path(sweep_dir) / MULTIRUN_FILE, OmegaConf.to_yaml(config).encode())
 
 
 def result_json(result: dict) -> bytes:

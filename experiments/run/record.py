@@ -27,13 +27,18 @@ class ResultField:
     type : what its value is (bool, int, float or str); None is always allowed (not known).
     at : its path in result.json ("data", "n_train": result["data"]["n_train"]); default (name,).
     on_board : a column of the leaderboard (ranked table) and the sweep's end summary.
-    final : logged to TensorBoard/MLflow as a final number of the run."""
+    final : logged to TensorBoard/MLflow as a final number of the run.
+    objective : a number a search may optimise (hydra.sweeper.objective: experiments/sweep/search/objectives.py).
+    each_epoch : for an objective, the metrics.csv column that follows it after every epoch (what a
+        pruner judges); None when it is known only at the run's end."""
 
     name: str
     type: type
     at: tuple[str, ...] = ()
     on_board: bool = False
     final: bool = False
+    objective: bool = False
+    each_epoch: str | None = None
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -55,16 +60,17 @@ RESULT_FIELDS = (
     ResultField("status", str, on_board=True),  # files.Status: completed, diverged, pruned, interrupted, failed
     ResultField("data_used", str, at=("data", "name")),  # what it trained on, which a fallback may have changed
     ResultField("n_train", int, at=("data", "n_train")),
-    ResultField("best_val_acc", float, on_board=True, final=True),  # of the epoch of lowest validation loss
-    ResultField("best_val_loss", float),  # the lowest validation loss
-    ResultField("final_val_acc", float, on_board=True, final=True),
+    # of the epoch of lowest validation loss:
+    ResultField("best_val_acc", float, on_board=True, final=True, objective=True, each_epoch="val_acc"),
+    ResultField("best_val_loss", float, objective=True, each_epoch="val_loss"),  # the lowest validation loss
+    ResultField("final_val_acc", float, on_board=True, final=True, objective=True, each_epoch="val_acc"),
     ResultField("test_acc", float, on_board=True, final=True),
     ResultField("test_loss", float, final=True),
     ResultField("epochs_completed", int, on_board=True, final=True),
     ResultField("best_epoch", int),
     ResultField("stopped_early", bool),
-    ResultField("parameters", int),  # the network's trainable numbers: its size
-    ResultField("wall_time_s", float, on_board=True),
+    ResultField("parameters", int, objective=True),  # the network's trainable numbers: its size
+    ResultField("wall_time_s", float, on_board=True, objective=True),  # from the run's start to its end
     ResultField("error", str),
     # A search trial's seed: its trial's number and fate, as the search told it (experiments/sweep/search/trials.py)
     ResultField("trial", int, at=(TRIAL_KEY, "number")),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from experiments.run.files import LAUNCHER_OVERRIDES, saved_launcher_overrides, saved_sweep_overrides
+from experiments.run.sweep_files import LAUNCHER_OVERRIDES, saved_launcher_overrides, saved_sweep_overrides
 
 SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"  # Hydra's record of a run's overrides
 

@@ -5,19 +5,20 @@ experiments.run.checks'."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 
+import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import dry_run, exits, loggers, provenance, resume
 from experiments.run.checks import check_data, check_room, claim, hold_or_refuse, refuse
-from experiments.run.files import LAUNCHER_OVERRIDES, SWEEP_FILE, SWEEP_LOCK_FILE, saved_sweep_overrides
+from experiments.run.files import SWEEP_LOCK_FILE
 from experiments.run.signals import honour_interrupts
+from experiments.run.sweep_files import LAUNCHER_OVERRIDES, SWEEP_FILE, SweepRecord, saved_sweep_overrides
 from experiments.run.task import data_warnings_said
 from experiments.sweep import summary
 from experiments.sweep.grid.checks import check_grid, check_grid_pruner
@@ -119,8 +120,6 @@ class SweepChecks(Callback):
         honour_interrupts()  # one that came while the process started is raised here
         exits.command.accepted = exits.command.sweep = True
         if is_search(config):
-            import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
-
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         if submits_workers(config.hydra.launcher):
             submitit_says_once()
@@ -163,14 +162,16 @@ class SweepChecks(Callback):
         if not exits.command.kept_nowhere:  # a search whose study was kept nowhere cannot go on
             exits.command.continue_with = resume.continue_command(sweep_dir, sweep=True)
         if not config.resume:
-            n_jobs = config.hydra.sweeper.get("n_trials") or len(sweep_grid(config))
             launcher_overrides = [o for o in config.hydra.overrides.hydra if o.startswith(LAUNCHER_OVERRIDES)]
-            about = {"jobs": n_jobs, "command": sys.argv, "overrides": task_overrides,
-                     "sweeper_overrides": sweeper_overrides, "launcher_overrides": launcher_overrides}  # fmt: skip
-            if config.hydra.sweeper.get("timeout"):  # a search that stops asking after this many seconds
-                about["timeout_s"] = config.hydra.sweeper.timeout
-            about = json.dumps(about, indent=2)
-            claim(sweep_dir, SWEEP_FILE, about, "hydra.sweep.dir", SWEEP_TAKEN)
+            record = SweepRecord(
+                jobs=config.hydra.sweeper.get("n_trials") or len(sweep_grid(config)),
+                command=sys.argv,
+                overrides=task_overrides,
+                sweeper_overrides=sweeper_overrides,
+                launcher_overrides=launcher_overrides,
+                timeout_s=config.hydra.sweeper.get("timeout"),
+            )
+            claim(sweep_dir, SWEEP_FILE, record.to_json(), "hydra.sweep.dir", SWEEP_TAKEN)
             hold_or_refuse(sweep_dir, "hydra.sweep.dir", SWEEP_LOCK_FILE)
         loggers.start_sweep(config, sweep_dir)  # logger=mlflow: the parent of the jobs' runs
 

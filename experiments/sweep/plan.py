@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from experiments.run import dry_run
@@ -39,7 +40,6 @@ def sweep_plan(config: DictConfig, sweep_dir: Path, search=None) -> list[str]:
             *(f"warm start: the runs of {folder} that fit, as it starts" for folder in search.warm_folders),
             "every value at the edges of the space passes its checks",
         ]
-    from hydra.core.global_hydra import GlobalHydra
 
     jobs = sweep_grid(config)
     launcher = config.hydra.runtime.choices.get("hydra/launcher")

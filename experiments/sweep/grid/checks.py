@@ -7,6 +7,9 @@ from __future__ import annotations
 import itertools
 import math
 
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.checks import refuse, task_config
@@ -28,9 +31,6 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
     does: a 10 x 10 x 10 grid of lr, hidden and batch_size is checked in one composition and
     30 values, not 1,000 jobs. Returns the configs composed (one per combination), one line
     per bad value with how many jobs it spoils and the first, and how many jobs would fail."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
 
     grid = sweep_grid(config)
     loader = GlobalHydra.instance().config_loader()

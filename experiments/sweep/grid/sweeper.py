@@ -27,10 +27,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.run.files import save_sweep_config
+from experiments.run.sweep_files import save_sweep_config
 from experiments.sweep.grid.halving import halve, settings_of
 from experiments.sweep.search.by_name import pruner_maker
 from experiments.sweep.search.objectives import VALIDATION_ACCURACY
@@ -47,7 +50,6 @@ class GridSweeper(Sweeper):
         self.config = self.hydra_context = self.launcher = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        from hydra.core.plugins import Plugins
 
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -74,7 +76,6 @@ class GridSweeper(Sweeper):
 
     def with_pruning(self, jobs: Grid) -> Sequence:
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
-        import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())
@@ -111,7 +112,6 @@ class Grid(Sequence):
     """
 
     def __init__(self, overrides: list[str]):
-        from hydra.core.override_parser.overrides_parser import OverridesParser
 
         self.choices: dict[str, list[str]] = {}  # each key's overrides, in order: {"lr": ["lr=0.1", "lr=1"]}
         for override in OverridesParser.create().parse_overrides(overrides):

@@ -9,6 +9,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -70,7 +71,6 @@ def split_overrides(overrides: list[str], loader) -> tuple[tuple, list | None]:
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(override: str):
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create().parse_override(override)
 

@@ -18,21 +18,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from hydra import version
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from experiments.run import exits
-from experiments.run.files import (
-    RESULT_FILE,
-    RESUMABLE,
-    Status,
-    completed_result,
-    objective,
-    read_result,
-    record_death,
-)
+from experiments.run.files import RESULT_FILE, RESUMABLE, Status, completed_result, objective, read_result, record_death
 from experiments.run.reporting import Verdict
 from experiments.run.signals import STOP_SIGNALS, interrupt_for
 from experiments.sweep.launch.child import job_process
@@ -347,7 +340,6 @@ def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
     """A JobReturn for a job whose process could not send its own (FAILED, the error as its
     value, as Hydra's run_job makes one for a task that raised), or that had finished in an
     earlier launch (COMPLETED, the task's return value)."""
-    from hydra import version
 
     output_dir = os.path.abspath(run_folder_of(config))
     hydra_cfg = OmegaConf.masked_copy(config, ["hydra"])

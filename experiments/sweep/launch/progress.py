@@ -4,13 +4,13 @@ sweep's callback after each job on a launcher that runs jobs elsewhere (SLURM)."
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from experiments.run.files import RESULT_FILE, RESUMABLE, SWEEP_FILE, read_result
+from experiments.run.files import RESULT_FILE, RESUMABLE, read_result
+from experiments.run.sweep_files import read_sweep_record
 from experiments.sweep.kinds import is_search
 
 log = logging.getLogger(__name__)
@@ -21,21 +21,19 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     `done`: counted by the caller (the default launcher counts as its jobs end); else read here
     from the folder's results, which is one file per job at every job's end."""
 
-    from experiments.results.ranking import amount
+    from experiments.results.ranking import amount  # pandas (0.3 s): not before the first job has ended
 
     sweep_dir = Path(config.hydra.sweep.dir)
-    try:
-        about = json.loads((sweep_dir / SWEEP_FILE).read_text())
-        total = about["jobs"]
-    except (OSError, ValueError, KeyError):
+    record = read_sweep_record(sweep_dir)
+    if record is None:
         return
     done = jobs_done(sweep_dir) if done is None else done
     if is_search(config):  # its trials are the study's, which other launches may share: counted apart
-        deadline = f", asked for {about['timeout_s']:g} s" if about.get("timeout_s") else ""
+        deadline = f", asked for {record.timeout_s:g} s" if record.timeout_s else ""
         log.info("job %s finished: %s of this folder done; the search stops once its study holds "
-                 "n_trials=%d%s", config.hydra.job.num, amount(done, "run"), total, deadline)  # fmt: skip
+                 "n_trials=%d%s", config.hydra.job.num, amount(done, "run"), record.jobs, deadline)  # fmt: skip
     else:
-        log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, total)
+        log.info("job %s finished: %d/%d jobs of the sweep done", config.hydra.job.num, done, record.jobs)
 
 
 def jobs_done(sweep_dir: Path) -> int:

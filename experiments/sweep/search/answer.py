@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+import optuna
+
 from experiments.sweep.search import warm_start
 from experiments.sweep.search.objectives import SEED_VALUES
 from experiments.sweep.search.trials import INFEASIBLE
@@ -14,7 +17,6 @@ log = logging.getLogger(__name__)
 
 def say_answer(study, settings) -> None:
     """The search's answer: its best trial, or (several objectives) its Pareto front (settings: a SearchSettings)."""
-    import optuna
 
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if settings.limits:
@@ -47,7 +49,6 @@ def tied_with_best(completed: list, best) -> str:
     """The trials not distinguishable from the best over their seeds (Welch's t-test on the first
     objective's per-seed values, p >= 0.05, as compare's tied_with_best), in a line. A test needs
     two seeds on each side: a trial with fewer (one a warm start added) is said to be untestable."""
-    import numpy as np
 
     from experiments.results.ranking import p_values_against
 
@@ -79,7 +80,6 @@ def feasible(trial) -> bool:
 def constrained_in_words(trials: list, limits: list) -> str:
     """What the constraints did to a search's trials, in a line: how many completed trials meet
     them, how many break them, and how many were never trained (their size broke a limit)."""
-    import optuna
 
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     met = sum(map(feasible, completed))

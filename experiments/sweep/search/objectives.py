@@ -14,12 +14,14 @@ is never an objective: what is chosen on it is no longer a test.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.results.limits import Limit, parsed
-from experiments.run.files import METRICS_FILE, read_epochs, read_result
+from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, read_epochs, read_result
+from experiments.run.record import RESULT_FIELDS
 from experiments.sweep.search.study import SearchError, as_list
 
 DIRECTIONS = ("maximize", "minimize")
@@ -40,16 +42,19 @@ class Objective:
     mean_of: str | None = None
 
 
+# What a search can optimise: the numbers result.json records that are objectives (run/record.py's
+# RESULT_FIELDS say which, and the metrics.csv column that follows each), a metrics.csv column's last
+# value, and the mean seconds of an epoch.
 OBJECTIVES = {
     o.name: o
     for o in (
-        Objective("best_val_acc", "val_acc"),  # the validation accuracy of the epoch of lowest validation loss
-        Objective("best_val_loss", "val_loss"),  # the lowest validation loss
-        Objective("final_val_acc", "val_acc"),  # the last epoch's validation accuracy
-        Objective("wall_time_s", None),  # the run's seconds, from its start to its end
-        Objective("parameters", None),  # the network's trainable numbers (weights and biases): its size
-        *(Objective(column, column, in_result=False) for column in ("val_acc", "val_loss", "train_acc", "train_loss")),
-        Objective("epoch_time_s", None, in_result=False, mean_of="epoch_time_s"),  # seconds an epoch, its mean
+        *(Objective(f.name, f.each_epoch) for f in RESULT_FIELDS if f.objective),
+        *(
+            Objective(column, column, in_result=False)
+            for column in METRICS_COLUMNS
+            if column.endswith(("_acc", "_loss"))
+        ),
+        Objective("epoch_time_s", None, in_result=False, mean_of="epoch_time_s"),
     )
 }
 TEST_COLUMNS = ("test_acc", "test_loss")
@@ -166,7 +171,6 @@ AGGREGATES = ("mean", "confidence_bound")
 def combined(values, direction: str, aggregate: str) -> float:
     """A trial's value from its seeds': their mean, or (confidence_bound) the pessimistic end of
     the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
-    import statistics
 
     from experiments.results.ranking import ci95_half_width
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import optuna.distributions as d
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import OmegaConf
@@ -142,7 +143,6 @@ def parse_space(
 
 def parse_distributions(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
     """The fixed overrides, and {key: Optuna distribution} of the swept ones."""
-    import optuna.distributions as d
 
     lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *arguments]
     try:

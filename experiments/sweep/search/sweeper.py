@@ -32,13 +32,16 @@ import math
 import time
 from pathlib import Path
 
+import optuna
+from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 
 from experiments.run import exits
 from experiments.run.exits import ExitCode
-from experiments.run.files import SWEEP_LOCK_FILE, save_sweep_config
+from experiments.run.files import SWEEP_LOCK_FILE
 from experiments.run.resume import continue_command
+from experiments.run.sweep_files import save_sweep_config
 from experiments.sweep.search import warm_start, workers
 from experiments.sweep.search.answer import say_answer
 from experiments.sweep.search.loop import SearchLoop
@@ -59,7 +62,6 @@ class OptunaSearch(Sweeper):
         self.config = self.hydra_context = self.launcher = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        from hydra.core.plugins import Plugins
 
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -102,7 +104,6 @@ class OptunaSearch(Sweeper):
 
     def search(self) -> None:
         """Open the study, queue and warm-start it, run the trials here or in SLURM workers, and say the answer."""
-        import optuna
 
         s = self.settings
         study = open_study(s.study_name, s.storage, s.definition())

@@ -12,8 +12,11 @@ said in one line with why.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+
+import optuna
 
 from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
 from experiments.run.record import TRIAL_KEY, TrialState
@@ -95,7 +98,6 @@ def runs_that_fit(folders: list[Path], known: set, trial_settings, space, measur
     study already: {trial key (its params with seeds > 1, else the run): {seed: (run folder,
     params, values of `measured`)}}, the latest run of a seed; each run left out is told to
     `leave_out(why)`."""
-    import json
 
     from experiments.results.runs import find_run_dirs
 
@@ -131,7 +133,6 @@ def runs_that_fit(folders: list[Path], known: set, trial_settings, space, measur
 def add_trial(study, runs: list, space, objectives: list, aggregate: str, seeds: int, column: str | None) -> None:
     """One finished trial made of `runs` ((run folder, params, values) of one configuration,
     one a seed), valued as the search values its own; its per-epoch values their mean."""
-    import optuna
 
     n = len(objectives)
     folders_of_runs, params = [str(r) for r, _, _ in runs], runs[0][1]

@@ -38,7 +38,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from omegaconf import DictConfig
+from hydra.core.plugins import Plugins
+from hydra.core.singleton import Singleton
+from omegaconf import DictConfig, OmegaConf
 
 from experiments.run import loggers
 from experiments.run.files import hold_folder
@@ -93,7 +95,6 @@ class SearchWorker:
 
     def __init__(self, search, hydra_context, task_function, config: DictConfig, ends_at: float | None):
         import cloudpickle
-        from hydra.core.singleton import Singleton
 
         # Packed apart, to be unpacked after the worker's plugin scan (__call__).
         self.packed = cloudpickle.dumps((search, hydra_context, task_function, config, Singleton.get_state()))
@@ -102,8 +103,6 @@ class SearchWorker:
     def __call__(self, index: int) -> int:
         """Run trials until the study holds n_trials; the number of trials this worker told."""
         import cloudpickle
-        from hydra.core.plugins import Plugins
-        from hydra.core.singleton import Singleton
 
         # Hydra's plugin scan runs the plugins' modules again, making their config classes anew:
         # done first, so that the configs unpacked next are made of the classes the modules hold
@@ -149,7 +148,6 @@ def executor_for(launcher):
     """A submitit executor with the launcher's settings (hydra.launcher.*), made as Hydra's
     submitit launcher makes its own (hydra_plugins.hydra_submitit_launcher: launch())."""
     import submitit
-    from omegaconf import OmegaConf
 
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
