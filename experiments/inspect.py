@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nn_core
 from experiments.results.inspection import inspect_run, read_image
-from experiments.run.files import CHECKPOINT_FILE, MODEL_FILE, Status, read_result
+from experiments.run.files import CHECKPOINT_FILE, MODEL_FILE, RunFolder, Status, read_result
 from nn_core.augment import square_side
 
 
@@ -28,11 +28,11 @@ def main(argv=None) -> int:
         help="predict one image file: any size, greyscale or colour, either polarity",
     )
     args = parser.parse_args(argv)
-    if not (args.run / MODEL_FILE).is_file():
+    if not RunFolder(args.run).model_file.is_file():
         parser.error(f"{args.run}: no {MODEL_FILE}: {why_no_weights(args.run)}")
     try:
         if args.image:
-            network, about = nn_core.load_network(args.run / MODEL_FILE)
+            network, about = nn_core.load_network(RunFolder(args.run).model_file)
             side = square_side(about["sizes"][0])
             if not side:
                 parser.error(f"{args.run}: its network takes {about['sizes'][0]} inputs, not a square image")
@@ -59,7 +59,7 @@ def why_no_weights(run: Path) -> str:
     """Why a folder holds no trained network, from what its files say."""
     result = read_result(run)
     if result is None:
-        if (run / CHECKPOINT_FILE).is_file():
+        if RunFolder(run).checkpoint_file.is_file():
             return f"the run ended without a readable result (killed?); resume=true continues it from {CHECKPOINT_FILE}"
         return "not a run directory"
     if (result.get("hyperparameters") or {}).get("save_weights") is False:

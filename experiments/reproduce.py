@@ -27,9 +27,9 @@ from omegaconf import OmegaConf
 
 from experiments.run.config_rules import flatten
 from experiments.run.exits import ExitCode
-from experiments.run.files import METRICS_FILE, MODEL_FILE, Status, load_result
+from experiments.run.files import RunFolder, Status, load_result
 from experiments.run.provenance import CODE_DIFF
-from experiments.run.resume import SAVED_OVERRIDES, folder_override, saved_run_overrides, shell_word
+from experiments.run.resume import folder_override, saved_run_overrides, shell_word
 from experiments.run.sweep_files import MULTIRUN_FILE, SWEEP_FILE
 from nn_core import DataError, load_network
 
@@ -39,7 +39,7 @@ NOT_RUN_AGAIN = ("hparams_search", "resume")  # how the run was found or continu
 
 def first_difference(first: Path, second: Path) -> str | None:
     """Where two finished runs first differ, in words; None when they are the same."""
-    with open(first / METRICS_FILE, newline="") as a, open(second / METRICS_FILE, newline="") as b:
+    with open(RunFolder(first).metrics_file, newline="") as a, open(RunFolder(second).metrics_file, newline="") as b:
         rows_a, rows_b = list(csv.DictReader(a)), list(csv.DictReader(b))
     for row_a, row_b in zip(rows_a, rows_b):
         for column in row_a:
@@ -51,10 +51,10 @@ def first_difference(first: Path, second: Path) -> str | None:
     for score in ("test_acc", "test_loss", "status"):
         if results[0].get(score) != results[1].get(score):
             return f"result.json, {score}: {results[0].get(score)} then {results[1].get(score)}"
-    if (first / MODEL_FILE).is_file() != (second / MODEL_FILE).is_file():
+    if RunFolder(first).model_file.is_file() != RunFolder(second).model_file.is_file():
         return "model.npz: saved by one run only"
-    if (first / MODEL_FILE).is_file():
-        with np.load(first / MODEL_FILE) as a, np.load(second / MODEL_FILE) as b:
+    if RunFolder(first).model_file.is_file():
+        with np.load(RunFolder(first).model_file) as a, np.load(RunFolder(second).model_file) as b:
             for name in sorted(set(a.files) | set(b.files)):
                 if name not in a.files or name not in b.files or not np.array_equal(a[name], b[name]):
                     return f"model.npz, {name}: not the same array"
@@ -78,9 +78,9 @@ def comparable(provenance: dict) -> dict:
 def damaged_record(run_dir: Path, result: dict) -> str | None:
     """What is wrong with the run's own record, checked before it is run again: a model.npz
     that does not load, a code.diff that is not the one its result.json names."""
-    if (run_dir / MODEL_FILE).is_file():
+    if RunFolder(run_dir).model_file.is_file():
         try:
-            load_network(run_dir / MODEL_FILE)
+            load_network(RunFolder(run_dir).model_file)
         except DataError as error:
             return str(error)
     code = ((result.get("provenance") or {}).get("code")) or {}
@@ -98,7 +98,7 @@ def damaged_record(run_dir: Path, result: dict) -> str | None:
 
 
 def saved_config(run_dir: Path) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+    return OmegaConf.to_container(OmegaConf.load(RunFolder(run_dir).config_file))
 
 
 def default_copy(run_dir: Path) -> Path:
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     run_dir, out = args.run, args.out or default_copy(args.run)
     overrides = saved_run_overrides(run_dir)
     if overrides is None:
-        parser.error(f"{run_dir} is not a run's folder: it has no readable {SAVED_OVERRIDES}")
+        parser.error(f"{run_dir} is not a run's folder: it has no readable {RunFolder(run_dir).overrides_file}")
     try:
         original = load_result(run_dir)
     except (OSError, ValueError) as error:
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     try:
         first_config = saved_config(run_dir)
     except Exception as error:  # missing, or not YAML: OmegaConf raises the YAML parser's own errors
-        parser.error(f"{run_dir / '.hydra' / 'config.yaml'} is unreadable ({type(error).__name__}); nothing was run")
+        parser.error(f"{RunFolder(run_dir).config_file} is unreadable ({type(error).__name__}); nothing was run")
     damaged = damaged_record(run_dir, original)
     if damaged:
         parser.error(f"{damaged}; nothing was run")

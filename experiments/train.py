@@ -32,7 +32,7 @@ from experiments.run.checks import withdraw
 from experiments.run.config_groups import config_dir
 from experiments.run.config_rules import ConfigError
 from experiments.run.exits import ExitCode
-from experiments.run.files import RESULT_FILE, FolderBusy, Status, WriteError, completed_result, objective
+from experiments.run.files import FolderBusy, RunFolder, Status, WriteError, completed_result, objective
 from experiments.run.task import job_prefix, train
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def how_it_ended(result: dict, cfg: DictConfig, run_dir: Path, single: bool) -> 
 
 def stopped_outside_epochs(run_dir: Path, interrupt: KeyboardInterrupt) -> NoReturn:
     """Exit 130 or 143 for a stop that came as the run started, or while its files were saved."""
-    if (run_dir / RESULT_FILE).is_file():
+    if RunFolder(run_dir).result_file.is_file():
         log.warning("interrupted while saving; every file in %s is complete", run_dir)
     else:
         log.warning("interrupted as the run started, before its first epoch; nothing was trained (%s)", run_dir)

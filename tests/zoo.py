@@ -78,7 +78,7 @@ def old_format(result: dict) -> bytes:
 
 
 def paused(result: dict) -> bytes:
-    """result.json of a run paused at a rung of successive halving (sweep/halving.py), its checkpoint kept."""
+    """result.json of a run paused at a rung of successive halving (sweep/grid/halving.py), its checkpoint kept."""
     return json.dumps({**{k: v for k, v in result.items() if k != "signal"}, "status": "paused"}).encode()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import nn_core
 from experiments.results.figures import save_figure
-from experiments.run.files import MODEL_FILE, RESULT_FILE, load_result
+from experiments.run.files import RunFolder, load_result
 from nn_core.atomic import write_atomically
 from nn_core.augment import square_side
 
@@ -24,7 +24,7 @@ UNITS_SHOWN = 64  # first-layer units drawn as images
 def load_run(run_dir: Path) -> tuple[nn_core.Network, dict, nn_core.Dataset]:
     """The run's network, its description, and the data set it was trained on
     (its test split is what inspection scores; validation is carved as in the run)."""
-    network, about = nn_core.load_network(run_dir / MODEL_FILE)
+    network, about = nn_core.load_network(RunFolder(run_dir).model_file)
     name = about.get("data", "mnist_sample")
     # the run's own split (digits' test set depends on it), when its result.json says; a damaged
     # one is refused, not taken for the defaults: the test set scored could be another one
@@ -33,7 +33,9 @@ def load_run(run_dir: Path) -> tuple[nn_core.Network, dict, nn_core.Dataset]:
     except FileNotFoundError:
         hyperparameters = {}
     except ValueError as error:
-        raise ValueError(f"{run_dir / RESULT_FILE} is unreadable ({error}): the run's data split is unknown") from None
+        raise ValueError(
+            f"{RunFolder(run_dir).result_file} is unreadable ({error}): the run's data split is unknown"
+        ) from None
     takes = {"val_size", "split_seed", "test_size"} & set(nn_core.DATASETS[name].options)
     options = {k: v for k, v in hyperparameters.get("data", {}).items() if k in takes}
     return network, about, nn_core.load_dataset(name, **options)

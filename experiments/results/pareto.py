@@ -1,7 +1,7 @@
 """The Pareto front of runs over several objectives: the completed runs that no other beats
 in every one (python -m experiments.compare SWEEP --pareto best_val_acc=max,parameters=min).
 
-A multi-objective search prints its own front at its end (experiments/sweep/search/sweeper.py);
+A multi-objective search prints its own front at its end (experiments/sweep/search/answer.py);
 this one is read from the run folders, so it works on any runs: a grid, a search, several
 sweeps at once.
 """

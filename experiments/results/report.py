@@ -21,7 +21,7 @@ from experiments.results.ranking import (
     with_short_run_names,
 )
 from experiments.results.runs import PROVENANCE_COLUMNS
-from experiments.run.files import MODEL_FILE
+from experiments.run.files import RunFolder
 from experiments.run.sweep_files import SWEEP_FILE
 from nn_core.atomic import write_atomically
 
@@ -152,7 +152,7 @@ def figure_sections(runs: pd.DataFrame, history: pd.DataFrame, best_run: Path | 
                     learned.to_html(float_format=lambda v: f"{v:.3f}"),
                 ]
             sections.append(f'<img alt="parallel coordinates" src="{_png_data_uri(parallel)}">')
-        if best_run is not None and (best_run / MODEL_FILE).is_file():
+        if best_run is not None and RunFolder(best_run).model_file.is_file():
             inspection.inspect_run(best_run, Path(tmp) / "inspect")
             sections.append(f"<h2>Inside the best run: {html.escape(best_run.name)}</h2>")
             for figure in ("confusion", "mistakes", "first_layer"):

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, RESULT_FILE, Status, folder_in_use, load_result
+from experiments.run.files import (
+    HYDRA_DIR,
+    METRICS_COLUMNS,
+    METRICS_FILE,
+    RESULT_FILE,
+    RunFolder,
+    Status,
+    folder_in_use,
+    load_result,
+)
 from experiments.run.provenance import code_label, libraries_label
 from experiments.run.record import NUMERIC_RESULTS, RESULT_COLUMNS, RESULT_FIELDS
 
@@ -35,7 +44,7 @@ def find_run_dirs(path) -> list[Path]:
         if METRICS_FILE in files or RESULT_FILE in files:
             dirs.add(Path(folder))
             subfolders.clear()  # a run's own folders (.hydra, tensorboard, inspect) hold no other run
-        elif os.path.basename(folder) == ".hydra" and "config.yaml" in files:
+        elif os.path.basename(folder) == HYDRA_DIR and RunFolder(Path(folder).parent).config_file.name in files:
             dirs.add(Path(folder).parent)
     return sorted(dirs)
 
@@ -58,7 +67,7 @@ def _read_history(run_dir: Path) -> tuple[dict[str, list] | None, str | None]:
 
     Read with the csv module rather than pandas: a table of thousands of runs reads thousands
     of these ten-line files, where pandas' fixed cost per file (about 2 ms) was most of the time."""
-    path = run_dir / METRICS_FILE
+    path = RunFolder(run_dir).metrics_file
     try:
         with open(path, newline="") as f:
             lines = [line for line in csv.reader(f) if line]
@@ -147,7 +156,7 @@ def _hyperparameters(run_dir: Path, result: dict) -> dict:
         try:
             from omegaconf import OmegaConf
 
-            config = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+            config = OmegaConf.to_container(OmegaConf.load(RunFolder(run_dir).config_file))
         except Exception:  # no or damaged snapshot: the run is still listed, without its config
             return {}
     return _flattened(config)

@@ -24,6 +24,7 @@ from experiments.run.files import (
     METRICS_FILE,
     RESULT_FILE,
     FolderBusy,
+    RunFolder,
     completed_result,
     hold_folder,
 )
@@ -146,7 +147,7 @@ def withdraw(run_dir: Path, log_file: str) -> None:
             except OSError:
                 break
         return
-    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    shutil.rmtree(RunFolder(run_dir).hydra_dir, ignore_errors=True)
     for name in (log_file, RESULT_FILE, METRICS_FILE, RUN_FILE):
         (run_dir / name).unlink(missing_ok=True)
 

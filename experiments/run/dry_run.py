@@ -1,7 +1,7 @@
 """dry_run=true: a run or sweep checked as it would be before it starts (its config, every
 job's, the search space's edges), then what would run said on stdout, and nothing run,
 downloaded or written. A refusal is the same refusal as without it (exit 2); a dry run that
-passes exits 0. The sweep's part is experiments/sweep/checks.py's; the words are here."""
+passes exits 0. The sweep's part is experiments/sweep/plan.py's; the words are here."""
 
 from __future__ import annotations
 

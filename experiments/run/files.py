@@ -5,9 +5,11 @@
     model.npz       the trained network (nn_core.save_network), written atomically
     result.json     written last, atomically: status and final numbers
     .run.lock       held (flock) by the one process writing the folder, for as long as it writes
+    .hydra/         Hydra's record of the run: config.yaml, overrides.yaml, hydra.yaml
 
-RunFiles is their one writer; read_result and read_epochs are their readers,
-which experiments.results.runs builds its tables on.
+RunFolder names them, for every module that reads or writes one; RunFiles is their one
+writer; load_result, read_result and read_epochs are their readers, which
+experiments.results.runs builds its tables on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nn_core
@@ -50,13 +53,62 @@ RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.npz"  # the trained network (nn_core.save_network)
 CHECKPOINT_FILE = "checkpoint.npz"  # the whole training state after the last finished epoch
+HYDRA_DIR = ".hydra"  # Hydra's record of a run (config.yaml, overrides.yaml), written by Hydra
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run's folder: where each of its files is, by name, and its result read and checked.
+    The one place a run's file names are joined to its folder."""
+
+    path: Path
+
+    @property
+    def result_file(self) -> Path:
+        return Path(self.path) / RESULT_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return Path(self.path) / METRICS_FILE
+
+    @property
+    def model_file(self) -> Path:
+        return Path(self.path) / MODEL_FILE
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return Path(self.path) / CHECKPOINT_FILE
+
+    @property
+    def hydra_dir(self) -> Path:
+        return Path(self.path) / HYDRA_DIR
+
+    @property
+    def config_file(self) -> Path:
+        """The config the run ran with, as Hydra composed it."""
+        return self.hydra_dir / "config.yaml"
+
+    @property
+    def overrides_file(self) -> Path:
+        """The overrides the run was launched with, as Hydra recorded them."""
+        return self.hydra_dir / "overrides.yaml"
+
+    def result(self) -> dict:
+        """result.json, checked (load_result)."""
+        return load_result(self.path)
+
+    def epochs(self, limit: int | None = None) -> list[dict]:
+        """metrics.csv's rows (read_epochs)."""
+        return read_epochs(self.metrics_file, limit)
+
+
 ALREADY_COMPLETED = "%s: the run has already finished (completed or pruned); nothing to resume, nothing changed"
 
 
 def load_result(run_dir: Path) -> dict:
     """A run's result.json as written. Raises FileNotFoundError when it has none
     (yet), ValueError (naming the reason) when it is unreadable or not a JSON object."""
-    path = Path(run_dir) / RESULT_FILE
+    path = RunFolder(run_dir).result_file
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
@@ -142,7 +194,7 @@ RESUMABLE = (Status.INTERRUPTED, Status.PAUSED)  # ended, but resume=true contin
 
 
 def prune_stopped(run_dir: Path, why: str) -> None:
-    """A run stopped before its end (paused at a rung of successive halving: sweep/halving.py;
+    """A run stopped before its end (paused at a rung of successive halving: sweep/grid/halving.py;
     or cut short there by a signal) that its rung's verdict stops for good: its result.json says
     pruned, and why; its checkpoint goes, as a pruned run's does. Called by the sweep, the
     folder's one writer now that the run's job has ended. A run that ended otherwise is left."""
@@ -151,8 +203,8 @@ def prune_stopped(run_dir: Path, why: str) -> None:
         return
     result = {key: value for key, value in result.items() if key not in ("signal", "error")}
     result.update(status=Status.PRUNED, pruned_by=why)
-    write_aside(Path(run_dir) / RESULT_FILE, result_json(result))
-    (Path(run_dir) / CHECKPOINT_FILE).unlink(missing_ok=True)
+    write_aside(RunFolder(run_dir).result_file, result_json(result))
+    RunFolder(run_dir).checkpoint_file.unlink(missing_ok=True)
 
 
 def cut_short(result: dict | None) -> bool:
@@ -222,11 +274,11 @@ def record_death(run_dir: Path, reason: str, since: float, status: Status = Stat
     """
     run_dir = Path(run_dir)
     remove_leftovers(run_dir)
-    result_file = run_dir / RESULT_FILE
+    result_file = RunFolder(run_dir).result_file
     if result_file.is_file() and result_file.stat().st_mtime >= since:
         return  # the run had its last word before it died
     try:
-        history = read_epochs(run_dir / METRICS_FILE)
+        history = RunFolder(run_dir).epochs()
     except (OSError, ValueError, KeyError):
         history = []
     result = {"status": status, "test_acc": None, "test_loss": None, **fields, **epoch_summary(history)}
@@ -250,8 +302,9 @@ class RunFiles:
 
     def __init__(self, run_dir: Path, resume_epochs: int | None = None):
         self.dir = Path(run_dir)
+        self.folder = RunFolder(self.dir)
         remove_leftovers(self.dir)  # of an earlier writer killed mid-save: this one holds the folder now
-        self.metrics = self.dir / METRICS_FILE
+        self.metrics = self.folder.metrics_file
         self.previous_epochs: list[dict] = []
         header = ",".join(METRICS_COLUMNS).encode() + b"\r\n"
         if resume_epochs is not None and self.metrics.is_file():
@@ -294,12 +347,12 @@ class RunFiles:
             raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
 
     def save_network(self, network, **about) -> None:
-        path = self.dir / MODEL_FILE
+        path = self.folder.model_file
         self._guarded(path, lambda: nn_core.save_network(path, network, **about))
 
     @property
     def checkpoint(self) -> Path:
-        return self.dir / CHECKPOINT_FILE
+        return self.folder.checkpoint_file
 
     def save_checkpoint(self, network, optimizer, rng, progress, **about) -> None:
         self._guarded(
@@ -310,4 +363,4 @@ class RunFiles:
     def finish(self, result: dict) -> None:
         """Close metrics.csv and write result.json, the run's last word."""
         os.close(self._fd)
-        write_aside(self.dir / RESULT_FILE, result_json(result))
+        write_aside(self.folder.result_file, result_json(result))

@@ -30,7 +30,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.run.config_rules import NOT_HYPERPARAMETERS, flatten
-from experiments.run.files import MODEL_FILE, write_aside
+from experiments.run.files import RunFolder, write_aside
 from experiments.run.record import FINAL_METRICS
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,8 @@ class MLflow:
         finals = [Metric(name, float(result[name]), now, 0) for name in FINAL_METRICS if result.get(name) is not None]
         self.client.log_batch(self.run_id, metrics=finals)
         self.client.set_tag(self.run_id, "status", str(result["status"]))
-        if (self.run_dir / MODEL_FILE).is_file():
-            self.client.log_artifact(self.run_id, str(self.run_dir / MODEL_FILE))
+        if RunFolder(self.run_dir).model_file.is_file():
+            self.client.log_artifact(self.run_id, str(RunFolder(self.run_dir).model_file))
         finished = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FINISHED", "interrupted": "KILLED"}
         self.client.set_terminated(self.run_id, status=finished.get(str(result["status"]), "FAILED"))
 

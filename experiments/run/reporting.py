@@ -19,7 +19,7 @@ class Verdict(str, enum.Enum):
 
     GO_ON = "go on"
     PRUNE = "prune"  # stop here for good: status pruned
-    PAUSE = "pause"  # stop here, resumable: status paused, until its configuration is judged (sweep/halving.py)
+    PAUSE = "pause"  # stop here, resumable: status paused, until its configuration is judged (sweep/grid/halving.py)
 
 
 class Pruned(Exception):

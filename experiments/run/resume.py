@@ -22,9 +22,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from experiments.run.files import RunFolder
 from experiments.run.sweep_files import LAUNCHER_OVERRIDES, saved_launcher_overrides, saved_sweep_overrides
-
-SAVED_OVERRIDES = Path(".hydra") / "overrides.yaml"  # Hydra's record of a run's overrides
 
 
 def program() -> str:
@@ -65,7 +64,7 @@ def saved_run_overrides(run_dir: Path) -> list[str] | None:
     import yaml
 
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(run_dir / SAVED_OVERRIDES))
+        saved = OmegaConf.to_container(OmegaConf.load(RunFolder(run_dir).overrides_file))
     except (OSError, ValueError, yaml.YAMLError):  # missing, or not YAML (a damaged file)
         return None
     if not (isinstance(saved, list) and all(isinstance(o, str) for o in saved)):

@@ -27,9 +27,8 @@ from experiments.run.components import blas_threads, build, check_memory, settin
 from experiments.run.config_rules import check_config, check_resumable
 from experiments.run.files import (
     ALREADY_COMPLETED,
-    CHECKPOINT_FILE,
-    RESULT_FILE,
     RunFiles,
+    RunFolder,
     Status,
     WriteError,
     completed_result,
@@ -132,7 +131,7 @@ def requeued() -> bool:
 
 def checkpoint_to_resume(run_dir: Path, hyperparameters: dict) -> dict | None:
     """The scalars of the run's checkpoint, once its config is known to match; None without one."""
-    checkpoint = Path(run_dir) / CHECKPOINT_FILE
+    checkpoint = RunFolder(run_dir).checkpoint_file
     if not checkpoint.is_file():
         return None
     saved = nn_core.read_checkpoint_info(checkpoint)
@@ -266,7 +265,7 @@ def unreadable_result(run_dir: Path) -> str | None:
     except FileNotFoundError:
         return None
     except ValueError as error:
-        return f"{run_dir / RESULT_FILE} is unreadable ({error})"
+        return f"{RunFolder(run_dir).result_file} is unreadable ({error})"
     return None
 
 

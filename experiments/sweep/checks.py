@@ -1,6 +1,8 @@
-"""Checks before a sweep starts (a Hydra callback, registered in conf/config.yaml, which
-also says each job's end and the sweep's: experiments/sweep/summary.py). Refusals are one
-line and exit 2, before any job starts; the checks of one configuration are
+"""The sweep's Hydra callback (registered in conf/config.yaml): checks before a sweep starts
+(its folder, or the sweep it resumes; a grid's values: grid/checks.py; a search's settings,
+built once, and its space: search/settings.py, search/checks.py; the data), the dry run's
+plan (plan.py), each job's end (launch/progress.py) and the sweep's (summary.py). Refusals
+are one line and exit 2, before any job starts; the checks of one configuration are
 experiments.run.checks'."""
 
 from __future__ import annotations

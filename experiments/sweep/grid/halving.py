@@ -33,12 +33,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.run.files import (
-    METRICS_FILE,
+    RunFolder,
     Status,
     epoch_summary,
     objective,
     prune_stopped,
-    read_epochs,
     read_result,
 )
 from experiments.run.reporting import Verdict
@@ -126,7 +125,7 @@ class PauseAt:
 def value_at(run_dir: Path, rung: int) -> float:
     """A run's objective over its epochs up to `rung`; 0.0 without one."""
     try:
-        return objective(epoch_summary(read_epochs(run_dir / METRICS_FILE, rung)))
+        return objective(epoch_summary(RunFolder(run_dir).epochs(rung)))
     except (OSError, ValueError, KeyError):
         return 0.0
 
@@ -151,7 +150,7 @@ def halve(launcher, grid, settings: dict, epochs: int, resumed: bool) -> Sequenc
                         continue
                     while not running.free:
                         ended |= collect(running, folder)
-                    again = ["resume=true"] if (result or (folder[number] / METRICS_FILE).is_file()) else []
+                    again = ["resume=true"] if (result or RunFolder(folder[number]).metrics_file.is_file()) else []
                     running.submit([*grid[number], *([] if resumed else again)], number)
             while running.pending:
                 ended |= collect(running, folder)

@@ -9,7 +9,7 @@ once by default: the launcher runs one per core). Two differences:
   sweeper raises the first failed job's error once its batch is done);
 - each job is composed just before it starts, while the others train, so the
   first job starts as soon for 10,000 jobs as for 10; the sweep's checks
-  (experiments/sweep/checks.py) checked every value of every key before that.
+  (experiments/sweep/grid/checks.py) checked every value of every key before that.
 
 With `hydra.sweeper.pruner.name=halving`, successive halving over the grid,
 synchronous: every configuration trains to a rung, all are judged there

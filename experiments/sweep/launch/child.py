@@ -15,7 +15,7 @@ import time
 from hydra.core.utils import JobReturn, JobStatus, run_job
 
 from experiments.run import exits, reporting
-from experiments.run.files import METRICS_FILE, Status, record_death
+from experiments.run.files import RunFolder, Status, record_death
 from experiments.run.signals import STOP_SIGNALS, handle_stops, signals_held
 from experiments.sweep.launch.compose import run_folder_of
 
@@ -61,13 +61,14 @@ def job_process(send, hydra_context, job_config, task_function, judged=False, la
                 )
     except OSError as error:  # Hydra's own record (.hydra/) on a full disk, before or after the task ran
         code = 1
-        run_dir = run_folder_of(job_config)
-        if not (run_dir / METRICS_FILE).exists():  # the task never started: Hydra's record, written in place,
-            shutil.rmtree(run_dir / ".hydra", ignore_errors=True)  # may be half a file; a resume writes it anew
-        reason = f"cannot write {error.filename or run_dir / '.hydra'}: {error.strerror or error}"
+        folder = RunFolder(run_folder_of(job_config))
+        # The task never started: Hydra's record, written in place, may be half a file; a resume writes it anew
+        if not folder.metrics_file.exists():
+            shutil.rmtree(folder.hydra_dir, ignore_errors=True)
+        reason = f"cannot write {error.filename or folder.hydra_dir}: {error.strerror or error}"
         log.error("job %s: %s", job_config.hydra.job.num, reason)
         try:
-            record_death(run_folder_of(job_config), reason, since=started)
+            record_death(folder.path, reason, since=started)
         except OSError:  # the disk is still full: the launcher's summary names the job without its result.json
             pass
     except BaseException:

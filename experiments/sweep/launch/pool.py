@@ -177,7 +177,7 @@ class RunningJobs:
 
     def count_done(self, jobs: int) -> None:
         """`jobs` ended for good without a process of theirs ending now (paused runs the sweep
-        then pruned: sweep/halving.py): counted as done in the progress line."""
+        then pruned: sweep/grid/halving.py): counted as done in the progress line."""
         self.done += jobs
 
     def _say_progress(self, job: Job) -> None:

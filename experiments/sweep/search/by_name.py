@@ -62,7 +62,7 @@ def pruner_maker(pruner: dict):
 
 def check_pruning(pruner: dict, launcher, workers: bool = False) -> None:
     """A pruner by name with its settings, on a launcher (its config or instance) whose jobs
-    report each epoch: ours, or (`workers`) a search's workers on SLURM (sweep/workers.py)."""
+    report each epoch: ours, or (`workers`) a search's workers on SLURM (search/workers.py)."""
     pruner_maker(pruner)
     name = pruner.get("name", "none")
     if name != "none" and not (forks_jobs(launcher) or workers):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.results.limits import Limit, parsed
-from experiments.run.files import METRICS_COLUMNS, METRICS_FILE, read_epochs, read_result
+from experiments.run.files import METRICS_COLUMNS, RunFolder, read_result
 from experiments.run.record import RESULT_FIELDS
 from experiments.sweep.search.study import SearchError, as_list
 
@@ -146,7 +146,7 @@ def values_of(run_dir: Path, objectives: list[tuple[Objective, str]]) -> list[fl
         else:
             if epochs is None:
                 try:
-                    epochs = read_epochs(Path(run_dir) / METRICS_FILE)
+                    epochs = RunFolder(run_dir).epochs()
                 except (OSError, ValueError, KeyError):
                     epochs = []
             if objective.mean_of:

@@ -1,4 +1,4 @@
-"""A search's study as data, kept like a run's files (experiments/sweep/search/sweeper.py asks and tells it).
+"""A search's study as data, kept like a run's files (experiments/sweep/search/loop.py asks and tells it).
 
     study = open_study(name, storage, definition)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 from hydra.core.utils import JobStatus
 
-from experiments.run.files import RESULT_FILE, Status, read_result, result_json, write_aside
+from experiments.run.files import RunFolder, Status, read_result, result_json, write_aside
 from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.run.reporting import Verdict
 from experiments.sweep.search.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
@@ -221,7 +221,7 @@ def record_fate(run_dirs: list[Path], results: list, record: dict) -> None:
         if result is None:
             continue
         try:
-            write_aside(run_dir / RESULT_FILE, result_json({**result, TRIAL_KEY: record}))
+            write_aside(RunFolder(run_dir).result_file, result_json({**result, TRIAL_KEY: record}))
         except OSError as error:
             log.warning("trial %d: could not record its fate in %s (%s)", record["number"], run_dir, error)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 
-from experiments.run.files import METRICS_FILE, Status, read_epochs, read_result
+from experiments.run.files import RunFolder, Status, read_result
 from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.sweep.search.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
 from experiments.sweep.search.space import flat
@@ -186,7 +186,7 @@ def per_epoch(run_dir: Path, column: str | None) -> dict:
     if column is None:
         return {}
     try:
-        return {row["epoch"]: row[column] for row in read_epochs(run_dir / METRICS_FILE)}
+        return {row["epoch"]: row[column] for row in RunFolder(run_dir).epochs()}
     except (OSError, ValueError, KeyError):
         return {}
 

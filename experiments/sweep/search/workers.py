@@ -7,7 +7,7 @@
 
 The search submits `n_jobs` worker jobs through submitit (one array job, with the
 launcher's sbatch settings). Each worker runs the search's own ask-and-tell loop
-(experiments/sweep/search/sweeper.py) on a one-job default launcher inside its SLURM job: it
+(experiments/sweep/search/loop.py) on a one-job default launcher inside its SLURM job: it
 asks a trial from the shared study, runs it as a job of the sweep (its own folder,
 pruned through the storage like any trial), tells it, and asks the next, until the
 study holds n_trials. No worker waits for another.
@@ -115,7 +115,7 @@ class SearchWorker:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         hold_folder(sweep_dir, WORKER_LOCK.format(name))  # its trials' processes inherit it
         # One trial at a time, each in a process forked from this one (which ignores submitit's
-        # SIGUSR2 warning: experiments/sweep/launch/pool.py), reporting its epochs for pruning.
+        # SIGUSR2 warning: experiments/sweep/launch/child.py), reporting its epochs for pruning.
         search.launcher = ParallelLauncher(n_jobs=1)
         search.launcher.setup(hydra_context=hydra_context, task_function=task_function, config=config)
         settings = search.settings  # checked by the launch that submitted the workers
