@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     run_dir, out = args.run, args.out or default_copy(args.run)
     overrides = saved_run_overrides(run_dir)
     if overrides is None:
-        parser.error(f"{run_dir} is not a run's folder: it has no readable {RunFolder(run_dir).overrides_file}")
+        record = RunFolder(run_dir).overrides_file.relative_to(run_dir)
+        parser.error(f"{run_dir} is not a run's folder: it has no readable {record}")
     try:
         original = load_result(run_dir)
     except (OSError, ValueError) as error:

@@ -130,10 +130,11 @@ def single_run_dir(cwd: Path) -> Path:
     return runs[0]
 
 
-def composed(*overrides):
-    """The config `python -m experiments.train *overrides` would run, composed in-process."""
+def composed(*overrides, return_hydra_config=False):
+    """The config `python -m experiments.train *overrides` would run, composed in-process
+    (with its `hydra` part: the sweeper's and launcher's settings, the overrides)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def metrics(run_dir):

@@ -925,3 +925,44 @@ def test_a_search_runs_on_optunas_grpc_storage_proxy(tmp_path):
     trials = optuna.load_study(study_name="mlp", storage=f"sqlite:///{tmp_path}/behind.db").trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert sorted(load_runs(tmp_path / "s")["best_val_acc"]) == sorted(t.value for t in trials)
+
+
+def test_the_search_settings_are_checked_once_and_the_sweeper_takes_them_from_the_sweep_checks(monkeypatch):
+    """The sweep's callback checks hydra.sweeper.* once, into one SearchSettings (what its dry
+    run and its checks read); the sweeper Hydra builds after it takes that very value through
+    the callbacks Hydra hands it, and checks nothing again. Without the callback (a sweeper in
+    another app), the sweeper checks its settings itself, once, as its sweep starts."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra.types import HydraContext
+
+    from experiments.sweep.checks import SweepChecks
+    from experiments.sweep.search import sweeper as sweeper_module
+    from experiments.sweep.search.checks import checked_settings
+    from experiments.sweep.search.settings import SearchSettings, search_settings
+
+    given = ["hparams_search=optuna", "data=digits", "++hydra.sweeper.params.lr='interval(0.01, 1)'"]
+    config = composed(*given, "hydra.sweeper.seeds=3", "seed=5", return_hydra_config=True)
+    settings = checked_settings(config)
+    assert (settings.seeds, settings.first_seed, "seed=5" in settings.fixed) == (3, 5, False)
+
+    def build(hydra_context):
+        sweeper = sweeper_module.OptunaSearch(**{k: v for k, v in config.hydra.sweeper.items() if k != "_target_"})
+        sweeper.setup(hydra_context=hydra_context, task_function=lambda cfg: None, config=config)
+        return sweeper
+
+    checks = SweepChecks()
+    checks.search = settings  # as on_multirun_start leaves it
+    callbacks = Callbacks()
+    callbacks.callbacks.append(checks)
+    built = []
+    monkeypatch.setattr(sweeper_module, "search_settings", lambda *args: built.append(args) or search_settings(*args))
+    monkeypatch.setattr(sweeper_module.OptunaSearch, "search", lambda self: None)  # the checks are what is tested
+    with_checks = build(HydraContext(config_loader=None, callbacks=callbacks))
+    with_checks.sweep(list(config.hydra.overrides.task))
+    assert with_checks.settings is settings and built == []
+
+    alone = build(HydraContext(config_loader=None, callbacks=Callbacks()))
+    assert alone.settings is None
+    alone.sweep(list(config.hydra.overrides.task))
+    assert isinstance(alone.settings, SearchSettings) and len(built) == 1
+    assert (alone.settings.seeds, alone.settings.first_seed, alone.settings.fixed) == (3, 5, settings.fixed)

@@ -67,7 +67,7 @@ class Command:
     # A search whose workers go on after the command returns (on SLURM, hydra.sweeper.wait=false): what
     # they do and how to follow them, said by the search (experiments/sweep/search/sweeper.py) in place of the summary.
     left_running: str | None = None
-    # Trials a constrained search did not train, their network's size breaking a limit (search.py): the
+    # Trials a constrained search did not train, their network's size breaking a limit (sweep/search/loop.py): the
     # summary's account of a launch that trained nothing.
     set_aside: int = 0
 

@@ -22,14 +22,17 @@ class SweepRecord:
     """sweep.json, written once, before any job, by the sweep's callback (experiments/sweep/checks.py)."""
 
     jobs: int  # a grid's jobs, or a search's n_trials
-    command: list[str]  # the command line that launched it (sys.argv)
     overrides: list[str]  # the jobs' overrides, resume=true aside
+    command: list[str] = field(default_factory=list)  # the command line that launched it (sys.argv)
     sweeper_overrides: list[str] = field(default_factory=list)  # hydra.sweeper.* (a search is not another one)
     launcher_overrides: list[str] = field(default_factory=list)  # hydra/launcher=..., for a resume to run where it ran
     timeout_s: float | None = None  # a search that stops asking after this many seconds
 
     def to_json(self) -> str:
-        fields = {key: value for key, value in asdict(self).items() if key != "timeout_s" or value is not None}
+        fields = asdict(self)
+        fields = {"jobs": fields.pop("jobs"), "command": fields.pop("command"), **fields}  # the order it always had
+        if self.timeout_s is None:
+            del fields["timeout_s"]
         return json.dumps(fields, indent=2)
 
     @classmethod

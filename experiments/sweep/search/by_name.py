@@ -22,7 +22,7 @@ SAMPLERS = {
     "nsga2": "NSGAIISampler",  # for several objectives (tpe takes them too)
 }
 SAMPLERS_NEED = {"cmaes": "cmaes"}  # a sampler's own package, which Optuna imports only when it first samples
-DEFAULT_PRUNER = "default"  # a search's: hyperband where it can prune, else none (OptunaSearch.choose_pruner)
+DEFAULT_PRUNER = "default"  # a search's: hyperband where it can prune, else none (settings.chosen_pruner)
 PRUNERS = {
     "none": "NopPruner",
     "median": "MedianPruner",

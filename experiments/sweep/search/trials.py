@@ -1,7 +1,7 @@
 """A trial of a search: one configuration the search asked for, its seeds' jobs, their runs, and
 its fate (completed with a value, pruned at an epoch, failed, or cut short and continued later).
 
-Everything the search loop (search.py), a pruned grid (grid.py) and the readers need to know
+Everything the search loop (loop.py), a pruned grid (grid/sweeper.py) and the readers need to know
 about a trial is here, read and written in one place:
 
 - the numbering: trial t's seed i is job t x seeds + i (`Numbering`), whose folder starts with
