@@ -5,4 +5,6 @@
     search/   the Optuna search: settings, loop, trials, workers, study   (imports launch/)
     launch/   the launcher: its pool of forked jobs, each job's process   (imports neither)
 
-Each imports only the rooms listed below it (docs/architecture.md)."""
+Each imports only the rooms listed below it (docs/architecture.md). Optuna is imported inside
+the functions that use it: Hydra imports these modules in its plugin scan for every command,
+--help and a single run included, which would pay its 60 ms for nothing."""

@@ -11,7 +11,6 @@ import logging
 import sys
 from pathlib import Path
 
-import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -119,6 +118,8 @@ class SweepChecks(Callback):
         self.search: SearchSettings | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
+
         honour_interrupts()  # one that came while the process started is raised here
         exits.command.accepted = exits.command.sweep = True
         if is_search(config):

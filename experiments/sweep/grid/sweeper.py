@@ -27,7 +27,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
@@ -76,6 +75,7 @@ class GridSweeper(Sweeper):
 
     def with_pruning(self, jobs: Grid) -> Sequence:
         """Every job, each judged after every epoch by the pruner (a trial of an in-memory study)."""
+        import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", pruner=pruner_maker(self.pruner)())

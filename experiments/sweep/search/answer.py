@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import optuna
 
 from experiments.sweep.search import warm_start
 from experiments.sweep.search.objectives import SEED_VALUES
@@ -17,6 +16,7 @@ log = logging.getLogger(__name__)
 
 def say_answer(study, settings) -> None:
     """The search's answer: its best trial, or (several objectives) its Pareto front (settings: a SearchSettings)."""
+    import optuna
 
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if settings.limits:
@@ -80,6 +80,7 @@ def feasible(trial) -> bool:
 def constrained_in_words(trials: list, limits: list) -> str:
     """What the constraints did to a search's trials, in a line: how many completed trials meet
     them, how many break them, and how many were never trained (their size broke a limit)."""
+    import optuna
 
     completed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     met = sum(map(feasible, completed))

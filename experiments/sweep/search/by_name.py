@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 
-import optuna
-
 from experiments.sweep.kinds import forks_jobs
 from experiments.sweep.search.study import SearchError
 
@@ -32,6 +30,7 @@ PRUNERS = {
 
 
 def sampler_class(name: str):
+    import optuna
 
     if name not in SAMPLERS:
         raise SearchError(f"hydra.sweeper.sampler.name={name!r} is not one of {', '.join(SAMPLERS)}")
@@ -41,6 +40,7 @@ def sampler_class(name: str):
 
 
 def pruner_class(name: str):
+    import optuna
 
     if name not in PRUNERS:
         names = ", ".join(PRUNERS)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import optuna
-
 from experiments.run.files import SWEEP_LOCK_FILE, folder_in_use
 from experiments.run.resume import continue_command
 from experiments.sweep.search import warm_start
@@ -37,6 +35,7 @@ def cut_short_trials(study, sweep_dir: Path, holder: str, continues: bool) -> li
     not among them: the workers claim those one at a time (orphaned_trials), since two workers
     starting together would both find them here. Trials cut short in other sweep folders, whose
     launchers are gone too, are left to those folders' resume, said in one line each."""
+    import optuna
 
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     elsewhere: dict[str, int] = {}
@@ -61,6 +60,7 @@ def cut_short_trials(study, sweep_dir: Path, holder: str, continues: bool) -> li
 def orphaned_trials(study, sweep_dir: Path, in_flight: dict) -> list:
     """This sweep's RUNNING trials whose holder is gone (a worker preempted or killed), not
     running here: a worker continues them before asking a new trial."""
+    import optuna
 
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     return [
@@ -74,6 +74,7 @@ def held_trials(study) -> int:
     """The trials that count toward n_trials: finished ones (but those a warm start added), and
     those running in a launch or worker that is alive (its lock file in the sweep folder held:
     experiments/run/files.py)."""
+    import optuna
 
     trials = study.get_trials(deepcopy=False)
     running = [trial for trial in trials if trial.state == optuna.trial.TrialState.RUNNING]

@@ -10,8 +10,6 @@ import math
 import time
 from pathlib import Path
 
-import optuna
-
 from experiments.run import exits
 from experiments.run.components import architecture, published_shape
 from experiments.sweep.kinds import forks_jobs
@@ -127,6 +125,7 @@ class SearchLoop:
         """A new trial whose network's size alone breaks a limit on `parameters` is not trained:
         told PRUNED (so the sampler learns the region is no good) with the limit it breaks
         (user attribute INFEASIBLE), said, and counted toward n_trials. False for any other."""
+        import optuna
 
         limit = next((limit for limit in self.settings.limits if limit.name == "parameters"), None)
         if limit is None:
@@ -147,6 +146,7 @@ class SearchLoop:
         """The next trial to run, and whether it continues one cut short: the first of `cut`,
         else one of this sweep's whose holder is gone (a worker's: workers.py), else a new one
         while the study wants more; (None, False) when none. Called under asking_alone."""
+        import optuna
 
         if not cut:
             cut = orphaned_trials(study, self.sweep_dir, in_flight)[:1]

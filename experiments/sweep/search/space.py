@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import optuna.distributions as d
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import OmegaConf
@@ -143,6 +142,7 @@ def parse_space(
 
 def parse_distributions(params: dict | None, arguments: Sequence[str]) -> tuple[list[str], dict]:
     """The fixed overrides, and {key: Optuna distribution} of the swept ones."""
+    import optuna.distributions as d
 
     lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *arguments]
     try:
@@ -235,6 +235,8 @@ def flat(config: dict, prefix: str = "") -> dict:
 
 def distribution(override: Override, d):
     """The Optuna distribution of one swept key."""
+    import optuna.distributions as d
+
     key, value = override.get_key_element(), override.value()
     if isinstance(value, IntervalSweep):
         log_scale = "log" in value.tags

@@ -28,11 +28,6 @@ import os
 import warnings
 from pathlib import Path
 
-import optuna
-from optuna.distributions import distribution_to_json
-from optuna.exceptions import ExperimentalWarning
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-
 log = logging.getLogger(__name__)
 
 DEFINITION = "definition"  # the study's user attribute that records what defines it
@@ -68,6 +63,7 @@ def definition(objectives: list, sampler: str, space, limits: list = ()) -> dict
     sweep.space.Space. One objective is written as a name and a direction, as studies made
     before there could be several were; several, as lists; conditions only when there are
     some, as studies made before there could be were; constraints (results.limits.Limit) likewise."""
+    from optuna.distributions import distribution_to_json
 
     names, directions = [o.name for o, _ in objectives], [d for _, d in objectives]
     conditions = {key: [parent, values] for key, (parent, values) in sorted(space.conditions.items())}
@@ -90,6 +86,7 @@ def open_study(name: str, storage: str | None, wanted: dict):
     """The study `name` in `storage`, created if new, once its definition is `wanted`'s.
     Raises SearchError, in one line (or one per difference), for a storage that cannot be
     opened or read, and for a study defined otherwise."""
+    import optuna
 
     path = storage_file(storage)
     try:
@@ -131,6 +128,7 @@ def in_words(error: BaseException) -> str:
 def check_same_study(study, name: str, storage: str | None, wanted: dict) -> None:
     """Record the definition of a new study; refuse a launch whose definition differs from
     the stored one (a study from before definitions were kept: its direction only)."""
+    from optuna.exceptions import ExperimentalWarning
 
     stored = study.user_attrs.get(DEFINITION)
     if stored is None and not study.trials:
@@ -245,6 +243,7 @@ def opened(storage: str | None):
     """What Optuna is given for `storage`: the URL (an RDB: sqlite:///, postgresql://, mysql://),
     our journal file backend, or for grpc://host:port a client of Optuna's storage proxy
     (`optuna.storages.run_grpc_proxy_server`, for more workers than one file serves)."""
+    import optuna
 
     if storage is not None and storage.startswith("grpc://"):
         host, _, port = storage.removeprefix("grpc://").rpartition(":")
@@ -261,6 +260,7 @@ class JournalFile:
     there at all: Optuna's own backend reads it; writing is ours."""
 
     def __init__(self, path: Path):
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
         self.path = Path(path)
         self.lock = JournalFileSymlinkLock(str(path))  # Optuna's default lock, so that other clients agree

@@ -32,7 +32,6 @@ import math
 import time
 from pathlib import Path
 
-import optuna
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
@@ -104,6 +103,7 @@ class OptunaSearch(Sweeper):
 
     def search(self) -> None:
         """Open the study, queue and warm-start it, run the trials here or in SLURM workers, and say the answer."""
+        import optuna
 
         s = self.settings
         study = open_study(s.study_name, s.storage, s.definition())

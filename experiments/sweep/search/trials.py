@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import optuna
 from hydra.core.utils import JobStatus
 
 from experiments.run.files import RunFolder, Status, read_result, result_json, write_aside
@@ -162,6 +161,7 @@ def tell(
     constraint, its value the mean of its seeds'; a trial that breaks one is recorded
     infeasible, by how much. `record`: False for a grid's jobs judged as trials of a
     study in memory (grid.py), which are no search's trials."""
+    import optuna
 
     seeds = sorted(flight.returns)
     run_dirs = [Path(flight.returns[i].hydra_cfg.hydra.runtime.output_dir) for i in seeds]

@@ -16,8 +16,6 @@ import json
 import logging
 from pathlib import Path
 
-import optuna
-
 from experiments.run.files import RunFolder, Status, read_result
 from experiments.run.record import TRIAL_KEY, TrialState
 from experiments.sweep.search.objectives import OBJECTIVES, SEED_VALUES, aggregated, values_of
@@ -133,6 +131,7 @@ def runs_that_fit(folders: list[Path], known: set, trial_settings, space, measur
 def add_trial(study, runs: list, space, objectives: list, aggregate: str, seeds: int, column: str | None) -> None:
     """One finished trial made of `runs` ((run folder, params, values) of one configuration,
     one a seed), valued as the search values its own; its per-epoch values their mean."""
+    import optuna
 
     n = len(objectives)
     folders_of_runs, params = [str(r) for r, _, _ in runs], runs[0][1]
