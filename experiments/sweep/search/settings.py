@@ -135,7 +135,8 @@ class SearchSettings:
             return [overrides]
         return [[*overrides, f"seed={self.first_seed + i}"] for i in range(self.seeds)]
 
-    def anchored(self, storage: str | None) -> SearchSettings:
+    def with_storage(self, storage: str | None) -> SearchSettings:
+        """These settings with another storage (a relative path anchored: study.anchored)."""
         return dataclasses.replace(self, storage=storage)
 
     @classmethod

@@ -152,7 +152,7 @@ class OptunaSearch(Sweeper):
             )
             return
         # A relative path is the submitting folder's, wherever the workers start
-        self.settings = s = s.anchored(anchored(s.storage))
+        self.settings = s = s.with_storage(anchored(s.storage))
         jobs = workers.submit(self, count, time.time() + s.timeout if s.timeout else None)
         on_slurm = self.launcher._EXECUTOR == "slurm"  # the submitit plugin's name for its cluster (or "local")
         array = jobs[0].job_id.split("_")[0]
