@@ -55,7 +55,6 @@ def refuse(message: str, *args) -> NoReturn:
 
 def check_config_or_refuse(config: DictConfig) -> None:
     """The config rules, then whether the network fits in memory (on the data set's published shape)."""
-
     try:
         check_config(config)
         check_memory_ahead(config)

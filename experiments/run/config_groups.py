@@ -54,7 +54,6 @@ def _comments(path: Path) -> dict:
 def keys_help() -> str:
     """Every key: its meaning (the config files' comments, the registries' docs)
     and what it allows (the config rules): one source for each, printed by --help."""
-
     conf = config_dir()
     meanings = _comments(conf / "config.yaml")
     meanings["data.name"] = "the data set, chosen as a config group: data=NAME"

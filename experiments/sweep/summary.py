@@ -99,7 +99,6 @@ def ranked_by(config: DictConfig, runs):
 def pruned_in_words(pruned) -> str:
     """'2 trials pruned by the search (4 runs), after epoch 1 (1 trial), 5 (1 trial)'; for a grid's
     pruned jobs, which are no trials, '3 runs pruned by the search, after epoch 1 (2 runs), 4 (1 run)'."""
-
     from experiments.results.ranking import amount
 
     def counted(counts, what):

@@ -31,7 +31,6 @@ def check_grid(config: DictConfig) -> tuple[list[DictConfig], list[str], int]:
     does: a 10 x 10 x 10 grid of lr, hidden and batch_size is checked in one composition and
     30 values, not 1,000 jobs. Returns the configs composed (one per combination), one line
     per bad value with how many jobs it spoils and the first, and how many jobs would fail."""
-
     grid = sweep_grid(config)
     loader = GlobalHydra.instance().config_loader()
     parsed = {key: OverridesParser.create().parse_overrides(values) for key, values in grid.choices.items()}
@@ -76,7 +75,6 @@ def check_combination(base: DictConfig, varied: dict, at: dict, jobs: int, spoil
     """Check one combination of the keys composed per value (its config `base`, its `jobs`):
     each value of each other key set on `base` and checked, then its largest job's memory.
     Adds what is wrong to `spoiled`; returns how many of its jobs would fail."""
-
     candidates = {key: [with_value(base, o) for o in overrides] for key, overrides in varied.items()}
     reasons = {key: [config_problems(c) for c in cs] for key, cs in candidates.items()}
     bad, attributed = {}, set()  # key -> positions of its values that break a rule here; their reasons
@@ -104,7 +102,6 @@ def check_combination(base: DictConfig, varied: dict, at: dict, jobs: int, spoil
 
 def config_problems(config: DictConfig) -> set[str]:
     """Every line check_config would refuse this config with (none: an empty set)."""
-
     try:
         check_config(config)
     except ConfigError as error:
@@ -116,7 +113,6 @@ def biggest_job(base: DictConfig, parsed: dict, candidates: dict, bad: dict) -> 
     """The job of this combination the memory estimate puts highest, from each key's value that
     alone takes the most (the estimate grows with each of hidden, batch_size, dtype...), and
     the positions of those values."""
-
     largest, positions = base, {}
     for key, configs in candidates.items():
         needs = {p: memory_needed_ahead(c) for p, c in enumerate(configs) if p not in bad[key]}
@@ -127,7 +123,6 @@ def biggest_job(base: DictConfig, parsed: dict, candidates: dict, bad: dict) -> 
 
 
 def check_grid_pruner(config: DictConfig) -> None:
-
     pruner = config.hydra.sweeper.get("pruner")
     if pruner is not None:
         pruner = OmegaConf.to_container(pruner, resolve=True)

@@ -49,7 +49,6 @@ class GridSweeper(Sweeper):
         self.config = self.hydra_context = self.launcher = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -112,7 +111,6 @@ class Grid(Sequence):
     """
 
     def __init__(self, overrides: list[str]):
-
         self.choices: dict[str, list[str]] = {}  # each key's overrides, in order: {"lr": ["lr=0.1", "lr=1"]}
         for override in OverridesParser.create().parse_overrides(overrides):
             key = override.get_key_element()

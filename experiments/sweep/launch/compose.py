@@ -71,7 +71,6 @@ def split_overrides(overrides: list[str], loader) -> tuple[tuple, list | None]:
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(override: str):
-
     return OverridesParser.create().parse_override(override)
 
 
@@ -79,7 +78,6 @@ def composed_per_value(override, loader) -> bool:
     """True for a key whose every value is composed by Hydra before the checks: a config group
     (optimizer=adam, +experiment=x), a deletion, a name that chooses other keys' rules
     (optimizer.name), or a data.* key (each distinct data set is checked for its files)."""
-
     key = override.key_or_group
     return override.is_delete() or key.startswith("data.") or key in CHOOSE_RULES or loader.repository.group_exists(key)
 

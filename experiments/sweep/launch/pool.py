@@ -340,7 +340,6 @@ def job_return(config: DictConfig, status: JobStatus, value) -> JobReturn:
     """A JobReturn for a job whose process could not send its own (FAILED, the error as its
     value, as Hydra's run_job makes one for a task that raised), or that had finished in an
     earlier launch (COMPLETED, the task's return value)."""
-
     output_dir = os.path.abspath(run_folder_of(config))
     hydra_cfg = OmegaConf.masked_copy(config, ["hydra"])
     with read_write(hydra_cfg), open_dict(hydra_cfg):

@@ -20,7 +20,6 @@ def progress(config: DictConfig, done: int | None = None) -> None:
     """A job of the sweep ended: say how many are done (a search: of this folder's trials).
     `done`: counted by the caller (the default launcher counts as its jobs end); else read here
     from the folder's results, which is one file per job at every job's end."""
-
     from experiments.results.ranking import amount  # pandas (0.3 s): not before the first job has ended
 
     sweep_dir = Path(config.hydra.sweep.dir)

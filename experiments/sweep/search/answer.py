@@ -49,7 +49,6 @@ def tied_with_best(completed: list, best) -> str:
     """The trials not distinguishable from the best over their seeds (Welch's t-test on the first
     objective's per-seed values, p >= 0.05, as compare's tied_with_best), in a line. A test needs
     two seeds on each side: a trial with fewer (one a warm start added) is said to be untestable."""
-
     from experiments.results.ranking import p_values_against
 
     def seeds_of(trial) -> list[float]:

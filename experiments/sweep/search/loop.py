@@ -195,6 +195,5 @@ def launch_seed(seed: int | None, launch: int) -> int | None:
 def parameters_of(config) -> int | None:
     """The trainable numbers of the network a composed config describes, before any data is
     read (None for a data set whose shape only its files know)."""
-
     shape = published_shape(config)
     return None if shape is None else architecture(config, shape).n_parameters()

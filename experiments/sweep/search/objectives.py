@@ -171,7 +171,6 @@ AGGREGATES = ("mean", "confidence_bound")
 def combined(values, direction: str, aggregate: str) -> float:
     """A trial's value from its seeds': their mean, or (confidence_bound) the pessimistic end of
     the mean's 95% interval (Student's t, as compare's ci95): below it when maximising."""
-
     from experiments.results.ranking import ci95_half_width
 
     mean = statistics.fmean(values)

@@ -96,7 +96,6 @@ def runs_that_fit(folders: list[Path], known: set, trial_settings, space, measur
     study already: {trial key (its params with seeds > 1, else the run): {seed: (run folder,
     params, values of `measured`)}}, the latest run of a seed; each run left out is told to
     `leave_out(why)`."""
-
     from experiments.results.runs import find_run_dirs
 
     composed: dict[str, dict] = {}  # a trial's params (as JSON) -> what a trial with them runs
