@@ -56,6 +56,17 @@ CHECKPOINT_FILE = "checkpoint.npz"  # the whole training state after the last fi
 HYDRA_DIR = ".hydra"  # Hydra's record of a run (config.yaml, overrides.yaml), written by Hydra
 
 
+class InFolder:
+    """A file of a run's folder, by its path inside it: RunFolder(run_dir).result_file is
+    run_dir / "result.json". (A descriptor: read on a RunFolder, it joins its path.)"""
+
+    def __init__(self, *parts: str):
+        self.parts = parts
+
+    def __get__(self, folder, owner=None) -> Path:
+        return Path(folder.path, *self.parts)
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """A run's folder: where each of its files is, by name, and its result read and checked.
@@ -63,35 +74,13 @@ class RunFolder:
 
     path: Path
 
-    @property
-    def result_file(self) -> Path:
-        return Path(self.path) / RESULT_FILE
-
-    @property
-    def metrics_file(self) -> Path:
-        return Path(self.path) / METRICS_FILE
-
-    @property
-    def model_file(self) -> Path:
-        return Path(self.path) / MODEL_FILE
-
-    @property
-    def checkpoint_file(self) -> Path:
-        return Path(self.path) / CHECKPOINT_FILE
-
-    @property
-    def hydra_dir(self) -> Path:
-        return Path(self.path) / HYDRA_DIR
-
-    @property
-    def config_file(self) -> Path:
-        """The config the run ran with, as Hydra composed it."""
-        return self.hydra_dir / "config.yaml"
-
-    @property
-    def overrides_file(self) -> Path:
-        """The overrides the run was launched with, as Hydra recorded them."""
-        return self.hydra_dir / "overrides.yaml"
+    result_file = InFolder(RESULT_FILE)
+    metrics_file = InFolder(METRICS_FILE)
+    model_file = InFolder(MODEL_FILE)
+    checkpoint_file = InFolder(CHECKPOINT_FILE)
+    hydra_dir = InFolder(HYDRA_DIR)
+    config_file = InFolder(HYDRA_DIR, "config.yaml")  # the config the run ran with, as Hydra composed it
+    overrides_file = InFolder(HYDRA_DIR, "overrides.yaml")  # its overrides, as Hydra recorded them
 
     def result(self) -> dict:
         """result.json, checked (load_result)."""
