@@ -69,7 +69,7 @@ class InFolder:
 
 @dataclass(frozen=True)
 class RunFolder:
-    """A run's folder: where each of its files is, by name, and its result read and checked.
+    """A run's folder: where each of its files is, by name, and its epochs read and checked.
     The one place a run's file names are joined to its folder."""
 
     path: Path
@@ -81,10 +81,6 @@ class RunFolder:
     hydra_dir = InFolder(HYDRA_DIR)
     config_file = InFolder(HYDRA_DIR, "config.yaml")  # the config the run ran with, as Hydra composed it
     overrides_file = InFolder(HYDRA_DIR, "overrides.yaml")  # its overrides, as Hydra recorded them
-
-    def result(self) -> dict:
-        """result.json, checked (load_result)."""
-        return load_result(self.path)
 
     def epochs(self, limit: int | None = None) -> list[dict]:
         """metrics.csv's rows (read_epochs)."""
@@ -192,8 +188,9 @@ def prune_stopped(run_dir: Path, why: str) -> None:
         return
     result = {key: value for key, value in result.items() if key not in ("signal", "error")}
     result.update(status=Status.PRUNED, pruned_by=why)
-    write_aside(RunFolder(run_dir).result_file, result_json(result))
-    RunFolder(run_dir).checkpoint_file.unlink(missing_ok=True)
+    folder = RunFolder(run_dir)
+    write_aside(folder.result_file, result_json(result))
+    folder.checkpoint_file.unlink(missing_ok=True)
 
 
 def cut_short(result: dict | None) -> bool:
@@ -263,18 +260,18 @@ def record_death(run_dir: Path, reason: str, since: float, status: Status = Stat
     """
     run_dir = Path(run_dir)
     remove_leftovers(run_dir)
-    result_file = RunFolder(run_dir).result_file
-    if result_file.is_file() and result_file.stat().st_mtime >= since:
+    folder = RunFolder(run_dir)
+    if folder.result_file.is_file() and folder.result_file.stat().st_mtime >= since:
         return  # the run had its last word before it died
     try:
-        history = RunFolder(run_dir).epochs()
+        history = folder.epochs()
     except (OSError, ValueError, KeyError):
         history = []
     result = {"status": status, "test_acc": None, "test_loss": None, **fields, **epoch_summary(history)}
     if status == Status.FAILED:
         result["error"] = reason
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_aside(result_file, result_json(result))
+    write_aside(folder.result_file, result_json(result))
 
 
 class RunFiles:

@@ -118,11 +118,11 @@ class SweepChecks(Callback):
         self.search: SearchSettings | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
-
         honour_interrupts()  # one that came while the process started is raised here
         exits.command.accepted = exits.command.sweep = True
         if is_search(config):
+            import optuna  # its logger prints each study's creation in raw colour codes; the sweeper says it plainly
+
             optuna.logging.set_verbosity(optuna.logging.WARNING)
         if submits_workers(config.hydra.launcher):
             submitit_says_once()

@@ -30,7 +30,7 @@ def sweep_plan(config: DictConfig, sweep_dir: Path, search=None) -> list[str]:
         goals = ", ".join(f"{direction} {objective.name}" for objective, direction in search.objectives)
         return [
             f"a search of n_trials={search.n_trials} into {sweep_dir} to {goals}, sampler "
-            f"{search.sampler.get('name', 'tpe')}, pruner {search.pruner_said}; {storage}",
+            f"{search.sampler_name}, pruner {search.pruner_said}; {storage}",
             *(
                 f"{key}: {dry_run.distribution_in_words(dist)}{when(search.space, key)}"
                 for key, dist in search.space.distributions.items()

@@ -98,7 +98,7 @@ class SearchSettings:
     wait: bool
     objectives: list[tuple[Objective, str]]  # (objective, direction), one or more
     limits: list  # experiments/results/limits.Limit, the constraints
-    sampler: dict  # as given: {"name": ..., its settings}
+    sampler_name: str  # hydra.sweeper.sampler.name
     sampler_class: type
     sampler_settings: dict  # what the sampler class is built with (a grid's search_space included)
     pruner: dict  # the pruner this launcher gets: "default" made hyperband or none
@@ -110,7 +110,6 @@ class SearchSettings:
     seeds: int
     aggregate: str
     enqueue: list[dict]
-    warm_start: Any  # as given
     warm_folders: list[Path]
     workers: bool  # trials run by worker jobs on SLURM (workers.py), sharing the study through its storage
 
@@ -127,7 +126,7 @@ class SearchSettings:
 
     def definition(self) -> dict:
         """What makes this search's study one search (experiments/sweep/search/study.py)."""
-        return definition(self.objectives, self.sampler.get("name", "tpe"), self.space, self.limits)
+        return definition(self.objectives, self.sampler_name, self.space, self.limits)
 
     def seed_jobs(self, overrides: list[str]) -> list[list[str]]:
         """A trial's jobs: its overrides once per seed (itself alone with seeds=1)."""
@@ -161,9 +160,10 @@ def search_settings(given: Mapping, arguments: Sequence[str], config, launcher) 
     check_numbers(s)
     objectives, limits = checked(s["objective"], s["direction"]), checked_limits(s["constraints"])
     sampler = dict(s["sampler"] or {"name": "tpe"})
+    sampler_name = sampler.get("name", "tpe")
     sampler_settings = {key: value for key, value in sampler.items() if key != "name"}
-    cls = sampler_class(sampler.get("name", "tpe"))
-    check_settings(f"hydra.sweeper.sampler.name={sampler.get('name', 'tpe')}", cls, sampler_settings)
+    cls = sampler_class(sampler_name)
+    check_settings(f"hydra.sweeper.sampler.name={sampler_name}", cls, sampler_settings)
     pruner = dict(s["pruner"] or {"name": DEFAULT_PRUNER})
     if pruner.get("name", DEFAULT_PRUNER) != DEFAULT_PRUNER:  # the default is chosen with the launcher
         pruner_maker(pruner)
@@ -192,9 +192,9 @@ def search_settings(given: Mapping, arguments: Sequence[str], config, launcher) 
     return SearchSettings(
         study_name=s["study_name"], storage=s["storage"], n_trials=n_trials, timeout=s["timeout"],
         n_jobs=s["n_jobs"], batches=s["batches"], wait=s["wait"], objectives=objectives, limits=limits,
-        sampler=sampler, sampler_class=cls, sampler_settings=sampler_settings, pruner=pruner,
+        sampler_name=sampler_name, sampler_class=cls, sampler_settings=sampler_settings, pruner=pruner,
         pruner_said=pruner_said, judged_column=judged, fixed=fixed, space=space, first_seed=first_seed,
-        seeds=s["seeds"], aggregate=s["aggregate"], enqueue=enqueue, warm_start=s["warm_start"],
+        seeds=s["seeds"], aggregate=s["aggregate"], enqueue=enqueue,
         warm_folders=warm_start.folders_of(s["warm_start"]), workers=workers,
     )  # fmt: skip
 

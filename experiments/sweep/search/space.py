@@ -235,8 +235,6 @@ def flat(config: dict, prefix: str = "") -> dict:
 
 def distribution(override: Override, d):
     """The Optuna distribution of one swept key."""
-    import optuna.distributions as d
-
     key, value = override.get_key_element(), override.value()
     if isinstance(value, IntervalSweep):
         log_scale = "log" in value.tags
